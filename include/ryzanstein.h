@@ -1,0 +1,324 @@
+/* Ryzanstein: CPU-first LLM inference. Public C API.
+ *
+ * Conventions: every fallible function returns an rz_status; on failure the
+ * calling thread's last error (rz_last_error) holds a one-line,
+ * human-readable message. Library code never exits or aborts on bad input.
+ */
+#ifndef RYZANSTEIN_H
+#define RYZANSTEIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(RZ_BUILDING_LIBRARY)
+#define RZ_API __attribute__((visibility("default")))
+#else
+#define RZ_API
+#endif
+
+#define RZ_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum rz_status {
+    RZ_OK = 0,
+    RZ_ERR_INVALID_ARG, /* caller passed something meaningless */
+    RZ_ERR_IO,          /* open/read/write/mmap failed */
+    RZ_ERR_FORMAT,      /* file or input is malformed */
+    RZ_ERR_NOMEM,       /* allocation failed */
+    RZ_ERR_NOT_FOUND,   /* key, tensor or item does not exist */
+    RZ_ERR_TYPE,        /* value has another type than asked for */
+    RZ_ERR_UNSUPPORTED, /* valid, but not implemented here */
+    RZ_ERR_RANGE,       /* value out of the representable/allowed range */
+} rz_status;
+
+/* Message of the last failure on this thread ("" if none). */
+RZ_API const char *rz_last_error(void);
+RZ_API const char *rz_status_name(rz_status status);
+
+/* ------------------------------------------------------------ CPU / ISA */
+
+typedef enum rz_isa {
+    RZ_ISA_SCALAR = 0,
+    RZ_ISA_AVX2,   /* AVX2 + FMA + F16C */
+    RZ_ISA_AVX512, /* AVX-512 F/BW/VL/DQ + VNNI + BF16 */
+    RZ_ISA_COUNT
+} rz_isa;
+
+typedef struct rz_cpu_info {
+    char vendor[16];
+    char brand[64];
+    bool sse42, avx, avx2, fma, f16c;
+    bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16, avx512vbmi;
+    bool avxvnni;
+    int logical_cores;
+    int physical_cores;
+} rz_cpu_info;
+
+RZ_API const rz_cpu_info *rz_cpu_info_get(void);
+/* Best ISA path this CPU supports. */
+RZ_API rz_isa rz_isa_best(void);
+/* Path in use: rz_isa_best(), or RZ_ISA from the environment, or rz_isa_set. */
+RZ_API rz_isa rz_isa_active(void);
+/* Force a path; fails with RZ_ERR_UNSUPPORTED if the CPU lacks it. */
+RZ_API rz_status rz_isa_set(rz_isa isa);
+RZ_API const char *rz_isa_name(rz_isa isa);
+RZ_API rz_status rz_isa_parse(const char *name, rz_isa *out);
+
+/* ---------------------------------------------------------- tensor types */
+
+/* Values are the GGUF / ggml type ids. */
+typedef enum rz_type {
+    RZ_TYPE_F32 = 0,
+    RZ_TYPE_F16 = 1,
+    RZ_TYPE_Q4_0 = 2,
+    RZ_TYPE_Q4_1 = 3,
+    RZ_TYPE_Q5_0 = 6,
+    RZ_TYPE_Q5_1 = 7,
+    RZ_TYPE_Q8_0 = 8,
+    RZ_TYPE_Q8_1 = 9,
+    RZ_TYPE_Q2_K = 10,
+    RZ_TYPE_Q3_K = 11,
+    RZ_TYPE_Q4_K = 12,
+    RZ_TYPE_Q5_K = 13,
+    RZ_TYPE_Q6_K = 14,
+    RZ_TYPE_Q8_K = 15,
+    RZ_TYPE_IQ2_XXS = 16,
+    RZ_TYPE_IQ2_XS = 17,
+    RZ_TYPE_IQ3_XXS = 18,
+    RZ_TYPE_IQ1_S = 19,
+    RZ_TYPE_IQ4_NL = 20,
+    RZ_TYPE_IQ3_S = 21,
+    RZ_TYPE_IQ2_S = 22,
+    RZ_TYPE_IQ4_XS = 23,
+    RZ_TYPE_I8 = 24,
+    RZ_TYPE_I16 = 25,
+    RZ_TYPE_I32 = 26,
+    RZ_TYPE_I64 = 27,
+    RZ_TYPE_F64 = 28,
+    RZ_TYPE_IQ1_M = 29,
+    RZ_TYPE_BF16 = 30,
+    RZ_TYPE_TQ1_0 = 34,
+    RZ_TYPE_TQ2_0 = 35,
+    RZ_TYPE_I2_S = 36, /* bitnet.cpp's 2-bit layout with a per-tensor scale trailer */
+    RZ_TYPE_COUNT = 40
+} rz_type;
+
+/* Type name as ggml spells it ("f32", "q4_0", "q4_K", ...); NULL if unknown. */
+RZ_API const char *rz_type_name(rz_type type);
+/* Case-insensitive lookup by name. */
+RZ_API rz_status rz_type_from_name(const char *name, rz_type *out);
+/* True if the id names a type this build knows the layout of. */
+RZ_API bool rz_type_known(rz_type type);
+/* True if values of this type can be converted to float here. */
+RZ_API bool rz_type_can_dequantize(rz_type type);
+RZ_API bool rz_type_can_quantize(rz_type type);
+RZ_API uint32_t rz_type_block_size(rz_type type);
+RZ_API uint32_t rz_type_block_bytes(rz_type type);
+/* Bytes of a tensor of n_elements (includes per-tensor trailers such as
+ * I2_S's scale); fails if n is not a multiple of the block size or overflows. */
+RZ_API rz_status rz_type_tensor_bytes(rz_type type, uint64_t n_elements, uint64_t *out);
+/* Convert n values (a whole tensor, or whole rows of it) to float32. */
+RZ_API rz_status rz_dequantize(rz_type type, const void *src, float *dst, uint64_t n);
+/* Reference quantizer: n floats to type (n a multiple of the block size). */
+RZ_API rz_status rz_quantize(rz_type type, const float *src, void *dst, uint64_t n);
+
+/* ------------------------------------------------------------------ GGUF */
+
+typedef enum rz_gguf_type {
+    RZ_GGUF_UINT8 = 0,
+    RZ_GGUF_INT8 = 1,
+    RZ_GGUF_UINT16 = 2,
+    RZ_GGUF_INT16 = 3,
+    RZ_GGUF_UINT32 = 4,
+    RZ_GGUF_INT32 = 5,
+    RZ_GGUF_FLOAT32 = 6,
+    RZ_GGUF_BOOL = 7,
+    RZ_GGUF_STRING = 8,
+    RZ_GGUF_ARRAY = 9,
+    RZ_GGUF_UINT64 = 10,
+    RZ_GGUF_INT64 = 11,
+    RZ_GGUF_FLOAT64 = 12,
+    RZ_GGUF_TYPE_COUNT
+} rz_gguf_type;
+
+#define RZ_GGUF_DEFAULT_ALIGNMENT 32
+#define RZ_MAX_DIMS 4
+
+typedef struct rz_gguf rz_gguf;
+
+/* A string inside the file: not NUL-terminated, valid while the file is open. */
+typedef struct rz_str {
+    const char *ptr;
+    uint64_t len;
+} rz_str;
+
+typedef struct rz_gguf_tensor {
+    rz_str name;
+    rz_type type;
+    uint32_t n_dims;
+    uint64_t ne[RZ_MAX_DIMS]; /* ne[0] is contiguous; unused dims are 1 */
+    uint64_t n_elements;
+    uint64_t offset; /* relative to the data section */
+    uint64_t size;   /* bytes */
+    const void *data; /* points into the mapping */
+} rz_gguf_tensor;
+
+/* Open and fully validate a GGUF file (mmap'd, read-only). */
+RZ_API rz_status rz_gguf_open(const char *path, rz_gguf **out);
+/* Same over a caller-owned buffer that must outlive the handle. */
+RZ_API rz_status rz_gguf_open_memory(const void *data, size_t size, rz_gguf **out);
+RZ_API void rz_gguf_close(rz_gguf *gguf);
+
+RZ_API uint32_t rz_gguf_version(const rz_gguf *gguf);
+RZ_API uint64_t rz_gguf_alignment(const rz_gguf *gguf);
+RZ_API uint64_t rz_gguf_data_offset(const rz_gguf *gguf);
+RZ_API uint64_t rz_gguf_file_size(const rz_gguf *gguf);
+
+/* Metadata: key/value pairs in file order. */
+RZ_API uint64_t rz_gguf_kv_count(const rz_gguf *gguf);
+RZ_API rz_str rz_gguf_kv_key(const rz_gguf *gguf, uint64_t index);
+RZ_API rz_gguf_type rz_gguf_kv_type(const rz_gguf *gguf, uint64_t index);
+/* Index of a key, or -1. */
+RZ_API int64_t rz_gguf_find_key(const rz_gguf *gguf, const char *key);
+
+/* Typed getters. Integer getters accept any integer-typed value that fits
+ * the requested type; anything else is RZ_ERR_TYPE / RZ_ERR_RANGE, a missing
+ * key is RZ_ERR_NOT_FOUND. Messages name the key. */
+RZ_API rz_status rz_gguf_get_u8(const rz_gguf *gguf, const char *key, uint8_t *out);
+RZ_API rz_status rz_gguf_get_i8(const rz_gguf *gguf, const char *key, int8_t *out);
+RZ_API rz_status rz_gguf_get_u16(const rz_gguf *gguf, const char *key, uint16_t *out);
+RZ_API rz_status rz_gguf_get_i16(const rz_gguf *gguf, const char *key, int16_t *out);
+RZ_API rz_status rz_gguf_get_u32(const rz_gguf *gguf, const char *key, uint32_t *out);
+RZ_API rz_status rz_gguf_get_i32(const rz_gguf *gguf, const char *key, int32_t *out);
+RZ_API rz_status rz_gguf_get_u64(const rz_gguf *gguf, const char *key, uint64_t *out);
+RZ_API rz_status rz_gguf_get_i64(const rz_gguf *gguf, const char *key, int64_t *out);
+/* Float getters accept float32 and float64 values. */
+RZ_API rz_status rz_gguf_get_f32(const rz_gguf *gguf, const char *key, float *out);
+RZ_API rz_status rz_gguf_get_f64(const rz_gguf *gguf, const char *key, double *out);
+RZ_API rz_status rz_gguf_get_bool(const rz_gguf *gguf, const char *key, bool *out);
+RZ_API rz_status rz_gguf_get_str(const rz_gguf *gguf, const char *key, rz_str *out);
+
+/* A metadata value, possibly an array (of scalars, strings or arrays). */
+typedef struct rz_gguf_value rz_gguf_value;
+RZ_API const rz_gguf_value *rz_gguf_kv_value(const rz_gguf *gguf, uint64_t index);
+RZ_API rz_gguf_type rz_gguf_value_type(const rz_gguf_value *value);
+/* Scalars, widened: */
+RZ_API uint64_t rz_gguf_value_u64(const rz_gguf_value *value);
+RZ_API int64_t rz_gguf_value_i64(const rz_gguf_value *value);
+RZ_API double rz_gguf_value_f64(const rz_gguf_value *value);
+RZ_API rz_str rz_gguf_value_str(const rz_gguf_value *value);
+/* Arrays: */
+RZ_API rz_gguf_type rz_gguf_array_type(const rz_gguf_value *value);
+RZ_API uint64_t rz_gguf_array_len(const rz_gguf_value *value);
+/* Raw little-endian element data for arrays of fixed-size scalars; NULL otherwise. */
+RZ_API const void *rz_gguf_array_data(const rz_gguf_value *value);
+RZ_API rz_str rz_gguf_array_str(const rz_gguf_value *value, uint64_t index);
+/* Element of a nested array (or of a scalar array, as a scalar value). */
+RZ_API const rz_gguf_value *rz_gguf_array_elem(const rz_gguf_value *value, uint64_t index);
+/* Array under a key, checking its element type (RZ_ERR_TYPE otherwise). */
+RZ_API rz_status rz_gguf_get_array(const rz_gguf *gguf, const char *key,
+                                   rz_gguf_type elem_type, const rz_gguf_value **out);
+
+/* Tensors, in file order. */
+RZ_API uint64_t rz_gguf_tensor_count(const rz_gguf *gguf);
+RZ_API const rz_gguf_tensor *rz_gguf_tensor_at(const rz_gguf *gguf, uint64_t index);
+RZ_API const rz_gguf_tensor *rz_gguf_find_tensor(const rz_gguf *gguf, const char *name);
+
+/* Streaming writer: declare metadata and tensor infos, then write each
+ * tensor's data in declaration order. Only headers are held in memory. */
+typedef struct rz_gguf_writer rz_gguf_writer;
+
+RZ_API rz_status rz_gguf_writer_open(const char *path, rz_gguf_writer **out);
+RZ_API rz_status rz_gguf_writer_set_alignment(rz_gguf_writer *w, uint32_t alignment);
+RZ_API rz_status rz_gguf_writer_add_u8(rz_gguf_writer *w, const char *key, uint8_t v);
+RZ_API rz_status rz_gguf_writer_add_i8(rz_gguf_writer *w, const char *key, int8_t v);
+RZ_API rz_status rz_gguf_writer_add_u16(rz_gguf_writer *w, const char *key, uint16_t v);
+RZ_API rz_status rz_gguf_writer_add_i16(rz_gguf_writer *w, const char *key, int16_t v);
+RZ_API rz_status rz_gguf_writer_add_u32(rz_gguf_writer *w, const char *key, uint32_t v);
+RZ_API rz_status rz_gguf_writer_add_i32(rz_gguf_writer *w, const char *key, int32_t v);
+RZ_API rz_status rz_gguf_writer_add_u64(rz_gguf_writer *w, const char *key, uint64_t v);
+RZ_API rz_status rz_gguf_writer_add_i64(rz_gguf_writer *w, const char *key, int64_t v);
+RZ_API rz_status rz_gguf_writer_add_f32(rz_gguf_writer *w, const char *key, float v);
+RZ_API rz_status rz_gguf_writer_add_f64(rz_gguf_writer *w, const char *key, double v);
+RZ_API rz_status rz_gguf_writer_add_bool(rz_gguf_writer *w, const char *key, bool v);
+RZ_API rz_status rz_gguf_writer_add_str(rz_gguf_writer *w, const char *key, const char *v);
+RZ_API rz_status rz_gguf_writer_add_strn(rz_gguf_writer *w, const char *key, const char *v, uint64_t len);
+/* Array of fixed-size scalars (elem_type not STRING/ARRAY); data little-endian. */
+RZ_API rz_status rz_gguf_writer_add_array(rz_gguf_writer *w, const char *key, rz_gguf_type elem_type,
+                                          const void *data, uint64_t count);
+RZ_API rz_status rz_gguf_writer_add_str_array(rz_gguf_writer *w, const char *key,
+                                              const rz_str *items, uint64_t count);
+/* Copy a metadata value (any type, nested arrays included) from a reader. */
+RZ_API rz_status rz_gguf_writer_add_value(rz_gguf_writer *w, const char *key, const rz_gguf_value *value);
+RZ_API rz_status rz_gguf_writer_add_tensor(rz_gguf_writer *w, const char *name, rz_type type,
+                                           uint32_t n_dims, const uint64_t *ne);
+/* Write header, metadata and tensor infos; no add_* after this. */
+RZ_API rz_status rz_gguf_writer_begin_data(rz_gguf_writer *w);
+/* Append bytes of the current tensor; a tensor is complete once its size is
+ * reached, and the next call continues with the next tensor (padding added). */
+RZ_API rz_status rz_gguf_writer_write(rz_gguf_writer *w, const void *data, uint64_t size);
+/* Check every tensor was written, flush and close. Always frees w. */
+RZ_API rz_status rz_gguf_writer_close(rz_gguf_writer *w);
+/* Abandon: close and delete the partial file. */
+RZ_API void rz_gguf_writer_abort(rz_gguf_writer *w);
+
+/* -------------------------------------------------------------- llama2.c */
+
+typedef struct rz_llama2c rz_llama2c;
+
+typedef struct rz_llama2c_config {
+    int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+    bool shared_classifier; /* vocab_size > 0 in the header */
+} rz_llama2c_config;
+
+/* Weight tensors of a checkpoint, with llama.cpp names and ggml shapes. */
+typedef struct rz_llama2c_tensor {
+    char name[48];
+    uint32_t n_dims;
+    uint64_t ne[2];
+    const float *data; /* points into the mapping */
+} rz_llama2c_tensor;
+
+RZ_API rz_status rz_llama2c_open(const char *path, rz_llama2c **out);
+RZ_API void rz_llama2c_close(rz_llama2c *model);
+RZ_API const rz_llama2c_config *rz_llama2c_get_config(const rz_llama2c *model);
+RZ_API uint64_t rz_llama2c_tensor_count(const rz_llama2c *model);
+RZ_API const rz_llama2c_tensor *rz_llama2c_tensor_at(const rz_llama2c *model, uint64_t index);
+
+/* llama2.c tokenizer.bin: pieces with scores. */
+typedef struct rz_llama2c_vocab rz_llama2c_vocab;
+RZ_API rz_status rz_llama2c_vocab_open(const char *path, int32_t vocab_size, rz_llama2c_vocab **out);
+RZ_API void rz_llama2c_vocab_close(rz_llama2c_vocab *vocab);
+RZ_API uint32_t rz_llama2c_vocab_size(const rz_llama2c_vocab *vocab);
+RZ_API uint32_t rz_llama2c_vocab_max_token_length(const rz_llama2c_vocab *vocab);
+RZ_API rz_str rz_llama2c_vocab_piece(const rz_llama2c_vocab *vocab, uint32_t id);
+RZ_API float rz_llama2c_vocab_score(const rz_llama2c_vocab *vocab, uint32_t id);
+
+/* ------------------------------------------------------------- progress */
+
+/* Called with done <= total (units are the caller's, e.g. bytes). */
+typedef void (*rz_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+/* -------------------------------------------------------------- convert */
+
+typedef struct rz_convert_options {
+    rz_type type;                /* type of 2-D weights: F32, F16, BF16, Q8_0, Q4_0 */
+    const char *tokenizer_path; /* llama2.c tokenizer.bin; NULL for none */
+    rz_progress_fn progress;
+    void *progress_user;
+} rz_convert_options;
+
+/* llama2.c checkpoint -> GGUF (architecture "llama", llama.cpp names). */
+RZ_API rz_status rz_convert_llama2c(const char *in_path, const char *out_path,
+                                    const rz_convert_options *options);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

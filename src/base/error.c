@@ -1,0 +1,48 @@
+#include "base/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { RZ_ERROR_MAX = 512 };
+
+static _Thread_local char error_message[RZ_ERROR_MAX];
+
+rz_status rz_error(rz_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+rz_status rz_error_prefix(rz_status status, const char *fmt, ...) {
+    char previous[RZ_ERROR_MAX];
+    memcpy(previous, error_message, sizeof previous);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof error_message)
+        snprintf(error_message + n, sizeof error_message - (size_t)n, ": %s", previous);
+    return status;
+}
+
+void rz_error_clear(void) { error_message[0] = '\0'; }
+
+const char *rz_last_error(void) { return error_message; }
+
+const char *rz_status_name(rz_status status) {
+    switch (status) {
+    case RZ_OK: return "ok";
+    case RZ_ERR_INVALID_ARG: return "invalid argument";
+    case RZ_ERR_IO: return "I/O error";
+    case RZ_ERR_FORMAT: return "malformed input";
+    case RZ_ERR_NOMEM: return "out of memory";
+    case RZ_ERR_NOT_FOUND: return "not found";
+    case RZ_ERR_TYPE: return "wrong type";
+    case RZ_ERR_UNSUPPORTED: return "unsupported";
+    case RZ_ERR_RANGE: return "out of range";
+    }
+    return "unknown status";
+}

@@ -1,0 +1,36 @@
+#include "base/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+void *rz_alloc_aligned(size_t size) {
+    size_t rounded = (size_t)rz_align_up(size ? size : 1, RZ_CACHE_LINE);
+    if (rounded < size) {
+        rz_error(RZ_ERR_NOMEM, "allocation of %zu bytes overflows", size);
+        return NULL;
+    }
+    void *ptr = aligned_alloc(RZ_CACHE_LINE, rounded);
+    if (!ptr) rz_error(RZ_ERR_NOMEM, "out of memory allocating %zu bytes", size);
+    return ptr;
+}
+
+void *rz_calloc_aligned(size_t count, size_t size) {
+    uint64_t total;
+    if (rz_mul_overflow(count, size, &total) || total > SIZE_MAX) {
+        rz_error(RZ_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", count, size);
+        return NULL;
+    }
+    void *ptr = rz_alloc_aligned((size_t)total);
+    if (ptr) memset(ptr, 0, (size_t)total);
+    return ptr;
+}
+
+void rz_free_aligned(void *ptr) { free(ptr); }
+
+void *rz_calloc(size_t count, size_t size) {
+    void *ptr = calloc(count ? count : 1, size ? size : 1);
+    if (!ptr) rz_error(RZ_ERR_NOMEM, "out of memory allocating %zu x %zu bytes", count, size);
+    return ptr;
+}

@@ -1,0 +1,33 @@
+/* Allocation and overflow-safe size arithmetic. */
+#ifndef RZ_BASE_MEM_H
+#define RZ_BASE_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ryzanstein.h"
+
+#define RZ_CACHE_LINE 64
+
+/* True on overflow; *out is only meaningful when false. */
+static inline bool rz_add_overflow(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_add_overflow(a, b, out);
+}
+static inline bool rz_mul_overflow(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline uint64_t rz_align_up(uint64_t x, uint64_t alignment) {
+    return (x + alignment - 1) / alignment * alignment;
+}
+
+/* 64-byte aligned allocation (for SIMD loads); free with rz_free_aligned.
+ * Sets the thread's error and returns NULL on failure or overflow. */
+void *rz_alloc_aligned(size_t size);
+void *rz_calloc_aligned(size_t count, size_t size);
+void rz_free_aligned(void *ptr);
+
+/* calloc that records an error message on failure. */
+void *rz_calloc(size_t count, size_t size);
+
+#endif

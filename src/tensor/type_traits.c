@@ -1,0 +1,136 @@
+#include "tensor/type_traits.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "base/error.h"
+#include "base/mem.h"
+
+/* Layouts follow ggml for every id we share with it, so that GGUF files from
+ * llama.cpp validate and load. Types without converters still carry their
+ * sizes: a file that holds them is valid, we just cannot compute with them. */
+static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
+    [RZ_TYPE_F32] = {.name = "f32", .block_size = 1, .block_bytes = 4, .vec_dot_type = RZ_TYPE_F32},
+    [RZ_TYPE_F16] = {.name = "f16", .block_size = 1, .block_bytes = 2, .vec_dot_type = RZ_TYPE_F16},
+    [RZ_TYPE_Q4_0] = {.name = "q4_0", .block_size = 32, .block_bytes = 18, .is_quantized = true,
+                      .vec_dot_type = RZ_TYPE_Q8_0},
+    [RZ_TYPE_Q4_1] = {.name = "q4_1", .block_size = 32, .block_bytes = 20, .is_quantized = true},
+    [RZ_TYPE_Q5_0] = {.name = "q5_0", .block_size = 32, .block_bytes = 22, .is_quantized = true},
+    [RZ_TYPE_Q5_1] = {.name = "q5_1", .block_size = 32, .block_bytes = 24, .is_quantized = true},
+    [RZ_TYPE_Q8_0] = {.name = "q8_0", .block_size = 32, .block_bytes = 34, .is_quantized = true,
+                      .vec_dot_type = RZ_TYPE_Q8_0},
+    [RZ_TYPE_Q8_1] = {.name = "q8_1", .block_size = 32, .block_bytes = 36, .is_quantized = true},
+    [RZ_TYPE_Q2_K] = {.name = "q2_K", .block_size = 256, .block_bytes = 84, .is_quantized = true},
+    [RZ_TYPE_Q3_K] = {.name = "q3_K", .block_size = 256, .block_bytes = 110, .is_quantized = true},
+    [RZ_TYPE_Q4_K] = {.name = "q4_K", .block_size = 256, .block_bytes = 144, .is_quantized = true},
+    [RZ_TYPE_Q5_K] = {.name = "q5_K", .block_size = 256, .block_bytes = 176, .is_quantized = true},
+    [RZ_TYPE_Q6_K] = {.name = "q6_K", .block_size = 256, .block_bytes = 210, .is_quantized = true},
+    [RZ_TYPE_Q8_K] = {.name = "q8_K", .block_size = 256, .block_bytes = 292, .is_quantized = true},
+    [RZ_TYPE_IQ2_XXS] = {.name = "iq2_xxs", .block_size = 256, .block_bytes = 66, .is_quantized = true},
+    [RZ_TYPE_IQ2_XS] = {.name = "iq2_xs", .block_size = 256, .block_bytes = 74, .is_quantized = true},
+    [RZ_TYPE_IQ3_XXS] = {.name = "iq3_xxs", .block_size = 256, .block_bytes = 98, .is_quantized = true},
+    [RZ_TYPE_IQ1_S] = {.name = "iq1_s", .block_size = 256, .block_bytes = 50, .is_quantized = true},
+    [RZ_TYPE_IQ4_NL] = {.name = "iq4_nl", .block_size = 32, .block_bytes = 18, .is_quantized = true},
+    [RZ_TYPE_IQ3_S] = {.name = "iq3_s", .block_size = 256, .block_bytes = 110, .is_quantized = true},
+    [RZ_TYPE_IQ2_S] = {.name = "iq2_s", .block_size = 256, .block_bytes = 82, .is_quantized = true},
+    [RZ_TYPE_IQ4_XS] = {.name = "iq4_xs", .block_size = 256, .block_bytes = 136, .is_quantized = true},
+    [RZ_TYPE_I8] = {.name = "i8", .block_size = 1, .block_bytes = 1},
+    [RZ_TYPE_I16] = {.name = "i16", .block_size = 1, .block_bytes = 2},
+    [RZ_TYPE_I32] = {.name = "i32", .block_size = 1, .block_bytes = 4},
+    [RZ_TYPE_I64] = {.name = "i64", .block_size = 1, .block_bytes = 8},
+    [RZ_TYPE_F64] = {.name = "f64", .block_size = 1, .block_bytes = 8},
+    [RZ_TYPE_IQ1_M] = {.name = "iq1_m", .block_size = 256, .block_bytes = 56, .is_quantized = true},
+    [RZ_TYPE_BF16] = {.name = "bf16", .block_size = 1, .block_bytes = 2, .vec_dot_type = RZ_TYPE_BF16},
+    [RZ_TYPE_TQ1_0] = {.name = "tq1_0", .block_size = 256, .block_bytes = 54, .is_quantized = true},
+    [RZ_TYPE_TQ2_0] = {.name = "tq2_0", .block_size = 256, .block_bytes = 66, .is_quantized = true},
+    /* 2-bit codes, four per byte, then a 32-byte trailer holding the scale. */
+    [RZ_TYPE_I2_S] = {.name = "i2_s", .block_size = 4, .block_bytes = 1, .trailer_bytes = 32,
+                      .is_quantized = true},
+};
+
+const rz_type_traits *rz_type_traits_get(rz_type type) {
+    if ((unsigned)type >= RZ_TYPE_COUNT || !type_table[type].name) return NULL;
+    return &type_table[type];
+}
+
+rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t) return NULL;
+    for (int i = (int)isa; i >= 0; i--)
+        if (t->vec_dot[i]) return t->vec_dot[i];
+    return NULL;
+}
+
+const char *rz_type_name(rz_type type) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    return t ? t->name : NULL;
+}
+
+rz_status rz_type_from_name(const char *name, rz_type *out) {
+    for (int i = 0; i < RZ_TYPE_COUNT; i++) {
+        if (type_table[i].name && strcasecmp(type_table[i].name, name) == 0) {
+            *out = (rz_type)i;
+            return RZ_OK;
+        }
+    }
+    return rz_error(RZ_ERR_NOT_FOUND, "unknown tensor type '%s'", name);
+}
+
+bool rz_type_known(rz_type type) { return rz_type_traits_get(type) != NULL; }
+
+bool rz_type_can_dequantize(rz_type type) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    return t && t->to_float;
+}
+
+bool rz_type_can_quantize(rz_type type) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    return t && t->from_float;
+}
+
+uint32_t rz_type_block_size(rz_type type) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    return t ? t->block_size : 0;
+}
+
+uint32_t rz_type_block_bytes(rz_type type) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    return t ? t->block_bytes : 0;
+}
+
+rz_status rz_type_tensor_bytes(rz_type type, uint64_t n_elements, uint64_t *out) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t) return rz_error(RZ_ERR_UNSUPPORTED, "unknown tensor type id %d", (int)type);
+    if (n_elements % t->block_size != 0)
+        return rz_error(RZ_ERR_FORMAT, "%llu elements is not a multiple of the %s block size %u",
+                        (unsigned long long)n_elements, t->name, t->block_size);
+    uint64_t bytes;
+    if (rz_mul_overflow(n_elements / t->block_size, t->block_bytes, &bytes) ||
+        rz_add_overflow(bytes, t->trailer_bytes, &bytes))
+        return rz_error(RZ_ERR_RANGE, "size of a %s tensor of %llu elements overflows", t->name,
+                        (unsigned long long)n_elements);
+    *out = bytes;
+    return RZ_OK;
+}
+
+rz_status rz_dequantize(rz_type type, const void *src, float *dst, uint64_t n) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t || !t->to_float)
+        return rz_error(RZ_ERR_UNSUPPORTED, "cannot dequantize type %s", t ? t->name : "(unknown)");
+    if (n % t->block_size != 0)
+        return rz_error(RZ_ERR_INVALID_ARG, "%llu values is not a multiple of the %s block size %u",
+                        (unsigned long long)n, t->name, t->block_size);
+    t->to_float(src, dst, (int64_t)n);
+    return RZ_OK;
+}
+
+rz_status rz_quantize(rz_type type, const float *src, void *dst, uint64_t n) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t || !t->from_float)
+        return rz_error(RZ_ERR_UNSUPPORTED, "cannot quantize to type %s", t ? t->name : "(unknown)");
+    if (n % t->block_size != 0)
+        return rz_error(RZ_ERR_INVALID_ARG, "%llu values is not a multiple of the %s block size %u",
+                        (unsigned long long)n, t->name, t->block_size);
+    t->from_float(src, dst, (int64_t)n);
+    return RZ_OK;
+}

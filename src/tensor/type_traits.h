@@ -1,0 +1,40 @@
+/* The one table that drives per-type behaviour: layout, conversion to and
+ * from float, and the dot-product kernel of each ISA path. */
+#ifndef RZ_TENSOR_TYPE_TRAITS_H
+#define RZ_TENSOR_TYPE_TRAITS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ryzanstein.h"
+
+/* n is a multiple of the type's block size in every function below. */
+typedef void (*rz_to_float_fn)(const void *restrict src, float *restrict dst, int64_t n);
+typedef void (*rz_from_float_fn)(const float *restrict src, void *restrict dst, int64_t n);
+/* *s = dot(x, y): x in the weight's type, y in its vec_dot_type. */
+typedef void (*rz_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+
+typedef struct rz_type_traits {
+    const char *name;       /* ggml spelling; NULL for unused ids */
+    uint32_t block_size;    /* elements per block */
+    uint32_t block_bytes;   /* bytes per block */
+    uint32_t trailer_bytes; /* per-tensor bytes after the blocks (I2_S scale) */
+    bool is_quantized;
+    rz_to_float_fn to_float;     /* NULL if we cannot decode it */
+    rz_from_float_fn from_float; /* reference quantizer; NULL if none */
+    rz_type vec_dot_type;        /* type activations are converted to for vec_dot */
+    rz_vec_dot_fn vec_dot[RZ_ISA_COUNT]; /* NULL entries fall back to a lower ISA */
+} rz_type_traits;
+
+/* NULL for ids outside the table or unused ids. */
+const rz_type_traits *rz_type_traits_get(rz_type type);
+
+/* vec_dot for the active ISA (falls back to the best lower path present). */
+rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa);
+
+/* Bytes of one row of n elements (n a multiple of the block size). */
+static inline uint64_t rz_row_bytes(const rz_type_traits *t, uint64_t n) {
+    return n / t->block_size * t->block_bytes;
+}
+
+#endif

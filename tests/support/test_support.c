@@ -1,0 +1,98 @@
+#include "test_support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *rz_test_shared_path(const char *relative) {
+    static char path[4096];
+    const char *root = getenv("RZ_SHARED_DIR");
+    if (!root || !*root) root = RZ_DEFAULT_SHARED_DIR;
+    snprintf(path, sizeof path, "%s/%s", root, relative);
+    return path;
+}
+
+int rz_test_shared_available(const char *relative) {
+    const char *path = rz_test_shared_path(relative);
+    if (access(path, R_OK) == 0) return 1;
+    printf("SKIP: shared data %s is absent (set RZ_SHARED_DIR)\n", path);
+    return 0;
+}
+
+const char *rz_test_temp_path(const char *name) {
+    static char dir[2048];
+    static char path[4096];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "%s/test-tmp-%d", RZ_TEST_BINARY_DIR, (int)getpid());
+        mkdir(dir, 0755);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+void *rz_test_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        if (size) *size = (size_t)n;
+    }
+    return buf;
+}
+
+const char *rz_test_cli(void) {
+    const char *cli = getenv("RZ_CLI");
+    return cli && *cli ? cli : "rz";
+}
+
+int rz_test_run(const char *command, char **output) {
+    FILE *p = popen(command, "r");
+    if (!p) return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    if (buf) buf[len] = '\0';
+    int status = pclose(p);
+    if (output)
+        *output = buf;
+    else
+        free(buf);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+uint64_t rz_test_rand_u64(uint64_t *state) {
+    /* splitmix64 */
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+float rz_test_rand_uniform(uint64_t *state, float lo, float hi) {
+    return lo + (hi - lo) * (float)((rz_test_rand_u64(state) >> 40) * 0x1.0p-24);
+}
+
+int rz_test_isa_paths(rz_isa paths[RZ_ISA_COUNT]) {
+    int n = 0;
+    for (int i = 0; i <= (int)rz_isa_best(); i++) paths[n++] = (rz_isa)i;
+    return n;
+}

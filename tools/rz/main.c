@@ -1,0 +1,41 @@
+/* rz: the Ryzanstein command-line tool. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct rz_command {
+    const char *name;
+    rz_command_fn run;
+    const char *summary;
+} rz_command;
+
+static const rz_command commands[] = {
+    {"info", rz_cmd_info, "describe a model file (GGUF or llama2.c) or the CPU"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: rz COMMAND [ARGS]   (rz COMMAND --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("rz %s\n", RZ_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "rz: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
