@@ -318,6 +318,159 @@ typedef struct rz_convert_options {
 RZ_API rz_status rz_convert_llama2c(const char *in_path, const char *out_path,
                                     const rz_convert_options *options);
 
+/* ----------------------------------------------------------------- model */
+
+typedef struct rz_model rz_model;
+
+typedef struct rz_model_params {
+    const char *tokenizer_path; /* llama2.c tokenizer.bin (for .bin checkpoints) */
+} rz_model_params;
+
+typedef struct rz_model_desc {
+    char arch[32];      /* "llama" */
+    char format[16];    /* "gguf" or "llama2c" */
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot;
+    float rms_eps, rope_freq_base;
+    rz_type weight_type; /* type of the attention/FFN matrices */
+    rz_type output_type; /* type of the output (lm_head) matrix */
+    bool tied_output;    /* lm_head is token_embd */
+    uint64_t n_params;
+    uint64_t weight_bytes; /* bytes of all weight tensors */
+    int32_t bos, eos;      /* -1 if the vocabulary has none */
+    bool has_vocab;
+} rz_model_desc;
+
+RZ_API rz_model_params rz_model_default_params(void);
+/* GGUF (by magic) or llama2.c checkpoint; weights stay memory-mapped. */
+RZ_API rz_status rz_model_load(const char *path, const rz_model_params *params, rz_model **out);
+RZ_API void rz_model_free(rz_model *model);
+RZ_API const rz_model_desc *rz_model_describe(const rz_model *model);
+/* Bytes of weights streamed to generate one token (every matrix once, plus
+ * one embedding row). */
+RZ_API uint64_t rz_model_bytes_per_token(const rz_model *model);
+
+/* ---------------------------------------------------------------- tokens */
+
+/* Text (UTF-8, len bytes) to token ids. add_special adds BOS as the
+ * vocabulary asks; parse_special matches control-token texts in the input.
+ * Writes up to cap ids and the full count to *n_out; RZ_ERR_RANGE if cap is
+ * too small. */
+RZ_API rz_status rz_tokenize(const rz_model *model, const char *text, size_t len, bool add_special,
+                             bool parse_special, int32_t *out, size_t cap, size_t *n_out);
+/* Raw bytes of a token's piece (byte tokens give their byte). */
+RZ_API rz_status rz_token_piece(const rz_model *model, int32_t token, const char **piece, size_t *len);
+/* True for tokens that end generation (EOS; BOS for llama2.c models). */
+RZ_API bool rz_token_is_end(const rz_model *model, int32_t token);
+
+/* Streaming detokenizer: emits only complete UTF-8 characters, holding back
+ * an incomplete tail until the next token completes it. */
+typedef struct rz_detokenizer {
+    const rz_model *model;
+    int32_t prev_token;
+    unsigned char pending[8];
+    int n_pending;
+} rz_detokenizer;
+RZ_API void rz_detokenizer_init(rz_detokenizer *d, const rz_model *model);
+/* Appends the text of `token` to buf (cap bytes); *len gets the byte count. */
+RZ_API rz_status rz_detokenizer_push(rz_detokenizer *d, int32_t token, char *buf, size_t cap, size_t *len);
+/* Whole sequence to text (invalid trailing bytes are emitted as they are). */
+RZ_API rz_status rz_detokenize(const rz_model *model, const int32_t *tokens, size_t n, char *buf, size_t cap,
+                               size_t *n_out);
+
+/* --------------------------------------------------------------- context */
+
+typedef struct rz_context rz_context;
+
+typedef struct rz_context_params {
+    uint32_t n_ctx;    /* KV cache size in tokens; 0 = the model's; capped by it */
+    int32_t n_threads; /* 0 = physical cores */
+    uint32_t n_batch;  /* max tokens per forward pass; longer inputs are split */
+    rz_type type_k, type_v; /* KV cache types */
+} rz_context_params;
+
+RZ_API rz_context_params rz_context_default_params(void);
+RZ_API rz_status rz_context_create(const rz_model *model, const rz_context_params *params, rz_context **out);
+RZ_API void rz_context_free(rz_context *ctx);
+RZ_API const rz_model *rz_context_model(const rz_context *ctx);
+RZ_API uint32_t rz_context_n_ctx(const rz_context *ctx);
+RZ_API int32_t rz_context_n_threads(const rz_context *ctx);
+/* Tokens held in the KV cache (the next position). */
+RZ_API uint32_t rz_context_n_past(const rz_context *ctx);
+/* Forget cache entries at positions >= n_past (n_past <= current). */
+RZ_API rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past);
+/* Evaluate tokens at positions n_past .. n_past + n_tokens - 1 and append
+ * them to the cache. want_logits: per-token flags, or NULL for the last token
+ * only. Fails with RZ_ERR_RANGE (cache unchanged) if they do not fit. */
+RZ_API rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, const bool *want_logits);
+/* Logits (n_vocab floats) of token i of the last rz_decode; i = -1 is the
+ * last token. NULL if they were not requested. */
+RZ_API const float *rz_get_logits(const rz_context *ctx, int32_t i);
+
+/* --------------------------------------------------------------- sampling */
+
+typedef struct rz_sampler_params {
+    float temperature;  /* <= 0: greedy (argmax, ties to the lowest id) */
+    int32_t top_k;      /* <= 0: off */
+    float top_p;        /* >= 1: off */
+    float min_p;        /* <= 0: off */
+    float repeat_penalty;    /* 1: off */
+    float frequency_penalty; /* 0: off */
+    float presence_penalty;  /* 0: off */
+    int32_t penalty_last_n;  /* window of recent tokens the penalties look at */
+    uint64_t seed;
+} rz_sampler_params;
+
+typedef struct rz_sampler rz_sampler;
+
+RZ_API rz_sampler_params rz_sampler_default_params(void);
+RZ_API rz_status rz_sampler_create(const rz_sampler_params *params, int32_t n_vocab, rz_sampler **out);
+RZ_API void rz_sampler_free(rz_sampler *sampler);
+/* Pick the next token from logits (penalties use the accepted history). */
+RZ_API int32_t rz_sampler_sample(rz_sampler *sampler, const float *logits);
+/* Record a token in the penalty history (prompt tokens and sampled ones). */
+RZ_API void rz_sampler_accept(rz_sampler *sampler, int32_t token);
+RZ_API void rz_sampler_reset(rz_sampler *sampler);
+
+/* ------------------------------------------------------------- generation */
+
+typedef enum rz_stop_reason {
+    RZ_STOP_NONE = 0,
+    RZ_STOP_END_TOKEN, /* the model's end-of-generation token */
+    RZ_STOP_LENGTH,    /* n_predict reached */
+    RZ_STOP_STRING,    /* a stop string appeared */
+    RZ_STOP_CONTEXT,   /* the context is full */
+    RZ_STOP_CALLBACK,  /* the token callback asked to stop */
+} rz_stop_reason;
+
+typedef struct rz_generate_params {
+    int32_t n_predict; /* max tokens to generate; < 0: until the context is full */
+    const char *const *stop_strings;
+    size_t n_stop_strings;
+    bool ignore_end_token;
+} rz_generate_params;
+
+typedef struct rz_generate_result {
+    rz_stop_reason stop_reason;
+    uint32_t n_prompt;    /* tokens evaluated for the prompt */
+    uint32_t n_generated; /* tokens generated */
+    double prompt_seconds;
+    double generate_seconds;
+} rz_generate_result;
+
+/* Called for each generated token with its text (complete UTF-8 only; text
+ * that may be the start of a stop string is held back until resolved).
+ * Return false to stop. */
+typedef bool (*rz_token_callback)(void *user, int32_t token, const char *text, size_t len);
+
+/* Evaluate `prompt` after what the context holds, then sample until a stop
+ * condition. The sampler sees the prompt in its penalty history. */
+RZ_API rz_status rz_generate(rz_context *ctx, rz_sampler *sampler, const int32_t *prompt, size_t n_prompt,
+                             const rz_generate_params *params, rz_token_callback on_token, void *user,
+                             rz_generate_result *result);
+
+/* Wall clock in seconds (monotonic), for timings. */
+RZ_API double rz_time_seconds(void);
+
 #ifdef __cplusplus
 }
 #endif

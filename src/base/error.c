@@ -23,8 +23,13 @@ rz_status rz_error_prefix(rz_status status, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(error_message, sizeof error_message, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof error_message)
-        snprintf(error_message + n, sizeof error_message - (size_t)n, ": %s", previous);
+    if (n >= 0 && (size_t)n + 2 < sizeof error_message) {
+        /* Truncating a long message is fine; it stays one line. */
+        size_t room = sizeof error_message - (size_t)n;
+        memcpy(error_message + n, ": ", 2);
+        strncpy(error_message + n + 2, previous, room - 2);
+        error_message[sizeof error_message - 1] = '\0';
+    }
     return status;
 }
 

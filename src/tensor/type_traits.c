@@ -5,20 +5,53 @@
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "tensor/isa/dot.h"
+#include "tensor/quants.h"
 
 /* Layouts follow ggml for every id we share with it, so that GGUF files from
  * llama.cpp validate and load. Types without converters still carry their
  * sizes: a file that holds them is valid, we just cannot compute with them. */
 static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
-    [RZ_TYPE_F32] = {.name = "f32", .block_size = 1, .block_bytes = 4, .vec_dot_type = RZ_TYPE_F32},
-    [RZ_TYPE_F16] = {.name = "f16", .block_size = 1, .block_bytes = 2, .vec_dot_type = RZ_TYPE_F16},
-    [RZ_TYPE_Q4_0] = {.name = "q4_0", .block_size = 32, .block_bytes = 18, .is_quantized = true,
-                      .vec_dot_type = RZ_TYPE_Q8_0},
+    [RZ_TYPE_F32] = {.name = "f32",
+                     .block_size = 1,
+                     .block_bytes = 4,
+                     .to_float = rz_f32_to_f32_row,
+                     .from_float = rz_f32_from_f32_row,
+                     .vec_dot_type = RZ_TYPE_F32,
+                     .vec_dot = {rz_vec_dot_f32, rz_vec_dot_f32_avx2, rz_vec_dot_f32_avx512},
+                     .from_float_act = {rz_f32_from_f32_row}},
+    [RZ_TYPE_F16] = {.name = "f16",
+                     .block_size = 1,
+                     .block_bytes = 2,
+                     .to_float = rz_fp16_to_f32_row,
+                     .from_float = rz_f32_to_fp16_row,
+                     .vec_dot_type = RZ_TYPE_F16,
+                     .vec_dot = {rz_vec_dot_f16, rz_vec_dot_f16_avx2, rz_vec_dot_f16_avx512},
+                     .from_float_act = {rz_f32_to_fp16_row, rz_f32_to_fp16_row_avx2,
+                                        rz_f32_to_fp16_row_avx512}},
+    [RZ_TYPE_Q4_0] = {.name = "q4_0",
+                      .block_size = 32,
+                      .block_bytes = 18,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q4_0,
+                      .from_float = rz_quantize_row_q4_0_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_0,
+                      .vec_dot = {rz_vec_dot_q4_0_q8_0, rz_vec_dot_q4_0_q8_0_avx2,
+                                  rz_vec_dot_q4_0_q8_0_avx512}},
     [RZ_TYPE_Q4_1] = {.name = "q4_1", .block_size = 32, .block_bytes = 20, .is_quantized = true},
     [RZ_TYPE_Q5_0] = {.name = "q5_0", .block_size = 32, .block_bytes = 22, .is_quantized = true},
     [RZ_TYPE_Q5_1] = {.name = "q5_1", .block_size = 32, .block_bytes = 24, .is_quantized = true},
-    [RZ_TYPE_Q8_0] = {.name = "q8_0", .block_size = 32, .block_bytes = 34, .is_quantized = true,
-                      .vec_dot_type = RZ_TYPE_Q8_0},
+    [RZ_TYPE_Q8_0] = {.name = "q8_0",
+                      .block_size = 32,
+                      .block_bytes = 34,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q8_0,
+                      .from_float = rz_quantize_row_q8_0_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_0,
+                      .vec_dot = {rz_vec_dot_q8_0_q8_0, rz_vec_dot_q8_0_q8_0_avx2,
+                                  rz_vec_dot_q8_0_q8_0_avx512},
+                      .from_float_act = {rz_quantize_row_q8_0, rz_quantize_row_q8_0_avx2,
+                                         rz_quantize_row_q8_0_avx512}},
     [RZ_TYPE_Q8_1] = {.name = "q8_1", .block_size = 32, .block_bytes = 36, .is_quantized = true},
     [RZ_TYPE_Q2_K] = {.name = "q2_K", .block_size = 256, .block_bytes = 84, .is_quantized = true},
     [RZ_TYPE_Q3_K] = {.name = "q3_K", .block_size = 256, .block_bytes = 110, .is_quantized = true},
@@ -40,12 +73,20 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
     [RZ_TYPE_I64] = {.name = "i64", .block_size = 1, .block_bytes = 8},
     [RZ_TYPE_F64] = {.name = "f64", .block_size = 1, .block_bytes = 8},
     [RZ_TYPE_IQ1_M] = {.name = "iq1_m", .block_size = 256, .block_bytes = 56, .is_quantized = true},
-    [RZ_TYPE_BF16] = {.name = "bf16", .block_size = 1, .block_bytes = 2, .vec_dot_type = RZ_TYPE_BF16},
+    [RZ_TYPE_BF16] = {.name = "bf16",
+                      .block_size = 1,
+                      .block_bytes = 2,
+                      .to_float = rz_bf16_to_f32_row,
+                      .from_float = rz_f32_to_bf16_row,
+                      .vec_dot_type = RZ_TYPE_BF16,
+                      .vec_dot = {rz_vec_dot_bf16, rz_vec_dot_bf16_avx2, rz_vec_dot_bf16_avx512},
+                      .from_float_act = {rz_f32_to_bf16_row, rz_f32_to_bf16_row_avx2,
+                                         rz_f32_to_bf16_row_avx512}},
     [RZ_TYPE_TQ1_0] = {.name = "tq1_0", .block_size = 256, .block_bytes = 54, .is_quantized = true},
     [RZ_TYPE_TQ2_0] = {.name = "tq2_0", .block_size = 256, .block_bytes = 66, .is_quantized = true},
     /* 2-bit codes, four per byte, then a 32-byte trailer holding the scale. */
-    [RZ_TYPE_I2_S] = {.name = "i2_s", .block_size = 4, .block_bytes = 1, .trailer_bytes = 32,
-                      .is_quantized = true},
+    [RZ_TYPE_I2_S] =
+        {.name = "i2_s", .block_size = 4, .block_bytes = 1, .trailer_bytes = 32, .is_quantized = true},
 };
 
 const rz_type_traits *rz_type_traits_get(rz_type type) {
@@ -58,6 +99,14 @@ rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa) {
     if (!t) return NULL;
     for (int i = (int)isa; i >= 0; i--)
         if (t->vec_dot[i]) return t->vec_dot[i];
+    return NULL;
+}
+
+rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t) return NULL;
+    for (int i = (int)isa; i >= 0; i--)
+        if (t->from_float_act[i]) return t->from_float_act[i];
     return NULL;
 }
 

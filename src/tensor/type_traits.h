@@ -20,10 +20,14 @@ typedef struct rz_type_traits {
     uint32_t block_bytes;   /* bytes per block */
     uint32_t trailer_bytes; /* per-tensor bytes after the blocks (I2_S scale) */
     bool is_quantized;
-    rz_to_float_fn to_float;     /* NULL if we cannot decode it */
-    rz_from_float_fn from_float; /* reference quantizer; NULL if none */
-    rz_type vec_dot_type;        /* type activations are converted to for vec_dot */
+    rz_to_float_fn to_float;             /* NULL if we cannot decode it */
+    rz_from_float_fn from_float;         /* reference quantizer; NULL if none */
+    rz_type vec_dot_type;                /* type activations are converted to for vec_dot */
     rz_vec_dot_fn vec_dot[RZ_ISA_COUNT]; /* NULL entries fall back to a lower ISA */
+    /* Converts activations into this type when it is a vec_dot_type. Every
+     * ISA entry writes the same bytes (for Q8_0 those of ggml's x86
+     * quantize_row_q8_0, not of from_float); NULL entries fall back. */
+    rz_from_float_fn from_float_act[RZ_ISA_COUNT];
 } rz_type_traits;
 
 /* NULL for ids outside the table or unused ids. */
@@ -31,6 +35,9 @@ const rz_type_traits *rz_type_traits_get(rz_type type);
 
 /* vec_dot for the active ISA (falls back to the best lower path present). */
 rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa);
+
+/* from_float_act for the active ISA (same fallback); NULL if none. */
+rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa);
 
 /* Bytes of one row of n elements (n a multiple of the block size). */
 static inline uint64_t rz_row_bytes(const rz_type_traits *t, uint64_t n) {

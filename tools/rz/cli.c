@@ -1,6 +1,9 @@
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -41,4 +44,116 @@ void rz_cli_progress_update(void *user, uint64_t done, uint64_t total) {
 
 void rz_cli_progress_finish(rz_cli_progress *p) {
     if (p->enabled && p->last_permille >= 0) fputc('\n', stderr);
+}
+
+void rz_cli_model_opts_init(rz_cli_model_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->model = rz_model_default_params();
+    o->context = rz_context_default_params();
+    o->sampling = rz_sampler_default_params();
+}
+
+const char rz_cli_model_opts_help[] =
+    "  -m, --model PATH          model: GGUF, or llama2.c checkpoint\n"
+    "  -z, --tokenizer PATH      llama2.c tokenizer.bin (for llama2.c checkpoints)\n"
+    "  -t, --threads N           threads (default: physical cores)\n"
+    "  -c, --ctx-size N          context size (default: the model's)\n"
+    "  -b, --batch-size N        tokens per forward pass (default 256)\n"
+    "  --cache-type-k TYPE       K cache type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
+    "  --cache-type-v TYPE       V cache type (default f32)\n"
+    "  --temp T                  temperature; 0 = greedy (default 0.8)\n"
+    "  --top-k N                 top-k (default 40; 0 = off)\n"
+    "  --top-p P                 top-p (default 0.95; 1 = off)\n"
+    "  --min-p P                 min-p (default 0.05; 0 = off)\n"
+    "  --repeat-penalty F        repetition penalty (default 1 = off)\n"
+    "  --repeat-last-n N         penalty window (default 64)\n"
+    "  --presence-penalty F      presence penalty (default 0)\n"
+    "  --frequency-penalty F     frequency penalty (default 0)\n"
+    "  -s, --seed N              RNG seed\n";
+
+static bool parse_long(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || v != v) return false;
+    *out = v;
+    return true;
+}
+
+int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    static const char *const with_value[] = {
+        "-m", "--model", "-z", "--tokenizer", "-t", "--threads", "-c", "--ctx-size", "-b", "--batch-size",
+        "--cache-type-k", "--cache-type-v", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+        "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= strcmp(a, with_value[k]) == 0;
+    if (!known) return 0;
+    if (*i + 1 >= argc) {
+        rz_cli_usage_error(command, "option %s needs a value", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    long long n;
+    float f;
+    bool ok = true;
+    if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+        o->model_path = v;
+    else if (!strcmp(a, "-z") || !strcmp(a, "--tokenizer"))
+        o->model.tokenizer_path = v;
+    else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+        ok = parse_long(v, 1, 1024, &n) && (o->context.n_threads = (int32_t)n, true);
+    else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
+        ok = parse_long(v, 0, INT32_MAX, &n) && (o->context.n_ctx = (uint32_t)n, true);
+    else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size"))
+        ok = parse_long(v, 1, 1 << 16, &n) && (o->context.n_batch = (uint32_t)n, true);
+    else if (!strcmp(a, "--cache-type-k"))
+        ok = rz_type_from_name(v, &o->context.type_k) == RZ_OK;
+    else if (!strcmp(a, "--cache-type-v"))
+        ok = rz_type_from_name(v, &o->context.type_v) == RZ_OK;
+    else if (!strcmp(a, "--temp"))
+        ok = parse_float(v, &o->sampling.temperature);
+    else if (!strcmp(a, "--top-k"))
+        ok = parse_long(v, 0, INT32_MAX, &n) && (o->sampling.top_k = (int32_t)n, true);
+    else if (!strcmp(a, "--top-p"))
+        ok = parse_float(v, &o->sampling.top_p);
+    else if (!strcmp(a, "--min-p"))
+        ok = parse_float(v, &o->sampling.min_p);
+    else if (!strcmp(a, "--repeat-penalty"))
+        ok = parse_float(v, &f) && f > 0 && (o->sampling.repeat_penalty = f, true);
+    else if (!strcmp(a, "--repeat-last-n"))
+        ok = parse_long(v, 0, 1 << 20, &n) && (o->sampling.penalty_last_n = (int32_t)n, true);
+    else if (!strcmp(a, "--presence-penalty"))
+        ok = parse_float(v, &o->sampling.presence_penalty);
+    else if (!strcmp(a, "--frequency-penalty"))
+        ok = parse_float(v, &o->sampling.frequency_penalty);
+    else if (!strcmp(a, "-s") || !strcmp(a, "--seed"))
+        ok = parse_long(v, 0, INT64_MAX, &n) && (o->sampling.seed = (uint64_t)n, true);
+    if (!ok) {
+        rz_cli_usage_error(command, "invalid value '%s' for %s", v, a);
+        return -1;
+    }
+    return 1;
+}
+
+int rz_cli_load(const char *command, const rz_cli_model_opts *o, rz_model **model, rz_context **ctx) {
+    if (!o->model_path) return rz_cli_usage_error(command, "no model given (-m MODEL)");
+    double t0 = rz_time_seconds();
+    if (rz_model_load(o->model_path, &o->model, model) != RZ_OK) return rz_cli_fail(command, "cannot load model");
+    if (rz_context_create(*model, &o->context, ctx) != RZ_OK) {
+        rz_model_free(*model);
+        *model = NULL;
+        return rz_cli_fail(command, "cannot create context");
+    }
+    fprintf(stderr, "load time: %.1f ms\n", (rz_time_seconds() - t0) * 1e3);
+    return 0;
 }

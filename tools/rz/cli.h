@@ -11,6 +11,13 @@ typedef int (*rz_command_fn)(int argc, char **argv);
 
 /* Each subcommand: argv[0] is the subcommand name. Returns the exit code. */
 int rz_cmd_info(int argc, char **argv);
+int rz_cmd_convert(int argc, char **argv);
+int rz_cmd_tensor(int argc, char **argv);
+int rz_cmd_run(int argc, char **argv);
+int rz_cmd_eval(int argc, char **argv);
+
+/* rz info's report on a llama2.c checkpoint (info_llama2c.c); exit code. */
+int rz_info_llama2c(const char *path, bool json);
 
 /* "rz SUBCMD: message: <last library error>" on stderr; returns 1. */
 int rz_cli_fail(const char *command, const char *what);
@@ -26,5 +33,24 @@ typedef struct rz_cli_progress {
 void rz_cli_progress_init(rz_cli_progress *p, const char *label);
 void rz_cli_progress_update(void *user, uint64_t done, uint64_t total);
 void rz_cli_progress_finish(rz_cli_progress *p);
+
+/* Options shared by the commands that load a model and run it, spelled as
+ * llama.cpp spells them. */
+typedef struct rz_cli_model_opts {
+    const char *model_path;
+    rz_model_params model;
+    rz_context_params context;
+    rz_sampler_params sampling;
+} rz_cli_model_opts;
+
+void rz_cli_model_opts_init(rz_cli_model_opts *o);
+/* If argv[*i] is one of the shared options, consume it (and its value) and
+ * return 1; 0 if it is not one; -1 (after printing why) on a bad value. */
+int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, char **argv, int *i);
+/* Help text for the shared options. */
+extern const char rz_cli_model_opts_help[];
+
+/* Loads the model and creates a context; prints the load time on stderr. */
+int rz_cli_load(const char *command, const rz_cli_model_opts *o, rz_model **model, rz_context **ctx);
 
 #endif

@@ -1,5 +1,7 @@
 /* rz info: describe a model file or the CPU. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -14,12 +16,18 @@ static void print_cpu_text(void) {
     const struct {
         const char *name;
         bool present;
-    } flags[] = {{"sse4.2", c->sse42},         {"avx", c->avx},
-                 {"avx2", c->avx2},            {"fma", c->fma},
-                 {"f16c", c->f16c},            {"avx512f", c->avx512f},
-                 {"avx512bw", c->avx512bw},    {"avx512vl", c->avx512vl},
-                 {"avx512dq", c->avx512dq},    {"avx512vnni", c->avx512vnni},
-                 {"avx512bf16", c->avx512bf16}, {"avx512vbmi", c->avx512vbmi},
+    } flags[] = {{"sse4.2", c->sse42},
+                 {"avx", c->avx},
+                 {"avx2", c->avx2},
+                 {"fma", c->fma},
+                 {"f16c", c->f16c},
+                 {"avx512f", c->avx512f},
+                 {"avx512bw", c->avx512bw},
+                 {"avx512vl", c->avx512vl},
+                 {"avx512dq", c->avx512dq},
+                 {"avx512vnni", c->avx512vnni},
+                 {"avx512bf16", c->avx512bf16},
+                 {"avx512vbmi", c->avx512vbmi},
                  {"avxvnni", c->avxvnni}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (flags[i].present) printf(" %s", flags[i].name);
@@ -53,6 +61,387 @@ static void print_cpu_json(void) {
     cJSON_Delete(root);
 }
 
+/* ------------------------------------------------------------------ GGUF */
+
+enum { SHORT_ARRAY = 8, SHORT_STRING = 80 };
+
+static const char *value_type_name(rz_gguf_type t) {
+    static const char *const names[RZ_GGUF_TYPE_COUNT] = {"u8",   "i8",  "u16",   "i16", "u32", "i32", "f32",
+                                                          "bool", "str", "array", "u64", "i64", "f64"};
+    return (unsigned)t < RZ_GGUF_TYPE_COUNT ? names[t] : "?";
+}
+
+/* llama.cpp's general.file_type values (enum llama_ftype). */
+static const char *file_type_name(uint32_t ft) {
+    switch (ft) {
+    case 0: return "all F32";
+    case 1: return "mostly F16";
+    case 2: return "mostly Q4_0";
+    case 3: return "mostly Q4_1";
+    case 7: return "mostly Q8_0";
+    case 8: return "mostly Q5_0";
+    case 9: return "mostly Q5_1";
+    case 10: return "mostly Q2_K";
+    case 11: return "mostly Q3_K_S";
+    case 12: return "mostly Q3_K_M";
+    case 13: return "mostly Q3_K_L";
+    case 14: return "mostly Q4_K_S";
+    case 15: return "mostly Q4_K_M";
+    case 16: return "mostly Q5_K_S";
+    case 17: return "mostly Q5_K_M";
+    case 18: return "mostly Q6_K";
+    case 32: return "mostly BF16";
+    case 36: return "mostly TQ1_0";
+    case 37: return "mostly TQ2_0";
+    default: return "unknown";
+    }
+}
+
+/* rz_str as a NUL-terminated, printable copy (control bytes escaped),
+ * cut after `limit` bytes when limit > 0. Caller frees. */
+static char *printable(rz_str s, uint64_t limit) {
+    uint64_t n = limit && s.len > limit ? limit : s.len;
+    char *out = malloc(n * 4 + 4);
+    if (!out) return NULL;
+    size_t k = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c == '\n')
+            k += (size_t)sprintf(out + k, "\\n");
+        else if (c < 0x20 || c == 0x7f)
+            k += (size_t)sprintf(out + k, "\\x%02x", c);
+        else
+            out[k++] = (char)c;
+    }
+    if (n < s.len) k += (size_t)sprintf(out + k, "...");
+    out[k] = '\0';
+    return out;
+}
+
+/* NUL-terminated copy for cJSON (which stops at an embedded NUL anyway). */
+static char *c_string(rz_str s) {
+    char *out = malloc(s.len + 1);
+    if (!out) return NULL;
+    memcpy(out, s.ptr, s.len);
+    out[s.len] = '\0';
+    return out;
+}
+
+static bool starts_with(rz_str s, const char *prefix) {
+    size_t n = strlen(prefix);
+    return s.len >= n && memcmp(s.ptr, prefix, n) == 0;
+}
+
+static bool is_key(rz_str s, const char *key) {
+    return s.len == strlen(key) && memcmp(s.ptr, key, s.len) == 0;
+}
+
+static void print_value(const rz_gguf_value *v, bool abbreviate) {
+    rz_gguf_type t = rz_gguf_value_type(v);
+    switch (t) {
+    case RZ_GGUF_INT8:
+    case RZ_GGUF_INT16:
+    case RZ_GGUF_INT32:
+    case RZ_GGUF_INT64: printf("%lld", (long long)rz_gguf_value_i64(v)); return;
+    case RZ_GGUF_FLOAT32:
+    case RZ_GGUF_FLOAT64: printf("%g", rz_gguf_value_f64(v)); return;
+    case RZ_GGUF_BOOL: printf("%s", rz_gguf_value_u64(v) ? "true" : "false"); return;
+    case RZ_GGUF_STRING: {
+        char *text = printable(rz_gguf_value_str(v), abbreviate ? SHORT_STRING : 0);
+        printf("\"%s\"", text ? text : "");
+        free(text);
+        return;
+    }
+    case RZ_GGUF_ARRAY: break;
+    default: printf("%llu", (unsigned long long)rz_gguf_value_u64(v)); return;
+    }
+    uint64_t n = rz_gguf_array_len(v);
+    if (abbreviate && n > SHORT_ARRAY) {
+        printf("[%llu items]", (unsigned long long)n);
+        return;
+    }
+    printf("[");
+    for (uint64_t i = 0; i < n; i++) {
+        if (i) printf(", ");
+        const rz_gguf_value *e = rz_gguf_array_elem(v, i);
+        if (e) print_value(e, abbreviate);
+    }
+    printf("]");
+}
+
+static cJSON *json_value(const rz_gguf_value *v, bool abbreviate) {
+    switch (rz_gguf_value_type(v)) {
+    case RZ_GGUF_INT8:
+    case RZ_GGUF_INT16:
+    case RZ_GGUF_INT32:
+    case RZ_GGUF_INT64: return cJSON_CreateNumber((double)rz_gguf_value_i64(v));
+    case RZ_GGUF_FLOAT32:
+    case RZ_GGUF_FLOAT64: return cJSON_CreateNumber(rz_gguf_value_f64(v));
+    case RZ_GGUF_BOOL: return cJSON_CreateBool(rz_gguf_value_u64(v) != 0);
+    case RZ_GGUF_STRING: {
+        char *text = c_string(rz_gguf_value_str(v));
+        cJSON *item = cJSON_CreateString(text ? text : "");
+        free(text);
+        return item;
+    }
+    case RZ_GGUF_ARRAY: break;
+    default: return cJSON_CreateNumber((double)rz_gguf_value_u64(v));
+    }
+    uint64_t n = rz_gguf_array_len(v);
+    if (abbreviate && n > SHORT_ARRAY) {
+        char text[48];
+        snprintf(text, sizeof text, "[%llu items]", (unsigned long long)n);
+        return cJSON_CreateString(text);
+    }
+    cJSON *array = cJSON_CreateArray();
+    for (uint64_t i = 0; i < n; i++) {
+        const rz_gguf_value *e = rz_gguf_array_elem(v, i);
+        if (e) cJSON_AddItemToArray(array, json_value(e, abbreviate));
+    }
+    return array;
+}
+
+/* Keys summarized in the tokenizer section rather than listed. */
+static const char *const tokenizer_keys[] = {"tokenizer.ggml.model",
+                                             "tokenizer.ggml.pre",
+                                             "tokenizer.ggml.tokens",
+                                             "tokenizer.ggml.merges",
+                                             "tokenizer.ggml.bos_token_id",
+                                             "tokenizer.ggml.eos_token_id",
+                                             "tokenizer.ggml.unknown_token_id",
+                                             "tokenizer.chat_template"};
+
+typedef struct gguf_summary {
+    char arch[64];
+    char name[128];
+    bool has_file_type;
+    uint32_t file_type;
+    char tok_model[64], tok_pre[64];
+    int64_t n_tokens, n_merges; /* -1 if absent */
+    int64_t bos, eos, unk;      /* -1 if absent */
+    bool chat_template;
+    uint64_t n_params, n_bytes;
+} gguf_summary;
+
+static void copy_str(const rz_gguf *g, const char *key, char *out, size_t cap) {
+    rz_str s;
+    out[0] = '\0';
+    if (rz_gguf_get_str(g, key, &s) != RZ_OK) return;
+    char *text = printable(s, cap - 4);
+    if (text) snprintf(out, cap, "%s", text);
+    free(text);
+}
+
+static int64_t token_id(const rz_gguf *g, const char *key) {
+    uint32_t id;
+    return rz_gguf_get_u32(g, key, &id) == RZ_OK ? (int64_t)id : -1;
+}
+
+static int64_t array_count(const rz_gguf *g, const char *key) {
+    int64_t i = rz_gguf_find_key(g, key);
+    if (i < 0) return -1;
+    const rz_gguf_value *v = rz_gguf_kv_value(g, (uint64_t)i);
+    return rz_gguf_value_type(v) == RZ_GGUF_ARRAY ? (int64_t)rz_gguf_array_len(v) : -1;
+}
+
+static void summarize(const rz_gguf *g, gguf_summary *s) {
+    memset(s, 0, sizeof *s);
+    copy_str(g, "general.architecture", s->arch, sizeof s->arch);
+    copy_str(g, "general.name", s->name, sizeof s->name);
+    s->has_file_type = rz_gguf_get_u32(g, "general.file_type", &s->file_type) == RZ_OK;
+    copy_str(g, "tokenizer.ggml.model", s->tok_model, sizeof s->tok_model);
+    copy_str(g, "tokenizer.ggml.pre", s->tok_pre, sizeof s->tok_pre);
+    s->n_tokens = array_count(g, "tokenizer.ggml.tokens");
+    s->n_merges = array_count(g, "tokenizer.ggml.merges");
+    s->bos = token_id(g, "tokenizer.ggml.bos_token_id");
+    s->eos = token_id(g, "tokenizer.ggml.eos_token_id");
+    s->unk = token_id(g, "tokenizer.ggml.unknown_token_id");
+    s->chat_template = rz_gguf_find_key(g, "tokenizer.chat_template") >= 0;
+    for (uint64_t i = 0; i < rz_gguf_tensor_count(g); i++) {
+        const rz_gguf_tensor *t = rz_gguf_tensor_at(g, i);
+        s->n_params += t->n_elements;
+        s->n_bytes += t->size;
+    }
+}
+
+typedef enum key_group { KEY_SUMMARY, KEY_HPARAM, KEY_TOKENIZER, KEY_OTHER } key_group;
+
+static key_group group_of(rz_str key, const char *arch) {
+    if (is_key(key, "general.architecture") || is_key(key, "general.name") ||
+        is_key(key, "general.file_type"))
+        return KEY_SUMMARY;
+    for (size_t i = 0; i < sizeof tokenizer_keys / sizeof tokenizer_keys[0]; i++)
+        if (is_key(key, tokenizer_keys[i])) return KEY_TOKENIZER;
+    if (arch[0] && key.len > strlen(arch) && starts_with(key, arch) && key.ptr[strlen(arch)] == '.')
+        return KEY_HPARAM;
+    return KEY_OTHER;
+}
+
+static double bits_per_weight(const gguf_summary *s) {
+    return s->n_params ? 8.0 * (double)s->n_bytes / (double)s->n_params : 0;
+}
+
+static void print_keys(const rz_gguf *g, const char *arch, key_group group) {
+    for (uint64_t i = 0; i < rz_gguf_kv_count(g); i++) {
+        rz_str key = rz_gguf_kv_key(g, i);
+        if (group_of(key, arch) != group) continue;
+        char *text = printable(key, 0);
+        printf("  %-40s %-5s ", text ? text : "", value_type_name(rz_gguf_kv_type(g, i)));
+        free(text);
+        print_value(rz_gguf_kv_value(g, i), true);
+        printf("\n");
+    }
+}
+
+static void print_id(const char *label, int64_t id) {
+    if (id >= 0)
+        printf("  %-14s %lld\n", label, (long long)id);
+    else
+        printf("  %-14s -\n", label);
+}
+
+static void print_gguf_text(const rz_gguf *g, const gguf_summary *s) {
+    printf("format:         GGUF v%u (alignment %llu, data at offset %llu, %llu bytes)\n", rz_gguf_version(g),
+           (unsigned long long)rz_gguf_alignment(g), (unsigned long long)rz_gguf_data_offset(g),
+           (unsigned long long)rz_gguf_file_size(g));
+    printf("architecture:   %s\n", s->arch[0] ? s->arch : "-");
+    printf("name:           %s\n", s->name[0] ? s->name : "-");
+    if (s->has_file_type)
+        printf("file type:      %u (%s)\n", s->file_type, file_type_name(s->file_type));
+    else
+        printf("file type:      -\n");
+    printf("\nhyperparameters:\n");
+    print_keys(g, s->arch, KEY_HPARAM);
+    printf("\ntokenizer:\n");
+    printf("  %-14s %s\n", "model", s->tok_model[0] ? s->tok_model : "-");
+    printf("  %-14s %s\n", "pre", s->tok_pre[0] ? s->tok_pre : "-");
+    print_id("tokens", s->n_tokens);
+    print_id("merges", s->n_merges);
+    print_id("bos id", s->bos);
+    print_id("eos id", s->eos);
+    print_id("unk id", s->unk);
+    printf("  %-14s %s\n", "chat template", s->chat_template ? "yes" : "no");
+    printf("\nother metadata:\n");
+    print_keys(g, s->arch, KEY_OTHER);
+    printf("\ntensors:\n");
+    printf("  %-32s %-8s %-24s %12s\n", "name", "type", "shape", "bytes");
+    for (uint64_t i = 0; i < rz_gguf_tensor_count(g); i++) {
+        const rz_gguf_tensor *t = rz_gguf_tensor_at(g, i);
+        char shape[128];
+        size_t k = 0;
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            k += (size_t)snprintf(shape + k, sizeof shape - k, d ? " x %llu" : "%llu",
+                                  (unsigned long long)t->ne[d]);
+        if (t->n_dims == 0) snprintf(shape, sizeof shape, "scalar");
+        char *name = printable(t->name, 0);
+        printf("  %-32s %-8s %-24s %12llu\n", name ? name : "", rz_type_name(t->type), shape,
+               (unsigned long long)t->size);
+        free(name);
+    }
+    printf(
+        "\ntotals:         %llu tensors, %llu parameters, %llu bytes, %.3f bytes/weight (%.3f bits/weight)\n",
+        (unsigned long long)rz_gguf_tensor_count(g), (unsigned long long)s->n_params,
+        (unsigned long long)s->n_bytes, bits_per_weight(s) / 8, bits_per_weight(s));
+}
+
+static void add_keys_json(cJSON *object, const rz_gguf *g, const char *arch, key_group group) {
+    for (uint64_t i = 0; i < rz_gguf_kv_count(g); i++) {
+        rz_str key = rz_gguf_kv_key(g, i);
+        if (group_of(key, arch) != group) continue;
+        char *name = c_string(key);
+        if (name) cJSON_AddItemToObject(object, name, json_value(rz_gguf_kv_value(g, i), true));
+        free(name);
+    }
+}
+
+static void add_id_json(cJSON *object, const char *name, int64_t id) {
+    if (id >= 0)
+        cJSON_AddNumberToObject(object, name, (double)id);
+    else
+        cJSON_AddNullToObject(object, name);
+}
+
+static void print_gguf_json(const rz_gguf *g, const gguf_summary *s) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "format", "gguf");
+    cJSON_AddNumberToObject(root, "version", rz_gguf_version(g));
+    cJSON_AddNumberToObject(root, "alignment", (double)rz_gguf_alignment(g));
+    cJSON_AddNumberToObject(root, "data_offset", (double)rz_gguf_data_offset(g));
+    cJSON_AddNumberToObject(root, "file_size", (double)rz_gguf_file_size(g));
+    cJSON_AddStringToObject(root, "architecture", s->arch);
+    cJSON_AddStringToObject(root, "name", s->name);
+    if (s->has_file_type) {
+        cJSON_AddNumberToObject(root, "file_type", s->file_type);
+        cJSON_AddStringToObject(root, "file_type_name", file_type_name(s->file_type));
+    }
+    add_keys_json(cJSON_AddObjectToObject(root, "hyperparameters"), g, s->arch, KEY_HPARAM);
+    cJSON *tok = cJSON_AddObjectToObject(root, "tokenizer");
+    cJSON_AddStringToObject(tok, "model", s->tok_model);
+    cJSON_AddStringToObject(tok, "pre", s->tok_pre);
+    add_id_json(tok, "tokens", s->n_tokens);
+    add_id_json(tok, "merges", s->n_merges);
+    add_id_json(tok, "bos_token_id", s->bos);
+    add_id_json(tok, "eos_token_id", s->eos);
+    add_id_json(tok, "unknown_token_id", s->unk);
+    cJSON_AddBoolToObject(tok, "chat_template", s->chat_template);
+    add_keys_json(cJSON_AddObjectToObject(root, "metadata"), g, s->arch, KEY_OTHER);
+    cJSON *tensors = cJSON_AddArrayToObject(root, "tensors");
+    for (uint64_t i = 0; i < rz_gguf_tensor_count(g); i++) {
+        const rz_gguf_tensor *t = rz_gguf_tensor_at(g, i);
+        cJSON *item = cJSON_CreateObject();
+        char *name = c_string(t->name);
+        cJSON_AddStringToObject(item, "name", name ? name : "");
+        free(name);
+        cJSON_AddStringToObject(item, "type", rz_type_name(t->type));
+        cJSON *shape = cJSON_AddArrayToObject(item, "shape");
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->ne[d]));
+        cJSON_AddNumberToObject(item, "offset", (double)t->offset);
+        cJSON_AddNumberToObject(item, "bytes", (double)t->size);
+        cJSON_AddItemToArray(tensors, item);
+    }
+    cJSON *totals = cJSON_AddObjectToObject(root, "totals");
+    cJSON_AddNumberToObject(totals, "tensors", (double)rz_gguf_tensor_count(g));
+    cJSON_AddNumberToObject(totals, "parameters", (double)s->n_params);
+    cJSON_AddNumberToObject(totals, "bytes", (double)s->n_bytes);
+    cJSON_AddNumberToObject(totals, "bytes_per_weight", bits_per_weight(s) / 8);
+    cJSON_AddNumberToObject(totals, "bits_per_weight", bits_per_weight(s));
+    char *text = cJSON_Print(root);
+    puts(text);
+    cJSON_free(text);
+    cJSON_Delete(root);
+}
+
+static int info_gguf(const char *path, bool json) {
+    rz_gguf *g;
+    if (rz_gguf_open(path, &g) != RZ_OK) return rz_cli_fail("info", path);
+    gguf_summary s;
+    summarize(g, &s);
+    if (json)
+        print_gguf_json(g, &s);
+    else
+        print_gguf_text(g, &s);
+    rz_gguf_close(g);
+    return 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+typedef enum model_format { FORMAT_UNKNOWN, FORMAT_GGUF } model_format;
+
+static int detect_format(const char *path, model_format *out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "rz info: cannot open '%s': %s\n", path, strerror(errno));
+        return 1;
+    }
+    unsigned char magic[4] = {0};
+    size_t n = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    *out = n == 4 && memcmp(magic, "GGUF", 4) == 0 ? FORMAT_GGUF : FORMAT_UNKNOWN;
+    return 0;
+}
+
 int rz_cmd_info(int argc, char **argv) {
     bool cpu = false, json = false;
     const char *path = NULL;
@@ -79,5 +468,12 @@ int rz_cmd_info(int argc, char **argv) {
         return 0;
     }
     if (!path) return rz_cli_usage_error("info", "no model given (usage: rz info MODEL [--json])");
-    return rz_cli_usage_error("info", "model files are not supported yet");
+    model_format format;
+    if (detect_format(path, &format) != 0) return 1;
+    switch (format) {
+    case FORMAT_GGUF: return info_gguf(path, json);
+    case FORMAT_UNKNOWN: break;
+    }
+    /* llama2.c checkpoints have no magic: try the header. */
+    return rz_info_llama2c(path, json);
 }

@@ -12,6 +12,10 @@ typedef struct rz_command {
 
 static const rz_command commands[] = {
     {"info", rz_cmd_info, "describe a model file (GGUF or llama2.c) or the CPU"},
+    {"convert", rz_cmd_convert, "convert a llama2.c checkpoint to GGUF"},
+    {"run", rz_cmd_run, "generate text from a prompt"},
+    {"eval", rz_cmd_eval, "evaluate token ids and write their logits"},
+    {"tensor", rz_cmd_tensor, "write one tensor of a model as float32"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,113 @@
+/* GEMV-style benchmark of the vec_dot kernels: y[r] = dot(W[r], x) over a
+ * weight matrix bigger than the last-level cache, one thread, for every type
+ * and ISA path. Reports the median of several runs as ns per row and GB/s of
+ * weights streamed.
+ *
+ *   bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/mem.h"
+#include "tensor/type_traits.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int compare_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static float rand_uniform(uint64_t *state) {
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)(*state >> 40) * 0x1.0p-24f * 2.0f - 1.0f;
+}
+
+enum { PATTERN_ROWS = 64, MAX_RUNS = 64 };
+
+static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t target_bytes, int runs) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    const rz_type_traits *vt = rz_type_traits_get(t->vec_dot_type);
+    const uint64_t row_bytes = rz_row_bytes(t, cols);
+    if (!rows) rows = target_bytes / row_bytes;
+    const uint64_t w_bytes = rows * row_bytes;
+    unsigned char *w = rz_alloc_aligned(w_bytes);
+    float *f = rz_alloc_aligned(cols * sizeof(float) * PATTERN_ROWS);
+    void *xq = rz_alloc_aligned(cols * sizeof(float));
+    float *y = rz_alloc_aligned(rows * sizeof(float));
+    if (!w || !f || !xq || !y) {
+        fprintf(stderr, "bench_dot: out of memory (%s, %llu MiB)\n", t->name,
+                (unsigned long long)(w_bytes >> 20));
+        return 1;
+    }
+    /* A few random rows, tiled: the values do not matter, the traffic does. */
+    uint64_t rng = 42;
+    for (uint64_t i = 0; i < cols * PATTERN_ROWS; i++)
+        f[i] = rand_uniform(&rng) * 0.05f;
+    t->from_float(f, w, (int64_t)(cols * PATTERN_ROWS));
+    for (uint64_t r = PATTERN_ROWS; r < rows; r++)
+        memcpy(w + r * row_bytes, w + r % PATTERN_ROWS * row_bytes, row_bytes);
+
+    for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
+        rz_vec_dot_fn dot = rz_type_vec_dot(type, (rz_isa)isa);
+        rz_type_from_float_act(t->vec_dot_type, (rz_isa)isa)(f, xq, (int64_t)cols);
+        double times[MAX_RUNS];
+        for (int run = -1; run < runs; run++) { /* run -1 warms up */
+            const double t0 = now_s();
+            for (uint64_t r = 0; r < rows; r++)
+                dot((int64_t)cols, &y[r], w + r * row_bytes, xq);
+            if (run >= 0) times[run] = now_s() - t0;
+        }
+        qsort(times, (size_t)runs, sizeof times[0], compare_double);
+        const double median = times[runs / 2];
+        printf("%-5s %-7s %8llu x %-6llu %7.1f MiB  %9.1f ns/row  %7.2f GB/s   x: %s\n", t->name,
+               rz_isa_name((rz_isa)isa), (unsigned long long)rows, (unsigned long long)cols,
+               w_bytes / 1048576.0, median / (double)rows * 1e9, (double)w_bytes / median * 1e-9, vt->name);
+        fflush(stdout);
+    }
+    rz_free_aligned(w);
+    rz_free_aligned(f);
+    rz_free_aligned(xq);
+    rz_free_aligned(y);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    uint64_t cols = 4096, rows = 0, mib = 1024;
+    int runs = 5;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--cols") == 0)
+            cols = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--rows") == 0)
+            rows = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--mib") == 0)
+            mib = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--runs") == 0)
+            runs = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--type") == 0)
+            only = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME]\n");
+            return 2;
+        }
+    }
+    if (cols == 0 || cols % 32 != 0 || runs < 1 || runs > MAX_RUNS) {
+        fprintf(stderr, "bench_dot: --cols must be a positive multiple of 32, --runs 1..%d\n", MAX_RUNS);
+        return 2;
+    }
+    printf("weights per type: %s; median of %d runs, 1 thread, activations converted outside the timing\n",
+           rows ? "fixed rows" : "about --mib MiB", runs);
+    const rz_type types[] = {RZ_TYPE_F32, RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (only && strcmp(only, rz_type_name(types[i])) != 0) continue;
+        if (bench_type(types[i], cols, rows, mib << 20, runs) != 0) return 1;
+    }
+    return 0;
+}

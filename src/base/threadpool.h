@@ -1,0 +1,29 @@
+/* A persistent pool of worker threads: a parallel region runs one function
+ * on every thread (the caller is thread 0) and returns when all are done.
+ * Workers spin briefly between regions, then sleep, so back-to-back regions
+ * (one per mat-mul during generation) cost no thread wake-ups. */
+#ifndef RZ_BASE_THREADPOOL_H
+#define RZ_BASE_THREADPOOL_H
+
+#include "ryzanstein.h"
+
+typedef struct rz_threadpool rz_threadpool;
+typedef void (*rz_task_fn)(void *arg, int ith, int nth);
+
+rz_status rz_threadpool_create(int n_threads, rz_threadpool **out);
+void rz_threadpool_free(rz_threadpool *pool);
+int rz_threadpool_size(const rz_threadpool *pool);
+/* Runs fn(arg, i, n) for i in [0, n) concurrently; pool may be NULL (runs inline). */
+void rz_threadpool_run(rz_threadpool *pool, rz_task_fn fn, void *arg);
+
+/* Rows [begin, end) of `total` for thread ith of nth, in chunks of `align`. */
+static inline void rz_split_range(int64_t total, int64_t align, int ith, int nth, int64_t *begin, int64_t *end) {
+    int64_t chunks = (total + align - 1) / align;
+    int64_t per = chunks / nth, extra = chunks % nth;
+    int64_t first = ith * per + (ith < extra ? ith : extra);
+    int64_t count = per + (ith < extra ? 1 : 0);
+    *begin = first * align < total ? first * align : total;
+    *end = (first + count) * align < total ? (first + count) * align : total;
+}
+
+#endif

@@ -1,0 +1,40 @@
+/* GGUF internals shared by the reader and the writer. */
+#ifndef RZ_FORMAT_GGUF_INTERNAL_H
+#define RZ_FORMAT_GGUF_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ryzanstein.h"
+
+#define RZ_GGUF_MAGIC         "GGUF"
+#define RZ_GGUF_VERSION       3
+#define RZ_GGUF_ALIGNMENT_KEY "general.alignment"
+/* Deeper arrays of arrays are rejected: no real file nests, and the limit
+ * bounds the reader's recursion on hostile input. */
+#define RZ_GGUF_MAX_ARRAY_DEPTH 8
+
+struct rz_gguf_value {
+    rz_gguf_type type;
+    rz_gguf_type elem_type; /* arrays */
+    uint64_t count;         /* arrays */
+    union {
+        uint64_t u; /* unsigned integers and bool */
+        int64_t i;  /* signed integers, sign-extended */
+        double f;   /* float32 (exact) and float64 */
+        rz_str s;
+        const void *raw;      /* arrays of fixed-size scalars: elements in the file */
+        rz_str *strs;         /* arrays of strings */
+        rz_gguf_value *items; /* arrays of arrays */
+    } v;
+    /* Per-element values of scalar and string arrays, built on first
+     * rz_gguf_array_elem call (most callers only need the raw data). */
+    _Atomic(rz_gguf_value *) elems;
+};
+
+/* Bytes of one value of a fixed-size scalar type; 0 for string, array and unknown ids. */
+uint32_t rz_gguf_type_size(rz_gguf_type type);
+/* "uint32", "string", ...; "unknown" for ids outside the enum. */
+const char *rz_gguf_type_name(rz_gguf_type type);
+
+#endif

@@ -1,0 +1,22 @@
+/* Matrix products of a weight matrix with a batch of activations. */
+#ifndef RZ_KERNELS_MATMUL_H
+#define RZ_KERNELS_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "tensor/tensor.h"
+
+/* Scratch bytes rz_matmul needs for n_tokens activation rows of w. */
+size_t rz_matmul_work_size(const rz_tensor *w, int64_t n_tokens);
+
+/* y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens, r < w->ne[1].
+ * x is n_tokens rows of w->ne[0] floats (row stride x_stride floats), y has
+ * row stride y_stride. Activations are converted once to the weight type's
+ * vec_dot_type in `work`; weight rows are then read once per tile of tokens.
+ * The weight type must have a vec_dot kernel (checked at model load). */
+void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
+               int64_t y_stride, int64_t n_tokens, void *work);
+
+#endif

@@ -1,0 +1,61 @@
+#include "kernels/ops.h"
+
+#include <math.h>
+
+void rz_rms_norm(float *out, const float *x, const float *weight, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+}
+
+void rz_rope_angles(float *cos_out, float *sin_out, const float *freqs, int64_t n_pairs, int32_t pos) {
+    for (int64_t i = 0; i < n_pairs; i++) {
+        const float theta = (float)pos * freqs[i];
+        cos_out[i] = cosf(theta);
+        sin_out[i] = sinf(theta);
+    }
+}
+
+void rz_rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, rz_rope_style style,
+                   const float *cos_v, const float *sin_v) {
+    const int64_t half = n_rot / 2;
+    for (int64_t h = 0; h < n_heads; h++) {
+        float *v = x + h * head_dim;
+        for (int64_t i = 0; i < half; i++) {
+            const int64_t a = style == RZ_ROPE_NORMAL ? 2 * i : i;
+            const int64_t b = style == RZ_ROPE_NORMAL ? 2 * i + 1 : i + half;
+            const float x0 = v[a], x1 = v[b];
+            v[a] = x0 * cos_v[i] - x1 * sin_v[i];
+            v[b] = x0 * sin_v[i] + x1 * cos_v[i];
+        }
+    }
+}
+
+void rz_softmax(float *x, int64_t n) {
+    float max = x[0];
+    for (int64_t i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void rz_swiglu(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void rz_add(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+int64_t rz_argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}

@@ -1,0 +1,33 @@
+/* Element-wise and row-wise operators of transformer layers (float32). */
+#ifndef RZ_KERNELS_OPS_H
+#define RZ_KERNELS_OPS_H
+
+#include <stdint.h>
+
+/* out = x / rms(x) * weight; sum of squares in double (as ggml). */
+void rz_rms_norm(float *out, const float *x, const float *weight, int64_t n, float eps);
+
+typedef enum rz_rope_style {
+    RZ_ROPE_NORMAL, /* rotate adjacent pairs (2i, 2i+1): llama.cpp "normal", llama2.c */
+    RZ_ROPE_NEOX,   /* rotate (i, i + n_rot/2): GPT-NeoX / HF layout */
+} rz_rope_style;
+
+/* Angles for one position: cos/sin of pos * freq[i], i < n_rot/2. */
+void rz_rope_angles(float *cos_out, float *sin_out, const float *freqs, int64_t n_pairs, int32_t pos);
+/* Rotate the first n_rot dims of each of n_heads vectors of head_dim floats. */
+void rz_rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, rz_rope_style style,
+                   const float *cos_v, const float *sin_v);
+
+/* In-place softmax over n values (max-subtracted, float). */
+void rz_softmax(float *x, int64_t n);
+
+/* gate[i] = silu(gate[i]) * up[i] */
+void rz_swiglu(float *gate, const float *up, int64_t n);
+
+/* y[i] += x[i] */
+void rz_add(float *y, const float *x, int64_t n);
+
+/* Index of the largest value; ties go to the lowest index. */
+int64_t rz_argmax(const float *x, int64_t n);
+
+#endif

@@ -1,0 +1,185 @@
+#include "model/llama.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/mem.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "tensor/type_traits.h"
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, const rz_kv_cache *cache,
+                                  uint32_t n_batch, int n_threads) {
+    memset(b, 0, sizeof *b);
+    const rz_model_desc *d = &model->desc;
+    const size_t n = n_batch;
+    const int64_t kv_dim = (int64_t)d->n_head_kv * model->head_dim;
+    size_t work = rz_matmul_work_size(&model->output, (int64_t)n);
+    for (int32_t l = 0; l < d->n_layer; l++) {
+        const rz_layer *layer = &model->layers[l];
+        const rz_tensor *mats[] = {&layer->wq, &layer->wk, &layer->wv, &layer->wo,
+                                   &layer->ffn_gate, &layer->ffn_up, &layer->ffn_down};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            work = max_size(work, rz_matmul_work_size(mats[i], (int64_t)n));
+    }
+    const rz_type_traits *kt = rz_type_traits_get(cache->type_k);
+    b->q_conv_stride = rz_align_up(rz_row_bytes(rz_type_traits_get(kt->vec_dot_type), (uint64_t)model->head_dim),
+                                   RZ_CACHE_LINE);
+    const size_t n_pairs = (size_t)(d->n_rot / 2);
+    b->n_batch = n_batch;
+    b->n_threads = n_threads;
+    b->x = rz_calloc_aligned(n * d->n_embd, sizeof(float));
+    b->xb = rz_calloc_aligned(n * d->n_embd, sizeof(float));
+    b->q = rz_calloc_aligned(n * d->n_embd, sizeof(float));
+    b->k = rz_calloc_aligned(n * (size_t)kv_dim, sizeof(float));
+    b->v = rz_calloc_aligned(n * (size_t)kv_dim, sizeof(float));
+    b->att = rz_calloc_aligned(n * d->n_embd, sizeof(float));
+    b->gate = rz_calloc_aligned(n * d->n_ff, sizeof(float));
+    b->up = rz_calloc_aligned(n * d->n_ff, sizeof(float));
+    b->logits = rz_calloc_aligned(n * d->n_vocab, sizeof(float));
+    b->work = rz_alloc_aligned(work);
+    b->scores = rz_calloc_aligned((size_t)n_threads * cache->n_ctx, sizeof(float));
+    b->q_conv = rz_alloc_aligned((size_t)n_threads * b->q_conv_stride);
+    b->v_row = rz_calloc_aligned((size_t)n_threads * model->head_dim, sizeof(float));
+    b->rope_cos = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
+    b->rope_sin = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
+    if (!b->x || !b->xb || !b->q || !b->k || !b->v || !b->att || !b->gate || !b->up || !b->logits || !b->work ||
+        !b->scores || !b->q_conv || !b->v_row || !b->rope_cos || !b->rope_sin) {
+        rz_forward_buffers_free(b);
+        return rz_error(RZ_ERR_NOMEM, "out of memory for activations of a %u-token batch", n_batch);
+    }
+    return RZ_OK;
+}
+
+void rz_forward_buffers_free(rz_forward_buffers *b) {
+    float *floats[] = {b->x, b->xb, b->q, b->k, b->v, b->att, b->gate, b->up, b->logits,
+                       b->scores, b->v_row, b->rope_cos, b->rope_sin};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) rz_free_aligned(floats[i]);
+    rz_free_aligned(b->work);
+    rz_free_aligned(b->q_conv);
+    memset(b, 0, sizeof *b);
+}
+
+typedef struct attention_job {
+    const rz_model *model;
+    const rz_kv_cache *cache;
+    rz_forward_buffers *b;
+    uint32_t layer, n_tokens, pos0;
+} attention_job;
+
+/* One (token, head) pair at a time: scores against every cached key up to
+ * the token's own position, softmax, weighted sum of the values. */
+static void attention_task(void *arg, int ith, int nth) {
+    const attention_job *job = arg;
+    const rz_model *m = job->model;
+    const rz_kv_cache *c = job->cache;
+    rz_forward_buffers *b = job->b;
+    const int64_t hd = m->head_dim, n_head = m->desc.n_head;
+    const int64_t group = n_head / m->desc.n_head_kv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const rz_type_traits *kt = rz_type_traits_get(c->type_k);
+    const rz_type_traits *vt = rz_type_traits_get(c->type_v);
+    const rz_type_traits *qt = rz_type_traits_get(kt->vec_dot_type);
+    const rz_vec_dot_fn k_dot = rz_type_vec_dot(c->type_k, rz_isa_active());
+    const uint64_t k_head_bytes = rz_row_bytes(kt, (uint64_t)hd);
+    const uint64_t v_head_bytes = rz_row_bytes(vt, (uint64_t)hd);
+    float *scores = b->scores + (size_t)ith * c->n_ctx;
+    char *q_conv = b->q_conv + (size_t)ith * b->q_conv_stride;
+    float *v_row = b->v_row + (size_t)ith * hd;
+
+    int64_t begin, end;
+    rz_split_range((int64_t)job->n_tokens * n_head, 1, ith, nth, &begin, &end);
+    for (int64_t job_index = begin; job_index < end; job_index++) {
+        const int64_t t = job_index / n_head, h = job_index % n_head, kvh = h / group;
+        const uint32_t n_keys = job->pos0 + (uint32_t)t + 1;
+        const float *q = b->q + t * m->desc.n_embd + h * hd;
+        const void *q_operand = q;
+        if (kt->vec_dot_type != RZ_TYPE_F32) {
+            qt->from_float(q, q_conv, hd);
+            q_operand = q_conv;
+        }
+        for (uint32_t j = 0; j < n_keys; j++) {
+            const char *k = (const char *)rz_kv_k_row(c, job->layer, j) + (uint64_t)kvh * k_head_bytes;
+            k_dot(hd, &scores[j], k, q_operand);
+            scores[j] *= scale;
+        }
+        rz_softmax(scores, n_keys);
+        float *out = b->att + t * m->desc.n_embd + h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (uint32_t j = 0; j < n_keys; j++) {
+            const char *v = (const char *)rz_kv_v_row(c, job->layer, j) + (uint64_t)kvh * v_head_bytes;
+            const float *vf = (const float *)v;
+            if (c->type_v != RZ_TYPE_F32) {
+                vt->to_float(v, v_row, hd);
+                vf = v_row;
+            }
+            const float p = scores[j];
+            for (int64_t i = 0; i < hd; i++) out[i] += p * vf[i];
+        }
+    }
+}
+
+static void store_kv(rz_kv_cache *c, const rz_forward_buffers *b, uint32_t layer, uint32_t n_tokens,
+                     uint32_t pos0) {
+    const int64_t kv_dim = c->kv_dim;
+    const rz_type_traits *kt = rz_type_traits_get(c->type_k);
+    const rz_type_traits *vt = rz_type_traits_get(c->type_v);
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        kt->from_float(b->k + (int64_t)t * kv_dim, rz_kv_k_row(c, layer, pos0 + t), kv_dim);
+        vt->from_float(b->v + (int64_t)t * kv_dim, rz_kv_v_row(c, layer, pos0 + t), kv_dim);
+    }
+}
+
+void rz_llama_forward(const rz_model *m, rz_kv_cache *c, rz_forward_buffers *b, rz_threadpool *pool,
+                      const int32_t *tokens, uint32_t n_tokens, uint32_t pos0, const bool *want_logits,
+                      uint32_t *n_logits) {
+    const rz_model_desc *d = &m->desc;
+    const int64_t E = d->n_embd, F = d->n_ff, hd = m->head_dim;
+    const int64_t kv_dim = (int64_t)d->n_head_kv * hd;
+    const int64_t n_pairs = d->n_rot / 2;
+    const rz_type_traits *et = rz_type_traits_get(m->tok_embd.type);
+
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        et->to_float(rz_tensor_row(&m->tok_embd, tokens[t]), b->x + t * E, E);
+        rz_rope_angles(b->rope_cos + t * n_pairs, b->rope_sin + t * n_pairs, m->rope_freqs, n_pairs,
+                       (int32_t)(pos0 + t));
+    }
+    for (int32_t l = 0; l < d->n_layer; l++) {
+        const rz_layer *L = &m->layers[l];
+        for (uint32_t t = 0; t < n_tokens; t++)
+            rz_rms_norm(b->xb + t * E, b->x + t * E, L->attn_norm.data, E, d->rms_eps);
+        rz_matmul(pool, &L->wq, b->xb, E, b->q, E, n_tokens, b->work);
+        rz_matmul(pool, &L->wk, b->xb, E, b->k, kv_dim, n_tokens, b->work);
+        rz_matmul(pool, &L->wv, b->xb, E, b->v, kv_dim, n_tokens, b->work);
+        for (uint32_t t = 0; t < n_tokens; t++) {
+            const float *cs = b->rope_cos + t * n_pairs, *sn = b->rope_sin + t * n_pairs;
+            rz_rope_apply(b->q + t * E, d->n_head, hd, d->n_rot, m->rope_style, cs, sn);
+            rz_rope_apply(b->k + t * kv_dim, d->n_head_kv, hd, d->n_rot, m->rope_style, cs, sn);
+        }
+        store_kv(c, b, (uint32_t)l, n_tokens, pos0);
+        attention_job job = {.model = m, .cache = c, .b = b, .layer = (uint32_t)l, .n_tokens = n_tokens, .pos0 = pos0};
+        rz_threadpool_run(pool, attention_task, &job);
+        rz_matmul(pool, &L->wo, b->att, E, b->xb, E, n_tokens, b->work);
+        rz_add(b->x, b->xb, (int64_t)n_tokens * E);
+
+        for (uint32_t t = 0; t < n_tokens; t++)
+            rz_rms_norm(b->xb + t * E, b->x + t * E, L->ffn_norm.data, E, d->rms_eps);
+        rz_matmul(pool, &L->ffn_gate, b->xb, E, b->gate, F, n_tokens, b->work);
+        rz_matmul(pool, &L->ffn_up, b->xb, E, b->up, F, n_tokens, b->work);
+        rz_swiglu(b->gate, b->up, (int64_t)n_tokens * F);
+        rz_matmul(pool, &L->ffn_down, b->gate, F, b->xb, E, n_tokens, b->work);
+        rz_add(b->x, b->xb, (int64_t)n_tokens * E);
+    }
+    /* Only the rows whose logits were asked for go through the head. */
+    uint32_t n_out = 0;
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        bool wanted = want_logits ? want_logits[t] : t + 1 == n_tokens;
+        if (wanted) rz_rms_norm(b->xb + (int64_t)n_out++ * E, b->x + t * E, m->output_norm.data, E, d->rms_eps);
+    }
+    if (n_out > 0) rz_matmul(pool, &m->output, b->xb, E, b->logits, d->n_vocab, n_out, b->work);
+    *n_logits = n_out;
+}

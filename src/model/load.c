@@ -1,0 +1,456 @@
+/* Model loading: hyperparameters, weights and vocabulary from a GGUF file or
+ * a llama2.c checkpoint into one rz_model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/mem.h"
+#include "format/llama2c_spm.h"
+#include "model/model.h"
+#include "tensor/type_traits.h"
+
+/* Where weight tensors come from: a name lookup over either file format. */
+typedef struct weight_source {
+    const rz_gguf *gguf;
+    const rz_llama2c *llama2c;
+} weight_source;
+
+typedef struct arch_info {
+    const char *name;
+    rz_rope_style rope_style;
+} arch_info;
+
+static const arch_info supported_archs[] = {
+    {"llama", RZ_ROPE_NORMAL},
+};
+
+static bool source_find(const weight_source *src, const char *name, rz_type *type, uint32_t *n_dims,
+                        uint64_t ne[RZ_MAX_DIMS], const void **data) {
+    if (src->gguf) {
+        const rz_gguf_tensor *t = rz_gguf_find_tensor(src->gguf, name);
+        if (!t) return false;
+        *type = t->type;
+        *n_dims = t->n_dims;
+        memcpy(ne, t->ne, sizeof t->ne);
+        *data = t->data;
+        return true;
+    }
+    for (uint64_t i = 0; i < rz_llama2c_tensor_count(src->llama2c); i++) {
+        const rz_llama2c_tensor *t = rz_llama2c_tensor_at(src->llama2c, i);
+        if (strcmp(t->name, name) != 0) continue;
+        *type = RZ_TYPE_F32;
+        *n_dims = t->n_dims;
+        ne[0] = t->ne[0];
+        ne[1] = t->n_dims > 1 ? t->ne[1] : 1;
+        ne[2] = ne[3] = 1;
+        *data = t->data;
+        return true;
+    }
+    return false;
+}
+
+typedef enum weight_use {
+    USE_NORM,      /* read as float32 directly */
+    USE_MATRIX,    /* multiplied with activations: needs a vec_dot kernel */
+    USE_EMBEDDING, /* rows are looked up: needs to_float */
+} weight_use;
+
+/* Finds `name` and checks it has shape {ne0, ne1} and a type fit for `use`. */
+static rz_status bind_weight(const weight_source *src, const char *name, int64_t ne0, int64_t ne1, weight_use use,
+                             bool optional, rz_tensor *out, bool *found) {
+    rz_type type;
+    uint32_t n_dims;
+    uint64_t ne[RZ_MAX_DIMS];
+    const void *data;
+    if (found) *found = false;
+    if (!source_find(src, name, &type, &n_dims, ne, &data)) {
+        if (optional) return RZ_OK;
+        return rz_error(RZ_ERR_FORMAT, "model: tensor '%s' is missing", name);
+    }
+    if ((int64_t)ne[0] != ne0 || (int64_t)ne[1] != ne1 || ne[2] != 1 || ne[3] != 1)
+        return rz_error(RZ_ERR_FORMAT, "model: tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld}",
+                        name, (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
+                        (unsigned long long)ne[3], (long long)ne0, (long long)ne1);
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (use == USE_NORM && type != RZ_TYPE_F32)
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: norm tensor '%s' is %s; only f32 norms are supported", name,
+                        t->name);
+    if (use == USE_MATRIX && !rz_type_vec_dot(type, RZ_ISA_SCALAR))
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which has no mat-mul kernel yet", name,
+                        t->name);
+    if (use == USE_EMBEDDING && !t->to_float)
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which cannot be dequantized yet", name,
+                        t->name);
+    out->type = type;
+    out->ne[0] = ne0;
+    out->ne[1] = ne1;
+    out->ne[2] = out->ne[3] = 1;
+    out->row_bytes = rz_row_bytes(t, (uint64_t)ne0);
+    out->data = data;
+    if (found) *found = true;
+    return RZ_OK;
+}
+
+static rz_status bind_weights(rz_model *m, const weight_source *src) {
+    const rz_model_desc *d = &m->desc;
+    const int64_t E = d->n_embd, F = d->n_ff, V = d->n_vocab;
+    const int64_t kv_dim = (int64_t)d->n_head_kv * m->head_dim;
+    RZ_TRY(bind_weight(src, "token_embd.weight", E, V, USE_EMBEDDING, false, &m->tok_embd, NULL));
+    RZ_TRY(bind_weight(src, "output_norm.weight", E, 1, USE_NORM, false, &m->output_norm, NULL));
+    bool has_output;
+    RZ_TRY(bind_weight(src, "output.weight", E, V, USE_MATRIX, true, &m->output, &has_output));
+    if (!has_output) {
+        if (!rz_type_vec_dot(m->tok_embd.type, RZ_ISA_SCALAR))
+            return rz_error(RZ_ERR_UNSUPPORTED, "model: tied output uses token_embd of type %s, which has no mat-mul "
+                            "kernel yet", rz_type_name(m->tok_embd.type));
+        m->output = m->tok_embd;
+    }
+    m->desc.tied_output = !has_output;
+    m->layers = calloc((size_t)d->n_layer, sizeof *m->layers);
+    if (!m->layers) return rz_error(RZ_ERR_NOMEM, "out of memory for %d layers", d->n_layer);
+    for (int32_t l = 0; l < d->n_layer; l++) {
+        rz_layer *L = &m->layers[l];
+        const struct {
+            const char *suffix;
+            int64_t ne0, ne1;
+            weight_use use;
+            rz_tensor *dst;
+        } specs[] = {
+            {"attn_norm", E, 1, USE_NORM, &L->attn_norm},    {"attn_q", E, E, USE_MATRIX, &L->wq},
+            {"attn_k", E, kv_dim, USE_MATRIX, &L->wk},       {"attn_v", E, kv_dim, USE_MATRIX, &L->wv},
+            {"attn_output", E, E, USE_MATRIX, &L->wo},       {"ffn_norm", E, 1, USE_NORM, &L->ffn_norm},
+            {"ffn_gate", E, F, USE_MATRIX, &L->ffn_gate},    {"ffn_up", E, F, USE_MATRIX, &L->ffn_up},
+            {"ffn_down", F, E, USE_MATRIX, &L->ffn_down},
+        };
+        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, specs[i].suffix);
+            RZ_TRY(bind_weight(src, name, specs[i].ne0, specs[i].ne1, specs[i].use, false, specs[i].dst, NULL));
+        }
+    }
+    return RZ_OK;
+}
+
+/* ------------------------------------------------------------- hparams */
+
+static rz_status gguf_arch_u32(const rz_gguf *g, const char *arch, const char *suffix, bool optional,
+                               uint32_t fallback, int32_t *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    uint32_t v;
+    rz_status s = rz_gguf_get_u32(g, key, &v);
+    if (s == RZ_ERR_NOT_FOUND && optional) {
+        v = fallback;
+    } else if (s != RZ_OK) {
+        return rz_error_prefix(s, "model");
+    }
+    if (v > INT32_MAX) return rz_error(RZ_ERR_RANGE, "model: %s = %u is too large", key, v);
+    *out = (int32_t)v;
+    return RZ_OK;
+}
+
+static rz_status gguf_arch_f32(const rz_gguf *g, const char *arch, const char *suffix, float fallback, float *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    rz_status s = rz_gguf_get_f32(g, key, out);
+    if (s == RZ_ERR_NOT_FOUND) {
+        *out = fallback;
+        return RZ_OK;
+    }
+    return s == RZ_OK ? RZ_OK : rz_error_prefix(s, "model");
+}
+
+static rz_status read_gguf_hparams(rz_model *m, const rz_gguf *g) {
+    rz_model_desc *d = &m->desc;
+    rz_str arch;
+    RZ_TRY(rz_gguf_get_str(g, "general.architecture", &arch));
+    if (arch.len >= sizeof d->arch) return rz_error(RZ_ERR_FORMAT, "model: architecture name is too long");
+    memcpy(d->arch, arch.ptr, arch.len);
+    d->arch[arch.len] = '\0';
+    const arch_info *info = NULL;
+    for (size_t i = 0; i < sizeof supported_archs / sizeof supported_archs[0]; i++)
+        if (strcmp(supported_archs[i].name, d->arch) == 0) info = &supported_archs[i];
+    if (!info) return rz_error(RZ_ERR_UNSUPPORTED, "model: architecture '%s' is not supported", d->arch);
+    m->rope_style = info->rope_style;
+    RZ_TRY(gguf_arch_u32(g, d->arch, "context_length", false, 0, &d->n_ctx_train));
+    RZ_TRY(gguf_arch_u32(g, d->arch, "embedding_length", false, 0, &d->n_embd));
+    RZ_TRY(gguf_arch_u32(g, d->arch, "block_count", false, 0, &d->n_layer));
+    RZ_TRY(gguf_arch_u32(g, d->arch, "feed_forward_length", false, 0, &d->n_ff));
+    RZ_TRY(gguf_arch_u32(g, d->arch, "attention.head_count", false, 0, &d->n_head));
+    RZ_TRY(gguf_arch_u32(g, d->arch, "attention.head_count_kv", true, (uint32_t)d->n_head, &d->n_head_kv));
+    if (d->n_head > 0 && d->n_embd % d->n_head == 0)
+        RZ_TRY(gguf_arch_u32(g, d->arch, "rope.dimension_count", true, (uint32_t)(d->n_embd / d->n_head),
+                             &d->n_rot));
+    RZ_TRY(gguf_arch_f32(g, d->arch, "attention.layer_norm_rms_epsilon", 1e-5f, &d->rms_eps));
+    RZ_TRY(gguf_arch_f32(g, d->arch, "rope.freq_base", 10000.0f, &d->rope_freq_base));
+    const rz_gguf_tensor *embd = rz_gguf_find_tensor(g, "token_embd.weight");
+    if (!embd) return rz_error(RZ_ERR_FORMAT, "model: tensor 'token_embd.weight' is missing");
+    if (embd->ne[1] > INT32_MAX) return rz_error(RZ_ERR_RANGE, "model: vocabulary is too large");
+    d->n_vocab = (int32_t)embd->ne[1];
+    return RZ_OK;
+}
+
+static rz_status read_llama2c_hparams(rz_model *m, const rz_llama2c *l2c) {
+    const rz_llama2c_config *c = rz_llama2c_get_config(l2c);
+    rz_model_desc *d = &m->desc;
+    snprintf(d->arch, sizeof d->arch, "llama");
+    m->rope_style = RZ_ROPE_NORMAL;
+    d->n_ctx_train = c->seq_len;
+    d->n_embd = c->dim;
+    d->n_layer = c->n_layers;
+    d->n_ff = c->hidden_dim;
+    d->n_head = c->n_heads;
+    d->n_head_kv = c->n_kv_heads;
+    d->n_rot = c->dim / c->n_heads;
+    d->rms_eps = 1e-5f;
+    d->rope_freq_base = 10000.0f;
+    d->n_vocab = c->vocab_size;
+    return RZ_OK;
+}
+
+static rz_status check_hparams(rz_model *m) {
+    rz_model_desc *d = &m->desc;
+    if (d->n_embd <= 0 || d->n_layer <= 0 || d->n_ff <= 0 || d->n_head <= 0 || d->n_head_kv <= 0 ||
+        d->n_vocab <= 0 || d->n_ctx_train <= 0)
+        return rz_error(RZ_ERR_FORMAT, "model: hyperparameters must be positive (embd %d, layers %d, ffn %d, "
+                        "heads %d/%d, vocab %d, context %d)", d->n_embd, d->n_layer, d->n_ff, d->n_head,
+                        d->n_head_kv, d->n_vocab, d->n_ctx_train);
+    if (d->n_embd % d->n_head != 0 || d->n_head % d->n_head_kv != 0)
+        return rz_error(RZ_ERR_FORMAT, "model: %d heads (%d KV heads) do not divide the embedding size %d",
+                        d->n_head, d->n_head_kv, d->n_embd);
+    m->head_dim = d->n_embd / d->n_head;
+    if (d->n_rot <= 0 || d->n_rot > m->head_dim || d->n_rot % 2 != 0)
+        return rz_error(RZ_ERR_FORMAT, "model: RoPE dimension %d must be even and at most the head size %d",
+                        d->n_rot, m->head_dim);
+    if (!(d->rms_eps > 0.0f) || !(d->rope_freq_base > 0.0f))
+        return rz_error(RZ_ERR_FORMAT, "model: RMS epsilon and RoPE base must be positive");
+    m->rope_freqs = malloc((size_t)(d->n_rot / 2) * sizeof(float));
+    if (!m->rope_freqs) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    /* theta_i = base^(-2i / n_rot), as llama.cpp and llama2.c compute it. */
+    for (int32_t i = 0; i < d->n_rot / 2; i++)
+        m->rope_freqs[i] = 1.0f / powf(d->rope_freq_base, (float)(2 * i) / (float)d->n_rot);
+    return RZ_OK;
+}
+
+/* ---------------------------------------------------------- vocabulary */
+
+static void no_vocab(rz_model *m, const char *why) {
+    m->has_vocab = false;
+    snprintf(m->vocab_error, sizeof m->vocab_error, "%s", why);
+}
+
+static int32_t gguf_token_id(const rz_gguf *g, const char *key, int32_t fallback) {
+    uint32_t v;
+    if (rz_gguf_get_u32(g, key, &v) != RZ_OK || v > INT32_MAX) return fallback;
+    return (int32_t)v;
+}
+
+static bool gguf_flag(const rz_gguf *g, const char *key, bool fallback) {
+    bool v;
+    return rz_gguf_get_bool(g, key, &v) == RZ_OK ? v : fallback;
+}
+
+static rz_status load_gguf_vocab(rz_model *m, const rz_gguf *g) {
+    rz_str model_name;
+    if (rz_gguf_get_str(g, "tokenizer.ggml.model", &model_name) != RZ_OK) {
+        no_vocab(m, "the model file has no tokenizer");
+        return RZ_OK;
+    }
+    if (model_name.len != 5 || memcmp(model_name.ptr, "llama", 5) != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "tokenizer model '%.*s' is not supported yet", (int)model_name.len,
+                 model_name.ptr);
+        no_vocab(m, why);
+        return RZ_OK;
+    }
+    const rz_gguf_value *tokens, *scores_v = NULL, *types_v = NULL;
+    RZ_TRY(rz_gguf_get_array(g, "tokenizer.ggml.tokens", RZ_GGUF_STRING, &tokens));
+    const uint64_t n = rz_gguf_array_len(tokens);
+    if (n == 0 || n > INT32_MAX) return rz_error(RZ_ERR_FORMAT, "model: tokenizer has %llu tokens", (unsigned long long)n);
+    if (rz_gguf_get_array(g, "tokenizer.ggml.scores", RZ_GGUF_FLOAT32, &scores_v) != RZ_OK) scores_v = NULL;
+    if (rz_gguf_get_array(g, "tokenizer.ggml.token_type", RZ_GGUF_INT32, &types_v) != RZ_OK) types_v = NULL;
+    if ((scores_v && rz_gguf_array_len(scores_v) != n) || (types_v && rz_gguf_array_len(types_v) != n))
+        return rz_error(RZ_ERR_FORMAT, "model: tokenizer scores/types do not match its %llu tokens",
+                        (unsigned long long)n);
+    rz_str *pieces = malloc(n * sizeof *pieces);
+    float *scores = scores_v ? malloc(n * sizeof *scores) : NULL;
+    int32_t *types = types_v ? malloc(n * sizeof *types) : NULL;
+    if (!pieces || (scores_v && !scores) || (types_v && !types)) {
+        free(pieces);
+        free(scores);
+        free(types);
+        return rz_error(RZ_ERR_NOMEM, "out of memory reading the tokenizer");
+    }
+    for (uint64_t i = 0; i < n; i++) pieces[i] = rz_gguf_array_str(tokens, i);
+    if (scores) memcpy(scores, rz_gguf_array_data(scores_v), n * sizeof *scores);
+    if (types) memcpy(types, rz_gguf_array_data(types_v), n * sizeof *types);
+    rz_vocab_spec spec = {
+        .kind = RZ_VOCAB_SPM,
+        .n_tokens = (uint32_t)n,
+        .pieces = pieces,
+        .scores = scores,
+        .types = types,
+        .bos = gguf_token_id(g, "tokenizer.ggml.bos_token_id", -1),
+        .eos = gguf_token_id(g, "tokenizer.ggml.eos_token_id", -1),
+        .unk = gguf_token_id(g, "tokenizer.ggml.unknown_token_id", -1),
+        .add_bos = gguf_flag(g, "tokenizer.ggml.add_bos_token", true),
+        .add_eos = gguf_flag(g, "tokenizer.ggml.add_eos_token", false),
+        .add_space_prefix = gguf_flag(g, "tokenizer.ggml.add_space_prefix", true),
+    };
+    for (int32_t *id = &spec.bos; id <= &spec.unk; id++)
+        if (*id >= (int32_t)n) *id = -1;
+    rz_status s = rz_vocab_init(&m->vocab, &spec);
+    free(pieces);
+    free(scores);
+    free(types);
+    if (s != RZ_OK) return rz_error_prefix(s, "model");
+    m->has_vocab = true;
+    if (m->vocab.eos >= 0) m->end_tokens[m->n_end_tokens++] = m->vocab.eos;
+    return RZ_OK;
+}
+
+static rz_status load_llama2c_vocab(rz_model *m, const char *path) {
+    if (!path) {
+        no_vocab(m, "no tokenizer given for the llama2.c checkpoint (use -z tokenizer.bin)");
+        return RZ_OK;
+    }
+    rz_llama2c_vocab *l2v;
+    RZ_TRY(rz_llama2c_vocab_open(path, m->desc.n_vocab, &l2v));
+    rz_llama2c_spm spm;
+    rz_status s = rz_llama2c_spm_build(l2v, &spm);
+    rz_llama2c_vocab_close(l2v);
+    if (s != RZ_OK) return s;
+    rz_vocab_spec spec = {
+        .kind = RZ_VOCAB_SPM,
+        .n_tokens = spm.n_tokens,
+        .pieces = spm.pieces,
+        .scores = spm.scores,
+        .types = spm.types,
+        .bos = spm.bos,
+        .eos = spm.eos,
+        .unk = spm.unk,
+        .add_bos = true,
+        .add_space_prefix = true,
+    };
+    s = rz_vocab_init(&m->vocab, &spec);
+    rz_llama2c_spm_free(&spm);
+    if (s != RZ_OK) return s;
+    m->has_vocab = true;
+    /* llama2.c ends a sample when the model emits BOS, the sequence delimiter
+     * it was trained with. */
+    if (m->vocab.bos >= 0) m->end_tokens[m->n_end_tokens++] = m->vocab.bos;
+    if (m->vocab.eos >= 0) m->end_tokens[m->n_end_tokens++] = m->vocab.eos;
+    return RZ_OK;
+}
+
+/* --------------------------------------------------------------- load */
+
+enum { LAYER_TENSORS = 9 };
+
+static void layer_tensors(const rz_layer *L, const rz_tensor *out[LAYER_TENSORS]) {
+    const rz_tensor *list[LAYER_TENSORS] = {&L->attn_norm, &L->wq,       &L->wk,     &L->wv,      &L->wo,
+                                            &L->ffn_norm,  &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+    memcpy(out, list, sizeof list);
+}
+
+static uint64_t tensor_bytes(const rz_tensor *t) { return t->row_bytes * (uint64_t)t->ne[1]; }
+
+static void summarize(rz_model *m) {
+    rz_model_desc *d = &m->desc;
+    d->weight_type = m->layers[0].wq.type;
+    d->output_type = m->output.type;
+    d->bos = m->has_vocab ? m->vocab.bos : -1;
+    d->eos = m->has_vocab ? m->vocab.eos : -1;
+    d->has_vocab = m->has_vocab;
+    const rz_tensor *all[3] = {&m->tok_embd, &m->output_norm, &m->output};
+    uint64_t params = 0, bytes = 0;
+    for (int i = 0; i < (d->tied_output ? 2 : 3); i++) {
+        params += (uint64_t)(all[i]->ne[0] * all[i]->ne[1]);
+        bytes += tensor_bytes(all[i]);
+    }
+    for (int32_t l = 0; l < d->n_layer; l++) {
+        const rz_tensor *t[LAYER_TENSORS];
+        layer_tensors(&m->layers[l], t);
+        for (int k = 0; k < LAYER_TENSORS; k++) {
+            params += (uint64_t)(t[k]->ne[0] * t[k]->ne[1]);
+            bytes += tensor_bytes(t[k]);
+        }
+    }
+    d->n_params = params;
+    d->weight_bytes = bytes;
+}
+
+rz_model_params rz_model_default_params(void) { return (rz_model_params){0}; }
+
+static bool is_gguf_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char magic[4] = {0};
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+}
+
+rz_status rz_model_load(const char *path, const rz_model_params *params, rz_model **out) {
+    *out = NULL;
+    rz_model *m = calloc(1, sizeof *m);
+    if (!m) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    rz_status s;
+    weight_source src = {0};
+    if (is_gguf_file(path)) {
+        snprintf(m->desc.format, sizeof m->desc.format, "gguf");
+        s = rz_gguf_open(path, &m->gguf);
+        if (s == RZ_OK) {
+            src.gguf = m->gguf;
+            s = read_gguf_hparams(m, m->gguf);
+        }
+        if (s == RZ_OK) s = check_hparams(m);
+        if (s == RZ_OK) s = load_gguf_vocab(m, m->gguf);
+    } else {
+        snprintf(m->desc.format, sizeof m->desc.format, "llama2c");
+        s = rz_llama2c_open(path, &m->llama2c);
+        if (s == RZ_OK) {
+            src.llama2c = m->llama2c;
+            s = read_llama2c_hparams(m, m->llama2c);
+        }
+        if (s == RZ_OK) s = check_hparams(m);
+        if (s == RZ_OK) s = load_llama2c_vocab(m, params ? params->tokenizer_path : NULL);
+    }
+    if (s == RZ_OK) s = bind_weights(m, &src);
+    if (s == RZ_OK && m->has_vocab && (int64_t)m->vocab.n_tokens > m->desc.n_vocab)
+        s = rz_error(RZ_ERR_FORMAT, "model: tokenizer has %u tokens but the model only %d", m->vocab.n_tokens,
+                     m->desc.n_vocab);
+    if (s != RZ_OK) {
+        rz_error_prefix(s, "loading '%s'", path);
+        rz_model_free(m);
+        return s;
+    }
+    summarize(m);
+    *out = m;
+    return RZ_OK;
+}
+
+void rz_model_free(rz_model *m) {
+    if (!m) return;
+    if (m->has_vocab) rz_vocab_free(&m->vocab);
+    free(m->layers);
+    free(m->rope_freqs);
+    rz_gguf_close(m->gguf);
+    rz_llama2c_close(m->llama2c);
+    free(m);
+}
+
+const rz_model_desc *rz_model_describe(const rz_model *m) { return &m->desc; }
+
+uint64_t rz_model_bytes_per_token(const rz_model *m) {
+    const rz_model_desc *d = &m->desc;
+    uint64_t bytes = m->tok_embd.row_bytes + tensor_bytes(&m->output) + tensor_bytes(&m->output_norm);
+    for (int32_t l = 0; l < d->n_layer; l++) {
+        const rz_tensor *t[LAYER_TENSORS];
+        layer_tensors(&m->layers[l], t);
+        for (int k = 0; k < LAYER_TENSORS; k++) bytes += tensor_bytes(t[k]);
+    }
+    return bytes;
+}

@@ -1,0 +1,147 @@
+/* Inference context: KV cache, activation buffers, thread pool and the
+ * logits of the last decode. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/error.h"
+#include "base/threadpool.h"
+#include "model/llama.h"
+
+struct rz_context {
+    const rz_model *model;
+    rz_kv_cache cache;
+    rz_forward_buffers buffers;
+    rz_threadpool *pool;
+    int32_t n_threads;
+    uint32_t n_batch;
+    uint32_t n_past;
+    /* Logits of the last rz_decode: row_of[i] is token i's row, or -1. */
+    float *logits;
+    uint32_t logits_cap_rows;
+    int32_t *row_of;
+    uint32_t row_of_cap;
+    uint32_t n_last;
+    bool *chunk_wants; /* [n_batch] */
+};
+
+rz_context_params rz_context_default_params(void) {
+    return (rz_context_params){.n_ctx = 0, .n_threads = 0, .n_batch = 256, .type_k = RZ_TYPE_F32,
+                               .type_v = RZ_TYPE_F32};
+}
+
+rz_status rz_context_create(const rz_model *model, const rz_context_params *params, rz_context **out) {
+    *out = NULL;
+    rz_context_params p = params ? *params : rz_context_default_params();
+    const rz_model_desc *d = &model->desc;
+    uint32_t n_ctx = p.n_ctx == 0 || p.n_ctx > (uint32_t)d->n_ctx_train ? (uint32_t)d->n_ctx_train : p.n_ctx;
+    if (p.n_threads < 0 || p.n_threads > 1024)
+        return rz_error(RZ_ERR_INVALID_ARG, "thread count %d is out of range", p.n_threads);
+    int32_t n_threads = p.n_threads ? p.n_threads : rz_cpu_info_get()->physical_cores;
+    uint32_t n_batch = p.n_batch ? p.n_batch : 256;
+    if (n_batch > n_ctx) n_batch = n_ctx;
+    rz_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    ctx->model = model;
+    ctx->n_threads = n_threads;
+    ctx->n_batch = n_batch;
+    rz_status s = rz_kv_cache_init(&ctx->cache, p.type_k, p.type_v, n_ctx, (uint32_t)d->n_layer,
+                                   (int64_t)d->n_head_kv * model->head_dim, model->head_dim);
+    if (s == RZ_OK) s = rz_forward_buffers_init(&ctx->buffers, model, &ctx->cache, n_batch, n_threads);
+    if (s == RZ_OK) s = rz_threadpool_create(n_threads, &ctx->pool);
+    if (s == RZ_OK && !(ctx->chunk_wants = calloc(n_batch, sizeof *ctx->chunk_wants)))
+        s = rz_error(RZ_ERR_NOMEM, "out of memory");
+    if (s != RZ_OK) {
+        rz_context_free(ctx);
+        return s;
+    }
+    *out = ctx;
+    return RZ_OK;
+}
+
+void rz_context_free(rz_context *ctx) {
+    if (!ctx) return;
+    rz_threadpool_free(ctx->pool);
+    rz_forward_buffers_free(&ctx->buffers);
+    rz_kv_cache_free(&ctx->cache);
+    free(ctx->logits);
+    free(ctx->row_of);
+    free(ctx->chunk_wants);
+    free(ctx);
+}
+
+const rz_model *rz_context_model(const rz_context *ctx) { return ctx->model; }
+uint32_t rz_context_n_ctx(const rz_context *ctx) { return ctx->cache.n_ctx; }
+int32_t rz_context_n_threads(const rz_context *ctx) { return ctx->n_threads; }
+uint32_t rz_context_n_past(const rz_context *ctx) { return ctx->n_past; }
+
+rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past) {
+    if (n_past > ctx->n_past)
+        return rz_error(RZ_ERR_INVALID_ARG, "cannot truncate the KV cache to %u: it holds %u tokens", n_past,
+                        ctx->n_past);
+    ctx->n_past = n_past;
+    return RZ_OK;
+}
+
+static rz_status reserve(rz_context *ctx, uint32_t n_tokens, uint32_t n_rows) {
+    const size_t n_vocab = (size_t)ctx->model->desc.n_vocab;
+    if (n_tokens > ctx->row_of_cap) {
+        int32_t *row_of = realloc(ctx->row_of, n_tokens * sizeof *row_of);
+        if (!row_of) return rz_error(RZ_ERR_NOMEM, "out of memory for %u logits rows", n_tokens);
+        ctx->row_of = row_of;
+        ctx->row_of_cap = n_tokens;
+    }
+    if (n_rows > ctx->logits_cap_rows) {
+        float *logits = realloc(ctx->logits, n_rows * n_vocab * sizeof *logits);
+        if (!logits) return rz_error(RZ_ERR_NOMEM, "out of memory for %u logits rows", n_rows);
+        ctx->logits = logits;
+        ctx->logits_cap_rows = n_rows;
+    }
+    return RZ_OK;
+}
+
+rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, const bool *want_logits) {
+    const rz_model *m = ctx->model;
+    if (n_tokens == 0) return rz_error(RZ_ERR_INVALID_ARG, "decode: no tokens");
+    if (n_tokens > ctx->cache.n_ctx - ctx->n_past)
+        return rz_error(RZ_ERR_RANGE, "decode: %u tokens do not fit: the context holds %u of %u", n_tokens,
+                        ctx->n_past, ctx->cache.n_ctx);
+    uint32_t n_rows = 0;
+    for (uint32_t i = 0; i < n_tokens; i++) {
+        if (tokens[i] < 0 || tokens[i] >= m->desc.n_vocab)
+            return rz_error(RZ_ERR_INVALID_ARG, "decode: token %d is outside the vocabulary [0, %d)", tokens[i],
+                            m->desc.n_vocab);
+        n_rows += want_logits ? want_logits[i] : i + 1 == n_tokens;
+    }
+    RZ_TRY(reserve(ctx, n_tokens, n_rows));
+    const size_t n_vocab = (size_t)m->desc.n_vocab;
+    uint32_t row = 0;
+    for (uint32_t start = 0; start < n_tokens; start += ctx->n_batch) {
+        const uint32_t n = n_tokens - start < ctx->n_batch ? n_tokens - start : ctx->n_batch;
+        for (uint32_t i = 0; i < n; i++) {
+            /* Without flags only the very last token of the call wants logits. */
+            ctx->chunk_wants[i] = want_logits ? want_logits[start + i] : start + i + 1 == n_tokens;
+            ctx->row_of[start + i] = ctx->chunk_wants[i] ? (int32_t)row++ : -1;
+        }
+        uint32_t n_out;
+        rz_llama_forward(m, &ctx->cache, &ctx->buffers, ctx->pool, tokens + start, n, ctx->n_past,
+                         ctx->chunk_wants, &n_out);
+        memcpy(ctx->logits + (size_t)(row - n_out) * n_vocab, ctx->buffers.logits, n_out * n_vocab * sizeof(float));
+        ctx->n_past += n;
+    }
+    ctx->n_last = n_tokens;
+    return RZ_OK;
+}
+
+const float *rz_get_logits(const rz_context *ctx, int32_t i) {
+    if (ctx->n_last == 0) return NULL;
+    if (i < 0) i = (int32_t)ctx->n_last - 1;
+    if ((uint32_t)i >= ctx->n_last || ctx->row_of[i] < 0) return NULL;
+    return ctx->logits + (size_t)ctx->row_of[i] * (size_t)ctx->model->desc.n_vocab;
+}
+
+double rz_time_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

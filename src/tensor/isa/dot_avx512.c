@@ -1,0 +1,200 @@
+/* AVX-512 (F/BW/VL/DQ + VNNI + BF16) kernels. Tails use masked loads, so
+ * there is no scalar remainder loop. */
+#include <immintrin.h>
+
+#include "tensor/isa/dot.h"
+#include "tensor/quants.h"
+#ifndef RZ_PF
+#define RZ_PF 16
+#endif
+
+void rz_vec_dot_f32_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const float *x = vx, *y = vy;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
+           a3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), a3);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a0);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+static inline __m512 load_f16x16(const rz_fp16 *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_fp16 *x = vx, *y = vy;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
+           a3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(load_f16x16(x + i), load_f16x16(y + i), a0);
+        a1 = _mm512_fmadd_ps(load_f16x16(x + i + 16), load_f16x16(y + i + 16), a1);
+        a2 = _mm512_fmadd_ps(load_f16x16(x + i + 32), load_f16x16(y + i + 32), a2);
+        a3 = _mm512_fmadd_ps(load_f16x16(x + i + 48), load_f16x16(y + i + 48), a3);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
+        const __m512 yv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + i));
+        a0 = _mm512_fmadd_ps(xv, yv, a0);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* vdpbf16ps: bf16 products are exact in float, and are added in float like
+ * the other paths (with denormals flushed, far below our tolerance). */
+static inline __m512 dot_bf16x32(__m512 acc, __m512i x, __m512i y) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)y);
+}
+
+void rz_vec_dot_bf16_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_bf16 *x = vx, *y = vy;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
+           a3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        a0 = dot_bf16x32(a0, _mm512_loadu_si512(x + i), _mm512_loadu_si512(y + i));
+        a1 = dot_bf16x32(a1, _mm512_loadu_si512(x + i + 32), _mm512_loadu_si512(y + i + 32));
+        a2 = dot_bf16x32(a2, _mm512_loadu_si512(x + i + 64), _mm512_loadu_si512(y + i + 64));
+        a3 = dot_bf16x32(a3, _mm512_loadu_si512(x + i + 96), _mm512_loadu_si512(y + i + 96));
+    }
+    for (; i < n; i += 32) {
+        const __mmask32 m = n - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (n - i)) - 1);
+        a0 = dot_bf16x32(a0, _mm512_maskz_loadu_epi16(m, x + i), _mm512_maskz_loadu_epi16(m, y + i));
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* Two blocks per register: the 32 codes of block b in the low half, of
+ * block b + 1 in the high half (zero when there is no second block). */
+static inline __m512i load_q8_pair(const rz_block_q8_0 *b, int two) {
+    const __m512i lo = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs));
+    return two ? _mm512_inserti64x4(lo, _mm256_loadu_si256((const __m256i *)b[1].qs), 1) : lo;
+}
+
+/* Q4_0 codes in [0, 15], same arrangement: the 16 packed bytes of each block
+ * go to two 128-bit lanes, the second shifted to expose the high nibbles. */
+static inline __m512i load_q4_pair(const rz_block_q4_0 *b, int two) {
+    const __m128i r0 = _mm_loadu_si128((const __m128i *)b[0].qs);
+    const __m128i r1 = two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128();
+    const __m512i idx = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    __m512i v = _mm512_permutexvar_epi64(idx, _mm512_castsi256_si512(_mm256_set_m128i(r1, r0)));
+    v = _mm512_mask_srli_epi16(v, (__mmask32)0xff00ff00u, v, 4);
+    return _mm512_and_si512(v, _mm512_set1_epi8(15));
+}
+
+/* Sixteen int32 partial sums of signed x * signed y: VNNI wants x unsigned,
+ * so it gets |x| and y takes x's sign. */
+static inline __m512i dot_i8_pair(__m512i x, __m512i y) {
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), zero, y);
+    return _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(x), sy);
+}
+
+/* Unsigned 4-bit codes: sum (q - 8) * y = sum q*y - 8 * sum y. */
+static inline __m512i dot_u4_pair(__m512i q, __m512i y) {
+    const __m512i zero = _mm512_setzero_si512();
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, q, y),
+                            _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(8), y));
+}
+
+static inline float scale(rz_fp16 a, rz_fp16 b) { return _cvtsh_ss(a) * _cvtsh_ss(b); }
+
+static inline __m512 scales_pair(float d0, float d1) {
+    return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+}
+
+#define QUANT_DOT_BODY(LOAD_X_PAIR, DOT_PAIR)                                                                \
+    const int64_t nb = n / 32;                                                                               \
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                                               \
+    int64_t b = 0;                                                                                           \
+    for (; b + 4 <= nb; b += 4) {                                                                            \
+        _mm_prefetch((const char *)&x[b + RZ_PF], _MM_HINT_T0); \
+        const __m512i p0 = DOT_PAIR(LOAD_X_PAIR(&x[b], 1), load_q8_pair(&y[b], 1));                          \
+        const __m512i p1 = DOT_PAIR(LOAD_X_PAIR(&x[b + 2], 1), load_q8_pair(&y[b + 2], 1));                  \
+        const __m512 d0 = scales_pair(scale(x[b].d, y[b].d), scale(x[b + 1].d, y[b + 1].d));                 \
+        const __m512 d1 = scales_pair(scale(x[b + 2].d, y[b + 2].d), scale(x[b + 3].d, y[b + 3].d));         \
+        a0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(p0), a0);                                                \
+        a1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(p1), a1);                                                \
+    }                                                                                                        \
+    for (; b < nb; b += 2) {                                                                                 \
+        const int two = b + 1 < nb;                                                                          \
+        const __m512i p = DOT_PAIR(LOAD_X_PAIR(&x[b], two), load_q8_pair(&y[b], two));                       \
+        const __m512 d = scales_pair(scale(x[b].d, y[b].d), two ? scale(x[b + 1].d, y[b + 1].d) : 0.0f);     \
+        a0 = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), a0);                                                  \
+    }                                                                                                        \
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1))
+
+void rz_vec_dot_q8_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict vx,
+                                 const void *restrict vy) {
+    const rz_block_q8_0 *x = vx, *y = vy;
+    QUANT_DOT_BODY(load_q8_pair, dot_i8_pair);
+}
+
+void rz_vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict vx,
+                                 const void *restrict vy) {
+    const rz_block_q4_0 *x = vx;
+    const rz_block_q8_0 *y = vy;
+    QUANT_DOT_BODY(load_q4_pair, dot_u4_pair);
+}
+
+void rz_f32_to_fp16_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_fp16 *y = dst;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        /* NaNs become the canonical 0x7e00 of rz_f32_to_fp16 (see the AVX2 version). */
+        __m512 v = _mm512_maskz_loadu_ps(m, src + i);
+        const __m512 quiet = _mm512_castsi512_ps(
+            _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)),
+                            _mm512_set1_epi32(0x7fc00000)));
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), quiet);
+        const __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+        _mm256_mask_storeu_epi16(y + i, m, h);
+    }
+}
+
+/* Integer rounding as rz_f32_to_bf16 (vcvtneps2bf16 would flush denormals). */
+void rz_f32_to_bf16_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_bf16 *y = dst;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512i bits = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, src + i));
+        const __m512i top = _mm512_srli_epi32(bits, 16);
+        const __m512i bias =
+            _mm512_add_epi32(_mm512_and_si512(top, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)),
+                                                      _mm512_set1_epi32(0x7f800000));
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, bias), 16);
+        r = _mm512_mask_or_epi32(r, nan, top, _mm512_set1_epi32(0x40));
+        _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtepi32_epi16(r));
+    }
+}
+
+void rz_quantize_row_q8_0_avx512(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_block_q8_0 *y = dst;
+    for (int64_t b = 0; b < n / RZ_QK8_0; b++) {
+        const float *x = src + b * RZ_QK8_0;
+        const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        /* max(|x|, amax) keeps amax when |x| is NaN, like the scalar compare;
+         * the reduction's operands are NaN-free after that. */
+        const __m512 m =
+            _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
+        const float amax = _mm512_reduce_max_ps(m);
+        const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+        y[b].d = _cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
+        const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+        const __m512 t0 = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(v0, id), hi), lo);
+        const __m512 t1 = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(v1, id), hi), lo);
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(t0)));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(t1)));
+    }
+}

@@ -1,0 +1,178 @@
+/* rz run: generate text from a prompt, streaming it to stdout. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { MAX_STOP_STRINGS = 16 };
+
+typedef struct run_output {
+    bool ids;
+    bool first;
+} run_output;
+
+static bool print_token(void *user, int32_t token, const char *text, size_t len) {
+    run_output *out = user;
+    if (out->ids) {
+        if (token >= 0) printf(out->first ? "%d" : " %d", token);
+        out->first = false;
+    } else {
+        fwrite(text, 1, len, stdout);
+    }
+    fflush(stdout);
+    return true;
+}
+
+static int tokenize_text(const char *command, const rz_model *model, const char *text, bool add_special,
+                         int32_t **tokens, size_t *n) {
+    size_t len = strlen(text), needed = 0;
+    size_t cap = len + 8;
+    *tokens = malloc(cap * sizeof **tokens);
+    if (!*tokens) return rz_cli_usage_error(command, "out of memory");
+    if (rz_tokenize(model, text, len, add_special, false, *tokens, cap, &needed) != RZ_OK) {
+        free(*tokens);
+        *tokens = NULL;
+        return rz_cli_fail(command, "cannot tokenize the prompt");
+    }
+    *n = needed;
+    return 0;
+}
+
+static void report(const rz_generate_result *r) {
+    fprintf(stderr, "prompt: %u tokens, %.1f ms, %.2f tok/s\n", r->n_prompt, r->prompt_seconds * 1e3,
+            r->prompt_seconds > 0 ? r->n_prompt / r->prompt_seconds : 0.0);
+    fprintf(stderr, "generation: %u tokens, %.1f ms, %.2f tok/s\n", r->n_generated, r->generate_seconds * 1e3,
+            r->generate_seconds > 0 ? r->n_generated / r->generate_seconds : 0.0);
+}
+
+static int interactive(rz_model *model, rz_context *ctx, rz_sampler *sampler, const rz_generate_params *gp) {
+    char line[8192];
+    bool first_turn = true;
+    run_output out = {.first = true};
+    while (fputs("> ", stderr), fgets(line, sizeof line, stdin)) {
+        int32_t *tokens = NULL;
+        size_t n = 0;
+        if (tokenize_text("run", model, line, first_turn, &tokens, &n) != 0) return 1;
+        first_turn = false;
+        rz_generate_result r;
+        rz_status s = rz_generate(ctx, sampler, tokens, n, gp, print_token, &out, &r);
+        free(tokens);
+        if (s != RZ_OK) return rz_cli_fail("run", "generation failed");
+        printf("\n");
+        fflush(stdout);
+        if (r.stop_reason == RZ_STOP_CONTEXT) {
+            fprintf(stderr, "context is full (%u tokens)\n", rz_context_n_ctx(ctx));
+            break;
+        }
+    }
+    return 0;
+}
+
+static const char usage[] =
+    "usage: rz run -m MODEL [-z TOKENIZER] [-p PROMPT | -f FILE] [-n N] [options]\n"
+    "  -p, --prompt TEXT         prompt (default: empty, i.e. generate from BOS)\n"
+    "  -f, --file PATH           read the prompt from a file\n"
+    "  -n, --n-predict N         tokens to generate (default 128; -1 = until the context is full)\n"
+    "  -r, --reverse-prompt S    stop string (repeatable)\n"
+    "  --ignore-eos              keep generating past the end-of-generation token\n"
+    "  --ids                     print generated token ids instead of text\n"
+    "  -i, --interactive         read prompts from stdin, keeping the KV cache between turns\n";
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int rz_cmd_run(int argc, char **argv) {
+    rz_cli_model_opts o;
+    rz_cli_model_opts_init(&o);
+    const char *prompt = "", *prompt_file = NULL;
+    const char *stops[MAX_STOP_STRINGS];
+    size_t n_stops = 0;
+    long n_predict = 128;
+    bool ids = false, is_interactive = false, ignore_eos = false;
+    for (int i = 1; i < argc; i++) {
+        int r = rz_cli_parse_model_opt("run", &o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("%s%s", usage, rz_cli_model_opts_help);
+            return 0;
+        } else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_value) {
+            prompt = argv[++i];
+        } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_value) {
+            prompt_file = argv[++i];
+        } else if ((!strcmp(a, "-n") || !strcmp(a, "--n-predict")) && has_value) {
+            char *end;
+            n_predict = strtol(argv[++i], &end, 10);
+            if (*end || n_predict < -1) return rz_cli_usage_error("run", "invalid value '%s' for -n", argv[i]);
+        } else if ((!strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) && has_value) {
+            if (n_stops == MAX_STOP_STRINGS) return rz_cli_usage_error("run", "at most %d stop strings", MAX_STOP_STRINGS);
+            stops[n_stops++] = argv[++i];
+        } else if (!strcmp(a, "--ids")) {
+            ids = true;
+        } else if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) {
+            is_interactive = true;
+        } else if (!strcmp(a, "--ignore-eos")) {
+            ignore_eos = true;
+        } else {
+            return rz_cli_usage_error("run", "unknown or incomplete option '%s' (see rz run --help)", a);
+        }
+    }
+    char *file_prompt = NULL;
+    if (prompt_file) {
+        file_prompt = read_file(prompt_file);
+        if (!file_prompt) return rz_cli_usage_error("run", "cannot read prompt file '%s'", prompt_file);
+        prompt = file_prompt;
+    }
+    rz_model *model;
+    rz_context *ctx;
+    int rc = rz_cli_load("run", &o, &model, &ctx);
+    if (rc != 0) {
+        free(file_prompt);
+        return rc;
+    }
+    rz_sampler *sampler = NULL;
+    int32_t *tokens = NULL;
+    size_t n_tokens = 0;
+    rz_generate_params gp = {.n_predict = (int32_t)n_predict, .stop_strings = stops, .n_stop_strings = n_stops,
+                             .ignore_end_token = ignore_eos};
+    if (rz_sampler_create(&o.sampling, rz_model_describe(model)->n_vocab, &sampler) != RZ_OK) {
+        rc = rz_cli_fail("run", "cannot create sampler");
+    } else if (is_interactive) {
+        rc = interactive(model, ctx, sampler, &gp);
+    } else if ((rc = tokenize_text("run", model, prompt, true, &tokens, &n_tokens)) == 0) {
+        run_output out = {.ids = ids, .first = true};
+        if (!ids) {
+            fputs(prompt, stdout);
+            fflush(stdout);
+        }
+        rz_generate_result r;
+        if (rz_generate(ctx, sampler, tokens, n_tokens, &gp, print_token, &out, &r) != RZ_OK) {
+            rc = rz_cli_fail("run", "generation failed");
+        } else {
+            printf("\n");
+            report(&r);
+        }
+    }
+    free(tokens);
+    free(file_prompt);
+    rz_sampler_free(sampler);
+    rz_context_free(ctx);
+    rz_model_free(model);
+    return rc;
+}
