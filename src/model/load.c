@@ -247,64 +247,103 @@ static int32_t gguf_token_id(const rz_gguf *g, const char *key, int32_t fallback
     return (int32_t)v;
 }
 
-static bool gguf_flag(const rz_gguf *g, const char *key, bool fallback) {
+static rz_vocab_flag gguf_vocab_flag(const rz_gguf *g, const char *key) {
     bool v;
-    return rz_gguf_get_bool(g, key, &v) == RZ_OK ? v : fallback;
+    return rz_gguf_get_bool(g, key, &v) == RZ_OK ? (v ? RZ_FLAG_ON : RZ_FLAG_OFF) : RZ_FLAG_DEFAULT;
+}
+
+static bool str_is(rz_str s, const char *lit) { return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0; }
+
+/* Strings of an array under key (pointing into the file), or NULL. */
+static rz_status gguf_str_array(const rz_gguf *g, const char *key, rz_str **out, uint64_t *n) {
+    const rz_gguf_value *arr;
+    RZ_TRY(rz_gguf_get_array(g, key, RZ_GGUF_STRING, &arr));
+    *n = rz_gguf_array_len(arr);
+    if (*n > INT32_MAX) return rz_error(RZ_ERR_FORMAT, "model: %s has %llu items", key, (unsigned long long)*n);
+    *out = malloc((*n ? *n : 1) * sizeof **out);
+    if (!*out) return rz_error(RZ_ERR_NOMEM, "out of memory reading %s", key);
+    for (uint64_t i = 0; i < *n; i++) (*out)[i] = rz_gguf_array_str(arr, i);
+    return RZ_OK;
 }
 
 static rz_status load_gguf_vocab(rz_model *m, const rz_gguf *g) {
     rz_str model_name;
-    if (rz_gguf_get_str(g, "tokenizer.ggml.model", &model_name) != RZ_OK) {
+    if (rz_gguf_get_str(g, "tokenizer.ggml.model", &model_name) != RZ_OK || str_is(model_name, "none") ||
+        str_is(model_name, "no_vocab")) {
         no_vocab(m, "the model file has no tokenizer");
         return RZ_OK;
     }
-    if (model_name.len != 5 || memcmp(model_name.ptr, "llama", 5) != 0) {
+    rz_vocab_kind kind;
+    if (str_is(model_name, "llama")) {
+        kind = RZ_VOCAB_SPM;
+    } else if (str_is(model_name, "gpt2")) {
+        kind = RZ_VOCAB_BPE;
+    } else if (str_is(model_name, "bert")) {
+        kind = RZ_VOCAB_WPM;
+    } else {
         char why[128];
-        snprintf(why, sizeof why, "tokenizer model '%.*s' is not supported yet", (int)model_name.len,
-                 model_name.ptr);
+        snprintf(why, sizeof why, "tokenizer model '%.*s' is not supported", (int)model_name.len, model_name.ptr);
         no_vocab(m, why);
         return RZ_OK;
     }
-    const rz_gguf_value *tokens, *scores_v = NULL, *types_v = NULL;
-    RZ_TRY(rz_gguf_get_array(g, "tokenizer.ggml.tokens", RZ_GGUF_STRING, &tokens));
-    const uint64_t n = rz_gguf_array_len(tokens);
-    if (n == 0 || n > INT32_MAX) return rz_error(RZ_ERR_FORMAT, "model: tokenizer has %llu tokens", (unsigned long long)n);
+    const rz_gguf_value *scores_v = NULL, *types_v = NULL;
+    rz_str *pieces = NULL, *merges = NULL;
+    uint64_t n, n_merges = 0;
+    RZ_TRY(gguf_str_array(g, "tokenizer.ggml.tokens", &pieces, &n));
+    rz_status s = RZ_OK;
+    if (n == 0) s = rz_error(RZ_ERR_FORMAT, "model: tokenizer has no tokens");
+    if (s == RZ_OK && kind == RZ_VOCAB_BPE) s = gguf_str_array(g, "tokenizer.ggml.merges", &merges, &n_merges);
     if (rz_gguf_get_array(g, "tokenizer.ggml.scores", RZ_GGUF_FLOAT32, &scores_v) != RZ_OK) scores_v = NULL;
     if (rz_gguf_get_array(g, "tokenizer.ggml.token_type", RZ_GGUF_INT32, &types_v) != RZ_OK) types_v = NULL;
-    if ((scores_v && rz_gguf_array_len(scores_v) != n) || (types_v && rz_gguf_array_len(types_v) != n))
-        return rz_error(RZ_ERR_FORMAT, "model: tokenizer scores/types do not match its %llu tokens",
-                        (unsigned long long)n);
-    rz_str *pieces = malloc(n * sizeof *pieces);
-    float *scores = scores_v ? malloc(n * sizeof *scores) : NULL;
-    int32_t *types = types_v ? malloc(n * sizeof *types) : NULL;
-    if (!pieces || (scores_v && !scores) || (types_v && !types)) {
+    if (s == RZ_OK && ((scores_v && rz_gguf_array_len(scores_v) != n) || (types_v && rz_gguf_array_len(types_v) != n)))
+        s = rz_error(RZ_ERR_FORMAT, "model: tokenizer scores/types do not match its %llu tokens", (unsigned long long)n);
+    float *scores = s == RZ_OK && scores_v ? malloc(n * sizeof *scores) : NULL;
+    int32_t *types = s == RZ_OK && types_v ? malloc(n * sizeof *types) : NULL;
+    if (s == RZ_OK && ((scores_v && !scores) || (types_v && !types)))
+        s = rz_error(RZ_ERR_NOMEM, "out of memory reading the tokenizer");
+    if (s != RZ_OK) {
         free(pieces);
+        free(merges);
         free(scores);
         free(types);
-        return rz_error(RZ_ERR_NOMEM, "out of memory reading the tokenizer");
+        return s;
     }
-    for (uint64_t i = 0; i < n; i++) pieces[i] = rz_gguf_array_str(tokens, i);
+    /* Array data need not be aligned in the file: copy it out. */
     if (scores) memcpy(scores, rz_gguf_array_data(scores_v), n * sizeof *scores);
     if (types) memcpy(types, rz_gguf_array_data(types_v), n * sizeof *types);
+    rz_str pre = {"", 0};
+    if (rz_gguf_get_str(g, "tokenizer.ggml.pre", &pre) != RZ_OK) pre = (rz_str){"", 0};
     rz_vocab_spec spec = {
-        .kind = RZ_VOCAB_SPM,
+        .kind = kind,
         .n_tokens = (uint32_t)n,
         .pieces = pieces,
         .scores = scores,
         .types = types,
+        .merges = merges,
+        .n_merges = (uint32_t)n_merges,
+        .pre = pre,
         .bos = gguf_token_id(g, "tokenizer.ggml.bos_token_id", -1),
         .eos = gguf_token_id(g, "tokenizer.ggml.eos_token_id", -1),
         .unk = gguf_token_id(g, "tokenizer.ggml.unknown_token_id", -1),
-        .add_bos = gguf_flag(g, "tokenizer.ggml.add_bos_token", true),
-        .add_eos = gguf_flag(g, "tokenizer.ggml.add_eos_token", false),
-        .add_space_prefix = gguf_flag(g, "tokenizer.ggml.add_space_prefix", true),
+        .add_bos = gguf_vocab_flag(g, "tokenizer.ggml.add_bos_token"),
+        .add_eos = gguf_vocab_flag(g, "tokenizer.ggml.add_eos_token"),
+        .add_space_prefix = gguf_vocab_flag(g, "tokenizer.ggml.add_space_prefix"),
     };
+    if (kind == RZ_VOCAB_WPM) { /* BERT wraps its input in [CLS] ... [SEP] */
+        if (spec.bos < 0) spec.bos = gguf_token_id(g, "tokenizer.ggml.cls_token_id", -1);
+        if (spec.eos < 0) spec.eos = gguf_token_id(g, "tokenizer.ggml.seperator_token_id", -1);
+    }
     for (int32_t *id = &spec.bos; id <= &spec.unk; id++)
         if (*id >= (int32_t)n) *id = -1;
-    rz_status s = rz_vocab_init(&m->vocab, &spec);
+    s = rz_vocab_init(&m->vocab, &spec);
     free(pieces);
+    free(merges);
     free(scores);
     free(types);
+    if (s == RZ_ERR_UNSUPPORTED) { /* e.g. an unknown pre-tokenizer: the weights still run */
+        no_vocab(m, rz_last_error());
+        return RZ_OK;
+    }
     if (s != RZ_OK) return rz_error_prefix(s, "model");
     m->has_vocab = true;
     if (m->vocab.eos >= 0) m->end_tokens[m->n_end_tokens++] = m->vocab.eos;
@@ -393,13 +432,41 @@ static bool is_gguf_file(const char *path) {
     return n == 4 && memcmp(magic, "GGUF", 4) == 0;
 }
 
+/* Only the tokenizer: from any GGUF that has one (vocab-only files included),
+ * or a llama2.c checkpoint's header plus its tokenizer.bin. */
+static rz_status load_vocab_only(rz_model *m, const char *path, const rz_model_params *params) {
+    rz_model_desc *d = &m->desc;
+    m->vocab_only = true;
+    if (is_gguf_file(path)) {
+        snprintf(d->format, sizeof d->format, "gguf");
+        RZ_TRY(rz_gguf_open(path, &m->gguf));
+        rz_str arch;
+        if (rz_gguf_get_str(m->gguf, "general.architecture", &arch) == RZ_OK)
+            snprintf(d->arch, sizeof d->arch, "%.*s", (int)arch.len, arch.ptr);
+        RZ_TRY(load_gguf_vocab(m, m->gguf));
+    } else {
+        snprintf(d->format, sizeof d->format, "llama2c");
+        RZ_TRY(rz_llama2c_open(path, &m->llama2c));
+        RZ_TRY(read_llama2c_hparams(m, m->llama2c));
+        RZ_TRY(load_llama2c_vocab(m, params->tokenizer_path));
+    }
+    if (!m->has_vocab) return rz_error(RZ_ERR_UNSUPPORTED, "model: no usable tokenizer: %s", m->vocab_error);
+    d->n_vocab = (int32_t)m->vocab.n_tokens;
+    d->bos = m->vocab.bos;
+    d->eos = m->vocab.eos;
+    d->has_vocab = true;
+    return RZ_OK;
+}
+
 rz_status rz_model_load(const char *path, const rz_model_params *params, rz_model **out) {
     *out = NULL;
     rz_model *m = calloc(1, sizeof *m);
     if (!m) return rz_error(RZ_ERR_NOMEM, "out of memory");
     rz_status s;
     weight_source src = {0};
-    if (is_gguf_file(path)) {
+    if (params && params->vocab_only) {
+        s = load_vocab_only(m, path, params);
+    } else if (is_gguf_file(path)) {
         snprintf(m->desc.format, sizeof m->desc.format, "gguf");
         s = rz_gguf_open(path, &m->gguf);
         if (s == RZ_OK) {
@@ -418,8 +485,8 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
         if (s == RZ_OK) s = check_hparams(m);
         if (s == RZ_OK) s = load_llama2c_vocab(m, params ? params->tokenizer_path : NULL);
     }
-    if (s == RZ_OK) s = bind_weights(m, &src);
-    if (s == RZ_OK && m->has_vocab && (int64_t)m->vocab.n_tokens > m->desc.n_vocab)
+    if (s == RZ_OK && !m->vocab_only) s = bind_weights(m, &src);
+    if (s == RZ_OK && !m->vocab_only && m->has_vocab && (int64_t)m->vocab.n_tokens > m->desc.n_vocab)
         s = rz_error(RZ_ERR_FORMAT, "model: tokenizer has %u tokens but the model only %d", m->vocab.n_tokens,
                      m->desc.n_vocab);
     if (s != RZ_OK) {
@@ -427,7 +494,7 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
         rz_model_free(m);
         return s;
     }
-    summarize(m);
+    if (!m->vocab_only) summarize(m);
     *out = m;
     return RZ_OK;
 }
