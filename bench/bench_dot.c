@@ -35,10 +35,11 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     const rz_type_traits *t = rz_type_traits_get(type);
     const rz_type_traits *vt = rz_type_traits_get(t->vec_dot_type);
     const uint64_t row_bytes = rz_row_bytes(t, cols);
-    if (!rows) rows = target_bytes / row_bytes;
+    if (!rows) rows = target_bytes / row_bytes ? target_bytes / row_bytes : 1;
+    const uint64_t pattern = rows < PATTERN_ROWS ? rows : PATTERN_ROWS;
     const uint64_t w_bytes = rows * row_bytes;
     unsigned char *w = rz_alloc_aligned(w_bytes);
-    float *f = rz_alloc_aligned(cols * sizeof(float) * PATTERN_ROWS);
+    float *f = rz_alloc_aligned(cols * sizeof(float) * pattern);
     void *xq = rz_alloc_aligned(cols * sizeof(float));
     float *y = rz_alloc_aligned(rows * sizeof(float));
     if (!w || !f || !xq || !y) {
@@ -48,11 +49,11 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     }
     /* A few random rows, tiled: the values do not matter, the traffic does. */
     uint64_t rng = 42;
-    for (uint64_t i = 0; i < cols * PATTERN_ROWS; i++)
+    for (uint64_t i = 0; i < cols * pattern; i++)
         f[i] = rand_uniform(&rng) * 0.05f;
-    t->from_float(f, w, (int64_t)(cols * PATTERN_ROWS));
-    for (uint64_t r = PATTERN_ROWS; r < rows; r++)
-        memcpy(w + r * row_bytes, w + r % PATTERN_ROWS * row_bytes, row_bytes);
+    t->from_float(f, w, (int64_t)(cols * pattern));
+    for (uint64_t r = pattern; r < rows; r++)
+        memcpy(w + r * row_bytes, w + r % pattern * row_bytes, row_bytes);
 
     for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
         rz_vec_dot_fn dot = rz_type_vec_dot(type, (rz_isa)isa);

@@ -318,12 +318,39 @@ typedef struct rz_convert_options {
 RZ_API rz_status rz_convert_llama2c(const char *in_path, const char *out_path,
                                     const rz_convert_options *options);
 
+/* ---------------------------------------------------------------- synth */
+
+/* A Llama-shaped model with seeded random weights (matrices ~ N(0, 0.02),
+ * norms 1 + small noise) and a synthetic SentencePiece vocabulary (<unk>,
+ * <s>, </s>, 256 byte tokens, then filler pieces), for tests and benchmarks. */
+typedef struct rz_synth_params {
+    const char *name; /* general.name; NULL = "synthetic" */
+    int32_t n_embd, n_layer, n_ff, n_head, n_head_kv, n_vocab, n_ctx;
+    bool tied_output; /* no output.weight: the output reuses token_embd */
+    float rope_freq_base, rms_eps;
+    rz_type type;        /* matrices: F32, F16, BF16, Q8_0, Q4_0 */
+    rz_type output_type; /* output.weight, or token_embd when tied */
+    uint64_t seed;
+} rz_synth_params;
+
+/* Shapes of known models: "tiny", "tinyllama-1.1b", "llama3.2-1b"; type F16,
+ * seed 0. RZ_ERR_NOT_FOUND for other names. */
+RZ_API rz_status rz_synth_preset(const char *name, rz_synth_params *out);
+/* Name of preset i, or NULL past the last. */
+RZ_API const char *rz_synth_preset_name(size_t i);
+/* Write the model as GGUF, one tensor at a time; the same parameters give the
+ * same bytes. progress gets bytes of tensor data written. */
+RZ_API rz_status rz_synth_write(const rz_synth_params *params, const char *path, rz_progress_fn progress,
+                                void *progress_user);
+
 /* ----------------------------------------------------------------- model */
 
 typedef struct rz_model rz_model;
 
 typedef struct rz_model_params {
     const char *tokenizer_path; /* llama2.c tokenizer.bin (for .bin checkpoints) */
+    bool vocab_only; /* load only the tokenizer (also from vocab-only GGUFs); such a
+                        model tokenizes, but rz_context_create refuses it */
 } rz_model_params;
 
 typedef struct rz_model_desc {

@@ -68,9 +68,12 @@ static rz_status add_metadata(rz_gguf_writer *w, const char *in_path, const rz_l
     return RZ_OK;
 }
 
-/* Norms (1-D) stay F32 as in llama.cpp; matrices take the requested type. */
+/* Norms (1-D) stay F32 as in llama.cpp; matrices take the requested type,
+ * except that rows the type's blocks cannot tile fall back to F16, as
+ * llama.cpp's quantizer does (llama2.c's 260K models have 172-wide FFNs). */
 static rz_type tensor_type(const rz_llama2c_tensor *t, rz_type weight_type) {
-    return t->n_dims == 2 ? weight_type : RZ_TYPE_F32;
+    if (t->n_dims != 2) return RZ_TYPE_F32;
+    return t->ne[0] % rz_type_block_size(weight_type) == 0 ? weight_type : RZ_TYPE_F16;
 }
 
 static uint64_t rows_per_chunk(uint64_t row_len) {
@@ -88,11 +91,6 @@ static rz_status plan_tensors(const rz_llama2c *m, rz_type type, uint64_t *total
         if (tt != RZ_TYPE_F32 && !rz_type_can_quantize(tt))
             return rz_error(RZ_ERR_UNSUPPORTED, "convert: this build cannot quantize to %s",
                             rz_type_name(tt));
-        const uint32_t block = rz_type_block_size(tt);
-        if (t->ne[0] % block != 0)
-            return rz_error(RZ_ERR_UNSUPPORTED,
-                            "convert: %s has rows of %llu values, not a multiple of the %s block size %u",
-                            t->name, (unsigned long long)t->ne[0], rz_type_name(tt), block);
         uint64_t row_bytes, bytes;
         RZ_TRY(rz_type_tensor_bytes(tt, t->ne[0], &row_bytes));
         RZ_TRY(rz_type_tensor_bytes(tt, t->ne[0] * t->ne[1], &bytes));

@@ -67,7 +67,7 @@ void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t 
         job.act_row_bytes = (uint64_t)x_stride * sizeof(float);
     } else {
         const rz_type_traits *at = rz_type_traits_get(t->vec_dot_type);
-        job.convert = at->from_float;
+        job.convert = rz_type_from_float_act(t->vec_dot_type, rz_isa_active());
         job.act_row_bytes = rz_row_bytes(at, (uint64_t)w->ne[0]);
         job.act = work;
         rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);

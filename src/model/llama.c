@@ -83,7 +83,7 @@ static void attention_task(void *arg, int ith, int nth) {
     const float scale = 1.0f / sqrtf((float)hd);
     const rz_type_traits *kt = rz_type_traits_get(c->type_k);
     const rz_type_traits *vt = rz_type_traits_get(c->type_v);
-    const rz_type_traits *qt = rz_type_traits_get(kt->vec_dot_type);
+    const rz_from_float_fn q_convert = rz_type_from_float_act(kt->vec_dot_type, rz_isa_active());
     const rz_vec_dot_fn k_dot = rz_type_vec_dot(c->type_k, rz_isa_active());
     const uint64_t k_head_bytes = rz_row_bytes(kt, (uint64_t)hd);
     const uint64_t v_head_bytes = rz_row_bytes(vt, (uint64_t)hd);
@@ -99,7 +99,7 @@ static void attention_task(void *arg, int ith, int nth) {
         const float *q = b->q + t * m->desc.n_embd + h * hd;
         const void *q_operand = q;
         if (kt->vec_dot_type != RZ_TYPE_F32) {
-            qt->from_float(q, q_conv, hd);
+            q_convert(q, q_conv, hd);
             q_operand = q_conv;
         }
         for (uint32_t j = 0; j < n_keys; j++) {

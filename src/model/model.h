@@ -19,6 +19,7 @@ struct rz_model {
     float *rope_freqs; /* n_rot / 2 inverse frequencies */
     rz_tensor tok_embd, output_norm, output;
     rz_layer *layers;
+    bool vocab_only; /* loaded without hyperparameters and weights */
     bool has_vocab;
     rz_vocab vocab;
     char vocab_error[160]; /* why there is no usable tokenizer */

@@ -57,7 +57,8 @@ rz_status rz_detokenizer_push(rz_detokenizer *d, int32_t token, char *buf, size_
     size_t piece_len;
     RZ_TRY(rz_token_piece(d->model, token, &piece, &piece_len));
     /* SentencePiece drops the space its prefix added to the first word. */
-    if (d->prev_token >= 0 && d->prev_token == d->model->vocab.bos && piece_len > 0 && piece[0] == ' ') {
+    const rz_vocab *v = &d->model->vocab;
+    if (v->add_space_prefix && d->prev_token >= 0 && d->prev_token == v->bos && piece_len > 0 && piece[0] == ' ') {
         piece++;
         piece_len--;
     }

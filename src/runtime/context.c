@@ -32,6 +32,7 @@ rz_context_params rz_context_default_params(void) {
 
 rz_status rz_context_create(const rz_model *model, const rz_context_params *params, rz_context **out) {
     *out = NULL;
+    if (model->vocab_only) return rz_error(RZ_ERR_UNSUPPORTED, "model was loaded vocab-only: it has no weights to run");
     rz_context_params p = params ? *params : rz_context_default_params();
     const rz_model_desc *d = &model->desc;
     uint32_t n_ctx = p.n_ctx == 0 || p.n_ctx > (uint32_t)d->n_ctx_train ? (uint32_t)d->n_ctx_train : p.n_ctx;

@@ -72,10 +72,10 @@ void rz_quantize_row_q8_0_ref(const float *restrict src, void *restrict dst, int
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = rz_f32_to_fp16(d);
         for (int j = 0; j < RZ_QK8_0; j++) {
-            /* |x*id| <= 127 up to rounding; the bounds only keep non-finite
+            /* |x*id| <= 127 up to rounding; the clamp only keeps non-finite
              * input (x NaN, id infinite) away from an undefined conversion. */
             const float v = roundf(x[j] * id);
-            y[b].qs[j] = (int8_t)(v >= 127.0f ? 127 : v <= -127.0f ? -127 : v == v ? (int)v : 0);
+            y[b].qs[j] = isnan(v) ? 0 : (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
         }
     }
 }

@@ -1,5 +1,7 @@
-/* A model's vocabulary and its tokenizers. Built from plain arrays so that
- * it does not care whether they came from GGUF metadata or a llama2.c file. */
+/* A model's vocabulary and its tokenizers: SentencePiece BPE ("llama"),
+ * byte-level BPE with a regex pre-tokenizer ("gpt2") and WordPiece ("bert").
+ * Built from plain arrays so that it does not care whether they came from
+ * GGUF metadata or a llama2.c file. */
 #ifndef RZ_TOKENIZER_VOCAB_H
 #define RZ_TOKENIZER_VOCAB_H
 
@@ -22,36 +24,63 @@ typedef enum rz_token_type {
 
 typedef enum rz_vocab_kind {
     RZ_VOCAB_SPM, /* SentencePiece BPE with scores ("llama") */
+    RZ_VOCAB_BPE, /* byte-level BPE with ranked merges ("gpt2") */
+    RZ_VOCAB_WPM, /* WordPiece with BERT normalization ("bert") */
 } rz_vocab_kind;
+
+/* A boolean setting that may be left to the tokenizer's default. */
+typedef enum rz_vocab_flag { RZ_FLAG_DEFAULT = -1, RZ_FLAG_OFF = 0, RZ_FLAG_ON = 1 } rz_vocab_flag;
 
 typedef struct rz_vocab_spec {
     rz_vocab_kind kind;
     uint32_t n_tokens;
-    const rz_str *pieces;  /* in the file's form ("▁" for spaces, "<0x0A>" bytes) */
-    const float *scores;   /* may be NULL */
-    const int32_t *types;  /* rz_token_type per token; may be NULL (all normal) */
-    int32_t bos, eos, unk; /* -1 if none */
-    bool add_bos, add_eos;
-    bool add_space_prefix;
+    const rz_str *pieces; /* in the file's form ("▁" for spaces, "<0x0A>" bytes, "Ġ" byte-level) */
+    const float *scores;  /* may be NULL */
+    const int32_t *types; /* rz_token_type per token; may be NULL (all normal) */
+    const rz_str *merges; /* BPE: "left right" pairs, best first */
+    uint32_t n_merges;
+    rz_str pre;            /* BPE pre-tokenizer (tokenizer.ggml.pre); empty = "default" */
+    int32_t bos, eos, unk; /* -1 if none (WordPiece: CLS and SEP) */
+    rz_vocab_flag add_bos, add_eos, add_space_prefix;
 } rz_vocab_spec;
+
+typedef struct rz_bpe_pre rz_bpe_pre; /* compiled pre-tokenizer (bpe.c) */
+
+/* Open-addressing index of byte strings stored in a blob, by id. */
+typedef struct rz_str_index {
+    uint32_t *slots; /* UINT32_MAX = empty */
+    uint32_t mask;
+} rz_str_index;
 
 typedef struct rz_vocab {
     rz_vocab_kind kind;
     uint32_t n_tokens;
-    char *blob;         /* all pieces, then all decoded texts */
+    char *blob;         /* all pieces, decoded texts and BPE keys */
     uint64_t *piece_at; /* offsets into blob */
     uint32_t *piece_len;
-    uint64_t *text_at; /* decoded text: "▁" -> " ", byte tokens -> their byte, control -> "" */
+    uint64_t *text_at; /* decoded text: what the token stands for in the output (control -> "") */
     uint32_t *text_len;
     float *scores;
     uint8_t *types;
-    uint32_t *hash; /* open addressing over pieces, UINT32_MAX = empty */
-    uint32_t hash_mask;
-    int32_t byte_token[256];
-    int32_t *special; /* control/user-defined tokens, longest first */
+    rz_str_index piece_index;
+    uint32_t max_piece_len;
+    int32_t byte_token[256]; /* token of each single byte, or -1 */
+    int32_t *special;        /* control/user-defined/unknown tokens, longest first */
     uint32_t n_special;
     int32_t bos, eos, unk;
     bool add_bos, add_eos, add_space_prefix;
+    bool spm_words_apart; /* SentencePiece: no piece has a U+2581 after anything but U+2581 */
+    /* Byte-level BPE: tokens and merges by their raw bytes (GPT-2's byte
+     * alphabet undone), so the tokenizer works on the input bytes directly. */
+    uint64_t *key_at;
+    uint32_t *key_len;
+    rz_str_index key_index;
+    char *merge_blob; /* left then right bytes of each merge */
+    uint64_t *merge_at;
+    uint32_t *merge_left_len, *merge_right_len;
+    uint32_t n_merges;
+    rz_str_index merge_index; /* hashed by the (left, right) pair */
+    rz_bpe_pre *pre;
 } rz_vocab;
 
 rz_status rz_vocab_init(rz_vocab *vocab, const rz_vocab_spec *spec);
@@ -63,7 +92,10 @@ int32_t rz_vocab_find(const rz_vocab *vocab, const char *piece, size_t len);
 static inline const char *rz_vocab_piece(const rz_vocab *v, int32_t id) { return v->blob + v->piece_at[id]; }
 static inline const char *rz_vocab_text(const rz_vocab *v, int32_t id) { return v->blob + v->text_at[id]; }
 
-/* Tokenize; *n_out is the full count even when it exceeds cap (RZ_ERR_RANGE). */
+/* Tokenize; *n_out is the full count even when it exceeds cap (RZ_ERR_RANGE).
+ * Control and unknown-token texts in the input become their tokens only with
+ * parse_special; user-defined tokens always do (as llama.cpp and Hugging
+ * Face tokenizers treat added tokens). */
 rz_status rz_vocab_tokenize(const rz_vocab *vocab, const char *text, size_t len, bool add_special,
                             bool parse_special, int32_t *out, size_t cap, size_t *n_out);
 

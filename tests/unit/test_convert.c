@@ -62,7 +62,9 @@ static void check_tensors(const rz_llama2c *m, const rz_gguf *g, rz_type weight_
         assert_int_equal(o->ne[0], t->ne[0]);
         assert_int_equal(o->ne[1], t->ne[1]);
         const uint64_t n = t->ne[0] * t->ne[1];
-        const rz_type type = t->n_dims == 2 ? weight_type : RZ_TYPE_F32;
+        /* Rows the type's blocks cannot tile fall back to F16. */
+        const rz_type matrix_type = t->ne[0] % rz_type_block_size(weight_type) == 0 ? weight_type : RZ_TYPE_F16;
+        const rz_type type = t->n_dims == 2 ? matrix_type : RZ_TYPE_F32;
         assert_int_equal(o->type, type);
         if (type == RZ_TYPE_F32) {
             assert_int_equal(o->size, n * sizeof(float));
@@ -225,6 +227,26 @@ static void convert_babyllama(rz_type type, uint32_t file_type) {
     free(tok);
 }
 
+/* stories260K's FFN is 172 wide: its down projection stays F16 under Q8_0. */
+static void test_convert_falls_back_to_f16(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED(STORIES);
+    char *in = shared(STORIES);
+    const char *out = rz_test_temp_path("stories-q8_0.gguf");
+    const rz_convert_options options = {.type = RZ_TYPE_Q8_0};
+    RZ_ASSERT_OK(rz_convert_llama2c(in, out, &options));
+    rz_llama2c *m;
+    rz_gguf *g;
+    RZ_ASSERT_OK(rz_llama2c_open(in, &m));
+    RZ_ASSERT_OK(rz_gguf_open(out, &g));
+    assert_int_equal(rz_gguf_find_tensor(g, "blk.0.ffn_down.weight")->type, RZ_TYPE_F16);
+    assert_int_equal(rz_gguf_find_tensor(g, "blk.0.ffn_up.weight")->type, RZ_TYPE_Q8_0);
+    check_tensors(m, g, RZ_TYPE_Q8_0);
+    rz_gguf_close(g);
+    rz_llama2c_close(m);
+    free(in);
+}
+
 static void test_convert_f16(void **state) {
     (void)state;
     convert_babyllama(RZ_TYPE_F16, 1);
@@ -299,10 +321,7 @@ static void test_convert_failures(void **state) {
     RZ_REQUIRE_SHARED(STORIES);
     RZ_REQUIRE_SHARED(TOK105);
     char *in = shared(STORIES), *tok105 = shared(TOK105);
-    /* hidden_dim 172 is not a whole number of 32-value blocks. */
-    rz_convert_options o = {.type = RZ_TYPE_Q8_0};
-    expect_failure(in, &o, RZ_ERR_UNSUPPORTED, "blk.0.ffn_down.weight has rows of 172 values");
-    o.type = RZ_TYPE_Q4_K;
+    rz_convert_options o = {.type = RZ_TYPE_Q4_K};
     expect_failure(in, &o, RZ_ERR_UNSUPPORTED, "weight type q4_K is not supported");
     o = (rz_convert_options){.type = RZ_TYPE_F32, .tokenizer_path = tok105};
     expect_failure(in, &o, RZ_ERR_FORMAT, "tokenizer");
@@ -365,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_convert_f16),
         cmocka_unit_test(test_convert_bf16),
         cmocka_unit_test(test_convert_q8_0),
+        cmocka_unit_test(test_convert_falls_back_to_f16),
         cmocka_unit_test(test_convert_q4_0),
         cmocka_unit_test(test_convert_unshared_classifier),
         cmocka_unit_test(test_convert_failures),

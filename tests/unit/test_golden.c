@@ -234,6 +234,79 @@ static void test_run_stdout(void **state) {
     }
 }
 
+/* Quantized conversions against the F32 reference logits over the golden
+ * sequences: top-1 agreement and logit error (figures printed; bounds are
+ * loose multiples of what was measured, to catch a broken format, not noise). */
+typedef struct quality_bound {
+    rz_type type;
+    double min_top1, max_mean_abs;
+} quality_bound;
+
+static void quantized_quality(const checkpoint *cp, const quality_bound *bound) {
+    RZ_REQUIRE_SHARED(cp->model);
+    char model_path[4096], tok_path[4096], gguf_path[4096];
+    snprintf(model_path, sizeof model_path, "%s", rz_test_shared_path(cp->model));
+    snprintf(tok_path, sizeof tok_path, "%s", rz_test_shared_path(cp->tokenizer));
+    snprintf(gguf_path, sizeof gguf_path, "%s", rz_test_temp_path("quantized.gguf"));
+    rz_convert_options co = {.type = bound->type, .tokenizer_path = tok_path};
+    RZ_ASSERT_OK(rz_convert_llama2c(model_path, gguf_path, &co));
+    rz_model *model;
+    RZ_ASSERT_OK(rz_model_load(gguf_path, NULL, &model));
+    const int32_t V = rz_model_describe(model)->n_vocab;
+    size_t agree = 0, rows = 0;
+    double sum_abs = 0.0;
+    float max_abs = 0.0f;
+    for (int k = 0; k < 3 && cp->cases[k]; k++) {
+        golden_case c;
+        load_case(cp->dir, cp->cases[k], V, &c);
+        int32_t all[2 * MAX_IDS];
+        memcpy(all, c.prompt_ids, c.n_prompt * sizeof *all);
+        memcpy(all + c.n_prompt, c.generated, c.n_generated * sizeof *all);
+        rz_context_params ctx_params = rz_context_default_params();
+        ctx_params.n_threads = 1;
+        rz_context *ctx;
+        RZ_ASSERT_OK(rz_context_create(model, &ctx_params, &ctx));
+        bool *want = malloc(c.n_rows);
+        memset(want, 1, c.n_rows);
+        RZ_ASSERT_OK(rz_decode(ctx, all, (uint32_t)c.n_rows, want));
+        for (size_t i = 0; i < c.n_rows; i++) {
+            const float *got = rz_get_logits(ctx, (int32_t)i), *ref = c.logits + i * (size_t)V;
+            int32_t got_top = 0, ref_top = 0;
+            for (int32_t v = 0; v < V; v++) {
+                const float d = fabsf(got[v] - ref[v]);
+                sum_abs += d;
+                max_abs = fmaxf(max_abs, d);
+                if (got[v] > got[got_top]) got_top = v;
+                if (ref[v] > ref[ref_top]) ref_top = v;
+            }
+            agree += got_top == ref_top;
+            rows++;
+        }
+        free(want);
+        rz_context_free(ctx);
+        free(c.logits);
+    }
+    const double top1 = (double)agree / (double)rows, mean_abs = sum_abs / ((double)rows * V);
+    printf("%s %s: top-1 agreement %.4f (%zu/%zu), logits max abs %.4f, mean abs %.5f\n", cp->dir,
+           rz_type_name(bound->type), top1, agree, rows, max_abs, mean_abs);
+    if (top1 < bound->min_top1 || mean_abs > bound->max_mean_abs)
+        fail_msg("%s %s: top-1 %.4f (min %.2f), mean abs %.5f (max %.3f)", cp->dir, rz_type_name(bound->type),
+                 top1, bound->min_top1, mean_abs, bound->max_mean_abs);
+    rz_model_free(model);
+    remove(gguf_path);
+}
+
+static void test_quantized_conversions(void **state) {
+    (void)state;
+    const quality_bound bounds[] = {
+        {RZ_TYPE_F16, 0.99, 0.01},
+        {RZ_TYPE_Q8_0, 0.95, 0.2},
+        {RZ_TYPE_Q4_0, 0.75, 1.5},
+    };
+    for (size_t m = 0; m < sizeof checkpoints / sizeof checkpoints[0]; m++)
+        for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) quantized_quality(&checkpoints[m], &bounds[b]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aidreams),
@@ -241,6 +314,7 @@ int main(void) {
         cmocka_unit_test(test_babyllama),
         cmocka_unit_test(test_stories_foreign_gguf),
         cmocka_unit_test(test_run_stdout),
+        cmocka_unit_test(test_quantized_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

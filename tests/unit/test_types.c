@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tensor/isa/dot.h"
 #include "tensor/quants.h"
 #include "tensor/type_traits.h"
 #include "test_support.h"

@@ -15,7 +15,11 @@ static const rz_command commands[] = {
     {"convert", rz_cmd_convert, "convert a llama2.c checkpoint to GGUF"},
     {"run", rz_cmd_run, "generate text from a prompt"},
     {"eval", rz_cmd_eval, "evaluate token ids and write their logits"},
+    {"tokenize", rz_cmd_tokenize, "text to token ids with a model's tokenizer"},
     {"tensor", rz_cmd_tensor, "write one tensor of a model as float32"},
+    {"synth", rz_cmd_synth, "write a Llama-shaped GGUF with random weights"},
+    {"bench", rz_cmd_bench, "measure prompt and generation throughput"},
+    {"perplexity", rz_cmd_perplexity, "perplexity of a model on a text file"},
 };
 
 static void usage(FILE *out) {

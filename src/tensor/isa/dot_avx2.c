@@ -1,18 +1,9 @@
 /* AVX2 + FMA + F16C kernels. */
 #include <immintrin.h>
 
+#include "tensor/isa/avx2_inl.h"
 #include "tensor/isa/dot.h"
 #include "tensor/quants.h"
-#ifndef RZ_PF
-#define RZ_PF 16
-#endif
-
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 void rz_vec_dot_f32_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const float *x = vx, *y = vy;
@@ -94,50 +85,30 @@ void rz_vec_dot_bf16_avx2(int64_t n, float *restrict s, const void *restrict vx,
 
 /* Eight int32 partial sums of x*y over 32 int8 pairs. maddubs wants one
  * unsigned operand: |x| and y carrying x's sign (pairs stay below 2^15). */
-static inline __m256i dot_i8x32(__m256i x, __m256i y) {
+static inline __m256i dot_i8(__m256i x, __m256i y) {
     const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-static inline float scale(rz_fp16 a, rz_fp16 b) { return _cvtsh_ss(a) * _cvtsh_ss(b); }
-
-static inline __m256i load_q8(const rz_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)b->qs); }
-
-/* 32 codes in [-8, 7], in element order (low nibbles, then high nibbles). */
-static inline __m256i load_q4(const rz_block_q4_0 *b) {
-    const __m128i raw = _mm_loadu_si128((const __m128i *)b->qs);
-    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
-    return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+/* Q4_0 codes q in [0, 15]: sum (q - 8) y = sum q y - 8 sum y, both pair sums
+ * (and their difference) well inside int16. */
+static inline __m256i dot_q4(__m256i q, __m256i y) {
+    const __m256i p16 =
+        _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
-
-#define QUANT_DOT_BODY(LOAD_X)                                                                               \
-    const int64_t nb = n / 32;                                                                               \
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                               \
-    int64_t b = 0;                                                                                           \
-    for (; b + 2 <= nb; b += 2) {                                                                            \
-        _mm_prefetch((const char *)&x[b + RZ_PF], _MM_HINT_T0); \
-        const __m256i p0 = dot_i8x32(LOAD_X(&x[b]), load_q8(&y[b]));                                         \
-        const __m256i p1 = dot_i8x32(LOAD_X(&x[b + 1]), load_q8(&y[b + 1]));                                 \
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(scale(x[b].d, y[b].d)), _mm256_cvtepi32_ps(p0), a0);             \
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(scale(x[b + 1].d, y[b + 1].d)), _mm256_cvtepi32_ps(p1), a1);     \
-    }                                                                                                        \
-    if (b < nb) {                                                                                            \
-        const __m256i p0 = dot_i8x32(LOAD_X(&x[b]), load_q8(&y[b]));                                         \
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(scale(x[b].d, y[b].d)), _mm256_cvtepi32_ps(p0), a0);             \
-    }                                                                                                        \
-    *s = hsum8(_mm256_add_ps(a0, a1))
 
 void rz_vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx,
                                const void *restrict vy) {
     const rz_block_q8_0 *x = vx, *y = vy;
-    QUANT_DOT_BODY(load_q8);
+    QUANT_DOT_BODY(load_q8, dot_i8);
 }
 
 void rz_vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx,
                                const void *restrict vy) {
     const rz_block_q4_0 *x = vx;
     const rz_block_q8_0 *y = vy;
-    QUANT_DOT_BODY(load_q4);
+    QUANT_DOT_BODY(load_q4, dot_q4);
 }
 
 /* F16C keeps a NaN's payload; rz_f32_to_fp16 writes the canonical quiet NaN

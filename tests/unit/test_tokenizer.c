@@ -1,0 +1,339 @@
+/* Tokenizers against llama.cpp's vocabulary test vectors (SentencePiece BPE,
+ * byte-level BPE with several pre-tokenizers, WordPiece), llama2.c's run.c
+ * encoder, special tokens, invalid UTF-8 and the streaming detokenizer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+
+static const char SEPARATOR[] = "\n__ggml_vocab_test__\n";
+enum { BERT_UNK = 100 }; /* [UNK] of ggml-vocab-bert-bge */
+
+static rz_model *load_vocab(const char *path, const char *tokenizer) {
+    rz_model_params p = rz_model_default_params();
+    p.vocab_only = true;
+    p.tokenizer_path = tokenizer;
+    rz_model *m = NULL;
+    RZ_ASSERT_OK(rz_model_load(path, &p, &m));
+    return m;
+}
+
+static size_t tokenize(const rz_model *m, const char *text, size_t len, bool add_special, bool parse_special,
+                       int32_t **ids) {
+    size_t cap = len + 8, n = 0;
+    *ids = malloc(cap * sizeof **ids);
+    assert_non_null(*ids);
+    RZ_ASSERT_OK(rz_tokenize(m, text, len, add_special, parse_special, *ids, cap, &n));
+    return n;
+}
+
+static char *detokenize(const rz_model *m, const int32_t *ids, size_t n, size_t *len) {
+    size_t cap = 64;
+    for (size_t i = 0; i < n; i++) {
+        const char *piece;
+        size_t piece_len;
+        RZ_ASSERT_OK(rz_token_piece(m, ids[i], &piece, &piece_len));
+        cap += piece_len;
+    }
+    char *text = malloc(cap);
+    assert_non_null(text);
+    RZ_ASSERT_OK(rz_detokenize(m, ids, n, text, cap, len));
+    return text;
+}
+
+static size_t parse_ids(const char *line, int32_t *ids, size_t cap) {
+    size_t n = 0;
+    for (char *end; *line; line = end) {
+        long v = strtol(line, &end, 10);
+        if (end == line) break;
+        assert_true(n < cap);
+        ids[n++] = (int32_t)v;
+    }
+    return n;
+}
+
+typedef enum round_trip { EXACT, SPACE_PREFIX, RETOKENIZE } round_trip;
+
+/* Every case of NAME.inp tokenizes to the ids on its line of NAME.out and
+ * detokenizes back. Returns the number of cases. */
+static int check_vectors(const rz_model *m, const char *inp_rel, const char *out_rel, round_trip rt) {
+    size_t inp_len, out_len;
+    char *inp = rz_test_read_file(rz_test_shared_path(inp_rel), &inp_len);
+    char *out = rz_test_read_file(rz_test_shared_path(out_rel), &out_len);
+    assert_non_null(inp);
+    assert_non_null(out);
+    int cases = 0, failures = 0;
+    char *line = out;
+    for (char *at = inp; at < inp + inp_len;) {
+        char *sep = strstr(at, SEPARATOR);
+        if (!sep) break;
+        const size_t len = (size_t)(sep - at);
+        char *eol = strchr(line, '\n');
+        assert_non_null(eol);
+        *eol = '\0';
+        int32_t expected[1024];
+        const size_t n_expected = parse_ids(line, expected, 1024);
+        int32_t *ids;
+        const size_t n = tokenize(m, at, len, false, false, &ids);
+        if (n != n_expected || memcmp(ids, expected, n * sizeof *ids) != 0) {
+            print_message("%s case %d ('%.*s'): got", inp_rel, cases, (int)(len < 40 ? len : 40), at);
+            for (size_t i = 0; i < n; i++)
+                print_message(" %d", ids[i]);
+            print_message("\n  expected %s\n", line);
+            failures++;
+        }
+        size_t text_len;
+        char *text = detokenize(m, ids, n, &text_len);
+        bool ok;
+        if (rt == EXACT) {
+            ok = text_len == len && memcmp(text, at, len) == 0;
+        } else if (rt == SPACE_PREFIX) {
+            ok = len == 0 ? text_len == 0
+                          : text_len == len + 1 && text[0] == ' ' && memcmp(text + 1, at, len) == 0;
+        } else { /* the same ids again, but for [UNK] (a control token: no text) */
+            int32_t *again;
+            const size_t n_again = tokenize(m, text, text_len, false, false, &again);
+            size_t k = 0;
+            ok = true;
+            for (size_t i = 0; i < n; i++) {
+                if (ids[i] == BERT_UNK) continue;
+                ok = ok && k < n_again && again[k] == ids[i];
+                k++;
+            }
+            ok = ok && k == n_again;
+            free(again);
+        }
+        if (!ok) {
+            print_message("%s case %d: detokenized to '%.*s'\n", inp_rel, cases, (int)text_len, text);
+            failures++;
+        }
+        free(text);
+        free(ids);
+        line = eol + 1;
+        at = sep + strlen(SEPARATOR);
+        cases++;
+    }
+    free(inp);
+    free(out);
+    assert_int_equal(failures, 0);
+    return cases;
+}
+
+static void check_vocab_file(const char *name, round_trip rt) {
+    char gguf[128], inp[160], out[160];
+    snprintf(gguf, sizeof gguf, "testdata/tokenizer/ggml-vocab-%s.gguf", name);
+    snprintf(inp, sizeof inp, "%s.inp", gguf);
+    snprintf(out, sizeof out, "%s.out", gguf);
+    RZ_REQUIRE_SHARED(gguf);
+    rz_model *m = load_vocab(rz_test_shared_path(gguf), NULL);
+    assert_true(check_vectors(m, inp, out, rt) >= 40);
+    rz_model_free(m);
+}
+
+static void test_llama_spm(void **state) {
+    (void)state;
+    check_vocab_file("llama-spm", SPACE_PREFIX);
+}
+static void test_phi3(void **state) {
+    (void)state;
+    check_vocab_file("phi-3", SPACE_PREFIX);
+}
+static void test_gpt2(void **state) {
+    (void)state;
+    check_vocab_file("gpt-2", EXACT);
+}
+static void test_falcon(void **state) {
+    (void)state;
+    check_vocab_file("falcon", EXACT);
+}
+static void test_mpt(void **state) {
+    (void)state;
+    check_vocab_file("mpt", EXACT);
+}
+static void test_starcoder(void **state) {
+    (void)state;
+    check_vocab_file("starcoder", EXACT);
+}
+static void test_deepseek_coder(void **state) {
+    (void)state;
+    check_vocab_file("deepseek-coder", EXACT);
+}
+/* BERT lowercases, strips accents and drops whitespace: the round trip is
+ * that the decoded text tokenizes the same again. */
+static void test_bert_bge(void **state) {
+    (void)state;
+    check_vocab_file("bert-bge", RETOKENIZE);
+}
+
+/* llama2.c's run.c encoder on tok512.bin: dummy-prefix space, no BOS. */
+static void test_llama2c_runc(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("models/stories260K.bin");
+    RZ_REQUIRE_SHARED("models/tok512.bin");
+    RZ_REQUIRE_SHARED("testdata/stories260K/tok512.runc.out");
+    char tok[4096];
+    snprintf(tok, sizeof tok, "%s", rz_test_shared_path("models/tok512.bin"));
+    rz_model *m = load_vocab(rz_test_shared_path("models/stories260K.bin"), tok);
+    check_vectors(m, "testdata/stories260K/tok512.runc.inp", "testdata/stories260K/tok512.runc.out",
+                  SPACE_PREFIX);
+    rz_model_free(m);
+}
+
+static void test_vocab_only_refuses_context(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-gpt-2.gguf");
+    rz_model *m = load_vocab(rz_test_shared_path("testdata/tokenizer/ggml-vocab-gpt-2.gguf"), NULL);
+    const rz_model_desc *d = rz_model_describe(m);
+    assert_int_equal(d->n_vocab, 50257);
+    assert_true(d->has_vocab);
+    rz_context *ctx = NULL;
+    assert_int_equal(rz_context_create(m, NULL, &ctx), RZ_ERR_UNSUPPORTED);
+    assert_null(ctx);
+    assert_non_null(strstr(rz_last_error(), "vocab-only"));
+    rz_model_free(m);
+    /* Without the flag a vocab-only file is not a runnable model. */
+    rz_model *full = NULL;
+    assert_int_not_equal(
+        rz_model_load(rz_test_shared_path("testdata/tokenizer/ggml-vocab-gpt-2.gguf"), NULL, &full), RZ_OK);
+    assert_null(full);
+}
+
+/* Control tokens are text unless parse_special; user-defined ones always
+ * match; add_special adds what the vocabulary asks for. */
+static void test_special_tokens(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-mpt.gguf");
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-bert-bge.gguf");
+    rz_model *spm = load_vocab(rz_test_shared_path("testdata/tokenizer/ggml-vocab-llama-spm.gguf"), NULL);
+    const char text[] = "</s>Hello";
+    int32_t *ids;
+    size_t n = tokenize(spm, text, strlen(text), true, true, &ids);
+    /* BOS, EOS, then "Hello" with the space prefix a special token earns. */
+    assert_int_equal(n, 3);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 2);
+    assert_int_equal(ids[2], 15043);
+    free(ids);
+    n = tokenize(spm, text, strlen(text), false, false, &ids);
+    assert_true(n > 3);
+    for (size_t i = 0; i < n; i++)
+        assert_int_not_equal(ids[i], 2);
+    free(ids);
+    /* Text of a control token is empty when decoded. */
+    const char *piece;
+    size_t piece_len;
+    RZ_ASSERT_OK(rz_token_piece(spm, 2, &piece, &piece_len));
+    assert_int_equal(piece_len, 0);
+    /* The capacity contract: RZ_ERR_RANGE with the full count. */
+    int32_t one[1];
+    assert_int_equal(rz_tokenize(spm, "Hello world", 11, false, false, one, 1, &n), RZ_ERR_RANGE);
+    assert_int_equal(n, 2);
+    rz_model_free(spm);
+
+    rz_model *mpt = load_vocab(rz_test_shared_path("testdata/tokenizer/ggml-vocab-mpt.gguf"), NULL);
+    n = tokenize(mpt, "a<|endoftext|>", 14, false, false, &ids);
+    assert_true(n > 2);
+    free(ids);
+    n = tokenize(mpt, "a<|endoftext|>", 14, false, true, &ids);
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[1], 0);
+    free(ids);
+    rz_model_free(mpt);
+
+    rz_model *bert = load_vocab(rz_test_shared_path("testdata/tokenizer/ggml-vocab-bert-bge.gguf"), NULL);
+    n = tokenize(bert, "Hello world", 11, true, false, &ids);
+    assert_int_equal(n, 4);
+    assert_int_equal(ids[0], 101); /* [CLS] */
+    assert_int_equal(ids[3], 102); /* [SEP] */
+    free(ids);
+    rz_model_free(bert);
+}
+
+/* Invalid UTF-8: SentencePiece falls back to byte tokens and byte-level BPE
+ * keeps the bytes, so both give the input back; tokenizing is repeatable. */
+static void test_invalid_utf8(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-gpt-2.gguf");
+    const char text[] = "ok \xff\xfe \xc3 caf\xc3\xa9 \xe2\x82 \xed\xa0\x80 \xf0\x9f\x98";
+    const size_t len = sizeof text - 1;
+    const char *files[2] = {"testdata/tokenizer/ggml-vocab-llama-spm.gguf",
+                            "testdata/tokenizer/ggml-vocab-gpt-2.gguf"};
+    for (int f = 0; f < 2; f++) {
+        rz_model *m = load_vocab(rz_test_shared_path(files[f]), NULL);
+        int32_t *a, *b;
+        const size_t na = tokenize(m, text, len, false, false, &a);
+        const size_t nb = tokenize(m, text, len, false, false, &b);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof *a);
+        size_t out_len;
+        char *out = detokenize(m, a, na, &out_len);
+        const size_t skip = f == 0 ? 1 : 0; /* SentencePiece's space prefix */
+        assert_int_equal(out_len, len + skip);
+        assert_memory_equal(out + skip, text, len);
+        free(out);
+        free(a);
+        free(b);
+        rz_model_free(m);
+    }
+}
+
+/* The streaming detokenizer holds back partial characters: "é" and "🦙"
+ * arrive as single byte tokens and come out only once complete. */
+static void test_streaming_detokenizer(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+    RZ_REQUIRE_SHARED("testdata/tokenizer/ggml-vocab-gpt-2.gguf");
+    const char *files[2] = {"testdata/tokenizer/ggml-vocab-llama-spm.gguf",
+                            "testdata/tokenizer/ggml-vocab-gpt-2.gguf"};
+    const char text[] = " x\xf0\x9f\xa6\x99y \xe1\x9e\x80\xe1\x9e\xb6 z\xc3\xa9";
+    for (int f = 0; f < 2; f++) {
+        rz_model *m = load_vocab(rz_test_shared_path(files[f]), NULL);
+        int32_t *ids;
+        const size_t n = tokenize(m, text, sizeof text - 1, false, false, &ids);
+        rz_detokenizer d;
+        rz_detokenizer_init(&d, m);
+        char out[256];
+        size_t total = 0;
+        int held_back = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t len;
+            RZ_ASSERT_OK(rz_detokenizer_push(&d, ids[i], out + total, sizeof out - total, &len));
+            /* Whatever came out so far is valid UTF-8 ending on a character. */
+            for (size_t k = 0; k < len; k++) {
+                const unsigned char c = (unsigned char)out[total + k];
+                if (k + 1 == len) assert_true(c < 0x80 || (c & 0xc0) == 0x80);
+            }
+            held_back += d.n_pending > 0;
+            total += len;
+        }
+        assert_int_equal(d.n_pending, 0);
+        const size_t skip = f == 0 ? 1 : 0;
+        assert_int_equal(total, sizeof text - 1 + skip);
+        assert_memory_equal(out + skip, text, sizeof text - 1);
+        assert_true(held_back > 0); /* some character did span several tokens */
+        free(ids);
+        rz_model_free(m);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_llama_spm),
+        cmocka_unit_test(test_phi3),
+        cmocka_unit_test(test_gpt2),
+        cmocka_unit_test(test_falcon),
+        cmocka_unit_test(test_mpt),
+        cmocka_unit_test(test_starcoder),
+        cmocka_unit_test(test_deepseek_coder),
+        cmocka_unit_test(test_bert_bge),
+        cmocka_unit_test(test_llama2c_runc),
+        cmocka_unit_test(test_vocab_only_refuses_context),
+        cmocka_unit_test(test_special_tokens),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_streaming_detokenizer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
