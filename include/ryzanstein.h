@@ -429,6 +429,14 @@ RZ_API rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past);
  * them to the cache. want_logits: per-token flags, or NULL for the last token
  * only. Fails with RZ_ERR_RANGE (cache unchanged) if they do not fit. */
 RZ_API rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, const bool *want_logits);
+/* Continuous batching: decode several contexts of one model in a single
+ * forward pass, so that their weight reads are shared. Context i gets
+ * tokens[i][0 .. n_tokens[i]) at its next positions, and afterwards holds
+ * the logits of its last token (rz_get_logits(ctx, -1)). The first context's
+ * thread pool and buffers run the pass: the total token count must fit its
+ * batch size, and the others must not be larger or use other cache types. */
+RZ_API rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens, const uint32_t *n_tokens,
+                                 size_t n_ctxs);
 /* Logits (n_vocab floats) of token i of the last rz_decode; i = -1 is the
  * last token. NULL if they were not requested. */
 RZ_API const float *rz_get_logits(const rz_context *ctx, int32_t i);

@@ -31,7 +31,10 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
                                    RZ_CACHE_LINE);
     const size_t n_pairs = (size_t)(d->n_rot / 2);
     b->n_batch = n_batch;
+    b->max_ctx = cache->n_ctx;
     b->n_threads = n_threads;
+    b->token_seq = rz_calloc_aligned(n, sizeof *b->token_seq);
+    b->token_pos = rz_calloc_aligned(n, sizeof *b->token_pos);
     b->x = rz_calloc_aligned(n * d->n_embd, sizeof(float));
     b->xb = rz_calloc_aligned(n * d->n_embd, sizeof(float));
     b->q = rz_calloc_aligned(n * d->n_embd, sizeof(float));
@@ -48,7 +51,7 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     b->rope_cos = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
     b->rope_sin = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
     if (!b->x || !b->xb || !b->q || !b->k || !b->v || !b->att || !b->gate || !b->up || !b->logits || !b->work ||
-        !b->scores || !b->q_conv || !b->v_row || !b->rope_cos || !b->rope_sin) {
+        !b->scores || !b->q_conv || !b->v_row || !b->rope_cos || !b->rope_sin || !b->token_seq || !b->token_pos) {
         rz_forward_buffers_free(b);
         return rz_error(RZ_ERR_NOMEM, "out of memory for activations of a %u-token batch", n_batch);
     }
@@ -61,14 +64,16 @@ void rz_forward_buffers_free(rz_forward_buffers *b) {
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) rz_free_aligned(floats[i]);
     rz_free_aligned(b->work);
     rz_free_aligned(b->q_conv);
+    rz_free_aligned(b->token_seq);
+    rz_free_aligned(b->token_pos);
     memset(b, 0, sizeof *b);
 }
 
 typedef struct attention_job {
     const rz_model *model;
-    const rz_kv_cache *cache;
+    const rz_sequence_batch *seqs;
     rz_forward_buffers *b;
-    uint32_t layer, n_tokens, pos0;
+    uint32_t layer, n_tokens;
 } attention_job;
 
 /* One (token, head) pair at a time: scores against every cached key up to
@@ -76,8 +81,9 @@ typedef struct attention_job {
 static void attention_task(void *arg, int ith, int nth) {
     const attention_job *job = arg;
     const rz_model *m = job->model;
-    const rz_kv_cache *c = job->cache;
     rz_forward_buffers *b = job->b;
+    /* All caches of one pass share types (checked by the caller). */
+    const rz_kv_cache *c = job->seqs[0].cache;
     const int64_t hd = m->head_dim, n_head = m->desc.n_head;
     const int64_t group = n_head / m->desc.n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -87,7 +93,7 @@ static void attention_task(void *arg, int ith, int nth) {
     const rz_vec_dot_fn k_dot = rz_type_vec_dot(c->type_k, rz_isa_active());
     const uint64_t k_head_bytes = rz_row_bytes(kt, (uint64_t)hd);
     const uint64_t v_head_bytes = rz_row_bytes(vt, (uint64_t)hd);
-    float *scores = b->scores + (size_t)ith * c->n_ctx;
+    float *scores = b->scores + (size_t)ith * b->max_ctx;
     char *q_conv = b->q_conv + (size_t)ith * b->q_conv_stride;
     float *v_row = b->v_row + (size_t)ith * hd;
 
@@ -95,7 +101,8 @@ static void attention_task(void *arg, int ith, int nth) {
     rz_split_range((int64_t)job->n_tokens * n_head, 1, ith, nth, &begin, &end);
     for (int64_t job_index = begin; job_index < end; job_index++) {
         const int64_t t = job_index / n_head, h = job_index % n_head, kvh = h / group;
-        const uint32_t n_keys = job->pos0 + (uint32_t)t + 1;
+        c = job->seqs[b->token_seq[t]].cache;
+        const uint32_t n_keys = b->token_pos[t] + 1;
         const float *q = b->q + t * m->desc.n_embd + h * hd;
         const void *q_operand = q;
         if (kt->vec_dot_type != RZ_TYPE_F32) {
@@ -123,30 +130,38 @@ static void attention_task(void *arg, int ith, int nth) {
     }
 }
 
-static void store_kv(rz_kv_cache *c, const rz_forward_buffers *b, uint32_t layer, uint32_t n_tokens,
-                     uint32_t pos0) {
-    const int64_t kv_dim = c->kv_dim;
-    const rz_type_traits *kt = rz_type_traits_get(c->type_k);
-    const rz_type_traits *vt = rz_type_traits_get(c->type_v);
+static void store_kv(const rz_sequence_batch *seqs, const rz_forward_buffers *b, uint32_t layer,
+                     uint32_t n_tokens) {
     for (uint32_t t = 0; t < n_tokens; t++) {
-        kt->from_float(b->k + (int64_t)t * kv_dim, rz_kv_k_row(c, layer, pos0 + t), kv_dim);
-        vt->from_float(b->v + (int64_t)t * kv_dim, rz_kv_v_row(c, layer, pos0 + t), kv_dim);
+        rz_kv_cache *c = seqs[b->token_seq[t]].cache;
+        const int64_t kv_dim = c->kv_dim;
+        rz_type_traits_get(c->type_k)->from_float(b->k + (int64_t)t * kv_dim, rz_kv_k_row(c, layer, b->token_pos[t]),
+                                                  kv_dim);
+        rz_type_traits_get(c->type_v)->from_float(b->v + (int64_t)t * kv_dim, rz_kv_v_row(c, layer, b->token_pos[t]),
+                                                  kv_dim);
     }
 }
 
-void rz_llama_forward(const rz_model *m, rz_kv_cache *c, rz_forward_buffers *b, rz_threadpool *pool,
-                      const int32_t *tokens, uint32_t n_tokens, uint32_t pos0, const bool *want_logits,
-                      uint32_t *n_logits) {
+void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs, rz_forward_buffers *b,
+                      rz_threadpool *pool, const bool *want_logits, uint32_t *n_logits) {
     const rz_model_desc *d = &m->desc;
     const int64_t E = d->n_embd, F = d->n_ff, hd = m->head_dim;
     const int64_t kv_dim = (int64_t)d->n_head_kv * hd;
     const int64_t n_pairs = d->n_rot / 2;
     const rz_type_traits *et = rz_type_traits_get(m->tok_embd.type);
 
+    uint32_t n_tokens = 0;
+    for (uint32_t s = 0; s < n_seqs; s++) {
+        for (uint32_t i = 0; i < seqs[s].n_tokens; i++, n_tokens++) {
+            b->token_seq[n_tokens] = s;
+            b->token_pos[n_tokens] = seqs[s].pos0 + i;
+        }
+    }
     for (uint32_t t = 0; t < n_tokens; t++) {
-        et->to_float(rz_tensor_row(&m->tok_embd, tokens[t]), b->x + t * E, E);
+        const rz_sequence_batch *seq = &seqs[b->token_seq[t]];
+        et->to_float(rz_tensor_row(&m->tok_embd, seq->tokens[b->token_pos[t] - seq->pos0]), b->x + t * E, E);
         rz_rope_angles(b->rope_cos + t * n_pairs, b->rope_sin + t * n_pairs, m->rope_freqs, n_pairs,
-                       (int32_t)(pos0 + t));
+                       (int32_t)b->token_pos[t]);
     }
     for (int32_t l = 0; l < d->n_layer; l++) {
         const rz_layer *L = &m->layers[l];
@@ -160,8 +175,8 @@ void rz_llama_forward(const rz_model *m, rz_kv_cache *c, rz_forward_buffers *b, 
             rz_rope_apply(b->q + t * E, d->n_head, hd, d->n_rot, m->rope_style, cs, sn);
             rz_rope_apply(b->k + t * kv_dim, d->n_head_kv, hd, d->n_rot, m->rope_style, cs, sn);
         }
-        store_kv(c, b, (uint32_t)l, n_tokens, pos0);
-        attention_job job = {.model = m, .cache = c, .b = b, .layer = (uint32_t)l, .n_tokens = n_tokens, .pos0 = pos0};
+        store_kv(seqs, b, (uint32_t)l, n_tokens);
+        attention_job job = {.model = m, .seqs = seqs, .b = b, .layer = (uint32_t)l, .n_tokens = n_tokens};
         rz_threadpool_run(pool, attention_task, &job);
         rz_matmul(pool, &L->wo, b->att, E, b->xb, E, n_tokens, b->work);
         rz_add(b->x, b->xb, (int64_t)n_tokens * E);

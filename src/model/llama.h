@@ -13,7 +13,9 @@
 /* Activations and scratch for batches of up to n_batch tokens. */
 typedef struct rz_forward_buffers {
     uint32_t n_batch;
+    uint32_t max_ctx; /* longest cache the score buffers can attend over */
     int n_threads;
+    uint32_t *token_seq, *token_pos; /* [n_batch]: sequence and position of each token */
     float *x, *xb, *q, *k, *v, *att, *gate, *up; /* [n_batch][width] */
     float *logits;                               /* [n_batch][n_vocab] */
     void *work;                                  /* activation conversion for mat-muls */
@@ -28,11 +30,20 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
                                   uint32_t n_batch, int n_threads);
 void rz_forward_buffers_free(rz_forward_buffers *b);
 
-/* Runs tokens at positions pos0.. through the model, writing K/V into the
- * cache; logits of the flagged tokens (NULL: the last one) are stored in
- * b->logits in order, their count in *n_logits. Callers check bounds. */
-void rz_llama_forward(const rz_model *model, rz_kv_cache *cache, rz_forward_buffers *b, rz_threadpool *pool,
-                      const int32_t *tokens, uint32_t n_tokens, uint32_t pos0, const bool *want_logits,
-                      uint32_t *n_logits);
+/* A run of tokens of one sequence, at positions pos0.. of its own cache. */
+typedef struct rz_sequence_batch {
+    rz_kv_cache *cache;
+    const int32_t *tokens;
+    uint32_t n_tokens;
+    uint32_t pos0;
+} rz_sequence_batch;
+
+/* Runs the tokens of all sequences through the model in one pass: the
+ * weight mat-muls see every token, attention stays within each sequence's
+ * cache. Logits of the flagged tokens (flags over all tokens in order) are
+ * stored in b->logits in order, their count in *n_logits. Callers check
+ * that the tokens fit b->n_batch, the caches and b->max_ctx. */
+void rz_llama_forward(const rz_model *model, const rz_sequence_batch *seqs, uint32_t n_seqs,
+                      rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits, uint32_t *n_logits);
 
 #endif

@@ -246,6 +246,38 @@ static void test_independent_contexts(void **state) {
     rz_context_free(alone);
 }
 
+/* Continuous batching: one pass over several contexts, mixing a prompt with
+ * single-token decodes, gives each context exactly its own logits. */
+static void test_decode_batch_matches_single(void **state) {
+    (void)state;
+    REQUIRE_MODEL();
+    const int32_t V = rz_model_describe(model)->n_vocab;
+    const int32_t a[] = {1, 403, 407, 261, 378}, b[] = {1, 300, 301}, c[] = {1, 450};
+    rz_context *solo[3] = {new_context(64), new_context(64), new_context(64)};
+    rz_context *batched[3] = {new_context(64), new_context(64), new_context(64)};
+    /* Context 0 already holds a prefix; 1 and 2 start empty. */
+    RZ_ASSERT_OK(rz_decode(solo[0], a, 3, NULL));
+    RZ_ASSERT_OK(rz_decode(batched[0], a, 3, NULL));
+    RZ_ASSERT_OK(rz_decode(solo[0], a + 3, 2, NULL));
+    RZ_ASSERT_OK(rz_decode(solo[1], b, 3, NULL));
+    RZ_ASSERT_OK(rz_decode(solo[2], c, 2, NULL));
+    const int32_t *tokens[3] = {a + 3, b, c};
+    const uint32_t counts[3] = {2, 3, 2};
+    RZ_ASSERT_OK(rz_decode_batch(batched, tokens, counts, 3));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rz_context_n_past(batched[i]), rz_context_n_past(solo[i]));
+        assert_memory_equal(rz_get_logits(batched[i], -1), rz_get_logits(solo[i], -1), (size_t)V * sizeof(float));
+    }
+    /* The same context twice, or one that is full, is refused untouched. */
+    rz_context *twice[2] = {batched[1], batched[1]};
+    assert_int_equal(rz_decode_batch(twice, tokens, counts, 2), RZ_ERR_INVALID_ARG);
+    assert_int_equal(rz_context_n_past(batched[1]), 3);
+    for (int i = 0; i < 3; i++) {
+        rz_context_free(solo[i]);
+        rz_context_free(batched[i]);
+    }
+}
+
 static void test_streaming_detokenizer_utf8(void **state) {
     (void)state;
     REQUIRE_MODEL();
@@ -280,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_context_full_stops_cleanly),
         cmocka_unit_test(test_callback_and_length_stop),
         cmocka_unit_test(test_independent_contexts),
+        cmocka_unit_test(test_decode_batch_matches_single),
         cmocka_unit_test(test_streaming_detokenizer_utf8),
     };
     return cmocka_run_group_tests(tests, load_model, free_model);
