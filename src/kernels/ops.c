@@ -49,6 +49,13 @@ void rz_swiglu(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+void rz_relu_sqr_glu(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float r = gate[i] > 0.0f ? gate[i] : 0.0f;
+        gate[i] = r * r * up[i];
+    }
+}
+
 void rz_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }

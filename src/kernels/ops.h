@@ -24,6 +24,9 @@ void rz_softmax(float *x, int64_t n);
 /* gate[i] = silu(gate[i]) * up[i] */
 void rz_swiglu(float *gate, const float *up, int64_t n);
 
+/* gate[i] = max(gate[i], 0)^2 * up[i] */
+void rz_relu_sqr_glu(float *gate, const float *up, int64_t n);
+
 /* y[i] += x[i] */
 void rz_add(float *y, const float *x, int64_t n);
 

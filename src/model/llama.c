@@ -178,6 +178,9 @@ void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
         store_kv(seqs, b, (uint32_t)l, n_tokens);
         attention_job job = {.model = m, .seqs = seqs, .b = b, .layer = (uint32_t)l, .n_tokens = n_tokens};
         rz_threadpool_run(pool, attention_task, &job);
+        if (L->attn_sub_norm.data)
+            for (uint32_t t = 0; t < n_tokens; t++)
+                rz_rms_norm(b->att + t * E, b->att + t * E, L->attn_sub_norm.data, E, d->rms_eps);
         rz_matmul(pool, &L->wo, b->att, E, b->xb, E, n_tokens, b->work);
         rz_add(b->x, b->xb, (int64_t)n_tokens * E);
 
@@ -185,7 +188,13 @@ void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
             rz_rms_norm(b->xb + t * E, b->x + t * E, L->ffn_norm.data, E, d->rms_eps);
         rz_matmul(pool, &L->ffn_gate, b->xb, E, b->gate, F, n_tokens, b->work);
         rz_matmul(pool, &L->ffn_up, b->xb, E, b->up, F, n_tokens, b->work);
-        rz_swiglu(b->gate, b->up, (int64_t)n_tokens * F);
+        if (m->arch->ffn_activation == RZ_FFN_SILU)
+            rz_swiglu(b->gate, b->up, (int64_t)n_tokens * F);
+        else
+            rz_relu_sqr_glu(b->gate, b->up, (int64_t)n_tokens * F);
+        if (L->ffn_sub_norm.data)
+            for (uint32_t t = 0; t < n_tokens; t++)
+                rz_rms_norm(b->gate + t * F, b->gate + t * F, L->ffn_sub_norm.data, F, d->rms_eps);
         rz_matmul(pool, &L->ffn_down, b->gate, F, b->xb, E, n_tokens, b->work);
         rz_add(b->x, b->xb, (int64_t)n_tokens * E);
     }

@@ -17,13 +17,8 @@ typedef struct weight_source {
     const rz_llama2c *llama2c;
 } weight_source;
 
-typedef struct arch_info {
-    const char *name;
-    rz_rope_style rope_style;
-} arch_info;
-
-static const arch_info supported_archs[] = {
-    {"llama", RZ_ROPE_NORMAL},
+static const rz_arch_info supported_archs[] = {
+    {.name = "llama", .rope_style = RZ_ROPE_NORMAL, .ffn_activation = RZ_FFN_SILU},
 };
 
 static bool source_find(const weight_source *src, const char *name, rz_type *type, uint32_t *n_dims,
@@ -129,6 +124,13 @@ static rz_status bind_weights(rz_model *m, const weight_source *src) {
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, specs[i].suffix);
             RZ_TRY(bind_weight(src, name, specs[i].ne0, specs[i].ne1, specs[i].use, false, specs[i].dst, NULL));
         }
+        if (m->arch->sub_norms) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.attn_sub_norm.weight", l);
+            RZ_TRY(bind_weight(src, name, E, 1, USE_NORM, false, &L->attn_sub_norm, NULL));
+            snprintf(name, sizeof name, "blk.%d.ffn_sub_norm.weight", l);
+            RZ_TRY(bind_weight(src, name, F, 1, USE_NORM, false, &L->ffn_sub_norm, NULL));
+        }
     }
     return RZ_OK;
 }
@@ -169,10 +171,11 @@ static rz_status read_gguf_hparams(rz_model *m, const rz_gguf *g) {
     if (arch.len >= sizeof d->arch) return rz_error(RZ_ERR_FORMAT, "model: architecture name is too long");
     memcpy(d->arch, arch.ptr, arch.len);
     d->arch[arch.len] = '\0';
-    const arch_info *info = NULL;
+    const rz_arch_info *info = NULL;
     for (size_t i = 0; i < sizeof supported_archs / sizeof supported_archs[0]; i++)
         if (strcmp(supported_archs[i].name, d->arch) == 0) info = &supported_archs[i];
     if (!info) return rz_error(RZ_ERR_UNSUPPORTED, "model: architecture '%s' is not supported", d->arch);
+    m->arch = info;
     m->rope_style = info->rope_style;
     RZ_TRY(gguf_arch_u32(g, d->arch, "context_length", false, 0, &d->n_ctx_train));
     RZ_TRY(gguf_arch_u32(g, d->arch, "embedding_length", false, 0, &d->n_embd));
@@ -196,6 +199,7 @@ static rz_status read_llama2c_hparams(rz_model *m, const rz_llama2c *l2c) {
     const rz_llama2c_config *c = rz_llama2c_get_config(l2c);
     rz_model_desc *d = &m->desc;
     snprintf(d->arch, sizeof d->arch, "llama");
+    m->arch = &supported_archs[0];
     m->rope_style = RZ_ROPE_NORMAL;
     d->n_ctx_train = c->seq_len;
     d->n_embd = c->dim;
@@ -370,8 +374,9 @@ static rz_status load_llama2c_vocab(rz_model *m, const char *path) {
         .bos = spm.bos,
         .eos = spm.eos,
         .unk = spm.unk,
-        .add_bos = true,
-        .add_space_prefix = true,
+        .add_bos = RZ_FLAG_ON,
+        .add_eos = RZ_FLAG_OFF,
+        .add_space_prefix = RZ_FLAG_ON,
     };
     s = rz_vocab_init(&m->vocab, &spec);
     rz_llama2c_spm_free(&spm);
@@ -386,11 +391,13 @@ static rz_status load_llama2c_vocab(rz_model *m, const char *path) {
 
 /* --------------------------------------------------------------- load */
 
-enum { LAYER_TENSORS = 9 };
+enum { LAYER_TENSORS = 11 };
 
+/* Every tensor of a layer; absent optional ones have zero rows. */
 static void layer_tensors(const rz_layer *L, const rz_tensor *out[LAYER_TENSORS]) {
-    const rz_tensor *list[LAYER_TENSORS] = {&L->attn_norm, &L->wq,       &L->wk,     &L->wv,      &L->wo,
-                                            &L->ffn_norm,  &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+    const rz_tensor *list[LAYER_TENSORS] = {&L->attn_norm, &L->wq,           &L->wk,          &L->wv,
+                                            &L->wo,        &L->ffn_norm,     &L->ffn_gate,    &L->ffn_up,
+                                            &L->ffn_down,  &L->attn_sub_norm, &L->ffn_sub_norm};
     memcpy(out, list, sizeof list);
 }
 

@@ -10,11 +10,28 @@
 typedef struct rz_layer {
     rz_tensor attn_norm, wq, wk, wv, wo;
     rz_tensor ffn_norm, ffn_gate, ffn_up, ffn_down;
+    /* BitNet: RMSNorms before the attention output and FFN down projections
+     * (data NULL when the architecture has none). */
+    rz_tensor attn_sub_norm, ffn_sub_norm;
 } rz_layer;
+
+typedef enum rz_ffn_activation {
+    RZ_FFN_SILU,      /* SwiGLU: silu(gate) * up */
+    RZ_FFN_RELU_SQR,  /* relu(gate)^2 * up (BitNet b1.58 2B-4T) */
+} rz_ffn_activation;
+
+/* How an architecture differs from plain Llama. */
+typedef struct rz_arch_info {
+    const char *name;
+    rz_rope_style rope_style;
+    rz_ffn_activation ffn_activation;
+    bool sub_norms;
+} rz_arch_info;
 
 struct rz_model {
     rz_model_desc desc;
     int32_t head_dim;
+    const rz_arch_info *arch;
     rz_rope_style rope_style;
     float *rope_freqs; /* n_rot / 2 inverse frequencies */
     rz_tensor tok_embd, output_norm, output;
