@@ -106,6 +106,7 @@ typedef enum rz_type {
     RZ_TYPE_TQ1_0 = 34,
     RZ_TYPE_TQ2_0 = 35,
     RZ_TYPE_I2_S = 36, /* bitnet.cpp's 2-bit layout with a per-tensor scale trailer */
+    RZ_TYPE_I8_S = 37, /* I2_S activations: per-token absmax int8 (bitnet.cpp's id; never in files) */
     RZ_TYPE_COUNT = 40
 } rz_type;
 
@@ -169,6 +170,8 @@ typedef struct rz_gguf_tensor {
     const void *data; /* points into the mapping */
 } rz_gguf_tensor;
 
+/* True if the file starts with the GGUF magic (it may still be invalid). */
+RZ_API bool rz_gguf_probe(const char *path);
 /* Open and fully validate a GGUF file (mmap'd, read-only). */
 RZ_API rz_status rz_gguf_open(const char *path, rz_gguf **out);
 /* Same over a caller-owned buffer that must outlive the handle. */
@@ -318,6 +321,28 @@ typedef struct rz_convert_options {
 RZ_API rz_status rz_convert_llama2c(const char *in_path, const char *out_path,
                                     const rz_convert_options *options);
 
+/* ------------------------------------------------------------- quantize */
+
+/* GGUF -> GGUF with the weights requantized, tensor by tensor (streamed, so
+ * memory stays at one chunk of rows, or one tensor for types quantized as a
+ * whole). Metadata is copied; general.file_type is set to the preset's. */
+typedef struct rz_quantize_params {
+    const char *preset;           /* llama.cpp ftype name, e.g. "Q4_K_M", "Q8_0", "F16"
+                                     (case-insensitive; rz_quantize_preset_name) */
+    rz_type output_type;          /* output.weight (or tied token_embd); RZ_TYPE_COUNT = recipe */
+    rz_type token_embedding_type; /* token_embd.weight; RZ_TYPE_COUNT = recipe */
+    bool pure;                    /* the preset's base type for every 2-D weight, no mix */
+    rz_progress_fn progress;      /* elements of the input processed */
+    void *progress_user;
+} rz_quantize_params;
+
+/* Defaults: preset "Q8_0", no type overrides, not pure, no progress. */
+RZ_API void rz_quantize_params_init(rz_quantize_params *params);
+RZ_API rz_status rz_quantize_model(const char *in_path, const char *out_path,
+                                   const rz_quantize_params *params);
+/* Name of preset i, or NULL past the last. */
+RZ_API const char *rz_quantize_preset_name(size_t i);
+
 /* ---------------------------------------------------------------- synth */
 
 /* A Llama-shaped model with seeded random weights (matrices ~ N(0, 0.02),
@@ -325,16 +350,21 @@ RZ_API rz_status rz_convert_llama2c(const char *in_path, const char *out_path,
  * <s>, </s>, 256 byte tokens, then filler pieces), for tests and benchmarks. */
 typedef struct rz_synth_params {
     const char *name; /* general.name; NULL = "synthetic" */
+    /* general.architecture: NULL = "llama"; "bitnet" and "bitnet-b1.58" add
+     * the sub-norms, and their matrices are ternary (t * s, t in {-1, 0, 1},
+     * one scale s per tensor) whatever the type. */
+    const char *arch;
     int32_t n_embd, n_layer, n_ff, n_head, n_head_kv, n_vocab, n_ctx;
     bool tied_output; /* no output.weight: the output reuses token_embd */
     float rope_freq_base, rms_eps;
-    rz_type type;        /* matrices: F32, F16, BF16, Q8_0, Q4_0 */
+    rz_type type;        /* matrices: F32, F16, BF16, Q8_0, Q4_0, TQ1_0, TQ2_0, I2_S */
     rz_type output_type; /* output.weight, or token_embd when tied */
     uint64_t seed;
 } rz_synth_params;
 
-/* Shapes of known models: "tiny", "tinyllama-1.1b", "llama3.2-1b"; type F16,
- * seed 0. RZ_ERR_NOT_FOUND for other names. */
+/* Shapes of known models: "tiny", "tinyllama-1.1b", "llama3.2-1b" (type F16),
+ * "bitnet-large", "bitnet-2b-4t" (type I2_S, tied F16 output); seed 0.
+ * RZ_ERR_NOT_FOUND for other names. */
 RZ_API rz_status rz_synth_preset(const char *name, rz_synth_params *out);
 /* Name of preset i, or NULL past the last. */
 RZ_API const char *rz_synth_preset_name(size_t i);
@@ -375,11 +405,16 @@ RZ_API const rz_model_desc *rz_model_describe(const rz_model *model);
 /* Bytes of weights streamed to generate one token (every matrix once, plus
  * one embedding row). */
 RZ_API uint64_t rz_model_bytes_per_token(const rz_model *model);
+/* A string from the model's GGUF metadata (e.g. "tokenizer.chat_template");
+ * not NUL-terminated, valid while the model is loaded. RZ_ERR_NOT_FOUND if
+ * absent (or the model is not a GGUF file), RZ_ERR_TYPE if not a string. */
+RZ_API rz_status rz_model_meta_str(const rz_model *model, const char *key, rz_str *out);
 
 /* ---------------------------------------------------------------- tokens */
 
-/* Text (UTF-8, len bytes) to token ids. add_special adds BOS as the
- * vocabulary asks; parse_special matches control-token texts in the input.
+/* Text (UTF-8, len bytes) to token ids. add_special adds BOS (and EOS) as
+ * the vocabulary asks; parse_special matches control-token texts in the
+ * input (user-defined tokens always match, as in llama.cpp).
  * Writes up to cap ids and the full count to *n_out; RZ_ERR_RANGE if cap is
  * too small. */
 RZ_API rz_status rz_tokenize(const rz_model *model, const char *text, size_t len, bool add_special,
@@ -425,6 +460,10 @@ RZ_API int32_t rz_context_n_threads(const rz_context *ctx);
 RZ_API uint32_t rz_context_n_past(const rz_context *ctx);
 /* Forget cache entries at positions >= n_past (n_past <= current). */
 RZ_API rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past);
+/* Context shifting: drop cache positions [n_keep, n_keep + n_discard) and
+ * move the later ones down by n_discard, re-rotating their keys to the new
+ * positions (quantized keys are decoded, rotated and re-encoded). */
+RZ_API rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_discard);
 /* Evaluate tokens at positions n_past .. n_past + n_tokens - 1 and append
  * them to the cache. want_logits: per-token flags, or NULL for the last token
  * only. Fails with RZ_ERR_RANGE (cache unchanged) if they do not fit. */
@@ -465,6 +504,12 @@ RZ_API int32_t rz_sampler_sample(rz_sampler *sampler, const float *logits);
 /* Record a token in the penalty history (prompt tokens and sampled ones). */
 RZ_API void rz_sampler_accept(rz_sampler *sampler, int32_t token);
 RZ_API void rz_sampler_reset(rz_sampler *sampler);
+/* The distribution rz_sampler_sample draws from (after penalties, filters
+ * and temperature; one-hot for greedy): n_vocab probabilities, zero for the
+ * tokens the filters removed. The sampler's state does not change. */
+RZ_API void rz_sampler_probs(rz_sampler *sampler, const float *logits, float *probs);
+/* Next number in [0, 1) of the sampler's seeded generator. */
+RZ_API double rz_sampler_uniform(rz_sampler *sampler);
 
 /* ------------------------------------------------------------- generation */
 
@@ -477,11 +522,20 @@ typedef enum rz_stop_reason {
     RZ_STOP_CALLBACK,  /* the token callback asked to stop */
 } rz_stop_reason;
 
+typedef struct rz_speculator rz_speculator;
+
 typedef struct rz_generate_params {
     int32_t n_predict; /* max tokens to generate; < 0: until the context is full */
     const char *const *stop_strings;
     size_t n_stop_strings;
     bool ignore_end_token;
+    /* When the context is full, keep the first n_keep tokens, drop the
+     * oldest half of the rest (rz_context_shift) and go on. Off: stop. */
+    bool ctx_shift;
+    uint32_t n_keep;
+    /* Speculative decoding with this speculator (NULL: none); it must have
+     * seen every token the context holds (rz_speculator_push). */
+    rz_speculator *speculator;
 } rz_generate_params;
 
 typedef struct rz_generate_result {
@@ -502,6 +556,63 @@ typedef bool (*rz_token_callback)(void *user, int32_t token, const char *text, s
 RZ_API rz_status rz_generate(rz_context *ctx, rz_sampler *sampler, const int32_t *prompt, size_t n_prompt,
                              const rz_generate_params *params, rz_token_callback on_token, void *user,
                              rz_generate_result *result);
+
+/* ----------------------------------------------------- speculative decoding */
+
+typedef struct rz_speculative_params {
+    rz_context *draft; /* draft model's context (same vocabulary); NULL: prompt lookup */
+    int32_t n_draft;   /* max tokens proposed per target pass */
+    int32_t ngram_min, ngram_max; /* prompt lookup: suffix lengths matched, longest first */
+} rz_speculative_params;
+
+typedef struct rz_speculative_stats {
+    uint64_t n_target_passes; /* verification passes (one rz_decode each) */
+    uint64_t n_drafted;       /* tokens proposed */
+    uint64_t n_accepted;      /* proposals the target accepted */
+    uint64_t n_tokens;        /* tokens produced (accepted + one per pass) */
+} rz_speculative_stats;
+
+RZ_API rz_speculative_params rz_speculative_default_params(void);
+/* A speculator for one target context (and its draft context, which it
+ * owns the contents of and must be at least as long). */
+RZ_API rz_status rz_speculator_create(const rz_context *target, const rz_speculative_params *params,
+                                      rz_speculator **out);
+RZ_API void rz_speculator_free(rz_speculator *spec);
+/* Record tokens decoded into the target outside rz_speculator_step (the
+ * prompt). The speculator's record is the target's cache contents: if the
+ * target was truncated, the record is cut to match on the next step. */
+RZ_API rz_status rz_speculator_push(rz_speculator *spec, const int32_t *tokens, size_t n);
+/* Forget the record (after emptying or shifting the target). */
+RZ_API void rz_speculator_reset(rz_speculator *spec);
+/* Mirror rz_context_shift(target, n_keep, n_discard) in the record and the
+ * draft context. */
+RZ_API rz_status rz_speculator_shift(rz_speculator *spec, uint32_t n_keep, uint32_t n_discard);
+/* One step (the entry point for custom generation loops). `last` is the
+ * newest token: chosen (and accepted by the sampler) but not yet decoded.
+ * Decodes it plus up to min(n_draft, max_new - 1) proposed tokens in one
+ * target pass, and writes the tokens that follow `last` to out[0 .. *n_out),
+ * 1 <= *n_out <= max_new (out holds max_new): the accepted proposals, then
+ * one token drawn from the target's distribution, so that the output has
+ * the target's distribution (greedy: is the target's greedy output). The
+ * sampler accepts each output token; the target then holds `last` and all
+ * of out but its final token, which becomes the next `last`. RZ_ERR_RANGE if
+ * the target has no room for `last`. */
+RZ_API rz_status rz_speculator_step(rz_speculator *spec, rz_context *target, rz_sampler *sampler, int32_t last,
+                                    uint32_t max_new, int32_t *out, uint32_t *n_out);
+RZ_API rz_speculative_stats rz_speculator_stats(const rz_speculator *spec);
+
+/* Stop strings over streamed text (what rz_generate uses): push each piece of
+ * generated text; *out (of *out_len bytes) is the text to show now (valid
+ * until the next call), holding back a tail that may start a stop string.
+ * *hit_stop: a stop string appeared; the text before it was the last output.
+ * Empty stop strings are ignored. */
+typedef struct rz_stop_filter rz_stop_filter;
+RZ_API rz_status rz_stop_filter_create(const char *const *stops, size_t n_stops, rz_stop_filter **out);
+RZ_API void rz_stop_filter_free(rz_stop_filter *f);
+RZ_API rz_status rz_stop_filter_push(rz_stop_filter *f, const char *text, size_t len, const char **out,
+                                     size_t *out_len, bool *hit_stop);
+/* At the end of generation: the text still held back (none after a stop). */
+RZ_API void rz_stop_filter_flush(rz_stop_filter *f, const char **out, size_t *out_len);
 
 /* Wall clock in seconds (monotonic), for timings. */
 RZ_API double rz_time_seconds(void);

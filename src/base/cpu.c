@@ -62,7 +62,7 @@ static bool isa_supported(rz_isa isa) {
 static void detect(void) {
     rz_cpu_info *c = &cpu_info;
     unsigned int a, b, cx, d;
-    unsigned int max_leaf = __get_cpuid_max(0, NULL);
+    unsigned int max_leaf = (unsigned int)__get_cpuid_max(0, NULL);
     if (max_leaf >= 1) {
         __cpuid(0, a, b, cx, d);
         memcpy(c->vendor + 0, &b, 4);
@@ -91,7 +91,7 @@ static void detect(void) {
             c->avxvnni = (a & (1u << 4)) && ymm_state;
         }
     }
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    if ((unsigned int)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         unsigned int regs[12];
         for (unsigned int i = 0; i < 3; i++)
             __cpuid(0x80000002u + i, regs[4 * i], regs[4 * i + 1], regs[4 * i + 2], regs[4 * i + 3]);

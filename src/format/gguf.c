@@ -1,5 +1,6 @@
 /* GGUF reader: parses and fully validates a file before handing it out, so
  * every size, offset and count the accessors return is safe to use. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -717,4 +718,13 @@ const rz_gguf_tensor *rz_gguf_tensor_at(const rz_gguf *g, uint64_t index) {
 const rz_gguf_tensor *rz_gguf_find_tensor(const rz_gguf *g, const char *name) {
     uint64_t s = slot_of(g->tensor_slots, g->tensor_mask, name, strlen(name), tensor_name, g);
     return g->tensor_slots[s] ? &g->tensors[g->tensor_slots[s] - 1] : NULL;
+}
+
+bool rz_gguf_probe(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char magic[4] = {0};
+    const size_t n = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    return n == sizeof magic && memcmp(magic, "GGUF", 4) == 0;
 }

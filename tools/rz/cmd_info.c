@@ -427,21 +427,6 @@ static int info_gguf(const char *path, bool json) {
 
 /* ------------------------------------------------------------ dispatch */
 
-typedef enum model_format { FORMAT_UNKNOWN, FORMAT_GGUF } model_format;
-
-static int detect_format(const char *path, model_format *out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "rz info: cannot open '%s': %s\n", path, strerror(errno));
-        return 1;
-    }
-    unsigned char magic[4] = {0};
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    *out = n == 4 && memcmp(magic, "GGUF", 4) == 0 ? FORMAT_GGUF : FORMAT_UNKNOWN;
-    return 0;
-}
-
 int rz_cmd_info(int argc, char **argv) {
     bool cpu = false, json = false;
     const char *path = NULL;
@@ -468,12 +453,7 @@ int rz_cmd_info(int argc, char **argv) {
         return 0;
     }
     if (!path) return rz_cli_usage_error("info", "no model given (usage: rz info MODEL [--json])");
-    model_format format;
-    if (detect_format(path, &format) != 0) return 1;
-    switch (format) {
-    case FORMAT_GGUF: return info_gguf(path, json);
-    case FORMAT_UNKNOWN: break;
-    }
+    if (rz_gguf_probe(path)) return info_gguf(path, json);
     /* llama2.c checkpoints have no magic: try the header. */
     return rz_info_llama2c(path, json);
 }

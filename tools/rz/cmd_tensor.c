@@ -25,6 +25,20 @@ static int find_in_gguf(const char *path, const char *name, rz_gguf **file, tens
     return 0;
 }
 
+/* llama2.c checkpoints hold float32 tensors under llama.cpp's names. */
+static int find_in_llama2c(const char *path, const char *name, rz_llama2c **file, tensor_view *out) {
+    if (rz_llama2c_open(path, file) != RZ_OK) return rz_cli_fail("tensor", path);
+    for (uint64_t i = 0; i < rz_llama2c_tensor_count(*file); i++) {
+        const rz_llama2c_tensor *t = rz_llama2c_tensor_at(*file, i);
+        if (strcmp(t->name, name) != 0) continue;
+        const uint64_t n = t->ne[0] * (t->n_dims > 1 ? t->ne[1] : 1);
+        *out = (tensor_view){.type = RZ_TYPE_F32, .data = t->data, .n_elements = n, .size = n * sizeof(float)};
+        return 0;
+    }
+    fprintf(stderr, "rz tensor: no tensor '%s' in '%s'\n", name, path);
+    return 1;
+}
+
 /* Dequantizes a slice of blocks at a time so that big tensors need no
  * tensor-sized buffer; a type with a per-tensor trailer (the bytes exceed
  * blocks * block bytes) is decoded whole, since every slice needs it. */
@@ -81,7 +95,7 @@ int rz_cmd_tensor(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: rz tensor MODEL NAME -o FILE\n"
-                   "writes tensor NAME as little-endian float32 values in stored order\n");
+                   "MODEL is a GGUF file or a llama2.c checkpoint; writes tensor NAME as little-endian float32 values in stored order\n");
             return 0;
         } else if (strcmp(argv[i], "-o") == 0) {
             if (i + 1 == argc) return rz_cli_usage_error("tensor", "-o needs a file name");
@@ -97,10 +111,13 @@ int rz_cmd_tensor(int argc, char **argv) {
     }
     if (!model || !name || !out_path)
         return rz_cli_usage_error("tensor", "usage: rz tensor MODEL NAME -o FILE");
-    rz_gguf *file = NULL;
+    rz_gguf *gguf = NULL;
+    rz_llama2c *llama2c = NULL;
     tensor_view view = {0};
-    int rc = find_in_gguf(model, name, &file, &view);
+    int rc = rz_gguf_probe(model) ? find_in_gguf(model, name, &gguf, &view)
+                                  : find_in_llama2c(model, name, &llama2c, &view);
     if (rc == 0) rc = write_tensor(&view, name, out_path);
-    rz_gguf_close(file);
+    rz_gguf_close(gguf);
+    rz_llama2c_close(llama2c);
     return rc;
 }
