@@ -6,7 +6,10 @@
 #include "base/error.h"
 #include "base/mem.h"
 #include "tensor/isa/dot.h"
+#include "tensor/isa/dot_k.h"
 #include "tensor/quants.h"
+#include "tensor/quants_k.h"
+#include "tensor/quants_ternary.h"
 
 /* Layouts follow ggml for every id we share with it, so that GGUF files from
  * llama.cpp validate and load. Types without converters still carry their
@@ -37,10 +40,32 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .from_float = rz_quantize_row_q4_0_ref,
                       .vec_dot_type = RZ_TYPE_Q8_0,
                       .vec_dot = {rz_vec_dot_q4_0_q8_0, rz_vec_dot_q4_0_q8_0_avx2,
-                                  rz_vec_dot_q4_0_q8_0_avx512}},
-    [RZ_TYPE_Q4_1] = {.name = "q4_1", .block_size = 32, .block_bytes = 20, .is_quantized = true},
-    [RZ_TYPE_Q5_0] = {.name = "q5_0", .block_size = 32, .block_bytes = 22, .is_quantized = true},
-    [RZ_TYPE_Q5_1] = {.name = "q5_1", .block_size = 32, .block_bytes = 24, .is_quantized = true},
+                                  rz_vec_dot_q4_0_q8_0_avx512},
+                      .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_q8_0_avx512}},
+    [RZ_TYPE_Q4_1] = {.name = "q4_1",
+                      .block_size = 32,
+                      .block_bytes = 20,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q4_1,
+                      .from_float = rz_quantize_row_q4_1_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_1,
+                      .vec_dot = {rz_vec_dot_q4_1_q8_1, rz_vec_dot_q4_1_q8_1_avx2, rz_vec_dot_q4_1_q8_1_avx512}},
+    [RZ_TYPE_Q5_0] = {.name = "q5_0",
+                      .block_size = 32,
+                      .block_bytes = 22,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q5_0,
+                      .from_float = rz_quantize_row_q5_0_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_0,
+                      .vec_dot = {rz_vec_dot_q5_0_q8_0, rz_vec_dot_q5_0_q8_0_avx2, rz_vec_dot_q5_0_q8_0_avx512}},
+    [RZ_TYPE_Q5_1] = {.name = "q5_1",
+                      .block_size = 32,
+                      .block_bytes = 24,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q5_1,
+                      .from_float = rz_quantize_row_q5_1_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_1,
+                      .vec_dot = {rz_vec_dot_q5_1_q8_1, rz_vec_dot_q5_1_q8_1_avx2, rz_vec_dot_q5_1_q8_1_avx512}},
     [RZ_TYPE_Q8_0] = {.name = "q8_0",
                       .block_size = 32,
                       .block_bytes = 34,
@@ -50,20 +75,76 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot_type = RZ_TYPE_Q8_0,
                       .vec_dot = {rz_vec_dot_q8_0_q8_0, rz_vec_dot_q8_0_q8_0_avx2,
                                   rz_vec_dot_q8_0_q8_0_avx512},
+                      .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q8_0_q8_0_avx512},
                       .from_float_act = {rz_quantize_row_q8_0, rz_quantize_row_q8_0_avx2,
                                          rz_quantize_row_q8_0_avx512}},
-    [RZ_TYPE_Q8_1] = {.name = "q8_1", .block_size = 32, .block_bytes = 36, .is_quantized = true},
-    [RZ_TYPE_Q2_K] = {.name = "q2_K", .block_size = 256, .block_bytes = 84, .is_quantized = true},
-    [RZ_TYPE_Q3_K] = {.name = "q3_K", .block_size = 256, .block_bytes = 110, .is_quantized = true},
-    [RZ_TYPE_Q4_K] = {.name = "q4_K", .block_size = 256, .block_bytes = 144, .is_quantized = true},
-    [RZ_TYPE_Q5_K] = {.name = "q5_K", .block_size = 256, .block_bytes = 176, .is_quantized = true},
-    [RZ_TYPE_Q6_K] = {.name = "q6_K", .block_size = 256, .block_bytes = 210, .is_quantized = true},
-    [RZ_TYPE_Q8_K] = {.name = "q8_K", .block_size = 256, .block_bytes = 292, .is_quantized = true},
+    [RZ_TYPE_Q8_1] = {.name = "q8_1",
+                      .block_size = 32,
+                      .block_bytes = 36,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q8_1,
+                      .vec_dot_type = RZ_TYPE_Q8_1,
+                      .from_float_act = {rz_quantize_row_q8_1}},
+    [RZ_TYPE_Q2_K] = {.name = "q2_K",
+                      .block_size = 256,
+                      .block_bytes = 84,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q2_K,
+                      .from_float = rz_quantize_row_q2_K_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_K,
+                      .vec_dot = {rz_vec_dot_q2_K_q8_K, rz_vec_dot_q2_K_q8_K_avx2, rz_vec_dot_q2_K_q8_K_avx512}},
+    [RZ_TYPE_Q3_K] = {.name = "q3_K",
+                      .block_size = 256,
+                      .block_bytes = 110,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q3_K,
+                      .from_float = rz_quantize_row_q3_K_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_K,
+                      .vec_dot = {rz_vec_dot_q3_K_q8_K, rz_vec_dot_q3_K_q8_K_avx2, rz_vec_dot_q3_K_q8_K_avx512}},
+    [RZ_TYPE_Q4_K] = {.name = "q4_K",
+                      .block_size = 256,
+                      .block_bytes = 144,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q4_K,
+                      .from_float = rz_quantize_row_q4_K_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_K,
+                      .vec_dot = {rz_vec_dot_q4_K_q8_K, rz_vec_dot_q4_K_q8_K_avx2, rz_vec_dot_q4_K_q8_K_avx512}},
+    [RZ_TYPE_Q5_K] = {.name = "q5_K",
+                      .block_size = 256,
+                      .block_bytes = 176,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q5_K,
+                      .from_float = rz_quantize_row_q5_K_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_K,
+                      .vec_dot = {rz_vec_dot_q5_K_q8_K, rz_vec_dot_q5_K_q8_K_avx2, rz_vec_dot_q5_K_q8_K_avx512}},
+    [RZ_TYPE_Q6_K] = {.name = "q6_K",
+                      .block_size = 256,
+                      .block_bytes = 210,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q6_K,
+                      .from_float = rz_quantize_row_q6_K_ref,
+                      .vec_dot_type = RZ_TYPE_Q8_K,
+                      .vec_dot = {rz_vec_dot_q6_K_q8_K, rz_vec_dot_q6_K_q8_K_avx2, rz_vec_dot_q6_K_q8_K_avx512}},
+    [RZ_TYPE_Q8_K] = {.name = "q8_K",
+                      .block_size = 256,
+                      .block_bytes = 292,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_row_q8_K,
+                      .vec_dot_type = RZ_TYPE_Q8_K,
+                      .from_float_act = {rz_quantize_row_q8_K}},
     [RZ_TYPE_IQ2_XXS] = {.name = "iq2_xxs", .block_size = 256, .block_bytes = 66, .is_quantized = true},
     [RZ_TYPE_IQ2_XS] = {.name = "iq2_xs", .block_size = 256, .block_bytes = 74, .is_quantized = true},
     [RZ_TYPE_IQ3_XXS] = {.name = "iq3_xxs", .block_size = 256, .block_bytes = 98, .is_quantized = true},
     [RZ_TYPE_IQ1_S] = {.name = "iq1_s", .block_size = 256, .block_bytes = 50, .is_quantized = true},
-    [RZ_TYPE_IQ4_NL] = {.name = "iq4_nl", .block_size = 32, .block_bytes = 18, .is_quantized = true},
+    [RZ_TYPE_IQ4_NL] = {.name = "iq4_nl",
+                        .block_size = 32,
+                        .block_bytes = 18,
+                        .is_quantized = true,
+                        .to_float = rz_dequantize_row_iq4_nl,
+                        .from_float = rz_quantize_row_iq4_nl_ref,
+                        .vec_dot_type = RZ_TYPE_Q8_0,
+                        .vec_dot = {rz_vec_dot_iq4_nl_q8_0, rz_vec_dot_iq4_nl_q8_0_avx2,
+                                    rz_vec_dot_iq4_nl_q8_0_avx512}},
     [RZ_TYPE_IQ3_S] = {.name = "iq3_s", .block_size = 256, .block_bytes = 110, .is_quantized = true},
     [RZ_TYPE_IQ2_S] = {.name = "iq2_s", .block_size = 256, .block_bytes = 82, .is_quantized = true},
     [RZ_TYPE_IQ4_XS] = {.name = "iq4_xs", .block_size = 256, .block_bytes = 136, .is_quantized = true},
@@ -82,11 +163,45 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot = {rz_vec_dot_bf16, rz_vec_dot_bf16_avx2, rz_vec_dot_bf16_avx512},
                       .from_float_act = {rz_f32_to_bf16_row, rz_f32_to_bf16_row_avx2,
                                          rz_f32_to_bf16_row_avx512}},
-    [RZ_TYPE_TQ1_0] = {.name = "tq1_0", .block_size = 256, .block_bytes = 54, .is_quantized = true},
-    [RZ_TYPE_TQ2_0] = {.name = "tq2_0", .block_size = 256, .block_bytes = 66, .is_quantized = true},
-    /* 2-bit codes, four per byte, then a 32-byte trailer holding the scale. */
-    [RZ_TYPE_I2_S] =
-        {.name = "i2_s", .block_size = 4, .block_bytes = 1, .trailer_bytes = 32, .is_quantized = true},
+    [RZ_TYPE_TQ1_0] = {.name = "tq1_0",
+                       .block_size = 256,
+                       .block_bytes = 54,
+                       .is_quantized = true,
+                       .to_float = rz_dequantize_row_tq1_0,
+                       .from_float = rz_quantize_row_tq1_0_ref,
+                       .quantize_tensor = rz_quantize_tensor_tq1_0,
+                       .vec_dot_type = RZ_TYPE_Q8_K,
+                       .vec_dot = {rz_vec_dot_tq1_0_q8_K}},
+    [RZ_TYPE_TQ2_0] = {.name = "tq2_0",
+                       .block_size = 256,
+                       .block_bytes = 66,
+                       .is_quantized = true,
+                       .to_float = rz_dequantize_row_tq2_0,
+                       .from_float = rz_quantize_row_tq2_0_ref,
+                       .quantize_tensor = rz_quantize_tensor_tq2_0,
+                       .vec_dot_type = RZ_TYPE_Q8_K,
+                       .vec_dot = {rz_vec_dot_tq2_0_q8_K, rz_vec_dot_tq2_0_q8_K_avx2,
+                                   rz_vec_dot_tq2_0_q8_K_avx512}},
+    /* Groups of 128 2-bit codes in 32 bytes, then a 32-byte trailer holding
+     * the scale: its converters take whole tensors, its vec_dot leaves the
+     * scale to rz_matmul (rz_tensor.scale, set at load). */
+    [RZ_TYPE_I2_S] = {.name = "i2_s",
+                      .block_size = 128,
+                      .block_bytes = 32,
+                      .trailer_bytes = 32,
+                      .is_quantized = true,
+                      .to_float = rz_dequantize_i2_s,
+                      .from_float = rz_quantize_i2_s,
+                      .quantize_tensor = rz_quantize_tensor_i2_s,
+                      .vec_dot_type = RZ_TYPE_I8_S,
+                      .vec_dot = {rz_vec_dot_i2_s_i8_s, rz_vec_dot_i2_s_i8_s_avx2,
+                                  rz_vec_dot_i2_s_i8_s_avx512}},
+    [RZ_TYPE_I8_S] = {.name = "i8_s",
+                      .block_size = 128,
+                      .block_bytes = sizeof(rz_block_i8_s),
+                      .is_quantized = true,
+                      .from_float_act = {rz_quantize_row_i8_s, rz_quantize_row_i8_s_avx2,
+                                         rz_quantize_row_i8_s_avx512}},
 };
 
 const rz_type_traits *rz_type_traits_get(rz_type type) {
@@ -107,6 +222,14 @@ rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa) {
     if (!t) return NULL;
     for (int i = (int)isa; i >= 0; i--)
         if (t->from_float_act[i]) return t->from_float_act[i];
+    return NULL;
+}
+
+rz_gemm_tile_fn rz_type_gemm_tile(rz_type type, rz_isa isa) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t) return NULL;
+    for (int i = (int)isa; i >= 0; i--)
+        if (t->gemm_tile[i]) return t->gemm_tile[i];
     return NULL;
 }
 
@@ -134,7 +257,7 @@ bool rz_type_can_dequantize(rz_type type) {
 
 bool rz_type_can_quantize(rz_type type) {
     const rz_type_traits *t = rz_type_traits_get(type);
-    return t && t->from_float;
+    return t && (t->from_float || t->quantize_tensor);
 }
 
 uint32_t rz_type_block_size(rz_type type) {

@@ -7,10 +7,17 @@
 #include <stdint.h>
 
 #include "ryzanstein.h"
+#include "tensor/isa/gemm.h"
 
 /* n is a multiple of the type's block size in every function below. */
 typedef void (*rz_to_float_fn)(const void *restrict src, float *restrict dst, int64_t n);
 typedef void (*rz_from_float_fn)(const float *restrict src, void *restrict dst, int64_t n);
+/* Quantizes a whole tensor of nrows rows of n_per_row floats into dst (the
+ * tensor's rz_type_tensor_bytes, trailer included), for types whose scale
+ * spans the tensor (absmean ternary types); takes precedence over from_float
+ * in rz quantize. */
+typedef rz_status (*rz_quantize_tensor_fn)(const float *restrict src, void *restrict dst, int64_t nrows,
+                                           int64_t n_per_row);
 /* *s = dot(x, y): x in the weight's type, y in its vec_dot_type. */
 typedef void (*rz_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
@@ -22,12 +29,16 @@ typedef struct rz_type_traits {
     bool is_quantized;
     rz_to_float_fn to_float;             /* NULL if we cannot decode it */
     rz_from_float_fn from_float;         /* reference quantizer; NULL if none */
+    rz_quantize_tensor_fn quantize_tensor; /* whole-tensor quantizer; NULL if rows suffice */
     rz_type vec_dot_type;                /* type activations are converted to for vec_dot */
     rz_vec_dot_fn vec_dot[RZ_ISA_COUNT]; /* NULL entries fall back to a lower ISA */
     /* Converts activations into this type when it is a vec_dot_type. Every
      * ISA entry writes the same bytes (for Q8_0 those of ggml's x86
      * quantize_row_q8_0, not of from_float); NULL entries fall back. */
     rz_from_float_fn from_float_act[RZ_ISA_COUNT];
+    /* Optional tiled product for batches (prompt processing); NULL entries
+     * mean rows of vec_dot, which is also the reference these match. */
+    rz_gemm_tile_fn gemm_tile[RZ_ISA_COUNT];
 } rz_type_traits;
 
 /* NULL for ids outside the table or unused ids. */
@@ -38,6 +49,9 @@ rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa);
 
 /* from_float_act for the active ISA (same fallback); NULL if none. */
 rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa);
+
+/* gemm_tile for the ISA (or the best lower path that has one); NULL if none. */
+rz_gemm_tile_fn rz_type_gemm_tile(rz_type type, rz_isa isa);
 
 /* Bytes of one row of n elements (n a multiple of the block size). */
 static inline uint64_t rz_row_bytes(const rz_type_traits *t, uint64_t n) {

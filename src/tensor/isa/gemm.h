@@ -1,0 +1,23 @@
+/* Register-tiled products of up to RZ_GEMM_TILE weight rows with up to
+ * RZ_GEMM_TILE activation rows: each weight block is decoded once per tile
+ * instead of once per token, which is what prompt processing is bound by. */
+#ifndef RZ_TENSOR_ISA_GEMM_H
+#define RZ_TENSOR_ISA_GEMM_H
+
+#include <stdint.h>
+
+/* A tile is up to RZ_GEMM_TILE weight rows by RZ_GEMM_TILE_TOKENS tokens. */
+enum { RZ_GEMM_TILE = 4, RZ_GEMM_TILE_TOKENS = 3 };
+
+/* y[t * y_stride + r] = dot(row r of w, row t of x) for r < nr <= RZ_GEMM_TILE,
+ * t < nt <= RZ_GEMM_TILE_TOKENS; w rows are w_stride bytes apart, x rows (in the
+ * weight type's vec_dot_type) x_stride bytes apart. */
+typedef void (*rz_gemm_tile_fn)(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                uint64_t x_stride, int nt, float *y, int64_t y_stride);
+
+void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                   uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                   uint64_t x_stride, int nt, float *y, int64_t y_stride);
+
+#endif
