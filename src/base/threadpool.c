@@ -8,7 +8,9 @@
 #include "base/error.h"
 #include "base/mem.h"
 
-enum { SPIN_ITERATIONS = 200000 };
+/* ~100 us of pause: covers the gap between mat-muls of one forward pass;
+ * longer spinning only steals the CPU when cores are oversubscribed. */
+enum { SPIN_ITERATIONS = 10000 };
 
 struct rz_threadpool {
     int n_threads;
