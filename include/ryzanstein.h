@@ -332,6 +332,7 @@ typedef struct rz_quantize_params {
     rz_type output_type;          /* output.weight (or tied token_embd); RZ_TYPE_COUNT = recipe */
     rz_type token_embedding_type; /* token_embd.weight; RZ_TYPE_COUNT = recipe */
     bool pure;                    /* the preset's base type for every 2-D weight, no mix */
+    int32_t n_threads;            /* 0 = physical cores */
     rz_progress_fn progress;      /* elements of the input processed */
     void *progress_user;
 } rz_quantize_params;
@@ -357,7 +358,7 @@ typedef struct rz_synth_params {
     int32_t n_embd, n_layer, n_ff, n_head, n_head_kv, n_vocab, n_ctx;
     bool tied_output; /* no output.weight: the output reuses token_embd */
     float rope_freq_base, rms_eps;
-    rz_type type;        /* matrices: F32, F16, BF16, Q8_0, Q4_0, TQ1_0, TQ2_0, I2_S */
+    rz_type type;        /* matrices: F32, F16, BF16, Q8_0, Q4_0, Q6_K, TQ1_0, TQ2_0, I2_S */
     rz_type output_type; /* output.weight, or token_embd when tied */
     uint64_t seed;
 } rz_synth_params;

@@ -2,7 +2,8 @@
 # Installs the Debian packages Ryzanstein needs to build and test. Idempotent.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-          libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user)
+          libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user
+          libmicrohttpd-dev prometheus nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
+# The e2e server tests use the official openai npm client (skipped without it).
+if command -v npm > /dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund; fi
+
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRZ_WERROR=ON
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"

@@ -48,7 +48,8 @@ static void tiled_task(matmul_job *job, int64_t begin, int64_t end) {
         }
         if (w->scale != 0.0f) /* per-tensor scale (I2_S), as in the vec_dot path */
             for (int64_t t = 0; t < job->n_tokens; t++)
-                for (int i = 0; i < nr; i++) job->y[t * job->y_stride + r + i] *= w->scale;
+                for (int i = 0; i < nr; i++)
+                    job->y[t * job->y_stride + r + i] *= w->scale;
     }
 }
 

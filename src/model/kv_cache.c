@@ -5,15 +5,22 @@
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "kernels/attention.h"
 #include "tensor/type_traits.h"
 
 static rz_status check_cache_type(rz_type type, int64_t head_dim, const char *which) {
     const rz_type_traits *t = rz_type_traits_get(type);
-    if (!t || !t->from_float || !t->to_float || !rz_type_vec_dot(type, RZ_ISA_SCALAR))
-        return rz_error(RZ_ERR_UNSUPPORTED, "%s cache type %s is not supported", which, t ? t->name : "(unknown)");
+    /* K rows are read by vec_dot (and decoded for context shifts), V rows by
+     * the attention axpy. */
+    const bool readable = which[0] == 'K' ? rz_type_vec_dot(type, RZ_ISA_SCALAR) != NULL
+                                          : rz_attn_axpy(type, RZ_ISA_SCALAR) != NULL;
+    if (!t || !t->from_float || !t->to_float || !readable)
+        return rz_error(RZ_ERR_UNSUPPORTED, "%s cache type %s is not supported", which,
+                        t ? t->name : "(unknown)");
     if (head_dim % t->block_size != 0)
-        return rz_error(RZ_ERR_UNSUPPORTED, "%s cache type %s needs a head size that is a multiple of %u (it is %lld)",
-                        which, t->name, t->block_size, (long long)head_dim);
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "%s cache type %s needs a head size that is a multiple of %u (it is %lld)", which,
+                        t->name, t->block_size, (long long)head_dim);
     return RZ_OK;
 }
 
@@ -59,4 +66,37 @@ void rz_kv_cache_free(rz_kv_cache *c) {
 
 uint64_t rz_kv_cache_bytes(const rz_kv_cache *c) {
     return (uint64_t)c->n_layer * c->n_ctx * (c->k_row_bytes + c->v_row_bytes);
+}
+
+rz_status rz_kv_cache_shift(rz_kv_cache *c, uint32_t n_keep, uint32_t n_discard, uint32_t n_past,
+                            const rz_kv_rope *rope) {
+    if (n_keep > n_past || n_discard > n_past - n_keep)
+        return rz_error(RZ_ERR_INVALID_ARG, "cannot drop %u cache rows after %u of %u", n_discard, n_keep,
+                        n_past);
+    if (n_discard == 0) return RZ_OK;
+    const rz_type_traits *kt = rz_type_traits_get(c->type_k);
+    const int64_t n_pairs = rope->n_rot / 2;
+    float *row = malloc((size_t)c->kv_dim * sizeof *row);
+    float *cs = malloc((size_t)(n_pairs ? n_pairs : 1) * 2 * sizeof *cs);
+    if (!row || !cs) {
+        free(row);
+        free(cs);
+        return rz_error(RZ_ERR_NOMEM, "out of memory");
+    }
+    /* Rotations compose: rotating by -n_discard moves a key to its new position. */
+    rz_rope_angles(cs, cs + n_pairs, rope->freqs, n_pairs, -(int32_t)n_discard);
+    const uint32_t n_moved = n_past - n_keep - n_discard;
+    for (uint32_t l = 0; l < c->n_layer; l++) {
+        /* Ascending order: a destination row was read before it is written. */
+        for (uint32_t j = n_keep + n_discard; j < n_past; j++) {
+            kt->to_float(rz_kv_k_row(c, l, j), row, c->kv_dim);
+            rz_rope_apply(row, rope->n_heads, rope->head_dim, rope->n_rot, rope->style, cs, cs + n_pairs);
+            kt->from_float(row, rz_kv_k_row(c, l, j - n_discard), c->kv_dim);
+        }
+        memmove(rz_kv_v_row(c, l, n_keep), rz_kv_v_row(c, l, n_keep + n_discard),
+                (size_t)n_moved * c->v_row_bytes);
+    }
+    free(row);
+    free(cs);
+    return RZ_OK;
 }

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "tensor/type_traits.h"
@@ -21,14 +22,14 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     size_t work = rz_matmul_work_size(&model->output, (int64_t)n);
     for (int32_t l = 0; l < d->n_layer; l++) {
         const rz_layer *layer = &model->layers[l];
-        const rz_tensor *mats[] = {&layer->wq, &layer->wk, &layer->wv, &layer->wo,
+        const rz_tensor *mats[] = {&layer->wq,       &layer->wk,     &layer->wv,      &layer->wo,
                                    &layer->ffn_gate, &layer->ffn_up, &layer->ffn_down};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
             work = max_size(work, rz_matmul_work_size(mats[i], (int64_t)n));
     }
-    const rz_type_traits *kt = rz_type_traits_get(cache->type_k);
-    b->q_conv_stride = rz_align_up(rz_row_bytes(rz_type_traits_get(kt->vec_dot_type), (uint64_t)model->head_dim),
-                                   RZ_CACHE_LINE);
+    rz_attn_kernels kern;
+    RZ_TRY(rz_attn_kernels_get(cache->type_k, cache->type_v, model->head_dim, RZ_ISA_SCALAR, &kern));
+    b->q_conv_stride = rz_align_up(kern.q_conv_bytes, RZ_CACHE_LINE);
     const size_t n_pairs = (size_t)(d->n_rot / 2);
     b->n_batch = n_batch;
     b->max_ctx = cache->n_ctx;
@@ -47,11 +48,11 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     b->work = rz_alloc_aligned(work);
     b->scores = rz_calloc_aligned((size_t)n_threads * cache->n_ctx, sizeof(float));
     b->q_conv = rz_alloc_aligned((size_t)n_threads * b->q_conv_stride);
-    b->v_row = rz_calloc_aligned((size_t)n_threads * model->head_dim, sizeof(float));
     b->rope_cos = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
     b->rope_sin = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
-    if (!b->x || !b->xb || !b->q || !b->k || !b->v || !b->att || !b->gate || !b->up || !b->logits || !b->work ||
-        !b->scores || !b->q_conv || !b->v_row || !b->rope_cos || !b->rope_sin || !b->token_seq || !b->token_pos) {
+    if (!b->x || !b->xb || !b->q || !b->k || !b->v || !b->att || !b->gate || !b->up || !b->logits ||
+        !b->work || !b->scores || !b->q_conv || !b->rope_cos || !b->rope_sin || !b->token_seq ||
+        !b->token_pos) {
         rz_forward_buffers_free(b);
         return rz_error(RZ_ERR_NOMEM, "out of memory for activations of a %u-token batch", n_batch);
     }
@@ -59,9 +60,10 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
 }
 
 void rz_forward_buffers_free(rz_forward_buffers *b) {
-    float *floats[] = {b->x, b->xb, b->q, b->k, b->v, b->att, b->gate, b->up, b->logits,
-                       b->scores, b->v_row, b->rope_cos, b->rope_sin};
-    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) rz_free_aligned(floats[i]);
+    float *floats[] = {b->x,    b->xb, b->q,      b->k,      b->v,        b->att,
+                       b->gate, b->up, b->logits, b->scores, b->rope_cos, b->rope_sin};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++)
+        rz_free_aligned(floats[i]);
     rz_free_aligned(b->work);
     rz_free_aligned(b->q_conv);
     rz_free_aligned(b->token_seq);
@@ -73,60 +75,40 @@ typedef struct attention_job {
     const rz_model *model;
     const rz_sequence_batch *seqs;
     rz_forward_buffers *b;
+    rz_attn_kernels kern;
     uint32_t layer, n_tokens;
 } attention_job;
 
-/* One (token, head) pair at a time: scores against every cached key up to
- * the token's own position, softmax, weighted sum of the values. */
+/* One (token, head) pair at a time, each over its own sequence's cache. */
 static void attention_task(void *arg, int ith, int nth) {
     const attention_job *job = arg;
     const rz_model *m = job->model;
     rz_forward_buffers *b = job->b;
-    /* All caches of one pass share types (checked by the caller). */
-    const rz_kv_cache *c = job->seqs[0].cache;
     const int64_t hd = m->head_dim, n_head = m->desc.n_head;
     const int64_t group = n_head / m->desc.n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const rz_type_traits *kt = rz_type_traits_get(c->type_k);
-    const rz_type_traits *vt = rz_type_traits_get(c->type_v);
-    const rz_from_float_fn q_convert = rz_type_from_float_act(kt->vec_dot_type, rz_isa_active());
-    const rz_vec_dot_fn k_dot = rz_type_vec_dot(c->type_k, rz_isa_active());
-    const uint64_t k_head_bytes = rz_row_bytes(kt, (uint64_t)hd);
-    const uint64_t v_head_bytes = rz_row_bytes(vt, (uint64_t)hd);
+    /* All caches of one pass share types (checked by the caller). */
+    const rz_kv_cache *c0 = job->seqs[0].cache;
+    const uint64_t k_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_k), (uint64_t)hd);
+    const uint64_t v_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_v), (uint64_t)hd);
     float *scores = b->scores + (size_t)ith * b->max_ctx;
     char *q_conv = b->q_conv + (size_t)ith * b->q_conv_stride;
-    float *v_row = b->v_row + (size_t)ith * hd;
 
     int64_t begin, end;
     rz_split_range((int64_t)job->n_tokens * n_head, 1, ith, nth, &begin, &end);
     for (int64_t job_index = begin; job_index < end; job_index++) {
         const int64_t t = job_index / n_head, h = job_index % n_head, kvh = h / group;
-        c = job->seqs[b->token_seq[t]].cache;
-        const uint32_t n_keys = b->token_pos[t] + 1;
-        const float *q = b->q + t * m->desc.n_embd + h * hd;
-        const void *q_operand = q;
-        if (kt->vec_dot_type != RZ_TYPE_F32) {
-            q_convert(q, q_conv, hd);
-            q_operand = q_conv;
-        }
-        for (uint32_t j = 0; j < n_keys; j++) {
-            const char *k = (const char *)rz_kv_k_row(c, job->layer, j) + (uint64_t)kvh * k_head_bytes;
-            k_dot(hd, &scores[j], k, q_operand);
-            scores[j] *= scale;
-        }
-        rz_softmax(scores, n_keys);
-        float *out = b->att + t * m->desc.n_embd + h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (uint32_t j = 0; j < n_keys; j++) {
-            const char *v = (const char *)rz_kv_v_row(c, job->layer, j) + (uint64_t)kvh * v_head_bytes;
-            const float *vf = (const float *)v;
-            if (c->type_v != RZ_TYPE_F32) {
-                vt->to_float(v, v_row, hd);
-                vf = v_row;
-            }
-            const float p = scores[j];
-            for (int64_t i = 0; i < hd; i++) out[i] += p * vf[i];
-        }
+        const rz_kv_cache *c = job->seqs[b->token_seq[t]].cache;
+        const rz_attn_head head = {
+            .q = b->q + t * m->desc.n_embd + h * hd,
+            .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * k_head_bytes,
+            .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * v_head_bytes,
+            .k_stride = c->k_row_bytes,
+            .v_stride = c->v_row_bytes,
+            .n_keys = b->token_pos[t] + 1,
+            .head_dim = hd,
+            .scale = 1.0f / sqrtf((float)hd),
+        };
+        rz_attention_head(&job->kern, &head, scores, q_conv, b->att + t * m->desc.n_embd + h * hd);
     }
 }
 
@@ -135,20 +117,25 @@ static void store_kv(const rz_sequence_batch *seqs, const rz_forward_buffers *b,
     for (uint32_t t = 0; t < n_tokens; t++) {
         rz_kv_cache *c = seqs[b->token_seq[t]].cache;
         const int64_t kv_dim = c->kv_dim;
-        rz_type_traits_get(c->type_k)->from_float(b->k + (int64_t)t * kv_dim, rz_kv_k_row(c, layer, b->token_pos[t]),
-                                                  kv_dim);
-        rz_type_traits_get(c->type_v)->from_float(b->v + (int64_t)t * kv_dim, rz_kv_v_row(c, layer, b->token_pos[t]),
-                                                  kv_dim);
+        rz_type_traits_get(c->type_k)->from_float(b->k + (int64_t)t * kv_dim,
+                                                  rz_kv_k_row(c, layer, b->token_pos[t]), kv_dim);
+        rz_type_traits_get(c->type_v)->from_float(b->v + (int64_t)t * kv_dim,
+                                                  rz_kv_v_row(c, layer, b->token_pos[t]), kv_dim);
     }
 }
 
-void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs, rz_forward_buffers *b,
-                      rz_threadpool *pool, const bool *want_logits, uint32_t *n_logits) {
+void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
+                      rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits,
+                      uint32_t *n_logits) {
     const rz_model_desc *d = &m->desc;
     const int64_t E = d->n_embd, F = d->n_ff, hd = m->head_dim;
     const int64_t kv_dim = (int64_t)d->n_head_kv * hd;
     const int64_t n_pairs = d->n_rot / 2;
     const rz_type_traits *et = rz_type_traits_get(m->tok_embd.type);
+    /* Resolved per pass so that rz_isa_set applies; the types were checked
+     * when the buffers were made, and every ISA path has each kernel. */
+    rz_attn_kernels kern;
+    (void)rz_attn_kernels_get(seqs[0].cache->type_k, seqs[0].cache->type_v, hd, rz_isa_active(), &kern);
 
     uint32_t n_tokens = 0;
     for (uint32_t s = 0; s < n_seqs; s++) {
@@ -176,7 +163,8 @@ void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
             rz_rope_apply(b->k + t * kv_dim, d->n_head_kv, hd, d->n_rot, m->rope_style, cs, sn);
         }
         store_kv(seqs, b, (uint32_t)l, n_tokens);
-        attention_job job = {.model = m, .seqs = seqs, .b = b, .layer = (uint32_t)l, .n_tokens = n_tokens};
+        attention_job job = {
+            .model = m, .seqs = seqs, .b = b, .kern = kern, .layer = (uint32_t)l, .n_tokens = n_tokens};
         rz_threadpool_run(pool, attention_task, &job);
         if (L->attn_sub_norm.data)
             for (uint32_t t = 0; t < n_tokens; t++)
@@ -202,7 +190,8 @@ void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
     uint32_t n_out = 0;
     for (uint32_t t = 0; t < n_tokens; t++) {
         bool wanted = want_logits ? want_logits[t] : t + 1 == n_tokens;
-        if (wanted) rz_rms_norm(b->xb + (int64_t)n_out++ * E, b->x + t * E, m->output_norm.data, E, d->rms_eps);
+        if (wanted)
+            rz_rms_norm(b->xb + (int64_t)n_out++ * E, b->x + t * E, m->output_norm.data, E, d->rms_eps);
     }
     if (n_out > 0) rz_matmul(pool, &m->output, b->xb, E, b->logits, d->n_vocab, n_out, b->work);
     *n_logits = n_out;

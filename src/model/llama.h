@@ -22,7 +22,6 @@ typedef struct rz_forward_buffers {
     float *scores;                               /* [n_threads][n_ctx] */
     char *q_conv;                                /* [n_threads][q_conv_stride] */
     uint64_t q_conv_stride;
-    float *v_row; /* [n_threads][head_dim] */
     float *rope_cos, *rope_sin; /* [n_batch][n_rot / 2] */
 } rz_forward_buffers;
 

@@ -9,6 +9,7 @@
 #include "base/mem.h"
 #include "format/llama2c_spm.h"
 #include "model/model.h"
+#include "tensor/quants_ternary.h"
 #include "tensor/type_traits.h"
 
 /* Where weight tensors come from: a name lookup over either file format. */
@@ -19,6 +20,15 @@ typedef struct weight_source {
 
 static const rz_arch_info supported_archs[] = {
     {.name = "llama", .rope_style = RZ_ROPE_NORMAL, .ffn_activation = RZ_FFN_SILU},
+    /* bitnet.cpp's llama.cpp fork (1bitLLM bitnet_b1_58-*): SiLU gating; its
+     * converter keeps HF's Q/K order, so RoPE is NeoX-style (llama.cpp lists
+     * LLM_ARCH_BITNET under LLAMA_ROPE_TYPE_NEOX; the golden logits agree). */
+    {.name = "bitnet", .rope_style = RZ_ROPE_NEOX, .ffn_activation = RZ_FFN_SILU, .sub_norms = true},
+    /* BitNet-b1.58-2B-4T (microsoft/BitNet PR #212): squared-ReLU gating. */
+    {.name = "bitnet-b1.58",
+     .rope_style = RZ_ROPE_NEOX,
+     .ffn_activation = RZ_FFN_RELU_SQR,
+     .sub_norms = true},
 };
 
 static bool source_find(const weight_source *src, const char *name, rz_type *type, uint32_t *n_dims,
@@ -72,10 +82,13 @@ static rz_status bind_weight(const weight_source *src, const char *name, int64_t
     if (use == USE_NORM && type != RZ_TYPE_F32)
         return rz_error(RZ_ERR_UNSUPPORTED, "model: norm tensor '%s' is %s; only f32 norms are supported", name,
                         t->name);
-    if (use == USE_MATRIX && !rz_type_vec_dot(type, RZ_ISA_SCALAR))
-        return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which has no mat-mul kernel yet", name,
-                        t->name);
-    if (use == USE_EMBEDDING && !t->to_float)
+    if (use == USE_MATRIX &&
+        (!rz_type_vec_dot(type, RZ_ISA_SCALAR) ||
+         (t->vec_dot_type != RZ_TYPE_F32 && !rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR))))
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which has no mat-mul kernel yet",
+                        name, t->name);
+    /* Rows of a type with a per-tensor trailer cannot be decoded on their own. */
+    if (use == USE_EMBEDDING && (!t->to_float || t->trailer_bytes))
         return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which cannot be dequantized yet", name,
                         t->name);
     out->type = type;
@@ -84,6 +97,7 @@ static rz_status bind_weight(const weight_source *src, const char *name, int64_t
     out->ne[2] = out->ne[3] = 1;
     out->row_bytes = rz_row_bytes(t, (uint64_t)ne0);
     out->data = data;
+    out->scale = type == RZ_TYPE_I2_S ? rz_i2s_scale(data, ne0 * ne1) : 0.0f;
     if (found) *found = true;
     return RZ_OK;
 }
@@ -188,6 +202,12 @@ static rz_status read_gguf_hparams(rz_model *m, const rz_gguf *g) {
                              &d->n_rot));
     RZ_TRY(gguf_arch_f32(g, d->arch, "attention.layer_norm_rms_epsilon", 1e-5f, &d->rms_eps));
     RZ_TRY(gguf_arch_f32(g, d->arch, "rope.freq_base", 10000.0f, &d->rope_freq_base));
+    /* bitnet.cpp's converter writes linear scaling with factor 1: a no-op. */
+    float rope_factor;
+    RZ_TRY(gguf_arch_f32(g, d->arch, "rope.scaling.factor", 1.0f, &rope_factor));
+    if (rope_factor != 1.0f && rope_factor != 0.0f)
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: RoPE scaling factor %g is not supported",
+                        (double)rope_factor);
     const rz_gguf_tensor *embd = rz_gguf_find_tensor(g, "token_embd.weight");
     if (!embd) return rz_error(RZ_ERR_FORMAT, "model: tensor 'token_embd.weight' is missing");
     if (embd->ne[1] > INT32_MAX) return rz_error(RZ_ERR_RANGE, "model: vocabulary is too large");
@@ -430,21 +450,12 @@ static void summarize(rz_model *m) {
 
 rz_model_params rz_model_default_params(void) { return (rz_model_params){0}; }
 
-static bool is_gguf_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    char magic[4] = {0};
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
-    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
-}
-
 /* Only the tokenizer: from any GGUF that has one (vocab-only files included),
  * or a llama2.c checkpoint's header plus its tokenizer.bin. */
 static rz_status load_vocab_only(rz_model *m, const char *path, const rz_model_params *params) {
     rz_model_desc *d = &m->desc;
     m->vocab_only = true;
-    if (is_gguf_file(path)) {
+    if (rz_gguf_probe(path)) {
         snprintf(d->format, sizeof d->format, "gguf");
         RZ_TRY(rz_gguf_open(path, &m->gguf));
         rz_str arch;
@@ -453,8 +464,10 @@ static rz_status load_vocab_only(rz_model *m, const char *path, const rz_model_p
         RZ_TRY(load_gguf_vocab(m, m->gguf));
     } else {
         snprintf(d->format, sizeof d->format, "llama2c");
+        snprintf(d->arch, sizeof d->arch, "llama");
         RZ_TRY(rz_llama2c_open(path, &m->llama2c));
-        RZ_TRY(read_llama2c_hparams(m, m->llama2c));
+        /* Only the vocabulary size: no layers are described, none bound. */
+        d->n_vocab = rz_llama2c_get_config(m->llama2c)->vocab_size;
         RZ_TRY(load_llama2c_vocab(m, params->tokenizer_path));
     }
     if (!m->has_vocab) return rz_error(RZ_ERR_UNSUPPORTED, "model: no usable tokenizer: %s", m->vocab_error);
@@ -473,7 +486,7 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
     weight_source src = {0};
     if (params && params->vocab_only) {
         s = load_vocab_only(m, path, params);
-    } else if (is_gguf_file(path)) {
+    } else if (rz_gguf_probe(path)) {
         snprintf(m->desc.format, sizeof m->desc.format, "gguf");
         s = rz_gguf_open(path, &m->gguf);
         if (s == RZ_OK) {

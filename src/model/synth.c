@@ -7,6 +7,8 @@
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "tensor/fp16.h"
+#include "tensor/type_traits.h"
 
 /* Floats generated (and quantized) per write: a multiple of every block size. */
 enum { CHUNK_FLOATS = 1 << 20 };
@@ -53,6 +55,32 @@ static const preset presets[] = {
       .n_ctx = 8192,
       .tied_output = true,
       .rope_freq_base = 500000.0f}},
+    /* 1bitLLM/bitnet_b1_58-large as bitnet.cpp converts it. */
+    {"bitnet-large",
+     {.arch = "bitnet",
+      .n_embd = 1536,
+      .n_layer = 24,
+      .n_ff = 4096,
+      .n_head = 16,
+      .n_head_kv = 16,
+      .n_vocab = 32002,
+      .n_ctx = 2048,
+      .tied_output = true,
+      .rope_freq_base = 10000.0f,
+      .type = RZ_TYPE_I2_S}},
+    /* microsoft/bitnet-b1.58-2B-4T (its context is 4096). */
+    {"bitnet-2b-4t",
+     {.arch = "bitnet-b1.58",
+      .n_embd = 2560,
+      .n_layer = 30,
+      .n_ff = 6912,
+      .n_head = 20,
+      .n_head_kv = 5,
+      .n_vocab = 128256,
+      .n_ctx = 4096,
+      .tied_output = true,
+      .rope_freq_base = 500000.0f,
+      .type = RZ_TYPE_I2_S}},
 };
 
 const char *rz_synth_preset_name(size_t i) {
@@ -66,10 +94,13 @@ rz_status rz_synth_preset(const char *name, rz_synth_params *out) {
         *out = presets[i].p;
         out->name = presets[i].name;
         out->rms_eps = 1e-5f;
-        out->type = out->output_type = RZ_TYPE_F16;
+        out->output_type = RZ_TYPE_F16;
+        if (!out->arch) out->type = RZ_TYPE_F16;
         return RZ_OK;
     }
-    return rz_error(RZ_ERR_NOT_FOUND, "synth: no preset '%s' (tiny, tinyllama-1.1b, llama3.2-1b)", name);
+    return rz_error(RZ_ERR_NOT_FOUND,
+                    "synth: no preset '%s' (tiny, tinyllama-1.1b, llama3.2-1b, bitnet-large, bitnet-2b-4t)",
+                    name);
 }
 
 /* ------------------------------------------------------------ generator */
@@ -103,6 +134,12 @@ static void fill_normal(uint64_t *state, float *dst, uint64_t n, float mean, flo
     }
 }
 
+/* t * scale with t uniform in {-1, 0, 1} (BitNet b1.58 weights). */
+static void fill_ternary(uint64_t *state, float *dst, uint64_t n, float scale) {
+    for (uint64_t i = 0; i < n; i++)
+        dst[i] = (float)((int)((xorshift64s(state) >> 32) % 3) - 1) * scale;
+}
+
 /* -------------------------------------------------------------- tensors */
 
 typedef struct synth_tensor {
@@ -111,7 +148,10 @@ typedef struct synth_tensor {
     uint32_t n_dims;
     uint64_t ne[2];
     bool is_norm;
+    bool ternary; /* values t * s, t in {-1, 0, 1} */
 } synth_tensor;
+
+static bool is_bitnet(const rz_synth_params *p) { return p->arch && strncmp(p->arch, "bitnet", 6) == 0; }
 
 /* All tensors in llama.cpp's file order; returns the count. `out` may be NULL. */
 static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
@@ -128,6 +168,9 @@ static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
             t->n_dims = (is_norm_) ? 1 : 2;                                                                  \
             t->ne[0] = (ne0_);                                                                               \
             t->ne[1] = (ne1_);                                                                               \
+            /* I2_S rows hold nothing but ternary codes, whatever the arch */                                \
+            t->ternary = (is_bitnet(p) || (type_) == RZ_TYPE_I2_S) && !(is_norm_) &&                         \
+                         strcmp(t->name, "token_embd.weight") != 0 && strcmp(t->name, "output.weight") != 0; \
         }                                                                                                    \
         n++;                                                                                                 \
     } while (0)
@@ -138,10 +181,12 @@ static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
         ADD(p->type, false, E, kv, "blk.%d.attn_k.weight", l);
         ADD(p->type, false, E, kv, "blk.%d.attn_v.weight", l);
         ADD(p->type, false, E, E, "blk.%d.attn_output.weight", l);
+        if (is_bitnet(p)) ADD(RZ_TYPE_F32, true, E, 1, "blk.%d.attn_sub_norm.weight", l);
         ADD(RZ_TYPE_F32, true, E, 1, "blk.%d.ffn_norm.weight", l);
         ADD(p->type, false, E, F, "blk.%d.ffn_gate.weight", l);
         ADD(p->type, false, E, F, "blk.%d.ffn_up.weight", l);
         ADD(p->type, false, F, E, "blk.%d.ffn_down.weight", l);
+        if (is_bitnet(p)) ADD(RZ_TYPE_F32, true, F, 1, "blk.%d.ffn_sub_norm.weight", l);
     }
     ADD(RZ_TYPE_F32, true, E, 1, "output_norm.weight");
     if (!p->tied_output) ADD(p->output_type, false, E, V, "output.weight");
@@ -156,7 +201,11 @@ static bool file_type_of(rz_type type, uint32_t *out) {
     case RZ_TYPE_F16: *out = 1; return true;
     case RZ_TYPE_Q4_0: *out = 2; return true;
     case RZ_TYPE_Q8_0: *out = 7; return true;
+    case RZ_TYPE_Q6_K: *out = 18; return true;
     case RZ_TYPE_BF16: *out = 32; return true;
+    case RZ_TYPE_TQ1_0: *out = 36; return true;
+    case RZ_TYPE_TQ2_0: *out = 37; return true;
+    case RZ_TYPE_I2_S: *out = 40; return true; /* bitnet.cpp's LLAMA_FTYPE_MOSTLY_I2_S */
     default: return false;
     }
 }
@@ -164,7 +213,8 @@ static bool file_type_of(rz_type type, uint32_t *out) {
 static rz_status check_type(rz_type type, const char *what, const rz_synth_params *p) {
     uint32_t ft;
     if (!file_type_of(type, &ft))
-        return rz_error(RZ_ERR_UNSUPPORTED, "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0)",
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0, q6_K, tq1_0, tq2_0, i2_s)",
                         what, rz_type_name(type) ? rz_type_name(type) : "(unknown)");
     const uint32_t block = rz_type_block_size(type);
     if (p->n_embd % (int32_t)block != 0 || p->n_ff % (int32_t)block != 0)
@@ -191,8 +241,18 @@ static rz_status check_params(const rz_synth_params *p) {
                         p->n_vocab, N_SPECIAL + N_BYTE_TOKENS);
     if (!(p->rope_freq_base > 0.0f) || !(p->rms_eps > 0.0f))
         return rz_error(RZ_ERR_INVALID_ARG, "synth: RoPE base and RMS epsilon must be positive");
+    if (p->arch && strcmp(p->arch, "llama") != 0 && !is_bitnet(p))
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "synth: architecture '%s' is not supported (llama, bitnet, "
+                        "bitnet-b1.58)",
+                        p->arch);
     RZ_TRY(check_type(p->type, "weight", p));
-    return check_type(p->output_type, "output", p);
+    RZ_TRY(check_type(p->output_type, "output", p));
+    if (rz_type_traits_get(p->output_type)->trailer_bytes)
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "synth: %s cannot be the output type (its rows do not decode alone)",
+                        rz_type_name(p->output_type));
+    return RZ_OK;
 }
 
 /* ----------------------------------------------------------- vocabulary */
@@ -250,19 +310,23 @@ static rz_status vocab_build(int32_t n_vocab, synth_vocab *v) {
 static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const synth_vocab *v) {
     uint32_t file_type = 0;
     file_type_of(p->type, &file_type); /* checked by check_params */
-    RZ_TRY(rz_gguf_writer_add_str(w, "general.architecture", "llama"));
+    const char *arch = p->arch ? p->arch : "llama";
+    char key[96];
+#define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
+    RZ_TRY(rz_gguf_writer_add_str(w, "general.architecture", arch));
     RZ_TRY(rz_gguf_writer_add_str(w, "general.name", p->name ? p->name : "synthetic"));
     RZ_TRY(rz_gguf_writer_add_u32(w, "general.file_type", file_type));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.context_length", (uint32_t)p->n_ctx));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.embedding_length", (uint32_t)p->n_embd));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.block_count", (uint32_t)p->n_layer));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.feed_forward_length", (uint32_t)p->n_ff));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.attention.head_count", (uint32_t)p->n_head));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_head_kv));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "llama.rope.dimension_count", (uint32_t)(p->n_embd / p->n_head)));
-    RZ_TRY(rz_gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", p->rms_eps));
-    RZ_TRY(rz_gguf_writer_add_f32(w, "llama.rope.freq_base", p->rope_freq_base));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("vocab_size"), (uint32_t)p->n_vocab));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("context_length"), (uint32_t)p->n_ctx));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("embedding_length"), (uint32_t)p->n_embd));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("block_count"), (uint32_t)p->n_layer));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)p->n_ff));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)p->n_head));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)p->n_head_kv));
+    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)(p->n_embd / p->n_head)));
+    RZ_TRY(rz_gguf_writer_add_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), p->rms_eps));
+    RZ_TRY(rz_gguf_writer_add_f32(w, ARCH_KEY("rope.freq_base"), p->rope_freq_base));
+#undef ARCH_KEY
     const uint64_t n = (uint64_t)p->n_vocab;
     RZ_TRY(rz_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"));
     RZ_TRY(rz_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", v->pieces, n));
@@ -286,19 +350,37 @@ static rz_status write_tensor(rz_gguf_writer *w, const synth_tensor *t, uint64_t
     uint64_t state = splitmix64(&seed);
     if (state == 0) state = 1; /* xorshift's one fixed point */
     const uint64_t n = t->ne[0] * t->ne[1];
+    /* Ternary scale: uniform in [0.01, 0.04), exact in fp16 so that every
+     * ternary type stores the same values. */
+    const float scale =
+        rz_fp16_to_f32(rz_f32_to_fp16(0.01f + 0.03f * (float)(xorshift64s(&state) >> 40) / 16777216.0f));
+    const rz_type_traits *tt = rz_type_traits_get(t->type);
     for (uint64_t done = 0; done < n; done += CHUNK_FLOATS) {
         const uint64_t count = n - done < CHUNK_FLOATS ? n - done : CHUNK_FLOATS;
-        fill_normal(&state, values, count, t->is_norm ? 1.0f : 0.0f, t->is_norm ? NORM_STD : MATRIX_STD);
+        if (t->ternary)
+            fill_ternary(&state, values, count, scale);
+        else
+            fill_normal(&state, values, count, t->is_norm ? 1.0f : 0.0f, t->is_norm ? NORM_STD : MATRIX_STD);
         uint64_t bytes;
         RZ_TRY(rz_type_tensor_bytes(t->type, count, &bytes));
+        bytes -= tt->trailer_bytes; /* written once, after the last chunk */
         const void *data = values;
-        if (t->type != RZ_TYPE_F32) {
+        if (tt->trailer_bytes) { /* I2_S: the chunk's codes (ternary input: exact) */
+            RZ_TRY(tt->quantize_tensor(values, quantized, 1, (int64_t)count));
+            data = quantized;
+        } else if (t->type != RZ_TYPE_F32) {
             RZ_TRY(rz_quantize(t->type, values, quantized, count));
             data = quantized;
         }
         RZ_TRY(rz_gguf_writer_write(w, data, bytes));
         pr->done += bytes;
         if (pr->fn) pr->fn(pr->user, pr->done, pr->total);
+    }
+    if (tt->trailer_bytes) { /* I2_S: the per-tensor scale, then padding */
+        uint8_t trailer[32] = {0};
+        memcpy(trailer, &scale, sizeof scale);
+        RZ_TRY(rz_gguf_writer_write(w, trailer, tt->trailer_bytes));
+        pr->done += tt->trailer_bytes;
     }
     return RZ_OK;
 }

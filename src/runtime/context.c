@@ -26,13 +26,14 @@ struct rz_context {
 };
 
 rz_context_params rz_context_default_params(void) {
-    return (rz_context_params){.n_ctx = 0, .n_threads = 0, .n_batch = 256, .type_k = RZ_TYPE_F32,
-                               .type_v = RZ_TYPE_F32};
+    return (rz_context_params){
+        .n_ctx = 0, .n_threads = 0, .n_batch = 256, .type_k = RZ_TYPE_F32, .type_v = RZ_TYPE_F32};
 }
 
 rz_status rz_context_create(const rz_model *model, const rz_context_params *params, rz_context **out) {
     *out = NULL;
-    if (model->vocab_only) return rz_error(RZ_ERR_UNSUPPORTED, "model was loaded vocab-only: it has no weights to run");
+    if (model->vocab_only)
+        return rz_error(RZ_ERR_UNSUPPORTED, "model was loaded vocab-only: it has no weights to run");
     rz_context_params p = params ? *params : rz_context_default_params();
     const rz_model_desc *d = &model->desc;
     uint32_t n_ctx = p.n_ctx == 0 || p.n_ctx > (uint32_t)d->n_ctx_train ? (uint32_t)d->n_ctx_train : p.n_ctx;
@@ -84,6 +85,18 @@ rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past) {
     return RZ_OK;
 }
 
+rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_discard) {
+    const rz_model *m = ctx->model;
+    const rz_kv_rope rope = {.freqs = m->rope_freqs,
+                             .n_rot = m->desc.n_rot,
+                             .head_dim = m->head_dim,
+                             .n_heads = m->desc.n_head_kv,
+                             .style = m->rope_style};
+    RZ_TRY(rz_kv_cache_shift(&ctx->cache, n_keep, n_discard, ctx->n_past, &rope));
+    ctx->n_past -= n_discard;
+    return RZ_OK;
+}
+
 static rz_status reserve(rz_context *ctx, uint32_t n_tokens, uint32_t n_rows) {
     const size_t n_vocab = (size_t)ctx->model->desc.n_vocab;
     if (n_tokens > ctx->row_of_cap) {
@@ -110,8 +123,8 @@ rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, c
     uint32_t n_rows = 0;
     for (uint32_t i = 0; i < n_tokens; i++) {
         if (tokens[i] < 0 || tokens[i] >= m->desc.n_vocab)
-            return rz_error(RZ_ERR_INVALID_ARG, "decode: token %d is outside the vocabulary [0, %d)", tokens[i],
-                            m->desc.n_vocab);
+            return rz_error(RZ_ERR_INVALID_ARG, "decode: token %d is outside the vocabulary [0, %d)",
+                            tokens[i], m->desc.n_vocab);
         n_rows += want_logits ? want_logits[i] : i + 1 == n_tokens;
     }
     RZ_TRY(reserve(ctx, n_tokens, n_rows));
@@ -125,10 +138,11 @@ rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, c
             ctx->row_of[start + i] = ctx->chunk_wants[i] ? (int32_t)row++ : -1;
         }
         uint32_t n_out;
-        const rz_sequence_batch seq = {.cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n,
-                                       .pos0 = ctx->n_past};
+        const rz_sequence_batch seq = {
+            .cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
         rz_llama_forward(m, &seq, 1, &ctx->buffers, ctx->pool, ctx->chunk_wants, &n_out);
-        memcpy(ctx->logits + (size_t)(row - n_out) * n_vocab, ctx->buffers.logits, n_out * n_vocab * sizeof(float));
+        memcpy(ctx->logits + (size_t)(row - n_out) * n_vocab, ctx->buffers.logits,
+               n_out * n_vocab * sizeof(float));
         ctx->n_past += n;
     }
     ctx->n_last = n_tokens;
@@ -141,17 +155,20 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
     rz_context *runner = ctxs[0];
     const rz_model *m = runner->model;
     if (n_ctxs > runner->n_batch)
-        return rz_error(RZ_ERR_RANGE, "decode batch: %zu contexts exceed the batch size %u", n_ctxs, runner->n_batch);
+        return rz_error(RZ_ERR_RANGE, "decode batch: %zu contexts exceed the batch size %u", n_ctxs,
+                        runner->n_batch);
     rz_sequence_batch *seqs = calloc(n_ctxs, sizeof *seqs);
     if (!seqs) return rz_error(RZ_ERR_NOMEM, "out of memory");
     uint32_t total = 0;
     rz_status s = RZ_OK;
     for (size_t i = 0; i < n_ctxs && s == RZ_OK; i++) {
         rz_context *c = ctxs[i];
-        if (c->model != m || c->cache.type_k != runner->cache.type_k || c->cache.type_v != runner->cache.type_v ||
-            c->cache.n_ctx > runner->buffers.max_ctx)
-            s = rz_error(RZ_ERR_INVALID_ARG, "decode batch: context %zu differs in model, cache type or exceeds "
-                         "the first context's size", i);
+        if (c->model != m || c->cache.type_k != runner->cache.type_k ||
+            c->cache.type_v != runner->cache.type_v || c->cache.n_ctx > runner->buffers.max_ctx)
+            s = rz_error(RZ_ERR_INVALID_ARG,
+                         "decode batch: context %zu differs in model, cache type or exceeds "
+                         "the first context's size",
+                         i);
         else if (n_tokens[i] == 0 || n_tokens[i] > c->cache.n_ctx - c->n_past)
             s = rz_error(RZ_ERR_RANGE, "decode batch: %u tokens for context %zu do not fit (%u of %u used)",
                          n_tokens[i], i, c->n_past, c->cache.n_ctx);
@@ -159,14 +176,16 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
             if (ctxs[j] == c) s = rz_error(RZ_ERR_INVALID_ARG, "decode batch: context %zu appears twice", i);
         for (uint32_t k = 0; k < n_tokens[i] && s == RZ_OK; k++)
             if (tokens[i][k] < 0 || tokens[i][k] >= m->desc.n_vocab)
-                s = rz_error(RZ_ERR_INVALID_ARG, "decode batch: token %d is outside the vocabulary", tokens[i][k]);
+                s = rz_error(RZ_ERR_INVALID_ARG, "decode batch: token %d is outside the vocabulary",
+                             tokens[i][k]);
         if (s == RZ_OK) s = reserve(c, n_tokens[i], 1);
-        seqs[i] = (rz_sequence_batch){.cache = &c->cache, .tokens = tokens[i], .n_tokens = n_tokens[i],
-                                      .pos0 = c->n_past};
+        seqs[i] = (rz_sequence_batch){
+            .cache = &c->cache, .tokens = tokens[i], .n_tokens = n_tokens[i], .pos0 = c->n_past};
         total += n_tokens[i];
     }
     if (s == RZ_OK && total > runner->n_batch)
-        s = rz_error(RZ_ERR_RANGE, "decode batch: %u tokens exceed the batch size %u", total, runner->n_batch);
+        s = rz_error(RZ_ERR_RANGE, "decode batch: %u tokens exceed the batch size %u", total,
+                     runner->n_batch);
     if (s != RZ_OK) {
         free(seqs);
         return s;
@@ -174,14 +193,16 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
     /* Each context wants the logits of its last token. */
     uint32_t t = 0;
     for (size_t i = 0; i < n_ctxs; i++)
-        for (uint32_t k = 0; k < n_tokens[i]; k++, t++) runner->chunk_wants[t] = k + 1 == n_tokens[i];
+        for (uint32_t k = 0; k < n_tokens[i]; k++, t++)
+            runner->chunk_wants[t] = k + 1 == n_tokens[i];
     uint32_t n_out;
     rz_llama_forward(m, seqs, (uint32_t)n_ctxs, &runner->buffers, runner->pool, runner->chunk_wants, &n_out);
     const size_t n_vocab = (size_t)m->desc.n_vocab;
     for (size_t i = 0; i < n_ctxs; i++) {
         rz_context *c = ctxs[i];
         memcpy(c->logits, runner->buffers.logits + i * n_vocab, n_vocab * sizeof(float));
-        for (uint32_t k = 0; k < n_tokens[i]; k++) c->row_of[k] = k + 1 == n_tokens[i] ? 0 : -1;
+        for (uint32_t k = 0; k < n_tokens[i]; k++)
+            c->row_of[k] = k + 1 == n_tokens[i] ? 0 : -1;
         c->n_last = n_tokens[i];
         c->n_past += n_tokens[i];
     }

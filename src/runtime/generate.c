@@ -5,64 +5,15 @@
 
 #include "base/error.h"
 
-typedef struct text_stream {
-    rz_token_callback on_token;
-    void *user;
-    const char *const *stops;
-    size_t n_stops;
-    char *held; /* text not yet passed on: it may start a stop string */
-    size_t held_len, held_cap;
-} text_stream;
-
-/* Length of the longest suffix of s that is a proper prefix of a stop string. */
-static size_t partial_stop_suffix(const text_stream *ts, const char *s, size_t n) {
-    size_t best = 0;
-    for (size_t k = 0; k < ts->n_stops; k++) {
-        const size_t sl = strlen(ts->stops[k]);
-        for (size_t len = sl - 1 < n ? sl - 1 : n; len > best; len--)
-            if (memcmp(s + n - len, ts->stops[k], len) == 0) {
-                best = len;
-                break;
-            }
-    }
-    return best;
-}
-
-/* Feeds a token's text; returns false when a stop string or the callback
- * ends generation (*hit_stop tells which). */
-static rz_status stream_push(text_stream *ts, int32_t token, const char *text, size_t len, bool *keep_going,
-                             bool *hit_stop) {
-    *keep_going = true;
-    *hit_stop = false;
-    if (ts->held_len + len + 1 > ts->held_cap) {
-        size_t cap = (ts->held_len + len + 1) * 2;
-        char *held = realloc(ts->held, cap);
-        if (!held) return rz_error(RZ_ERR_NOMEM, "out of memory");
-        ts->held = held;
-        ts->held_cap = cap;
-    }
-    memcpy(ts->held + ts->held_len, text, len);
-    ts->held_len += len;
-    ts->held[ts->held_len] = '\0';
-    size_t emit = ts->held_len;
-    for (size_t k = 0; k < ts->n_stops; k++) {
-        const size_t sl = strlen(ts->stops[k]);
-        if (sl == 0 || sl > ts->held_len) continue;
-        const char *found = memmem(ts->held, ts->held_len, ts->stops[k], sl);
-        if (found && (size_t)(found - ts->held) < emit) {
-            emit = (size_t)(found - ts->held);
-            *hit_stop = true;
-        }
-    }
-    if (!*hit_stop) emit -= partial_stop_suffix(ts, ts->held, ts->held_len);
-    if (ts->on_token && !ts->on_token(ts->user, token, ts->held, emit)) *keep_going = false;
-    if (*hit_stop) {
-        *keep_going = false;
-        ts->held_len = 0;
-        return RZ_OK;
-    }
-    memmove(ts->held, ts->held + emit, ts->held_len - emit);
-    ts->held_len -= emit;
+/* Feeds a token's text through the stop filter to the callback; *keep_going
+ * is false when a stop string or the callback ends generation. */
+static rz_status stream_push(rz_stop_filter *f, rz_token_callback on_token, void *user, int32_t token,
+                             const char *text, size_t len, bool *keep_going, bool *hit_stop) {
+    const char *out;
+    size_t out_len;
+    RZ_TRY(rz_stop_filter_push(f, text, len, &out, &out_len, hit_stop));
+    *keep_going = !*hit_stop;
+    if (on_token && !on_token(user, token, out, out_len)) *keep_going = false;
     return RZ_OK;
 }
 
@@ -73,33 +24,48 @@ rz_status rz_generate(rz_context *ctx, rz_sampler *sampler, const int32_t *promp
     const rz_model *model = rz_context_model(ctx);
     const uint32_t n_ctx = rz_context_n_ctx(ctx);
     if (n_prompt > n_ctx - rz_context_n_past(ctx))
-        return rz_error(RZ_ERR_RANGE, "prompt of %zu tokens does not fit in the context (%u of %u used)", n_prompt,
-                        rz_context_n_past(ctx), n_ctx);
+        return rz_error(RZ_ERR_RANGE, "prompt of %zu tokens does not fit in the context (%u of %u used)",
+                        n_prompt, rz_context_n_past(ctx), n_ctx);
     if (n_prompt == 0 && rz_get_logits(ctx, -1) == NULL)
         return rz_error(RZ_ERR_INVALID_ARG, "generate: empty prompt and no logits to continue from");
 
     double t0 = rz_time_seconds();
+    rz_speculator *spec = params->speculator;
     if (n_prompt > 0) RZ_TRY(rz_decode(ctx, prompt, (uint32_t)n_prompt, NULL));
-    for (size_t i = 0; i < n_prompt; i++) rz_sampler_accept(sampler, prompt[i]);
+    if (spec) RZ_TRY(rz_speculator_push(spec, prompt, n_prompt));
+    for (size_t i = 0; i < n_prompt; i++)
+        rz_sampler_accept(sampler, prompt[i]);
     result->n_prompt = (uint32_t)n_prompt;
     double t1 = rz_time_seconds();
     result->prompt_seconds = t1 - t0;
 
-    text_stream ts = {.on_token = on_token, .user = user, .stops = params->stop_strings,
-                      .n_stops = params->n_stop_strings};
+    rz_stop_filter *stops;
+    RZ_TRY(rz_stop_filter_create(params->stop_strings, params->n_stop_strings, &stops));
     rz_detokenizer detok;
     rz_detokenizer_init(&detok, model);
     if (n_prompt > 0) detok.prev_token = prompt[n_prompt - 1];
     char piece[1024];
     rz_status status = RZ_OK;
     rz_stop_reason reason = RZ_STOP_NONE;
+    /* Speculation: queued[qi .. nq) are output tokens of the last step not
+     * yet emitted; all but the final one are in the cache already. */
+    enum { QUEUE = 257 };
+    int32_t queued[QUEUE];
+    uint32_t nq = 0, qi = 0;
+    uint32_t n_committed = rz_context_n_past(ctx); /* cache length matching the emitted tokens */
     while (reason == RZ_STOP_NONE) {
         if (params->n_predict >= 0 && result->n_generated >= (uint32_t)params->n_predict) {
             reason = RZ_STOP_LENGTH;
             break;
         }
-        const int32_t token = rz_sampler_sample(sampler, rz_get_logits(ctx, -1));
-        rz_sampler_accept(sampler, token);
+        const bool from_queue = qi < nq;
+        int32_t token;
+        if (from_queue) {
+            token = queued[qi++]; /* the step had the sampler accept it */
+        } else {
+            token = rz_sampler_sample(sampler, rz_get_logits(ctx, -1));
+            rz_sampler_accept(sampler, token);
+        }
         if (!params->ignore_end_token && rz_token_is_end(model, token)) {
             reason = RZ_STOP_END_TOKEN;
             break;
@@ -111,29 +77,57 @@ rz_status rz_generate(rz_context *ctx, rz_sampler *sampler, const int32_t *promp
             if (status != RZ_OK) break;
         }
         bool keep_going, hit_stop;
-        status = stream_push(&ts, token, piece, len, &keep_going, &hit_stop);
+        status = stream_push(stops, on_token, user, token, piece, len, &keep_going, &hit_stop);
         if (status != RZ_OK) break;
         if (!keep_going) {
             reason = hit_stop ? RZ_STOP_STRING : RZ_STOP_CALLBACK;
             break;
         }
-        if (rz_context_n_past(ctx) >= n_ctx) {
-            reason = RZ_STOP_CONTEXT;
-            break;
+        if (from_queue && qi < nq) {
+            n_committed++; /* an accepted proposal: decoded by the step */
+            continue;
         }
-        status = rz_decode(ctx, &token, 1, NULL);
+        if (rz_context_n_past(ctx) >= n_ctx) {
+            const uint32_t keep = params->n_keep < n_ctx ? params->n_keep : n_ctx;
+            const uint32_t discard = (n_ctx - keep) / 2;
+            if (!params->ctx_shift || discard == 0) {
+                reason = RZ_STOP_CONTEXT;
+                break;
+            }
+            status = rz_context_shift(ctx, keep, discard);
+            if (status == RZ_OK && spec) status = rz_speculator_shift(spec, keep, discard);
+            if (status != RZ_OK) break;
+        }
+        const uint32_t remaining =
+            params->n_predict < 0 ? QUEUE : (uint32_t)params->n_predict - result->n_generated;
+        if (spec && remaining > 0) {
+            status = rz_speculator_step(spec, ctx, sampler, token, remaining < QUEUE ? remaining : QUEUE,
+                                        queued, &nq);
+            qi = 0;
+            if (status == RZ_OK) n_committed = rz_context_n_past(ctx) - (nq - 1);
+        } else {
+            status = rz_decode(ctx, &token, 1, NULL);
+            if (status == RZ_OK && spec) status = rz_speculator_push(spec, &token, 1);
+            n_committed = rz_context_n_past(ctx);
+        }
         if (status != RZ_OK) break;
     }
+    /* Proposals the step accepted past the point where generation stopped. */
+    if (status == RZ_OK && rz_context_n_past(ctx) > n_committed)
+        status = rz_context_truncate(ctx, n_committed);
     /* Flush what was held back: a partial stop string or UTF-8 tail. */
     if (status == RZ_OK && reason != RZ_STOP_STRING && reason != RZ_STOP_CALLBACK) {
         if (detok.n_pending > 0) {
             bool keep_going, hit_stop;
-            status = stream_push(&ts, -1, (const char *)detok.pending, (size_t)detok.n_pending, &keep_going,
-                                 &hit_stop);
+            status = stream_push(stops, on_token, user, -1, (const char *)detok.pending,
+                                 (size_t)detok.n_pending, &keep_going, &hit_stop);
         }
-        if (status == RZ_OK && ts.held_len > 0 && on_token) on_token(user, -1, ts.held, ts.held_len);
+        const char *rest;
+        size_t rest_len;
+        rz_stop_filter_flush(stops, &rest, &rest_len);
+        if (status == RZ_OK && rest_len > 0 && on_token) on_token(user, -1, rest, rest_len);
     }
-    free(ts.held);
+    rz_stop_filter_free(stops);
     result->stop_reason = reason;
     result->generate_seconds = rz_time_seconds() - t1;
     return status;

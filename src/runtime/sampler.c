@@ -17,8 +17,8 @@ struct rz_sampler {
     int32_t n_vocab;
     uint64_t rng;
     candidate *candidates;
-    float *logits;   /* penalized copy */
-    int32_t *counts; /* occurrences in the penalty window, zero between calls */
+    float *logits;    /* penalized copy */
+    int32_t *counts;  /* occurrences in the penalty window, zero between calls */
     int32_t *history; /* ring of the last penalty_last_n tokens */
     uint32_t history_len, history_head;
 };
@@ -40,7 +40,8 @@ rz_status rz_sampler_create(const rz_sampler_params *params, int32_t n_vocab, rz
     if (n_vocab <= 0) return rz_error(RZ_ERR_INVALID_ARG, "sampler: vocabulary size %d", n_vocab);
     rz_sampler_params p = params ? *params : rz_sampler_default_params();
     if (p.penalty_last_n < 0) p.penalty_last_n = 0;
-    if (!(p.repeat_penalty > 0.0f)) return rz_error(RZ_ERR_INVALID_ARG, "sampler: repeat penalty must be > 0");
+    if (!(p.repeat_penalty > 0.0f))
+        return rz_error(RZ_ERR_INVALID_ARG, "sampler: repeat penalty must be > 0");
     rz_sampler *s = calloc(1, sizeof *s);
     if (!s) return rz_error(RZ_ERR_NOMEM, "out of memory");
     s->params = p;
@@ -94,7 +95,8 @@ static void apply_penalties(rz_sampler *s) {
     if (s->history_len == 0 ||
         (p->repeat_penalty == 1.0f && p->frequency_penalty == 0.0f && p->presence_penalty == 0.0f))
         return;
-    for (uint32_t i = 0; i < s->history_len; i++) s->counts[s->history[i]]++;
+    for (uint32_t i = 0; i < s->history_len; i++)
+        s->counts[s->history[i]]++;
     for (uint32_t i = 0; i < s->history_len; i++) {
         const int32_t id = s->history[i];
         const int32_t count = s->counts[id];
@@ -113,14 +115,23 @@ static int compare_candidates(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int32_t rz_sampler_sample(rz_sampler *s, const float *logits) {
+/* Penalties and filters: the kept candidates are s->candidates[0 .. n) with
+ * unnormalized weights s->logits[0 .. n) summing to *total. Greedy keeps
+ * only the argmax. */
+static size_t filter(rz_sampler *s, const float *logits, double *total) {
     const rz_sampler_params *p = &s->params;
     memcpy(s->logits, logits, (size_t)s->n_vocab * sizeof *logits);
     apply_penalties(s);
-    if (p->temperature <= 0.0f) return (int32_t)rz_argmax(s->logits, s->n_vocab);
+    if (p->temperature <= 0.0f) {
+        s->candidates[0] = (candidate){.logit = 0.0f, .id = (int32_t)rz_argmax(s->logits, s->n_vocab)};
+        s->logits[0] = 1.0f;
+        *total = 1.0;
+        return 1;
+    }
 
     size_t n = (size_t)s->n_vocab;
-    for (size_t i = 0; i < n; i++) s->candidates[i] = (candidate){.logit = s->logits[i], .id = (int32_t)i};
+    for (size_t i = 0; i < n; i++)
+        s->candidates[i] = (candidate){.logit = s->logits[i], .id = (int32_t)i};
     /* Sorting costs ~1 ms for 128k entries, small next to a forward pass. */
     qsort(s->candidates, n, sizeof *s->candidates, compare_candidates);
     if (p->top_k > 0 && (size_t)p->top_k < n) n = (size_t)p->top_k;
@@ -128,7 +139,8 @@ int32_t rz_sampler_sample(rz_sampler *s, const float *logits) {
     /* Probabilities at temperature 1 decide top-p and min-p (as llama.cpp). */
     const float max_logit = s->candidates[0].logit;
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++) sum += exp((double)(s->candidates[i].logit - max_logit));
+    for (size_t i = 0; i < n; i++)
+        sum += exp((double)(s->candidates[i].logit - max_logit));
     if (p->top_p < 1.0f) {
         double cumulative = 0.0;
         for (size_t i = 0; i < n; i++) {
@@ -143,16 +155,24 @@ int32_t rz_sampler_sample(rz_sampler *s, const float *logits) {
         /* Keep tokens with prob >= min_p * max prob, i.e. logit >= max + ln(min_p). */
         const float threshold = max_logit + logf(p->min_p);
         size_t keep = 1;
-        while (keep < n && s->candidates[keep].logit >= threshold) keep++;
+        while (keep < n && s->candidates[keep].logit >= threshold)
+            keep++;
         n = keep;
     }
-    double total = 0.0;
+    *total = 0.0;
     for (size_t i = 0; i < n; i++) {
         double w = exp((double)(s->candidates[i].logit - max_logit) / (double)p->temperature);
         s->logits[i] = (float)w;
-        total += w;
+        *total += w;
     }
-    const double r = (double)(next_random(&s->rng) >> 11) * 0x1.0p-53 * total;
+    return n;
+}
+
+int32_t rz_sampler_sample(rz_sampler *s, const float *logits) {
+    double total;
+    const size_t n = filter(s, logits, &total);
+    if (s->params.temperature <= 0.0f) return s->candidates[0].id;
+    const double r = rz_sampler_uniform(s) * total;
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) {
         acc += (double)s->logits[i];
@@ -160,3 +180,13 @@ int32_t rz_sampler_sample(rz_sampler *s, const float *logits) {
     }
     return s->candidates[n - 1].id;
 }
+
+void rz_sampler_probs(rz_sampler *s, const float *logits, float *probs) {
+    double total;
+    const size_t n = filter(s, logits, &total);
+    memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
+    for (size_t i = 0; i < n; i++)
+        probs[s->candidates[i].id] = (float)((double)s->logits[i] / total);
+}
+
+double rz_sampler_uniform(rz_sampler *s) { return (double)(next_random(&s->rng) >> 11) * 0x1.0p-53; }

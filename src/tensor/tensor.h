@@ -11,6 +11,9 @@ typedef struct rz_tensor {
     int64_t ne[RZ_MAX_DIMS]; /* ne[0] contiguous; unused dims are 1 */
     uint64_t row_bytes;      /* bytes of one ne[0]-row */
     const void *data;
+    /* Per-tensor factor rz_matmul applies to vec_dot results, for types whose
+     * scale is not in the rows (I2_S); 0 when there is none. */
+    float scale;
 } rz_tensor;
 
 static inline const void *rz_tensor_row(const rz_tensor *t, int64_t row) {

@@ -171,7 +171,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .from_float = rz_quantize_row_tq1_0_ref,
                        .quantize_tensor = rz_quantize_tensor_tq1_0,
                        .vec_dot_type = RZ_TYPE_Q8_K,
-                       .vec_dot = {rz_vec_dot_tq1_0_q8_K}},
+                       .vec_dot = {rz_vec_dot_tq1_0_q8_K, rz_vec_dot_tq1_0_q8_K_avx2}},
     [RZ_TYPE_TQ2_0] = {.name = "tq2_0",
                        .block_size = 256,
                        .block_bytes = 66,
@@ -181,17 +181,18 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .quantize_tensor = rz_quantize_tensor_tq2_0,
                        .vec_dot_type = RZ_TYPE_Q8_K,
                        .vec_dot = {rz_vec_dot_tq2_0_q8_K, rz_vec_dot_tq2_0_q8_K_avx2,
-                                   rz_vec_dot_tq2_0_q8_K_avx512}},
+                                   rz_vec_dot_tq2_0_q8_K_avx512},
+                       .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_tq2_0_q8_K_avx512}},
     /* Groups of 128 2-bit codes in 32 bytes, then a 32-byte trailer holding
-     * the scale: its converters take whole tensors, its vec_dot leaves the
-     * scale to rz_matmul (rz_tensor.scale, set at load). */
+     * the scale: to_float and quantize_tensor take whole tensors (no row
+     * quantizer: rows cannot hold the scale), vec_dot leaves the scale to
+     * rz_matmul (rz_tensor.scale, set at load). */
     [RZ_TYPE_I2_S] = {.name = "i2_s",
                       .block_size = 128,
                       .block_bytes = 32,
                       .trailer_bytes = 32,
                       .is_quantized = true,
                       .to_float = rz_dequantize_i2_s,
-                      .from_float = rz_quantize_i2_s,
                       .quantize_tensor = rz_quantize_tensor_i2_s,
                       .vec_dot_type = RZ_TYPE_I8_S,
                       .vec_dot = {rz_vec_dot_i2_s_i8_s, rz_vec_dot_i2_s_i8_s_avx2,

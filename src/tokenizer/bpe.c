@@ -10,6 +10,7 @@
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "base/error.h"
 #include "tokenizer/tokenizer_internal.h"
@@ -29,38 +30,24 @@ static int alphabet_byte(uint32_t cp) {
     return 0xad;
 }
 
-/* Decodes one UTF-8 sequence (length from its lead byte); false if invalid. */
-static bool utf8_decode(const unsigned char *s, uint32_t avail, uint32_t *cp, uint32_t *len) {
-    const unsigned char c = s[0];
-    uint32_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (n == 0 || n > avail) return false;
-    uint32_t v = n == 1 ? c : c & (0x7f >> n);
-    for (uint32_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return false;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    *cp = v;
-    *len = n;
-    return true;
-}
-
 uint32_t rz_bpe_decode(const char *piece, uint32_t piece_len, char *dst) {
-    const unsigned char *p = (const unsigned char *)piece;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)piece;
     uint32_t n = 0;
     for (uint32_t i = 0; i < piece_len;) {
-        uint32_t cp, cl;
-        if (!utf8_decode(p + i, piece_len - i, &cp, &cl)) {
+        utf8proc_int32_t cp;
+        const utf8proc_ssize_t cl = utf8proc_iterate(p + i, piece_len - i, &cp);
+        if (cl <= 0) {
             dst[n++] = (char)p[i++];
             continue;
         }
-        int b = alphabet_byte(cp);
+        int b = alphabet_byte((uint32_t)cp);
         if (b >= 0) {
             dst[n++] = (char)b;
         } else {
-            memcpy(dst + n, p + i, cl);
-            n += cl;
+            memcpy(dst + n, p + i, (size_t)cl);
+            n += (uint32_t)cl;
         }
-        i += cl;
+        i += (uint32_t)cl;
     }
     return n;
 }
@@ -75,12 +62,16 @@ struct rz_bpe_pre {
     bool ignore_merges; /* a word that is a token is taken whole (Llama 3) */
 };
 
-#define GPT2_WORDS "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+/* Whitespace as Oniguruma (Hugging Face) and llama.cpp read \s: PCRE2's
+ * plus U+0085 NEL, i.e. the Unicode White_Space property. */
+#define WS "\\s\\x{85}"
+#define GPT2_WORDS                                                                                           \
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+|[" WS "]+(?![^" WS "])"
 /* tiktoken's cl100k pattern with the case-insensitive contractions spelled
  * out, so that Unicode case folding cannot widen them. */
 #define CL100K_WORDS(digits)                                                                                 \
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}" digits  \
-    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    "| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n]*|[" WS "]*[\\r\\n]+|[" WS "]+(?![^" WS "])|[" WS "]+"
 #define CJK_RUN "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
 
 /* The regex lists llama.cpp applies per tokenizer.ggml.pre; each regex
@@ -92,12 +83,13 @@ static const char *const REGEX_LLAMA3[] = {CL100K_WORDS("{1,3}"), NULL};
 static const char *const REGEX_QWEN2[] = {CL100K_WORDS(""), NULL};
 static const char *const REGEX_FALCON[] = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_WORDS, "[0-9][0-9][0-9]", NULL};
 static const char *const REGEX_STARCODER[] = {"\\p{N}", GPT2_WORDS, NULL};
-static const char *const REGEX_DEEPSEEK_CODER[] = {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+",
-                                                   CJK_RUN,    "\\p{N}",      NULL};
+static const char *const REGEX_DEEPSEEK_CODER[] = {"[\\r\\n]", "[" WS "]?\\p{L}+", "[" WS "]?\\p{P}+",
+                                                   CJK_RUN,    "\\p{N}",           NULL};
 static const char *const REGEX_DEEPSEEK_LLM[] = {
     "[\\r\\n]",
     /* Cased letters as DeepSeek's tokenizer.json lists them. */
-    "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}\\x{"
+    "[" WS
+    "]?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}\\x{"
     "295}-"
     "\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{"
     "38E}-"
@@ -119,10 +111,10 @@ static const char *const REGEX_DEEPSEEK_LLM[] = {
     "\\x{104B0}-\\x{104D3}\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{"
     "118DF}"
     "\\x{1E900}-\\x{1E943}]+",
-    "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+", "\\s+$",
-    CJK_RUN, "\\p{N}+", NULL};
+    "[" WS "]?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+",
+    "[" WS "]+$", CJK_RUN, "\\p{N}+", NULL};
 static const char *const REGEX_PORO[] = {
-    " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+", NULL};
+    " ?[^(" WS "|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+", NULL};
 
 typedef struct pre_kind {
     const char *name;
@@ -210,10 +202,13 @@ static uint64_t pair_hash(const char *concat, uint32_t left_len, uint32_t right_
 /* Rank of merging left (left_len bytes) with the right_len bytes after it, or -1. */
 static int32_t merge_rank(const rz_vocab *v, const char *concat, uint32_t left_len, uint32_t right_len) {
     const rz_str_index *ix = &v->merge_index;
-    for (uint64_t slot = pair_hash(concat, left_len, right_len) & ix->mask;; slot = (slot + 1) & ix->mask) {
-        uint32_t id = ix->slots[slot];
-        if (id == UINT32_MAX) return -1;
-        if (v->merge_left_len[id] == left_len && v->merge_right_len[id] == right_len &&
+    const uint64_t hash = pair_hash(concat, left_len, right_len);
+    for (uint64_t i = hash & ix->mask;; i = (i + 1) & ix->mask) {
+        const uint64_t slot = ix->slots[i];
+        if (slot == RZ_SLOT_EMPTY) return -1;
+        const uint32_t id = (uint32_t)slot;
+        if (rz_slot_tagged(slot, hash) && v->merge_left_len[id] == left_len &&
+            v->merge_right_len[id] == right_len &&
             memcmp(v->merge_blob + v->merge_at[id], concat, (size_t)left_len + right_len) == 0)
             return (int32_t)id;
     }
@@ -255,10 +250,11 @@ static rz_status load_merges(rz_vocab *v, const rz_vocab_spec *spec) {
         const char *concat = v->merge_blob + v->merge_at[i];
         if (merge_rank(v, concat, v->merge_left_len[i], v->merge_right_len[i]) >= 0)
             continue; /* first wins */
-        uint64_t slot = pair_hash(concat, v->merge_left_len[i], v->merge_right_len[i]) & v->merge_index.mask;
-        while (v->merge_index.slots[slot] != UINT32_MAX)
+        const uint64_t hash = pair_hash(concat, v->merge_left_len[i], v->merge_right_len[i]);
+        uint64_t slot = hash & v->merge_index.mask;
+        while (v->merge_index.slots[slot] != RZ_SLOT_EMPTY)
             slot = (slot + 1) & v->merge_index.mask;
-        v->merge_index.slots[slot] = i;
+        v->merge_index.slots[slot] = rz_slot_make(hash, i);
     }
     return RZ_OK;
 }

@@ -6,8 +6,6 @@
 #include "base/error.h"
 #include "tokenizer/tokenizer_internal.h"
 
-static const char SPM_SPACE[] = "\xe2\x96\x81"; /* U+2581, SentencePiece's visible space */
-
 static bool spm_pair_score(const rz_vocab *v, const char *text, uint32_t left_len, uint32_t right_len,
                            float *score) {
     int32_t id = rz_vocab_find(v, text, (size_t)left_len + right_len);
@@ -16,7 +14,9 @@ static bool spm_pair_score(const rz_vocab *v, const char *text, uint32_t left_le
     return true;
 }
 
-static bool starts_space(const char *s, size_t avail) { return avail >= 3 && memcmp(s, SPM_SPACE, 3) == 0; }
+static bool starts_space(const char *s, size_t avail) {
+    return avail >= RZ_SPM_SPACE_LEN && memcmp(s, RZ_SPM_SPACE, RZ_SPM_SPACE_LEN) == 0;
+}
 
 static rz_status merge_chunk(const rz_vocab *v, rz_tok_work *w, const char *text, uint32_t len,
                              rz_token_sink *sink) {
@@ -56,13 +56,13 @@ rz_status rz_spm_tokenize(const rz_vocab *v, rz_tok_work *w, const char *text, s
     char *norm = w->text;
     size_t at = 0;
     if (space_prefix) {
-        memcpy(norm, SPM_SPACE, 3);
-        at = 3;
+        memcpy(norm, RZ_SPM_SPACE, RZ_SPM_SPACE_LEN);
+        at = RZ_SPM_SPACE_LEN;
     }
     for (size_t i = 0; i < len; i++) {
         if (text[i] == ' ') {
-            memcpy(norm + at, SPM_SPACE, 3);
-            at += 3;
+            memcpy(norm + at, RZ_SPM_SPACE, RZ_SPM_SPACE_LEN);
+            at += RZ_SPM_SPACE_LEN;
         } else {
             norm[at++] = text[i];
         }
@@ -73,7 +73,7 @@ rz_status rz_spm_tokenize(const rz_vocab *v, rz_tok_work *w, const char *text, s
     for (size_t begin = 0, i = 0; begin < at; begin = i) {
         for (i = begin + 1; i < at; i++)
             if (v->spm_words_apart && starts_space(norm + i, at - i) &&
-                !(i >= 3 && starts_space(norm + i - 3, 3)))
+                !(i >= RZ_SPM_SPACE_LEN && starts_space(norm + i - RZ_SPM_SPACE_LEN, RZ_SPM_SPACE_LEN)))
                 break;
         RZ_TRY(merge_chunk(v, w, norm + begin, (uint32_t)(i - begin), sink));
     }

@@ -4,6 +4,10 @@
 
 #include "tokenizer/vocab.h"
 
+/* U+2581, SentencePiece's visible space (also BERT's word-start marker in GGUF). */
+#define RZ_SPM_SPACE     "\xe2\x96\x81"
+#define RZ_SPM_SPACE_LEN 3
+
 /* ---------------------------------------------------------- hashing */
 
 static inline uint64_t rz_hash_bytes(const char *s, size_t len) {
@@ -12,6 +16,14 @@ static inline uint64_t rz_hash_bytes(const char *s, size_t len) {
         h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
+
+/* Index slots keep the top half of the hash beside the id, so that most
+ * probes of other strings are rejected without touching them. */
+#define RZ_SLOT_EMPTY UINT64_MAX
+static inline uint64_t rz_slot_make(uint64_t hash, uint32_t id) {
+    return (hash & ~(uint64_t)UINT32_MAX) | id;
+}
+static inline bool rz_slot_tagged(uint64_t slot, uint64_t hash) { return (slot ^ hash) >> 32 == 0; }
 
 /* Index for n entries (load factor <= 1/2). */
 rz_status rz_str_index_alloc(rz_str_index *ix, uint32_t n);

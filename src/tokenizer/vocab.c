@@ -10,8 +10,6 @@
 #include "base/mem.h"
 #include "tokenizer/tokenizer_internal.h"
 
-static const char SPM_SPACE[] = "\xe2\x96\x81";
-
 /* ------------------------------------------------------- string index */
 
 rz_status rz_str_index_alloc(rz_str_index *ix, uint32_t n) {
@@ -32,23 +30,24 @@ void rz_str_index_free(rz_str_index *ix) {
 
 int32_t rz_str_index_find(const rz_str_index *ix, const char *blob, const uint64_t *at, const uint32_t *len,
                           const char *key, size_t key_len) {
-    for (uint64_t slot = rz_hash_bytes(key, key_len) & ix->mask;; slot = (slot + 1) & ix->mask) {
-        uint32_t id = ix->slots[slot];
-        if (id == UINT32_MAX) return -1;
-        if (len[id] == key_len && memcmp(blob + at[id], key, key_len) == 0) return (int32_t)id;
+    const uint64_t hash = rz_hash_bytes(key, key_len);
+    for (uint64_t i = hash & ix->mask;; i = (i + 1) & ix->mask) {
+        const uint64_t slot = ix->slots[i];
+        if (slot == RZ_SLOT_EMPTY) return -1;
+        const uint32_t id = (uint32_t)slot;
+        if (rz_slot_tagged(slot, hash) && len[id] == key_len && memcmp(blob + at[id], key, key_len) == 0)
+            return (int32_t)id;
     }
 }
 
 void rz_str_index_add(rz_str_index *ix, const char *blob, const uint64_t *at, const uint32_t *len,
                       uint32_t id) {
-    const char *key = blob + at[id];
-    uint64_t slot = rz_hash_bytes(key, len[id]) & ix->mask;
-    for (;; slot = (slot + 1) & ix->mask) {
-        uint32_t other = ix->slots[slot];
-        if (other == UINT32_MAX) break;
-        if (len[other] == len[id] && memcmp(blob + at[other], key, len[id]) == 0) return;
-    }
-    ix->slots[slot] = id;
+    if (rz_str_index_find(ix, blob, at, len, blob + at[id], len[id]) >= 0) return;
+    const uint64_t hash = rz_hash_bytes(blob + at[id], len[id]);
+    uint64_t i = hash & ix->mask;
+    while (ix->slots[i] != RZ_SLOT_EMPTY)
+        i = (i + 1) & ix->mask;
+    ix->slots[i] = rz_slot_make(hash, id);
 }
 
 int32_t rz_vocab_find(const rz_vocab *v, const char *piece, size_t len) {
@@ -102,9 +101,9 @@ static int byte_piece_value(const char *p, size_t len) {
 static uint32_t unescape_spaces(const char *piece, uint32_t len, char *dst) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < len;) {
-        if (i + 3 <= len && memcmp(piece + i, SPM_SPACE, 3) == 0) {
+        if (i + RZ_SPM_SPACE_LEN <= len && memcmp(piece + i, RZ_SPM_SPACE, RZ_SPM_SPACE_LEN) == 0) {
             dst[n++] = ' ';
-            i += 3;
+            i += RZ_SPM_SPACE_LEN;
         } else {
             dst[n++] = piece[i++];
         }
@@ -132,8 +131,10 @@ static uint32_t decode_piece(const rz_vocab *v, uint32_t id, char *dst) {
 
 /* True if piece has a U+2581 that does not follow another one. */
 static bool has_inner_space(const char *piece, uint32_t len) {
-    for (uint32_t k = 1; k + 3 <= len; k++)
-        if (memcmp(piece + k, SPM_SPACE, 3) == 0 && !(k >= 3 && memcmp(piece + k - 3, SPM_SPACE, 3) == 0))
+    const uint32_t n = RZ_SPM_SPACE_LEN;
+    for (uint32_t k = 1; k + n <= len; k++)
+        if (memcmp(piece + k, RZ_SPM_SPACE, n) == 0 &&
+            !(k >= n && memcmp(piece + k - n, RZ_SPM_SPACE, n) == 0))
             return true;
     return false;
 }

@@ -48,7 +48,7 @@ typedef struct rz_bpe_pre rz_bpe_pre; /* compiled pre-tokenizer (bpe.c) */
 
 /* Open-addressing index of byte strings stored in a blob, by id. */
 typedef struct rz_str_index {
-    uint32_t *slots; /* UINT32_MAX = empty */
+    uint64_t *slots; /* high 32 bits of the string's hash, then its id; UINT64_MAX = empty */
     uint32_t mask;
 } rz_str_index;
 

@@ -12,9 +12,9 @@
 #include "tokenizer/tokenizer_internal.h"
 
 enum {
-    PREFIX_LEN = 3,         /* "▁" in front of the word in the scratch buffer */
-    MAX_WORD_CHARS = 100,   /* longer words are unknown (max_input_chars_per_word) */
-    MAX_DECOMPOSITION = 16, /* canonical decompositions are at most 4 code points */
+    PREFIX_LEN = RZ_SPM_SPACE_LEN, /* "▁" in front of the word in the scratch buffer */
+    MAX_WORD_CHARS = 100,          /* longer words are unknown (max_input_chars_per_word) */
+    MAX_DECOMPOSITION = 16,        /* canonical decompositions are at most 4 code points */
 };
 
 static bool is_chinese(utf8proc_int32_t cp) {
@@ -100,7 +100,7 @@ static rz_status append_char(wpm_state *st, utf8proc_int32_t cp) {
 rz_status rz_wpm_tokenize(const rz_vocab *v, rz_tok_work *w, const char *text, size_t len,
                           rz_token_sink *sink) {
     RZ_TRY(rz_tok_reserve((void **)&w->text, &w->text_cap, PREFIX_LEN + 4, 1));
-    memcpy(w->text, "\xe2\x96\x81", PREFIX_LEN);
+    memcpy(w->text, RZ_SPM_SPACE, PREFIX_LEN);
     wpm_state st = {.v = v, .w = w, .sink = sink};
     const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)text;
     for (size_t i = 0; i < len;) {

@@ -89,7 +89,7 @@ typedef struct sample_tensor {
 static const sample_tensor sample_tensors[] = {
     {"a.f32", RZ_TYPE_F32, 2, {7, 3}, 84},        {"b.f16", RZ_TYPE_F16, 1, {5}, 10},
     {"c.q8_0", RZ_TYPE_Q8_0, 2, {64, 3}, 6 * 34}, {"d.4d", RZ_TYPE_F32, 4, {1, 1, 1, 3}, 12},
-    {"e.empty", RZ_TYPE_F16, 2, {0, 4}, 0},       {"f.i2_s", RZ_TYPE_I2_S, 2, {8, 2}, 4 + 32},
+    {"e.empty", RZ_TYPE_F16, 2, {0, 4}, 0},       {"f.i2_s", RZ_TYPE_I2_S, 2, {128, 2}, 64 + 32},
 };
 enum { N_SAMPLE_TENSORS = sizeof sample_tensors / sizeof sample_tensors[0] };
 
@@ -275,7 +275,7 @@ static void check_sample(const rz_gguf *g, uint64_t alignment) {
     /* llama.cpp reads the data section padded to the alignment. */
     const rz_gguf_tensor *last = rz_gguf_tensor_at(g, N_SAMPLE_TENSORS - 1);
     assert_int_equal(rz_gguf_file_size(g),
-                     rz_gguf_data_offset(g) + last->offset + (36 + alignment - 1) / alignment * alignment);
+                     rz_gguf_data_offset(g) + last->offset + (last->size + alignment - 1) / alignment * alignment);
 }
 
 /* ------------------------------------------------------------ comparing */

@@ -16,11 +16,22 @@ typedef struct tolerance {
     float max_abs, mean_abs;
 } tolerance;
 
+/* "Q8_0" names llama.Q8_0; a name with a dot ("bitnet.I2_S") is the file's. */
+static void model_name(const tolerance *tol, char *name, size_t size) {
+    snprintf(name, size, strchr(tol->type, '.') ? "%s" : "llama.%s", tol->type);
+}
+
 static const tolerance cases[] = {
     {"F32", 2e-3f, 1e-3f},
     {"F16", 2e-3f, 1e-3f},
     {"Q8_0", 5e-2f, 1e-2f},
     {"Q4_0", 5e-2f, 1e-2f},
+    {"Q4_1", 5e-2f, 1e-2f},
+    {"Q5_1", 5e-2f, 1e-2f},
+    {"Q2_K", 5e-2f, 1e-2f},
+    {"Q4_K_M", 5e-2f, 1e-2f},
+    {"Q5_K_M", 5e-2f, 1e-2f},
+    {"Q6_K", 5e-2f, 1e-2f},
 };
 
 static float *read_rows(const char *name, const char *suffix, size_t rows) {
@@ -53,9 +64,11 @@ static void compare_rows(const char *what, const float *got, const float *want, 
         sum += d;
     }
     const float mean_abs = (float)(sum / ((double)N_PROMPT * N_VOCAB));
-    printf("llama.%s %s: max abs %.3g, mean abs %.3g\n", tol->type, what, max_abs, mean_abs);
+    char name[32];
+    model_name(tol, name, sizeof name);
+    printf("%s %s: max abs %.3g, mean abs %.3g\n", name, what, max_abs, mean_abs);
     if (max_abs > tol->max_abs || mean_abs > tol->mean_abs)
-        fail_msg("llama.%s %s logits: max %g (limit %g), mean %g (limit %g)", tol->type, what, max_abs,
+        fail_msg("%s %s logits: max %g (limit %g), mean %g (limit %g)", name, what, max_abs,
                  tol->max_abs, mean_abs, tol->mean_abs);
 }
 
@@ -74,7 +87,7 @@ static float top_margin(const float *row) {
 
 static void check_model(const tolerance *tol) {
     char name[32], rel[128];
-    snprintf(name, sizeof name, "llama.%s", tol->type);
+    model_name(tol, name, sizeof name);
     snprintf(rel, sizeof rel, "testdata/ggml-quants/%s.gguf", name);
     RZ_REQUIRE_SHARED(rel);
     rz_model *model;
@@ -113,7 +126,7 @@ static void check_model(const tolerance *tol) {
             int32_t best = 0;
             for (int i = 1; i < N_VOCAB; i++)
                 if (logits[i] > logits[best]) best = i;
-            if (best != expected[k]) fail_msg("llama.%s greedy step %d: got %d, want %d", tol->type, k, best, expected[k]);
+            if (best != expected[k]) fail_msg("%s greedy step %d: got %d, want %d", name, k, best, expected[k]);
             token = best;
             RZ_ASSERT_OK(rz_decode(ctx, &token, 1, NULL));
         }
@@ -134,6 +147,27 @@ static void check_model(const tolerance *tol) {
     rz_model_free(model);
 }
 
+/* Ternary types: TQ2_0 on llama, and the bitnet graph (sub-norms, tied
+ * F16 output) with I2_S and TQ2_0. */
+static const tolerance ternary_cases[] = {
+    {"TQ2_0", 5e-2f, 1e-2f},
+    {"bitnet.I2_S", 5e-2f, 1e-2f},
+    {"bitnet.TQ2_0", 5e-2f, 1e-2f},
+};
+
+static void test_llama_tq2_0(void **state) {
+    (void)state;
+    check_model(&ternary_cases[0]);
+}
+static void test_bitnet_i2_s(void **state) {
+    (void)state;
+    check_model(&ternary_cases[1]);
+}
+static void test_bitnet_tq2_0(void **state) {
+    (void)state;
+    check_model(&ternary_cases[2]);
+}
+
 static void test_f32(void **state) {
     (void)state;
     check_model(&cases[0]);
@@ -150,6 +184,30 @@ static void test_q4_0(void **state) {
     (void)state;
     check_model(&cases[3]);
 }
+static void test_q4_1(void **state) {
+    (void)state;
+    check_model(&cases[4]);
+}
+static void test_q5_1(void **state) {
+    (void)state;
+    check_model(&cases[5]);
+}
+static void test_q2_K(void **state) {
+    (void)state;
+    check_model(&cases[6]);
+}
+static void test_q4_K_M(void **state) {
+    (void)state;
+    check_model(&cases[7]);
+}
+static void test_q5_K_M(void **state) {
+    (void)state;
+    check_model(&cases[8]);
+}
+static void test_q6_K(void **state) {
+    (void)state;
+    check_model(&cases[9]);
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -157,6 +215,15 @@ int main(void) {
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_q4_0),
+        cmocka_unit_test(test_q4_1),
+        cmocka_unit_test(test_q5_1),
+        cmocka_unit_test(test_q2_K),
+        cmocka_unit_test(test_q4_K_M),
+        cmocka_unit_test(test_q5_K_M),
+        cmocka_unit_test(test_q6_K),
+        cmocka_unit_test(test_llama_tq2_0),
+        cmocka_unit_test(test_bitnet_i2_s),
+        cmocka_unit_test(test_bitnet_tq2_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

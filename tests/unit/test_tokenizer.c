@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "test_support.h"
+#include "tokenizer/vocab.h"
 
 static const char SEPARATOR[] = "\n__ggml_vocab_test__\n";
 enum { BERT_UNK = 100 }; /* [UNK] of ggml-vocab-bert-bge */
@@ -177,6 +178,11 @@ static void test_llama2c_runc(void **state) {
     rz_model *m = load_vocab(rz_test_shared_path("models/stories260K.bin"), tok);
     check_vectors(m, "testdata/stories260K/tok512.runc.inp", "testdata/stories260K/tok512.runc.out",
                   SPACE_PREFIX);
+    /* Loaded vocab-only: no weights are bound, so nothing can run. */
+    assert_int_equal(rz_model_describe(m)->n_vocab, 512);
+    assert_int_equal(rz_model_bytes_per_token(m), 0);
+    rz_context *ctx = NULL;
+    assert_int_equal(rz_context_create(m, NULL, &ctx), RZ_ERR_UNSUPPORTED);
     rz_model_free(m);
 }
 
@@ -191,6 +197,7 @@ static void test_vocab_only_refuses_context(void **state) {
     assert_int_equal(rz_context_create(m, NULL, &ctx), RZ_ERR_UNSUPPORTED);
     assert_null(ctx);
     assert_non_null(strstr(rz_last_error(), "vocab-only"));
+    assert_int_equal(rz_model_bytes_per_token(m), 0);
     rz_model_free(m);
     /* Without the flag a vocab-only file is not a runnable model. */
     rz_model *full = NULL;
@@ -319,6 +326,96 @@ static void test_streaming_detokenizer(void **state) {
     }
 }
 
+/* GPT-2's byte alphabet: printable Latin-1 bytes are themselves, the other
+ * 68 bytes U+0100 onwards, in order. */
+static void alphabet_char(int b, char out[3]) {
+    int cp = b, k = 0;
+    const bool printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    if (!printable) {
+        for (int x = 0; x < b; x++)
+            k += !((x >= 0x21 && x <= 0x7e) || (x >= 0xa1 && x <= 0xac) || (x >= 0xae && x <= 0xff));
+        cp = 0x100 + k;
+    }
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        out[1] = '\0';
+    } else {
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        out[2] = '\0';
+    }
+}
+
+/* Every pre-tokenizer compiles and splits digits its own way: a vocabulary
+ * of the 256 bytes plus "45", "456" and "4567" shows how "4567" was cut. */
+static void test_pre_tokenizers(void **state) {
+    (void)state;
+    static char bytes[256][3];
+    rz_str pieces[259];
+    for (int b = 0; b < 256; b++) {
+        alphabet_char(b, bytes[b]);
+        pieces[b] = (rz_str){bytes[b], strlen(bytes[b])};
+    }
+    pieces[256] = (rz_str){"45", 2};
+    pieces[257] = (rz_str){"456", 3};
+    pieces[258] = (rz_str){"4567", 4};
+    const rz_str merges[] = {{"4 5", 3}, {"45 6", 4}, {"456 7", 5}};
+    static const struct {
+        const char *pre;
+        int32_t ids[4]; /* after "x" and " " */
+        size_t n;
+    } cases[] = {
+        {"gpt-2", {258}, 1},
+        {"mpt", {258}, 1},
+        {"deepseek-llm", {258}, 1},
+        {"poro-chat", {258}, 1},
+        {"llama-bpe", {257, 55}, 2},
+        {"dbrx", {257, 55}, 2},
+        {"default", {257, 55}, 2},
+        {"", {257, 55}, 2},
+        {"falcon", {257, 55}, 2},
+        {"qwen2", {52, 53, 54, 55}, 4},
+        {"starcoder", {52, 53, 54, 55}, 4},
+        {"refact", {52, 53, 54, 55}, 4},
+        {"command-r", {52, 53, 54, 55}, 4},
+        {"deepseek-coder", {52, 53, 54, 55}, 4},
+    };
+    const char text[] = "x 4567";
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const rz_vocab_spec spec = {.kind = RZ_VOCAB_BPE,
+                                    .n_tokens = 259,
+                                    .pieces = pieces,
+                                    .merges = merges,
+                                    .n_merges = 3,
+                                    .pre = {cases[c].pre, strlen(cases[c].pre)},
+                                    .bos = -1,
+                                    .eos = -1,
+                                    .unk = -1,
+                                    .add_bos = RZ_FLAG_DEFAULT,
+                                    .add_eos = RZ_FLAG_DEFAULT,
+                                    .add_space_prefix = RZ_FLAG_DEFAULT};
+        rz_vocab v;
+        RZ_ASSERT_OK(rz_vocab_init(&v, &spec));
+        int32_t ids[16];
+        size_t n;
+        RZ_ASSERT_OK(rz_vocab_tokenize(&v, text, sizeof text - 1, false, false, ids, 16, &n));
+        if (n != 2 + cases[c].n || ids[0] != 'x' || ids[1] != ' ' ||
+            memcmp(ids + 2, cases[c].ids, cases[c].n * sizeof *ids) != 0)
+            fail_msg("pre-tokenizer '%s': %zu tokens, third %d", cases[c].pre, n, n > 2 ? ids[2] : -1);
+        assert_int_equal(v.add_bos, false); /* no BOS id to add */
+        rz_vocab_free(&v);
+    }
+    const rz_vocab_spec unknown = {.kind = RZ_VOCAB_BPE,
+                                   .n_tokens = 259,
+                                   .pieces = pieces,
+                                   .pre = {"nope", 4},
+                                   .bos = -1,
+                                   .eos = -1,
+                                   .unk = -1};
+    rz_vocab v;
+    assert_int_equal(rz_vocab_init(&v, &unknown), RZ_ERR_UNSUPPORTED);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_spm),
@@ -334,6 +431,7 @@ int main(void) {
         cmocka_unit_test(test_special_tokens),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_streaming_detokenizer),
+        cmocka_unit_test(test_pre_tokenizers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

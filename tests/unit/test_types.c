@@ -331,9 +331,9 @@ static void test_traits_table(void **state) {
         assert_non_null(rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR));
     }
     assert_int_equal(rz_type_traits_get(RZ_TYPE_Q4_0)->vec_dot_type, RZ_TYPE_Q8_0);
-    assert_false(rz_type_can_dequantize(RZ_TYPE_Q4_K));
+    assert_false(rz_type_can_dequantize(RZ_TYPE_IQ2_XXS));
     float f[256];
-    assert_int_equal(rz_dequantize(RZ_TYPE_Q4_K, f, f, 256), RZ_ERR_UNSUPPORTED);
+    assert_int_equal(rz_dequantize(RZ_TYPE_IQ2_XXS, f, f, 256), RZ_ERR_UNSUPPORTED);
     assert_int_equal(rz_quantize(RZ_TYPE_Q8_0, f, f, 33), RZ_ERR_INVALID_ARG);
 }
 

@@ -12,6 +12,7 @@ typedef int (*rz_command_fn)(int argc, char **argv);
 /* Each subcommand: argv[0] is the subcommand name. Returns the exit code. */
 int rz_cmd_info(int argc, char **argv);
 int rz_cmd_convert(int argc, char **argv);
+int rz_cmd_quantize(int argc, char **argv);
 int rz_cmd_tensor(int argc, char **argv);
 int rz_cmd_run(int argc, char **argv);
 int rz_cmd_eval(int argc, char **argv);
@@ -19,6 +20,7 @@ int rz_cmd_tokenize(int argc, char **argv);
 int rz_cmd_synth(int argc, char **argv);
 int rz_cmd_bench(int argc, char **argv);
 int rz_cmd_perplexity(int argc, char **argv);
+int rz_cmd_serve(int argc, char **argv);
 
 /* rz info's report on a llama2.c checkpoint (info_llama2c.c); exit code. */
 int rz_info_llama2c(const char *path, bool json);

@@ -23,7 +23,14 @@ static const char usage[] =
     "  --json                a JSON array with every figure (adds bytes_per_token, gb_per_s of token\n"
     "                        generation, peak resident memory)\n"
     "  -c, --ctx-size N      context size (default: what the test needs)\n"
-    "  -m, -z, --cache-type-k, --cache-type-v as for rz run\n";
+    "  -m, -z, --cache-type-k, --cache-type-v as for rz run\n"
+    "Speculative decoding (test specN, for each generation length N): greedy generation of N tokens after\n"
+    "--spec-prompt, without and with speculation; reports the speedup, the share of proposals accepted\n"
+    "and the tokens per target forward pass.\n"
+    "  --draft-model PATH    draft model (same vocabulary)\n"
+    "  --draft-max N         tokens proposed per target pass (default 8)\n"
+    "  --lookup              prompt lookup (n-gram match in the context) instead of a draft model\n"
+    "  --spec-prompt TEXT    prompt of the speculation test (default: \"Once upon a time\")\n";
 
 enum { MAX_LIST = 32, MAX_REPS = 1000 };
 
@@ -142,6 +149,93 @@ static int run_test(bench *b, int threads, bool prompt, int n, result *r) {
     return 0;
 }
 
+typedef struct spec_bench {
+    const char *draft_path, *prompt;
+    int draft_max;
+    bool lookup;
+    rz_model *draft_model;
+} spec_bench;
+
+typedef struct spec_result {
+    double base_tps, spec_tps, acceptance, tokens_per_pass;
+} spec_result;
+
+/* Greedy generation of n tokens after the prompt in a fresh cache: tok/s of
+ * the generation part (the prompt is not timed); < 0 after an error. */
+static double generate_tps(rz_context *ctx, rz_speculator *spec, const int32_t *prompt, size_t n_prompt,
+                           int n) {
+    rz_sampler_params sp = rz_sampler_default_params();
+    sp.temperature = 0.0f;
+    rz_sampler *sampler;
+    if (rz_sampler_create(&sp, rz_model_describe(rz_context_model(ctx))->n_vocab, &sampler) != RZ_OK)
+        return rz_cli_fail("bench", "cannot create sampler"), -1;
+    rz_generate_params gp = {.n_predict = n, .ignore_end_token = true, .speculator = spec};
+    rz_generate_result r;
+    rz_status st = rz_context_truncate(ctx, 0);
+    if (spec) rz_speculator_reset(spec);
+    if (st == RZ_OK) st = rz_generate(ctx, sampler, prompt, n_prompt, &gp, NULL, NULL, &r);
+    rz_sampler_free(sampler);
+    if (st != RZ_OK) return rz_cli_fail("bench", "generation failed"), -1;
+    return r.generate_seconds > 0 ? r.n_generated / r.generate_seconds : INFINITY;
+}
+
+static int run_spec_test(bench *b, const spec_bench *sb, int threads, int n, spec_result *out) {
+    const rz_model *m = b->model;
+    const size_t len = strlen(sb->prompt);
+    size_t n_prompt = 0;
+    /* The first call only counts the tokens. */
+    rz_status ts = rz_tokenize(m, sb->prompt, len, true, false, NULL, 0, &n_prompt);
+    int32_t *prompt = malloc((n_prompt + 1) * sizeof *prompt);
+    if (!prompt) return rz_cli_usage_error("bench", "out of memory");
+    if ((ts != RZ_OK && ts != RZ_ERR_RANGE) ||
+        rz_tokenize(m, sb->prompt, len, true, false, prompt, n_prompt + 1, &n_prompt) != RZ_OK) {
+        free(prompt);
+        return rz_cli_fail("bench", "cannot tokenize the speculation prompt");
+    }
+    rz_context_params cp = b->base;
+    cp.n_threads = threads;
+    if (!b->user_ctx) cp.n_ctx = (uint32_t)(n_prompt + (size_t)n + (size_t)sb->draft_max + 1);
+    rz_context *ctx = NULL, *draft = NULL;
+    rz_speculator *spec = NULL;
+    int rc = 0;
+    if (rz_context_create(m, &cp, &ctx) != RZ_OK) rc = rz_cli_fail("bench", "cannot create context");
+    if (rc == 0 && sb->draft_model) {
+        cp.n_ctx = rz_context_n_ctx(ctx);
+        if (rz_context_create(sb->draft_model, &cp, &draft) != RZ_OK)
+            rc = rz_cli_fail("bench", "cannot create the draft context");
+    }
+    rz_speculative_params sp = rz_speculative_default_params();
+    sp.draft = draft;
+    sp.n_draft = sb->draft_max;
+    if (rc == 0 && rz_speculator_create(ctx, &sp, &spec) != RZ_OK)
+        rc = rz_cli_fail("bench", "cannot set up speculation");
+    double base[MAX_REPS], fast[MAX_REPS];
+    /* One untimed warm-up of each, then alternate so that noise hits both. */
+    if (rc == 0 && (generate_tps(ctx, NULL, prompt, n_prompt, n) < 0 ||
+                    generate_tps(ctx, spec, prompt, n_prompt, n) < 0))
+        rc = 1;
+    const rz_speculative_stats before = rc == 0 ? rz_speculator_stats(spec) : (rz_speculative_stats){0};
+    for (int i = 0; i < b->reps && rc == 0; i++) {
+        base[i] = generate_tps(ctx, NULL, prompt, n_prompt, n);
+        fast[i] = generate_tps(ctx, spec, prompt, n_prompt, n);
+        if (base[i] < 0 || fast[i] < 0) rc = 1;
+    }
+    if (rc == 0) {
+        const rz_speculative_stats after = rz_speculator_stats(spec);
+        const double drafted = (double)(after.n_drafted - before.n_drafted);
+        const double passes = (double)(after.n_target_passes - before.n_target_passes);
+        out->base_tps = compute_stats(base, b->reps).median;
+        out->spec_tps = compute_stats(fast, b->reps).median;
+        out->acceptance = drafted > 0 ? (double)(after.n_accepted - before.n_accepted) / drafted : 0.0;
+        out->tokens_per_pass = passes > 0 ? (double)(after.n_tokens - before.n_tokens) / passes : 0.0;
+    }
+    rz_speculator_free(spec);
+    rz_context_free(draft);
+    rz_context_free(ctx);
+    free(prompt);
+    return rc;
+}
+
 static const char *base_name(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
@@ -205,6 +299,7 @@ int rz_cmd_bench(int argc, char **argv) {
     int_list pp = {{512}, 1}, tg = {{128}, 1}, threads = {{rz_cpu_info_get()->physical_cores}, 1};
     int reps = 5;
     bool json = false;
+    spec_bench sb = {.prompt = "Once upon a time", .draft_max = 8};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -236,6 +331,19 @@ int rz_cmd_bench(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--lookup")) {
+            sb.lookup = true;
+        } else if (!strcmp(a, "--draft-model") && v) {
+            sb.draft_path = argv[++i];
+        } else if (!strcmp(a, "--spec-prompt") && v) {
+            sb.prompt = argv[++i];
+        } else if (!strcmp(a, "--draft-max") && v) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 256)
+                return rz_cli_usage_error("bench", "invalid value '%s' for %s (1..256)", v, a);
+            sb.draft_max = (int)n;
+            i++;
         } else {
             return rz_cli_usage_error("bench", "unknown or incomplete option '%s' (see rz bench --help)", a);
         }
@@ -250,6 +358,12 @@ int rz_cmd_bench(int argc, char **argv) {
     rz_model *model;
     if (rz_model_load(o.model_path, &o.model, &model) != RZ_OK)
         return rz_cli_fail("bench", "cannot load model");
+    if (sb.draft_path) {
+        if (rz_model_load(sb.draft_path, &o.model, &sb.draft_model) != RZ_OK) {
+            rz_model_free(model);
+            return rz_cli_fail("bench", "cannot load the draft model");
+        }
+    }
     bench b = {
         .model = model, .base = o.context, .user_ctx = o.context.n_ctx != 0, .reps = reps, .rng = 1234};
     b.tokens = malloc((size_t)max_prompt * sizeof *b.tokens);
@@ -276,6 +390,46 @@ int rz_cmd_bench(int argc, char **argv) {
             }
         }
     }
+    const bool speculate = sb.draft_model || sb.lookup;
+    if (rc == 0 && speculate && !json) {
+        printf("\n| model | speculation | threads | test | tok/s without | tok/s with | speedup | accepted | "
+               "tokens/pass |\n");
+        printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    }
+    for (int ti = 0; ti < threads.n && rc == 0 && speculate; ti++) {
+        for (int k = 0; k < tg.n && rc == 0; k++) {
+            if (tg.v[k] == 0) continue;
+            spec_result sr;
+            rc = run_spec_test(&b, &sb, threads.v[ti], tg.v[k], &sr);
+            if (rc != 0) break;
+            char what[300];
+            snprintf(what, sizeof what, "%s, %d", sb.draft_model ? base_name(sb.draft_path) : "lookup",
+                     sb.draft_max);
+            if (json) {
+                cJSON *row = cJSON_CreateObject();
+                char test[32];
+                snprintf(test, sizeof test, "spec%d", tg.v[k]);
+                cJSON_AddStringToObject(row, "model", base_name(o.model_path));
+                cJSON_AddStringToObject(row, "speculation", sb.draft_model ? "draft" : "lookup");
+                if (sb.draft_model) cJSON_AddStringToObject(row, "draft_model", sb.draft_path);
+                cJSON_AddNumberToObject(row, "draft_max", sb.draft_max);
+                cJSON_AddNumberToObject(row, "threads", threads.v[ti]);
+                cJSON_AddStringToObject(row, "test", test);
+                cJSON_AddNumberToObject(row, "repetitions", reps);
+                cJSON_AddNumberToObject(row, "tok_s_without", sr.base_tps);
+                cJSON_AddNumberToObject(row, "tok_s_with", sr.spec_tps);
+                cJSON_AddNumberToObject(row, "speedup", sr.spec_tps / sr.base_tps);
+                cJSON_AddNumberToObject(row, "acceptance_rate", sr.acceptance);
+                cJSON_AddNumberToObject(row, "tokens_per_target_pass", sr.tokens_per_pass);
+                cJSON_AddItemToArray(rows, row);
+            } else {
+                printf("| %s | %s | %d | spec%d | %.2f | %.2f | %.2fx | %.1f%% | %.2f |\n",
+                       base_name(o.model_path), what, threads.v[ti], tg.v[k], sr.base_tps, sr.spec_tps,
+                       sr.spec_tps / sr.base_tps, 100.0 * sr.acceptance, sr.tokens_per_pass);
+            }
+            fflush(stdout);
+        }
+    }
     if (rc == 0 && json) {
         char *text = cJSON_Print(rows);
         if (text)
@@ -287,6 +441,7 @@ int rz_cmd_bench(int argc, char **argv) {
     cJSON_Delete(rows);
     free(r);
     free(b.tokens);
+    rz_model_free(sb.draft_model);
     rz_model_free(model);
     return rc;
 }

@@ -46,6 +46,16 @@ static void report(const rz_generate_result *r) {
             r->generate_seconds > 0 ? r->n_generated / r->generate_seconds : 0.0);
 }
 
+static void report_speculation(const rz_speculator *spec) {
+    const rz_speculative_stats st = rz_speculator_stats(spec);
+    fprintf(stderr,
+            "speculation: %llu target passes, %llu proposed, %llu accepted (%.1f%%), %.2f tokens per pass\n",
+            (unsigned long long)st.n_target_passes, (unsigned long long)st.n_drafted,
+            (unsigned long long)st.n_accepted,
+            st.n_drafted ? 100.0 * (double)st.n_accepted / (double)st.n_drafted : 0.0,
+            st.n_target_passes ? (double)st.n_tokens / (double)st.n_target_passes : 0.0);
+}
+
 static int interactive(rz_model *model, rz_context *ctx, rz_sampler *sampler, const rz_generate_params *gp) {
     char line[8192];
     bool first_turn = true;
@@ -77,7 +87,13 @@ static const char usage[] =
     "  -r, --reverse-prompt S    stop string (repeatable)\n"
     "  --ignore-eos              keep generating past the end-of-generation token\n"
     "  --ids                     print generated token ids instead of text\n"
-    "  -i, --interactive         read prompts from stdin, keeping the KV cache between turns\n";
+    "  -i, --interactive         read prompts from stdin, keeping the KV cache between turns\n"
+    "  --ctx-shift               when the context is full, drop the oldest half of it (after --keep)\n"
+    "  --keep N                  tokens at the start (BOS included) that --ctx-shift keeps (default 0)\n"
+    "  --draft-model PATH        speculative decoding with this draft model (same vocabulary)\n"
+    "  --draft-max N             tokens proposed per target pass (default 8)\n"
+    "  --lookup                  speculative decoding by prompt lookup (n-gram match in the context)\n"
+    "  --lookup-ngram N          longest n-gram matched by --lookup (default 3)\n";
 
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -102,7 +118,9 @@ int rz_cmd_run(int argc, char **argv) {
     const char *stops[MAX_STOP_STRINGS];
     size_t n_stops = 0;
     long n_predict = 128;
-    bool ids = false, is_interactive = false, ignore_eos = false;
+    bool ids = false, is_interactive = false, ignore_eos = false, ctx_shift = false, lookup = false;
+    long n_keep = 0, draft_max = 8, lookup_ngram = 3;
+    const char *draft_path = NULL;
     for (int i = 1; i < argc; i++) {
         int r = rz_cli_parse_model_opt("run", &o, argc, argv, &i);
         if (r < 0) return 2;
@@ -119,9 +137,11 @@ int rz_cmd_run(int argc, char **argv) {
         } else if ((!strcmp(a, "-n") || !strcmp(a, "--n-predict")) && has_value) {
             char *end;
             n_predict = strtol(argv[++i], &end, 10);
-            if (*end || n_predict < -1) return rz_cli_usage_error("run", "invalid value '%s' for -n", argv[i]);
+            if (*end || n_predict < -1)
+                return rz_cli_usage_error("run", "invalid value '%s' for -n", argv[i]);
         } else if ((!strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) && has_value) {
-            if (n_stops == MAX_STOP_STRINGS) return rz_cli_usage_error("run", "at most %d stop strings", MAX_STOP_STRINGS);
+            if (n_stops == MAX_STOP_STRINGS)
+                return rz_cli_usage_error("run", "at most %d stop strings", MAX_STOP_STRINGS);
             stops[n_stops++] = argv[++i];
         } else if (!strcmp(a, "--ids")) {
             ids = true;
@@ -129,6 +149,20 @@ int rz_cmd_run(int argc, char **argv) {
             is_interactive = true;
         } else if (!strcmp(a, "--ignore-eos")) {
             ignore_eos = true;
+        } else if (!strcmp(a, "--ctx-shift")) {
+            ctx_shift = true;
+        } else if (!strcmp(a, "--lookup")) {
+            lookup = true;
+        } else if (!strcmp(a, "--draft-model") && has_value) {
+            draft_path = argv[++i];
+        } else if ((!strcmp(a, "--keep") || !strcmp(a, "--draft-max") || !strcmp(a, "--lookup-ngram")) &&
+                   has_value) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            const long lo = !strcmp(a, "--keep") ? 0 : 1, hi = !strcmp(a, "--draft-max") ? 256 : 1 << 20;
+            if (*end || v < lo || v > hi)
+                return rz_cli_usage_error("run", "invalid value '%s' for %s", argv[i], a);
+            *(!strcmp(a, "--keep") ? &n_keep : !strcmp(a, "--draft-max") ? &draft_max : &lookup_ngram) = v;
         } else {
             return rz_cli_usage_error("run", "unknown or incomplete option '%s' (see rz run --help)", a);
         }
@@ -149,9 +183,34 @@ int rz_cmd_run(int argc, char **argv) {
     rz_sampler *sampler = NULL;
     int32_t *tokens = NULL;
     size_t n_tokens = 0;
-    rz_generate_params gp = {.n_predict = (int32_t)n_predict, .stop_strings = stops, .n_stop_strings = n_stops,
-                             .ignore_end_token = ignore_eos};
-    if (rz_sampler_create(&o.sampling, rz_model_describe(model)->n_vocab, &sampler) != RZ_OK) {
+    rz_generate_params gp = {.n_predict = (int32_t)n_predict,
+                             .stop_strings = stops,
+                             .n_stop_strings = n_stops,
+                             .ignore_end_token = ignore_eos,
+                             .ctx_shift = ctx_shift,
+                             .n_keep = (uint32_t)n_keep};
+    rz_model *draft_model = NULL;
+    rz_context *draft_ctx = NULL;
+    rz_speculator *spec = NULL;
+    if (draft_path || lookup) {
+        rz_speculative_params sp = rz_speculative_default_params();
+        sp.n_draft = (int32_t)draft_max;
+        sp.ngram_max = (int32_t)lookup_ngram;
+        if (sp.ngram_min > sp.ngram_max) sp.ngram_min = sp.ngram_max;
+        if (draft_path) {
+            rz_cli_model_opts d = o;
+            d.model_path = draft_path;
+            d.context.n_ctx = rz_context_n_ctx(ctx);
+            rc = rz_cli_load("run", &d, &draft_model, &draft_ctx);
+            sp.draft = draft_ctx;
+        }
+        if (rc == 0 && rz_speculator_create(ctx, &sp, &spec) != RZ_OK)
+            rc = rz_cli_fail("run", "cannot set up speculation");
+        gp.speculator = spec;
+    }
+    if (rc != 0) {
+        /* the draft or the speculator failed; already reported */
+    } else if (rz_sampler_create(&o.sampling, rz_model_describe(model)->n_vocab, &sampler) != RZ_OK) {
         rc = rz_cli_fail("run", "cannot create sampler");
     } else if (is_interactive) {
         rc = interactive(model, ctx, sampler, &gp);
@@ -167,8 +226,12 @@ int rz_cmd_run(int argc, char **argv) {
         } else {
             printf("\n");
             report(&r);
+            if (spec) report_speculation(spec);
         }
     }
+    rz_speculator_free(spec);
+    rz_context_free(draft_ctx);
+    rz_model_free(draft_model);
     free(tokens);
     free(file_prompt);
     rz_sampler_free(sampler);

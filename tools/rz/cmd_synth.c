@@ -9,10 +9,13 @@
 static const char usage[] =
     "usage: rz synth OUT.gguf (--preset NAME | --n-embd N --n-layer N --n-ff N --n-head N --n-head-kv N\n"
     "                          --n-vocab N) [options]\n"
-    "Writes a llama-architecture GGUF with random weights (matrices ~ N(0, 0.02), norms ~ 1) and a\n"
-    "synthetic SentencePiece vocabulary (<unk>, <s>, </s>, 256 byte tokens, filler pieces).\n"
+    "Writes a GGUF with random weights (matrices ~ N(0, 0.02), norms ~ 1) and a synthetic\n"
+    "SentencePiece vocabulary (<unk>, <s>, </s>, 256 byte tokens, filler pieces).\n"
     "  --preset NAME        tiny (64/2 layers/128/4/2/512), tinyllama-1.1b, llama3.2-1b (tied output,\n"
     "                       RoPE base 500000; context 8192 in the file instead of 131072);\n"
+    "                       bitnet-large (bitnet: 1536/24/4096/16/16/32002, tied) and bitnet-2b-4t\n"
+    "                       (bitnet-b1.58: 2560/30/6912/20/5/128256, tied, RoPE base 500000): ternary\n"
+    "                       matrices (t * s, one s per tensor), i2_s by default, f16 output;\n"
     "                       the shape options below override single values\n"
     "  --n-embd N           embedding size\n"
     "  --n-layer N          layers\n"
@@ -23,8 +26,9 @@ static const char usage[] =
     "  --n-ctx N            training context length stored in the file (default 2048)\n"
     "  --rope-base F        RoPE frequency base (default 10000)\n"
     "  --tied               no output.weight: the output reuses token_embd\n"
-    "  --type TYPE          matrices: f32, f16, bf16, q8_0, q4_0 (default f16)\n"
-    "  --output-type TYPE   output.weight (token_embd when tied); default: --type\n"
+    "  --type TYPE          matrices: f32, f16, bf16, q8_0, q4_0, q6_K, tq1_0, tq2_0, i2_s (default f16)\n"
+    "  --output-type TYPE   output.weight (token_embd when tied); default: --type, f16 for a\n"
+    "                       ternary --type\n"
     "  --seed N             random seed (default 0); the same options give the same file\n";
 
 static bool parse_i32(const char *s, int32_t *out) {
@@ -117,7 +121,9 @@ int rz_cmd_synth(int argc, char **argv) {
     if (have_seed) p.seed = seed;
     if (type_name && rz_type_from_name(type_name, &p.type) != RZ_OK)
         return rz_cli_usage_error("synth", "unknown type '%s'", type_name);
-    p.output_type = p.type;
+    /* A ternary type suits only the ternary matrices: the output stays F16. */
+    if (type_name && p.type != RZ_TYPE_TQ1_0 && p.type != RZ_TYPE_TQ2_0 && p.type != RZ_TYPE_I2_S)
+        p.output_type = p.type;
     if (output_type_name && rz_type_from_name(output_type_name, &p.output_type) != RZ_OK)
         return rz_cli_usage_error("synth", "unknown type '%s'", output_type_name);
 

@@ -13,6 +13,7 @@ typedef struct rz_command {
 static const rz_command commands[] = {
     {"info", rz_cmd_info, "describe a model file (GGUF or llama2.c) or the CPU"},
     {"convert", rz_cmd_convert, "convert a llama2.c checkpoint to GGUF"},
+    {"quantize", rz_cmd_quantize, "requantize a GGUF model (llama.cpp's presets)"},
     {"run", rz_cmd_run, "generate text from a prompt"},
     {"eval", rz_cmd_eval, "evaluate token ids and write their logits"},
     {"tokenize", rz_cmd_tokenize, "text to token ids with a model's tokenizer"},
@@ -20,6 +21,7 @@ static const rz_command commands[] = {
     {"synth", rz_cmd_synth, "write a Llama-shaped GGUF with random weights"},
     {"bench", rz_cmd_bench, "measure prompt and generation throughput"},
     {"perplexity", rz_cmd_perplexity, "perplexity of a model on a text file"},
+    {"serve", rz_cmd_serve, "OpenAI-compatible HTTP server"},
 };
 
 static void usage(FILE *out) {

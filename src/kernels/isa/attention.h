@@ -1,0 +1,21 @@
+/* Per-ISA versions of the attention value kernels (kernels/attention.h);
+ * entered only after run-time detection of their ISA. Same semantics as the
+ * scalar ones, up to float rounding (they fuse the multiply-add). */
+#ifndef RZ_KERNELS_ISA_ATTENTION_H
+#define RZ_KERNELS_ISA_ATTENTION_H
+
+#include <stdint.h>
+
+void rz_attn_axpy_f32_avx2(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_f16_avx2(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_bf16_avx2(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_q8_0_avx2(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_q4_0_avx2(int64_t n, float p, const void *restrict v, float *restrict out);
+
+void rz_attn_axpy_f32_avx512(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_f16_avx512(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_bf16_avx512(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_q8_0_avx512(int64_t n, float p, const void *restrict v, float *restrict out);
+void rz_attn_axpy_q4_0_avx512(int64_t n, float p, const void *restrict v, float *restrict out);
+
+#endif

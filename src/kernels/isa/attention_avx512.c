@@ -1,0 +1,64 @@
+/* AVX-512 attention value kernels: 16 floats per step (a Q8_0/Q4_0 block is
+ * two steps). */
+#include <immintrin.h>
+
+#include "kernels/isa/attention.h"
+#include "tensor/quants.h"
+
+static inline void fma_store(float *out, __m512 p, __m512 x) {
+    _mm512_storeu_ps(out, _mm512_fmadd_ps(p, x, _mm512_loadu_ps(out)));
+}
+
+void rz_attn_axpy_f32_avx512(int64_t n, float p, const void *restrict v, float *restrict out) {
+    const float *x = v;
+    const __m512 vp = _mm512_set1_ps(p);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        fma_store(out + i, vp, _mm512_loadu_ps(x + i));
+    for (; i < n; i++)
+        out[i] += p * x[i];
+}
+
+void rz_attn_axpy_f16_avx512(int64_t n, float p, const void *restrict v, float *restrict out) {
+    const rz_fp16 *x = v;
+    const __m512 vp = _mm512_set1_ps(p);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        fma_store(out + i, vp, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    for (; i < n; i++)
+        out[i] += p * rz_fp16_to_f32(x[i]);
+}
+
+void rz_attn_axpy_bf16_avx512(int64_t n, float p, const void *restrict v, float *restrict out) {
+    const rz_bf16 *x = v;
+    const __m512 vp = _mm512_set1_ps(p);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(x + i)));
+        fma_store(out + i, vp, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+    for (; i < n; i++)
+        out[i] += p * rz_bf16_to_f32(x[i]);
+}
+
+static inline __m512 i8x16(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
+
+void rz_attn_axpy_q8_0_avx512(int64_t n, float p, const void *restrict v, float *restrict out) {
+    const rz_block_q8_0 *x = v;
+    for (int64_t b = 0; b < n / RZ_QK8_0; b++, out += RZ_QK8_0) {
+        const __m512 pd = _mm512_set1_ps(p * _cvtsh_ss(x[b].d));
+        fma_store(out, pd, i8x16(_mm_loadu_si128((const __m128i *)x[b].qs)));
+        fma_store(out + 16, pd, i8x16(_mm_loadu_si128((const __m128i *)(x[b].qs + 16))));
+    }
+}
+
+void rz_attn_axpy_q4_0_avx512(int64_t n, float p, const void *restrict v, float *restrict out) {
+    const rz_block_q4_0 *x = v;
+    const __m128i mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    for (int64_t b = 0; b < n / RZ_QK4_0; b++, out += RZ_QK4_0) {
+        const __m512 pd = _mm512_set1_ps(p * _cvtsh_ss(x[b].d));
+        const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
+        fma_store(out, pd, i8x16(_mm_sub_epi8(_mm_and_si128(raw, mask), eight)));
+        fma_store(out + 16, pd, i8x16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight)));
+    }
+}

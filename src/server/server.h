@@ -1,0 +1,210 @@
+/* Internals of the OpenAI-compatible server: request parsing and validation,
+ * chat templates, response/SSE formatting, metrics and the slot scheduler.
+ * Uses only the public API (server -> runtime). */
+#ifndef RZ_SERVER_SERVER_H
+#define RZ_SERVER_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ryzanstein.h"
+
+/* ------------------------------------------------------------ requests */
+
+typedef enum srv_kind { SRV_CHAT, SRV_COMPLETION } srv_kind;
+
+#define SRV_MAX_STOPS 4
+
+typedef struct srv_message {
+    char *role;
+    char *content;
+} srv_message;
+
+typedef struct srv_request {
+    srv_kind kind;
+    char *model;
+    srv_message *messages; /* chat */
+    size_t n_messages;
+    char *prompt;       /* completions */
+    int32_t max_tokens; /* -1: not given */
+    float temperature, top_p, presence_penalty, frequency_penalty;
+    int n;
+    char *stop[SRV_MAX_STOPS];
+    size_t n_stop;
+    bool has_seed;
+    uint64_t seed;
+    int logprobs; /* 0: off; else top alternatives + 1 (chat: top_logprobs + 1) */
+    bool stream, include_usage;
+} srv_request;
+
+/* An OpenAI error: {"error":{"message","type","param","code"}}. */
+typedef struct srv_error {
+    int status; /* HTTP status */
+    const char *type;
+    const char *code; /* NULL: null */
+    char param[64];   /* "": null */
+    char message[256];
+} srv_error;
+
+typedef struct srv_limits {
+    int32_t max_tokens; /* 0: no limit */
+    int max_n;
+} srv_limits;
+
+/* Parse and validate a request body; false with *err filled on failure. */
+bool srv_request_parse(srv_kind kind, const char *body, size_t len, const srv_limits *limits,
+                       srv_request *out, srv_error *err);
+void srv_request_free(srv_request *r);
+void srv_error_set(srv_error *err, int status, const char *type, const char *param, const char *code,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The error object as JSON text (malloc'd; NULL when out of memory). */
+char *srv_error_json(const srv_error *err);
+
+/* ------------------------------------------------------- chat templates */
+
+typedef enum srv_template {
+    SRV_TMPL_CHATML,
+    SRV_TMPL_LLAMA2,
+    SRV_TMPL_LLAMA3,
+    SRV_TMPL_MISTRAL,
+    SRV_TMPL_GEMMA,
+    SRV_TMPL_PHI3,
+    SRV_TMPL_BITNET,
+    SRV_TMPL_COUNT
+} srv_template;
+
+const char *srv_template_name(srv_template t);
+/* By name ("chatml", "llama2", ...); false if unknown. */
+bool srv_template_from_name(const char *name, srv_template *out);
+/* Family of a Jinja chat template by its distinctive markers; false (and
+ * ChatML) when none matches. */
+bool srv_template_detect(const char *jinja, size_t len, srv_template *out);
+/* Prompt text for the messages plus the assistant's turn opener; BOS is not
+ * included (the tokenizer adds it). malloc'd; NULL when out of memory. */
+char *srv_template_render(srv_template t, const srv_message *messages, size_t n);
+/* Text that ends an assistant turn in this family (a stop string). */
+const char *srv_template_end_of_turn(srv_template t);
+
+/* ------------------------------------------------------------- metrics */
+
+#define SRV_HIST_BUCKETS 12
+
+typedef struct srv_histogram {
+    const double *bounds;                  /* SRV_HIST_BUCKETS upper bounds */
+    uint64_t counts[SRV_HIST_BUCKETS + 1]; /* last: +Inf */
+    double sum;
+    uint64_t count;
+} srv_histogram;
+
+#define SRV_MAX_ROUTES   10
+#define SRV_MAX_STATUSES 12
+
+typedef struct srv_metrics {
+    pthread_mutex_t lock;
+    uint64_t requests[SRV_MAX_ROUTES][SRV_MAX_STATUSES];
+    uint64_t prompt_tokens, completion_tokens;
+    srv_histogram prompt_tps, gen_tps, ttft, latency;
+} srv_metrics;
+
+/* Point-in-time values read from the scheduler for the gauges. */
+typedef struct srv_gauges {
+    int queue_depth, slots_active, slots_total;
+    uint64_t kv_tokens, kv_capacity;
+} srv_gauges;
+
+extern const char *const srv_routes[SRV_MAX_ROUTES];
+extern const int srv_statuses[SRV_MAX_STATUSES];
+
+void srv_metrics_init(srv_metrics *m);
+void srv_metrics_destroy(srv_metrics *m);
+/* Route index (of srv_routes) for a path; the last entry is "other". */
+int srv_route_index(const char *path);
+void srv_metrics_request(srv_metrics *m, int route, int status);
+/* Token counters, once per completed request (as its usage reports them). */
+void srv_metrics_tokens(srv_metrics *m, uint32_t n_prompt, uint32_t n_completion);
+/* Speed histograms, once per sequence: n_eval prompt tokens evaluated (the
+ * rest came from the slot's cache) in prompt_s, n_gen generated in gen_s. */
+void srv_metrics_generation(srv_metrics *m, uint32_t n_eval, uint32_t n_gen, double prompt_s, double gen_s,
+                            double ttft_s);
+void srv_metrics_latency(srv_metrics *m, double seconds);
+/* Prometheus text exposition format. malloc'd; NULL when out of memory. */
+char *srv_metrics_format(srv_metrics *m, const srv_gauges *g);
+
+/* -------------------------------------------------------------- SSE */
+
+/* "data: <json>\n\n" for a JSON object (consumed) or "data: [DONE]\n\n" for
+ * NULL. malloc'd; NULL when out of memory. */
+char *srv_sse_frame(cJSON *obj);
+
+/* ----------------------------------------------------------- scheduler */
+
+/* One generated token as the HTTP side sees it. */
+typedef struct srv_logprob {
+    int32_t token;
+    float logprob;
+} srv_logprob;
+
+typedef enum srv_event_type { SRV_EV_TEXT, SRV_EV_DONE, SRV_EV_ERROR } srv_event_type;
+
+typedef struct srv_event {
+    struct srv_event *next;
+    srv_event_type type;
+    int index; /* choice */
+    char *text;
+    size_t len;
+    /* SRV_EV_TEXT with logprobs: the sampled token first, then alternatives. */
+    srv_logprob *logprobs;
+    int n_logprobs;
+    /* SRV_EV_DONE */
+    const char *finish_reason;
+    uint32_t n_eval, n_gen; /* prompt tokens evaluated (not reused), generated */
+    double ttft_s, prompt_s, gen_s;
+} srv_event;
+
+/* A request's sequences (one per choice) and the events they produce. */
+typedef struct srv_job {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    srv_event *head, *tail;
+    int refs;
+    _Atomic bool cancelled; /* client gone, timed out, or shutdown */
+    int n_choices;
+    int32_t *prompt;
+    size_t n_prompt;
+    int32_t max_tokens;
+    rz_sampler_params sampling;
+    char *stop[SRV_MAX_STOPS + 1];
+    size_t n_stop;
+    int logprobs;
+    double t_enqueued;
+} srv_job;
+
+typedef struct srv_sched srv_sched;
+
+rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, int n_slots, int queue_size,
+                           srv_sched **out);
+/* Refuse new jobs and cancel queued and running ones (their waiters get an
+ * error event). */
+void srv_sched_stop(srv_sched *s);
+/* Stop, join the scheduler thread and free everything. */
+void srv_sched_free(srv_sched *s);
+uint32_t srv_sched_n_ctx(const srv_sched *s);
+/* Queue a job's sequences; RZ_ERR_RANGE when the queue is full. Takes a reference. */
+rz_status srv_sched_submit(srv_sched *s, srv_job *job);
+void srv_sched_gauges(srv_sched *s, srv_gauges *g);
+/* Sequences queued or running. */
+int srv_sched_busy(srv_sched *s);
+bool srv_sched_can_accept(srv_sched *s);
+
+srv_job *srv_job_new(void);
+void srv_job_release(srv_job *job);
+/* Wait up to timeout_s for an event; NULL on timeout. Caller frees the event. */
+srv_event *srv_job_next(srv_job *job, double timeout_s);
+void srv_event_free(srv_event *ev);
+
+#endif

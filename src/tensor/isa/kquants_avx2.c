@@ -1,0 +1,15 @@
+/* AVX2 kernels of Q4_1, Q5_0, Q5_1, IQ4_NL and the K-quants (kquants_inl.h). */
+#include <immintrin.h>
+
+#define KQ_FN(name) name##_avx2
+
+/* Products u*y in int16 pairs (maddubs), then summed to int32 pairs. */
+static inline __m256i kq_dot_u8i8(__m256i acc, __m256i u, __m256i y) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1)));
+}
+
+static inline __m256i kq_madd_acc(__m256i acc, __m256i p, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+}
+
+#include "tensor/isa/kquants_inl.h"

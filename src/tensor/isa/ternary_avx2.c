@@ -1,0 +1,156 @@
+/* AVX2 kernels of the ternary types: maddubs of the unsigned 2-bit codes
+ * (0..2) with the signed int8 activations; the -1 offset is removed once per
+ * row (I2_S) or block (TQ2_0) by subtracting the activation sums. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "tensor/isa/avx2_inl.h"
+#include "tensor/quants_k.h"
+#include "tensor/quants_ternary.h"
+
+/* int32 lanes of sum codes*q over one 32-byte code vector c whose 2-bit field
+ * at shift SH[l] pairs with the 32 activations at q + 32*l. */
+static inline __m256i dot_codes4(__m256i c, const int8_t *q, int s0, int s1, int s2, int s3) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(c, s0), m3);
+    const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(c, s1), m3);
+    const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(c, s2), m3);
+    const __m256i c3 = _mm256_and_si256(_mm256_srli_epi16(c, s3), m3);
+    /* each maddubs lane is at most 2 * 2 * 128: four of them fit int16 */
+    const __m256i p01 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(c0, _mm256_loadu_si256((const __m256i *)q)),
+                         _mm256_maddubs_epi16(c1, _mm256_loadu_si256((const __m256i *)(q + 32))));
+    const __m256i p23 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(c2, _mm256_loadu_si256((const __m256i *)(q + 64))),
+                         _mm256_maddubs_epi16(c3, _mm256_loadu_si256((const __m256i *)(q + 96))));
+    return _mm256_madd_epi16(_mm256_add_epi16(p01, p23), _mm256_set1_epi16(1));
+}
+
+static inline int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restrict vx,
+                               const void *restrict vy) {
+    const uint8_t *x = vx;
+    const rz_block_i8_s *y = vy;
+    const int64_t ng = n / RZ_QK_I2S;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    int32_t sum = 0;
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2) {
+        _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
+        acc0 = _mm256_add_epi32(
+            acc0, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0));
+        acc1 = _mm256_add_epi32(acc1, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g + 32)),
+                                                 y[g + 1].qs, 6, 4, 2, 0));
+        sum += y[g].sum + y[g + 1].sum;
+    }
+    for (; g < ng; g++) {
+        acc0 = _mm256_add_epi32(
+            acc0, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0));
+        sum += y[g].sum;
+    }
+    *s = ((float)hsum_epi32(_mm256_add_epi32(acc0, acc1)) - (float)sum) / y[0].a;
+}
+
+void rz_vec_dot_tq2_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx,
+                                const void *restrict vy) {
+    const rz_block_tq2_0 *x = vx;
+    const rz_block_q8_K *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
+        const __m256i lo = dot_codes4(_mm256_loadu_si256((const __m256i *)x[b].qs), y[b].qs, 0, 2, 4, 6);
+        const __m256i hi =
+            dot_codes4(_mm256_loadu_si256((const __m256i *)(x[b].qs + 32)), y[b].qs + 128, 0, 2, 4, 6);
+        const __m256i sums =
+            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1));
+        const __m256i v = _mm256_sub_epi32(_mm256_add_epi32(lo, hi), sums);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d) * y[b].d), _mm256_cvtepi32_ps(v), acc);
+    }
+    *s = hsum8(acc);
+}
+
+/* Digit k of the 16 TQ1_0 bytes in q (zero-extended to 16-bit lanes), each
+ * times its lane's power of three: ((q * 3^k) mod 256 * 3) >> 8. */
+static inline __m256i trits16(__m256i q, __m256i pow3k) {
+    const __m256i t = _mm256_and_si256(_mm256_mullo_epi16(q, pow3k), _mm256_set1_epi16(0xFF));
+    return _mm256_srli_epi16(_mm256_mullo_epi16(t, _mm256_set1_epi16(3)), 8);
+}
+
+static inline __m256i load_q16(const int8_t *q) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q));
+}
+
+/* TQ1_0: digits decoded in 16-bit lanes and multiplied with madd; per block
+ * the integer sum and then the float step are those of the scalar version,
+ * so the result is bit-identical to it. */
+void rz_vec_dot_tq1_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_block_tq1_0 *x = vx;
+    const rz_block_q8_K *y = vy;
+    static const int16_t qh_pow3[16] = {1, 1, 1, 1, 3, 3, 3, 3, 9, 9, 9, 9, 27, 27, 27, 27};
+    const __m256i qh_mul = _mm256_loadu_si256((const __m256i *)qh_pow3);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const int8_t *q = y[b].qs;
+        const __m256i lo = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[b].qs));
+        const __m256i hi = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x[b].qs + 16)));
+        const __m256i mid = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x[b].qs + 32)));
+        __m256i acc = _mm256_setzero_si256();
+        int p = 1;
+        for (int k = 0; k < 5; k++, p *= 3) {
+            const __m256i pk = _mm256_set1_epi16((short)p);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(trits16(lo, pk), load_q16(q + 32 * k)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(trits16(hi, pk), load_q16(q + 32 * k + 16)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(trits16(mid, pk), load_q16(q + 160 + 16 * k)));
+        }
+        uint32_t qh4;
+        memcpy(&qh4, x[b].qh, sizeof qh4);
+        const __m256i qh = _mm256_cvtepu8_epi16(_mm_set1_epi32((int)qh4));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(trits16(qh, qh_mul), load_q16(q + 240)));
+        const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1));
+        const int32_t sum = hsum_epi32(_mm256_sub_epi32(acc, bs));
+        sumf += (float)sum * (_cvtsh_ss(x[b].d) * y[b].d);
+    }
+    *s = sumf;
+}
+
+/* Writes the same bytes as rz_quantize_row_i8_s: cvtps rounds half to even
+ * like lrintf, and the clamp is exact before the saturating packs. */
+void rz_quantize_row_i8_s_avx2(const float *restrict x, void *restrict dst, int64_t n) {
+    rz_block_i8_s *y = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 mx = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8)
+        mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const double m = fmax((double)_mm_cvtss_f32(m4), 1e-5);
+    const float a = (float)(127.0 / m);
+    const __m256 va = _mm256_set1_ps(a);
+    const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
+        const float *xb = x + b * RZ_QK_I2S;
+        __m256i sumv = _mm256_setzero_si256();
+        for (int j = 0; j < RZ_QK_I2S; j += 32) {
+            __m256i v[4];
+            for (int k = 0; k < 4; k++) {
+                v[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 8 * k), va));
+                v[k] = _mm256_max_epi32(_mm256_min_epi32(v[k], hi), lo);
+                sumv = _mm256_add_epi32(sumv, v[k]);
+            }
+            const __m256i p =
+                _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+            _mm256_storeu_si256((__m256i *)(y[b].qs + j), _mm256_permutevar8x32_epi32(p, order));
+        }
+        y[b].a = a;
+        y[b].sum = hsum_epi32(sumv);
+    }
+}

@@ -1,0 +1,252 @@
+/* AVX-512 VNNI kernels of the ternary types: vpdpbusd multiplies the
+ * unsigned 2-bit codes (0..2) with the signed int8 activations and adds into
+ * int32 lanes directly; the -1 offset is removed via the activation sums. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "tensor/isa/avx2_inl.h"
+#include "tensor/quants_k.h"
+#include "tensor/quants_ternary.h"
+
+/* acc + sum codes*q over one 32-byte code vector c whose 2-bit field at
+ * shift s_l pairs with the 32 activations at q + 32*l. */
+static inline __m256i dpbusd_codes4(__m256i acc, __m256i c, const int8_t *q, int s0, int s1, int s2, int s3) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    acc = _mm256_dpbusd_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(c, s0), m3),
+                              _mm256_loadu_si256((const __m256i *)q));
+    acc = _mm256_dpbusd_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(c, s1), m3),
+                              _mm256_loadu_si256((const __m256i *)(q + 32)));
+    acc = _mm256_dpbusd_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(c, s2), m3),
+                              _mm256_loadu_si256((const __m256i *)(q + 64)));
+    return _mm256_dpbusd_epi32(acc, _mm256_and_si256(_mm256_srli_epi16(c, s3), m3),
+                               _mm256_loadu_si256((const __m256i *)(q + 96)));
+}
+
+static inline int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Activations of field l (elements 32l..32l+31) of groups g and g+1, in
+ * the two halves of a zmm, matching 64 bytes of codes of those groups. */
+static inline __m512i load_q_pair(const rz_block_i8_s *y, int l) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(y[0].qs + 32 * l))),
+                              _mm256_loadu_si256((const __m256i *)(y[1].qs + 32 * l)), 1);
+}
+
+/* The last group of an odd count: upper halves zero. */
+static inline __m512i load_q_last(const rz_block_i8_s *y, int l) {
+    return _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(y->qs + 32 * l)));
+}
+
+static inline __m512i codes_at(__m512i c, int l) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    switch (l) {
+    case 0: return _mm512_and_si512(_mm512_srli_epi16(c, 6), m3);
+    case 1: return _mm512_and_si512(_mm512_srli_epi16(c, 4), m3);
+    case 2: return _mm512_and_si512(_mm512_srli_epi16(c, 2), m3);
+    default: return _mm512_and_si512(c, m3);
+    }
+}
+
+/* Two 128-groups per step: 64 bytes of codes, four vpdpbusd on zmm. Field
+ * l is masked in place (code << (6 - 2l) <= 128 still fits the unsigned
+ * operand) instead of shifted down, into its own accumulator, whose lanes
+ * are then exact multiples of 4^(3 - l) and are shifted back once. */
+void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict vx,
+                                 const void *restrict vy) {
+    const uint8_t *x = vx;
+    const rz_block_i8_s *y = vy;
+    const int64_t ng = n / RZ_QK_I2S;
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                      _mm256_setzero_si256()};
+    const __m256i mask[4] = {_mm256_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), _mm256_set1_epi8(0x0C),
+                             _mm256_set1_epi8(0x03)};
+    int32_t sum = 0;
+    for (int64_t g = 0; g < ng; g++) {
+        _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
+        const __m256i c = _mm256_loadu_si256((const __m256i *)(x + 32 * g));
+        for (int l = 0; l < 4; l++)
+            acc[l] = _mm256_dpbusd_epi32(acc[l], _mm256_and_si256(c, mask[l]),
+                                         _mm256_loadu_si256((const __m256i *)(y[g].qs + 32 * l)));
+        sum += y[g].sum;
+    }
+    const __m256i t =
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_srai_epi32(acc[0], 6), _mm256_srai_epi32(acc[1], 4)),
+                         _mm256_add_epi32(_mm256_srai_epi32(acc[2], 2), acc[3]));
+    *s = ((float)hsum_epi32(t) - (float)sum) / y[0].a;
+}
+
+void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx,
+                                  const void *restrict vy) {
+    const rz_block_tq2_0 *x = vx;
+    const rz_block_q8_K *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
+        /* start from -sum q so the lanes end up holding sum (code - 1) * q */
+        __m256i v = _mm256_sub_epi32(
+            _mm256_setzero_si256(),
+            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1)));
+        v = dpbusd_codes4(v, _mm256_loadu_si256((const __m256i *)x[b].qs), y[b].qs, 0, 2, 4, 6);
+        v = dpbusd_codes4(v, _mm256_loadu_si256((const __m256i *)(x[b].qs + 32)), y[b].qs + 128, 0, 2, 4, 6);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d) * y[b].d), _mm256_cvtepi32_ps(v), acc);
+    }
+    *s = hsum8(acc);
+}
+
+/* I2_S tile: four weight rows against four tokens. Each 64-byte code
+ * vector (two groups) is unpacked once per tile and multiplied with every
+ * token's activations; missing rows and tokens repeat the first (their
+ * results are not stored). */
+#define I2S_TILE_STEP(L, LOAD_Q, C)                                                                          \
+    do {                                                                                                     \
+        __m512i c[4];                                                                                        \
+        for (int r = 0; r < 4; r++)                                                                          \
+            c[r] = codes_at(C[r], L);                                                                        \
+        for (int t = 0; t < 4; t++) {                                                                        \
+            const __m512i q = LOAD_Q(xg[t], L);                                                              \
+            for (int r = 0; r < 4; r++)                                                                      \
+                acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], c[r], q);                                         \
+        }                                                                                                    \
+    } while (0)
+
+void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                   uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    const uint8_t *rows[4];
+    const rz_block_i8_s *xs[4];
+    for (int i = 0; i < 4; i++) {
+        rows[i] = (const uint8_t *)w + (i < nr ? (uint64_t)i : 0) * w_stride;
+        xs[i] =
+            (const rz_block_i8_s *)(const void *)((const char *)x + (i < nt ? (uint64_t)i : 0) * x_stride);
+    }
+    __m512i acc[4][4];
+    for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 4; r++)
+            acc[t][r] = _mm512_setzero_si512();
+    int32_t sum[4] = {0, 0, 0, 0};
+    const int64_t ng = n / RZ_QK_I2S;
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2) {
+        __m512i codes[4];
+        const rz_block_i8_s *xg[4];
+        for (int r = 0; r < 4; r++)
+            codes[r] = _mm512_loadu_si512(rows[r] + 32 * g);
+        for (int t = 0; t < 4; t++) {
+            xg[t] = &xs[t][g];
+            sum[t] += xg[t][0].sum + xg[t][1].sum;
+        }
+        I2S_TILE_STEP(0, load_q_pair, codes);
+        I2S_TILE_STEP(1, load_q_pair, codes);
+        I2S_TILE_STEP(2, load_q_pair, codes);
+        I2S_TILE_STEP(3, load_q_pair, codes);
+    }
+    if (g < ng) {
+        __m512i codes[4];
+        const rz_block_i8_s *xg[4];
+        for (int r = 0; r < 4; r++)
+            codes[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(rows[r] + 32 * g)));
+        for (int t = 0; t < 4; t++) {
+            xg[t] = &xs[t][g];
+            sum[t] += xg[t]->sum;
+        }
+        I2S_TILE_STEP(0, load_q_last, codes);
+        I2S_TILE_STEP(1, load_q_last, codes);
+        I2S_TILE_STEP(2, load_q_last, codes);
+        I2S_TILE_STEP(3, load_q_last, codes);
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            y[t * y_stride + r] = ((float)_mm512_reduce_add_epi32(acc[t][r]) - (float)sum[t]) / xs[t][0].a;
+}
+
+/* TQ2_0 tile: four rows against the tokens two at a time (float
+ * accumulators per block scale leave no room for four). Field l of a 64-byte
+ * code vector holds elements 32l.. and 128 + 32l.. of the block; each
+ * product starts from -sum q in lane 0, so the lanes add up to the exact
+ * sum (t - 1) q of the block before its scale is applied. */
+#define TQ2_TILE_STEP(SH, L)                                                                                 \
+    do {                                                                                                     \
+        __m512i c[4];                                                                                        \
+        for (int r = 0; r < 4; r++)                                                                          \
+            c[r] = _mm512_and_si512(_mm512_srli_epi16(codes[r], SH), m3);                                    \
+        for (int t = 0; t < 2; t++) {                                                                        \
+            const __m512i q = _mm512_inserti64x4(                                                            \
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xb[t]->qs + 32 * (L)))),         \
+                _mm256_loadu_si256((const __m256i *)(xb[t]->qs + 128 + 32 * (L))), 1);                       \
+            for (int r = 0; r < 4; r++)                                                                      \
+                acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], c[r], q);                                         \
+        }                                                                                                    \
+    } while (0)
+
+void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    const rz_block_tq2_0 *rows[4];
+    const rz_block_q8_K *xs[4];
+    for (int i = 0; i < 4; i++) {
+        rows[i] =
+            (const rz_block_tq2_0 *)(const void *)((const char *)w + (i < nr ? (uint64_t)i : 0) * w_stride);
+        xs[i] =
+            (const rz_block_q8_K *)(const void *)((const char *)x + (i < nt ? (uint64_t)i : 0) * x_stride);
+    }
+    const __m512i m3 = _mm512_set1_epi8(3);
+    for (int t0 = 0; t0 < nt; t0 += 2) {
+        const rz_block_q8_K *pair[2] = {xs[t0], xs[t0 + 1]};
+        __m512 facc[2][4];
+        for (int t = 0; t < 2; t++)
+            for (int r = 0; r < 4; r++)
+                facc[t][r] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+            __m512i codes[4], acc[2][4];
+            const rz_block_q8_K *xb[2] = {&pair[0][b], &pair[1][b]};
+            for (int r = 0; r < 4; r++)
+                codes[r] = _mm512_loadu_si512(rows[r][b].qs);
+            for (int t = 0; t < 2; t++) {
+                int32_t sum = 0;
+                for (int j = 0; j < RZ_QK_TQ / 16; j++)
+                    sum += xb[t]->bsums[j];
+                for (int r = 0; r < 4; r++)
+                    acc[t][r] = _mm512_zextsi128_si512(_mm_cvtsi32_si128(-sum));
+            }
+            TQ2_TILE_STEP(0, 0);
+            TQ2_TILE_STEP(2, 1);
+            TQ2_TILE_STEP(4, 2);
+            TQ2_TILE_STEP(6, 3);
+            for (int r = 0; r < 4; r++) {
+                const float dr = _cvtsh_ss(rows[r][b].d);
+                for (int t = 0; t < 2; t++)
+                    facc[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t][r]), _mm512_set1_ps(dr * xb[t]->d),
+                                                 facc[t][r]);
+            }
+        }
+        for (int t = 0; t < 2 && t0 + t < nt; t++)
+            for (int r = 0; r < nr; r++)
+                y[(t0 + t) * y_stride + r] = _mm512_reduce_add_ps(facc[t][r]);
+    }
+}
+
+/* Same bytes as rz_quantize_row_i8_s (round half to even, exact clamp). */
+void rz_quantize_row_i8_s_avx512(const float *restrict x, void *restrict dst, int64_t n) {
+    rz_block_i8_s *y = dst;
+    __m512 mx = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+    const double m = fmax((double)_mm512_reduce_max_ps(mx), 1e-5);
+    const float a = (float)(127.0 / m);
+    const __m512 va = _mm512_set1_ps(a);
+    const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
+    for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
+        const float *xb = x + b * RZ_QK_I2S;
+        __m512i sumv = _mm512_setzero_si512();
+        for (int j = 0; j < RZ_QK_I2S; j += 16) {
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + j), va));
+            v = _mm512_max_epi32(_mm512_min_epi32(v, hi), lo);
+            sumv = _mm512_add_epi32(sumv, v);
+            _mm_storeu_si128((__m128i *)(y[b].qs + j), _mm512_cvtepi32_epi8(v));
+        }
+        y[b].a = a;
+        y[b].sum = _mm512_reduce_add_epi32(sumv);
+    }
+}

@@ -1,0 +1,270 @@
+#include "tensor/quants_ternary.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "tensor/quants.h"
+#include "tensor/quants_k.h"
+#include "tensor/type_traits.h"
+
+static const uint8_t pow3[6] = {1, 3, 9, 27, 81, 243};
+
+/* Digit k (0 = most significant) of a TQ1_0 byte, as ggml extracts it. */
+static inline int trit(uint8_t q, int k) { return (int)(((uint16_t)(uint8_t)(q * pow3[k]) * 3) >> 8); }
+
+/* ggml's nearest_int: round half to even (the default FP rounding mode). */
+static inline int nearest(float v) { return (int)lrintf(v); }
+
+/* ------------------------------------------------------------- TQ1_0 */
+
+void rz_dequantize_row_tq1_0(const void *restrict src, float *restrict dst, int64_t n) {
+    const rz_block_tq1_0 *x = src;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const float d = rz_fp16_to_f32(x[b].d);
+        for (int k = 0; k < 5; k++)
+            for (int m = 0; m < 32; m++)
+                *dst++ = (float)(trit(x[b].qs[m], k) - 1) * d;
+        for (int k = 0; k < 5; k++)
+            for (int m = 0; m < 16; m++)
+                *dst++ = (float)(trit(x[b].qs[32 + m], k) - 1) * d;
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 4; j++)
+                *dst++ = (float)(trit(x[b].qh[j], k) - 1) * d;
+    }
+}
+
+/* Packs `digits` trits (0..2, most significant first) of elements stride
+ * apart, padded to five, into one byte. */
+static uint8_t pack_trits(const float *x, int stride, int digits, float id) {
+    int q = 0;
+    for (int k = 0; k < digits; k++)
+        q = q * 3 + (int)lroundf(x[k * stride] * id) + 1;
+    for (int k = digits; k < 5; k++)
+        q *= 3;
+    return (uint8_t)((q * 256 + 242) / 243);
+}
+
+static float block_absmax(const float *x, int n) {
+    float amax = 0.0f;
+    for (int j = 0; j < n; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    return amax;
+}
+
+void rz_quantize_row_tq1_0_ref(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_block_tq1_0 *y = dst;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const float *x = src + b * RZ_QK_TQ;
+        const float d = block_absmax(x, RZ_QK_TQ);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int m = 0; m < 32; m++)
+            y[b].qs[m] = pack_trits(x + m, 32, 5, id);
+        for (int m = 0; m < 16; m++)
+            y[b].qs[32 + m] = pack_trits(x + 160 + m, 16, 5, id);
+        for (int j = 0; j < 4; j++)
+            y[b].qh[j] = pack_trits(x + 240 + j, 4, 4, id);
+        y[b].d = rz_f32_to_fp16(d);
+    }
+}
+
+/* ------------------------------------------------------------- TQ2_0 */
+
+void rz_dequantize_row_tq2_0(const void *restrict src, float *restrict dst, int64_t n) {
+    const rz_block_tq2_0 *x = src;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const float d = rz_fp16_to_f32(x[b].d);
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 32; m++)
+                    *dst++ = (float)(((x[b].qs[32 * h + m] >> (2 * l)) & 3) - 1) * d;
+    }
+}
+
+void rz_quantize_row_tq2_0_ref(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_block_tq2_0 *y = dst;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const float *x = src + b * RZ_QK_TQ;
+        const float d = block_absmax(x, RZ_QK_TQ);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int h = 0; h < 2; h++)
+            for (int m = 0; m < 32; m++) {
+                int q = 0;
+                for (int l = 0; l < 4; l++)
+                    q |= (((int)lroundf(x[128 * h + 32 * l + m] * id) + 1) & 3) << (2 * l);
+                y[b].qs[32 * h + m] = (uint8_t)q;
+            }
+        y[b].d = rz_f32_to_fp16(d);
+    }
+}
+
+/* -------------------------------------------------------------- I2_S */
+
+float rz_i2s_scale(const void *data, int64_t n) {
+    float s;
+    memcpy(&s, (const uint8_t *)data + n / 4, sizeof s);
+    return s;
+}
+
+void rz_dequantize_i2_s(const void *restrict src, float *restrict dst, int64_t n) {
+    const uint8_t *codes = src;
+    const float s = rz_i2s_scale(src, n);
+    for (int64_t g = 0; g < n / RZ_QK_I2S; g++)
+        for (int j = 0; j < RZ_QK_I2S; j++)
+            *dst++ = (float)(rz_i2s_code(codes + 32 * g, j) - 1) * s;
+}
+
+/* Writes the codes of n values (0 -> -s, 1 -> 0, 2 -> +s) and the trailer. */
+static void write_i2_s(const int8_t *t, float s, uint8_t *dst, int64_t n) {
+    memset(dst, 0, (size_t)(n / 4) + 32);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t g = i / RZ_QK_I2S, j = i % RZ_QK_I2S;
+        dst[32 * g + j % 32] |= (uint8_t)((t[i] + 1) << (6 - 2 * (j / 32)));
+    }
+    memcpy(dst + n / 4, &s, sizeof s);
+}
+
+void rz_quantize_row_i8_s(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_block_i8_s *y = dst;
+    double m = 1e-5;
+    for (int64_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)src[i]));
+    const float a = (float)(127.0 / m);
+    for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
+        int32_t sum = 0;
+        for (int j = 0; j < RZ_QK_I2S; j++) {
+            int q = nearest(src[b * RZ_QK_I2S + j] * a);
+            q = q < -128 ? -128 : q > 127 ? 127 : q;
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].a = a;
+        y[b].sum = sum;
+    }
+}
+
+/* ------------------------------------------------- absmean ternarizer */
+
+/* Codes t in {-1, 0, 1} and the scale of n weights (see the header). */
+static rz_status ternarize(const float *w, int64_t n, int8_t **codes, float *scale) {
+    int8_t *t = malloc((size_t)n);
+    if (!t) return rz_error(RZ_ERR_NOMEM, "out of memory ternarizing %lld weights", (long long)n);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += fabs((double)w[i]);
+    const double mean = sum / (double)n;
+    double kept = 0.0;
+    int64_t n_kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double r = mean > 0.0 ? round((double)w[i] / mean) : 0.0;
+        t[i] = (int8_t)(r > 1.0 ? 1 : r < -1.0 ? -1 : r);
+        if (t[i]) {
+            kept += fabs((double)w[i]);
+            n_kept++;
+        }
+    }
+    *codes = t;
+    *scale = n_kept ? (float)(kept / (double)n_kept) : 0.0f;
+    return RZ_OK;
+}
+
+static rz_status quantize_tensor_tq(const float *src, void *dst, int64_t n, rz_from_float_fn quantize_row,
+                                    size_t block_bytes) {
+    if (n % RZ_QK_TQ != 0)
+        return rz_error(RZ_ERR_INVALID_ARG, "tq: needs a multiple of %d values, not %lld", RZ_QK_TQ,
+                        (long long)n);
+    int8_t *t;
+    float s;
+    RZ_TRY(ternarize(src, n, &t, &s));
+    /* Every block's d is the absmax of t*s, i.e. s as fp16 unless the block
+     * is all zero; rounding s first makes the block quantizer see it exactly. */
+    s = rz_fp16_to_f32(rz_f32_to_fp16(s));
+    float *v = malloc(RZ_QK_TQ * sizeof *v);
+    if (!v) {
+        free(t);
+        return rz_error(RZ_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        for (int j = 0; j < RZ_QK_TQ; j++)
+            v[j] = (float)t[b * RZ_QK_TQ + j] * s;
+        quantize_row(v, (uint8_t *)dst + (size_t)b * block_bytes, RZ_QK_TQ);
+    }
+    free(v);
+    free(t);
+    return RZ_OK;
+}
+
+rz_status rz_quantize_tensor_tq1_0(const float *restrict src, void *restrict dst, int64_t nrows,
+                                   int64_t n_per_row) {
+    return quantize_tensor_tq(src, dst, nrows * n_per_row, rz_quantize_row_tq1_0_ref, sizeof(rz_block_tq1_0));
+}
+
+rz_status rz_quantize_tensor_tq2_0(const float *restrict src, void *restrict dst, int64_t nrows,
+                                   int64_t n_per_row) {
+    return quantize_tensor_tq(src, dst, nrows * n_per_row, rz_quantize_row_tq2_0_ref, sizeof(rz_block_tq2_0));
+}
+
+rz_status rz_quantize_tensor_i2_s(const float *restrict src, void *restrict dst, int64_t nrows,
+                                  int64_t n_per_row) {
+    const int64_t n = nrows * n_per_row;
+    if (n % RZ_QK_I2S != 0)
+        return rz_error(RZ_ERR_INVALID_ARG, "i2_s needs a multiple of %d values, not %lld", RZ_QK_I2S,
+                        (long long)n);
+    int8_t *t;
+    float s;
+    RZ_TRY(ternarize(src, n, &t, &s));
+    write_i2_s(t, s, dst, n);
+    free(t);
+    return RZ_OK;
+}
+
+/* ---------------------------------------------------------- vec_dot */
+
+void rz_vec_dot_tq1_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_block_tq1_0 *x = vx;
+    const rz_block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const int8_t *q = y[b].qs;
+        int32_t sum = 0;
+        for (int k = 0; k < 5; k++)
+            for (int m = 0; m < 32; m++)
+                sum += (trit(x[b].qs[m], k) - 1) * q[32 * k + m];
+        for (int k = 0; k < 5; k++)
+            for (int m = 0; m < 16; m++)
+                sum += (trit(x[b].qs[32 + m], k) - 1) * q[160 + 16 * k + m];
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 4; j++)
+                sum += (trit(x[b].qh[j], k) - 1) * q[240 + 4 * k + j];
+        sumf += (float)sum * (rz_fp16_to_f32(x[b].d) * y[b].d);
+    }
+    *s = sumf;
+}
+
+void rz_vec_dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_block_tq2_0 *x = vx;
+    const rz_block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        int32_t sum = 0;
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 32; m++)
+                    sum += (((x[b].qs[32 * h + m] >> (2 * l)) & 3) - 1) * y[b].qs[128 * h + 32 * l + m];
+        sumf += (float)sum * (rz_fp16_to_f32(x[b].d) * y[b].d);
+    }
+    *s = sumf;
+}
+
+void rz_vec_dot_i2_s_i8_s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx;
+    const rz_block_i8_s *y = vy;
+    int32_t dot = 0, sum = 0;
+    for (int64_t g = 0; g < n / RZ_QK_I2S; g++) {
+        for (int j = 0; j < RZ_QK_I2S; j++)
+            dot += rz_i2s_code(x + 32 * g, j) * y[g].qs[j];
+        sum += y[g].sum;
+    }
+    *s = ((float)dot - (float)sum) / y[0].a;
+}

@@ -1,0 +1,231 @@
+/* Attention over quantized caches: each ISA path's value kernels against the
+ * scalar reference (dequantize, then multiply-add), and a whole head against
+ * a float computation over the dequantized K and V rows. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+#include "test_support.h"
+
+static const rz_type cache_types[] = {RZ_TYPE_F32, RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0};
+enum { N_TYPES = sizeof cache_types / sizeof cache_types[0], MAX_N = 256, N_KEYS = 37 };
+
+static void fill(uint64_t *rng, float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        x[i] = rz_test_rand_uniform(rng, -2.0f, 2.0f);
+}
+
+static void test_axpy_every_isa(void **state) {
+    (void)state;
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 11;
+    float src[MAX_N], dec[MAX_N], want[MAX_N], got[MAX_N];
+    unsigned char row[MAX_N * 4];
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const rz_type type = cache_types[ti];
+        const uint32_t bs = rz_type_block_size(type);
+        for (int64_t n = bs; n <= MAX_N; n += bs == 1 ? 7 : bs) {
+            fill(&rng, src, n);
+            RZ_ASSERT_OK(rz_quantize(type, src, row, (uint64_t)n));
+            RZ_ASSERT_OK(rz_dequantize(type, row, dec, (uint64_t)n));
+            const float p = rz_test_rand_uniform(&rng, 0.0f, 1.0f);
+            float init[MAX_N];
+            fill(&rng, init, n);
+            for (int64_t i = 0; i < n; i++)
+                want[i] = init[i] + p * dec[i];
+            for (int pi = 0; pi < n_paths; pi++) {
+                rz_attn_axpy_fn f = rz_attn_axpy(type, paths[pi]);
+                assert_non_null(f);
+                memcpy(got, init, (size_t)n * sizeof *got);
+                f(n, p, row, got);
+                for (int64_t i = 0; i < n; i++)
+                    if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i])))
+                        fail_msg("%s on %s, n=%lld, i=%lld: %g != %g", rz_type_name(type),
+                                 rz_isa_name(paths[pi]), (long long)n, (long long)i, got[i], want[i]);
+            }
+        }
+    }
+    assert_null(rz_attn_axpy(RZ_TYPE_Q4_K, RZ_ISA_SCALAR));
+}
+
+/* K rows [N_KEYS][2 heads][hd] in type_k, V likewise; attention of head 1. */
+static void test_head_matches_float(void **state) {
+    (void)state;
+    enum { HD = 64, KV_DIM = 2 * HD };
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 12;
+    float *k = malloc(N_KEYS * KV_DIM * sizeof *k), *v = malloc(N_KEYS * KV_DIM * sizeof *v);
+    float *kd = malloc(N_KEYS * KV_DIM * sizeof *kd), *vd = malloc(N_KEYS * KV_DIM * sizeof *vd);
+    unsigned char *kq = malloc(N_KEYS * KV_DIM * 4), *vq = malloc(N_KEYS * KV_DIM * 4);
+    float q[HD], scores[N_KEYS], want[HD], got[HD];
+    _Alignas(64) unsigned char q_conv[HD * 4];
+    fill(&rng, k, N_KEYS * KV_DIM);
+    fill(&rng, v, N_KEYS * KV_DIM);
+    fill(&rng, q, HD);
+    for (int tk = 0; tk < N_TYPES; tk++) {
+        for (int tv = 0; tv < N_TYPES; tv++) {
+            const rz_type type_k = cache_types[tk], type_v = cache_types[tv];
+            RZ_ASSERT_OK(rz_quantize(type_k, k, kq, N_KEYS * KV_DIM));
+            RZ_ASSERT_OK(rz_quantize(type_v, v, vq, N_KEYS * KV_DIM));
+            RZ_ASSERT_OK(rz_dequantize(type_k, kq, kd, N_KEYS * KV_DIM));
+            RZ_ASSERT_OK(rz_dequantize(type_v, vq, vd, N_KEYS * KV_DIM));
+            /* Reference in float from the dequantized rows (the query stays
+             * float: its Q8_0 conversion for quantized keys is within 1%). */
+            const float scale = 1.0f / sqrtf((float)HD);
+            for (int j = 0; j < N_KEYS; j++) {
+                double s = 0;
+                for (int i = 0; i < HD; i++)
+                    s += (double)q[i] * kd[j * KV_DIM + HD + i];
+                scores[j] = (float)s * scale;
+            }
+            rz_softmax(scores, N_KEYS);
+            for (int i = 0; i < HD; i++) {
+                double s = 0;
+                for (int j = 0; j < N_KEYS; j++)
+                    s += (double)scores[j] * vd[j * KV_DIM + HD + i];
+                want[i] = (float)s;
+            }
+            const uint64_t k_row = rz_type_block_bytes(type_k) * (KV_DIM / rz_type_block_size(type_k));
+            const uint64_t v_row = rz_type_block_bytes(type_v) * (KV_DIM / rz_type_block_size(type_v));
+            /* The query is converted to the K type's vec_dot_type. */
+            const float tol = type_k == RZ_TYPE_F32 ? 1e-4f : type_k == RZ_TYPE_F16 ? 2e-3f : 2e-2f;
+            for (int pi = 0; pi < n_paths; pi++) {
+                rz_attn_kernels kern;
+                RZ_ASSERT_OK(rz_attn_kernels_get(type_k, type_v, HD, paths[pi], &kern));
+                assert_true(kern.q_conv_bytes <= sizeof q_conv);
+                const rz_attn_head head = {.q = q,
+                                           .k = (const char *)kq + k_row / 2,
+                                           .v = (const char *)vq + v_row / 2,
+                                           .k_stride = k_row,
+                                           .v_stride = v_row,
+                                           .n_keys = N_KEYS,
+                                           .head_dim = HD,
+                                           .scale = scale};
+                rz_attention_head(&kern, &head, scores, q_conv, got);
+                for (int i = 0; i < HD; i++)
+                    if (fabsf(got[i] - want[i]) > tol)
+                        fail_msg("K %s V %s on %s, i=%d: %g != %g", rz_type_name(type_k),
+                                 rz_type_name(type_v), rz_isa_name(paths[pi]), i, got[i], want[i]);
+            }
+        }
+    }
+    assert_int_equal(rz_attn_kernels_get(RZ_TYPE_F32, RZ_TYPE_Q4_K, HD, RZ_ISA_SCALAR, &(rz_attn_kernels){0}),
+                     RZ_ERR_UNSUPPORTED);
+    free(k), free(v), free(kd), free(vd), free(kq), free(vq);
+}
+
+typedef struct agreement {
+    double mean_kl, top1;
+} agreement;
+
+static int64_t argmax_of(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Next-token distributions of every position with the given cache types
+ * against the F32 cache: mean KL(f32 || other) and top-1 agreement. */
+static agreement compare_cache(const rz_model *m, const int32_t *tokens, uint32_t n, rz_type type_k,
+                               rz_type type_v) {
+    const int64_t n_vocab = rz_model_describe(m)->n_vocab;
+    float *ref = malloc((size_t)n * (size_t)n_vocab * sizeof *ref);
+    bool *wants = malloc(n * sizeof *wants);
+    for (uint32_t i = 0; i < n; i++)
+        wants[i] = true;
+    agreement a = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        rz_context_params cp = rz_context_default_params();
+        cp.n_ctx = n;
+        cp.n_threads = 1;
+        cp.type_k = pass ? type_k : RZ_TYPE_F32;
+        cp.type_v = pass ? type_v : RZ_TYPE_F32;
+        rz_context *ctx;
+        RZ_ASSERT_OK(rz_context_create(m, &cp, &ctx));
+        RZ_ASSERT_OK(rz_decode(ctx, tokens, n, wants));
+        for (uint32_t i = 0; i < n; i++) {
+            const float *l = rz_get_logits(ctx, (int32_t)i), *r = ref + (size_t)i * (size_t)n_vocab;
+            if (pass == 0) {
+                memcpy(ref + (size_t)i * (size_t)n_vocab, l, (size_t)n_vocab * sizeof *l);
+                continue;
+            }
+            double mr = r[0], ml = l[0], zr = 0, zl = 0, kl = 0;
+            for (int64_t j = 1; j < n_vocab; j++)
+                mr = fmax(mr, r[j]), ml = fmax(ml, l[j]);
+            for (int64_t j = 0; j < n_vocab; j++)
+                zr += exp(r[j] - mr), zl += exp(l[j] - ml);
+            for (int64_t j = 0; j < n_vocab; j++) {
+                const double lp = r[j] - mr - log(zr), lq = l[j] - ml - log(zl);
+                kl += exp(lp) * (lp - lq);
+            }
+            a.mean_kl += kl / n;
+            a.top1 += (argmax_of(r, n_vocab) == argmax_of(l, n_vocab)) / (double)n;
+        }
+        rz_context_free(ctx);
+    }
+    free(ref);
+    free(wants);
+    return a;
+}
+
+/* Sane bounds for compressed caches. stories260K (a trained model; its head
+ * size 8 allows only the float types) over its text, and a synthetic model
+ * with head size 64 for the quantized types (random weights give flat
+ * distributions with near-ties, so top-1 is a harsh measure there). */
+static void test_cache_quality(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("models/stories260K.bin");
+    char tok[1024];
+    snprintf(tok, sizeof tok, "%s", rz_test_shared_path("models/tok512.bin"));
+    rz_model_params mp = rz_model_default_params();
+    mp.tokenizer_path = tok;
+    rz_model *m;
+    RZ_ASSERT_OK(rz_model_load(rz_test_shared_path("models/stories260K.bin"), &mp, &m));
+    const char *text =
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+        "One day, she saw a big, red ball. She wanted to play with it, but it was too high. Lily asked "
+        "her mom for help. Her mom said, \"Let's ask the tall boy to help us.\" The boy was kind.";
+    int32_t tokens[512];
+    size_t n;
+    RZ_ASSERT_OK(rz_tokenize(m, text, strlen(text), true, false, tokens, 512, &n));
+    agreement a = compare_cache(m, tokens, (uint32_t)n, RZ_TYPE_F16, RZ_TYPE_F16);
+    print_message("stories260K f16 cache: mean KL %.3g, top-1 %.4f over %zu tokens\n", a.mean_kl, a.top1, n);
+    assert_true(a.top1 >= 0.98 && a.mean_kl < 1e-4);
+    a = compare_cache(m, tokens, (uint32_t)n, RZ_TYPE_BF16, RZ_TYPE_BF16);
+    print_message("stories260K bf16 cache: mean KL %.3g, top-1 %.4f\n", a.mean_kl, a.top1);
+    assert_true(a.top1 >= 0.95 && a.mean_kl < 1e-3);
+    rz_model_free(m);
+
+    rz_synth_params sp;
+    RZ_ASSERT_OK(rz_synth_preset("tiny", &sp));
+    sp.n_embd = 256, sp.n_layer = 4, sp.n_ff = 512, sp.n_head = 4, sp.n_head_kv = 2, sp.seed = 3;
+    const char *path = rz_test_temp_path("kv-quality.gguf");
+    RZ_ASSERT_OK(rz_synth_write(&sp, path, NULL, NULL));
+    RZ_ASSERT_OK(rz_model_load(path, NULL, &m));
+    enum { N = 256 };
+    uint64_t rng = 8;
+    for (int i = 0; i < N; i++)
+        tokens[i] = (int32_t)(rz_test_rand_u64(&rng) % (uint64_t)sp.n_vocab);
+    a = compare_cache(m, tokens, N, RZ_TYPE_Q8_0, RZ_TYPE_Q8_0);
+    print_message("synthetic q8_0 cache: mean KL %.3g, top-1 %.4f\n", a.mean_kl, a.top1);
+    assert_true(a.top1 >= 0.95 && a.mean_kl < 1e-4);
+    a = compare_cache(m, tokens, N, RZ_TYPE_Q4_0, RZ_TYPE_Q4_0);
+    print_message("synthetic q4_0 cache: mean KL %.3g, top-1 %.4f\n", a.mean_kl, a.top1);
+    assert_true(a.top1 >= 0.5 && a.mean_kl < 1e-2);
+    rz_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_axpy_every_isa),
+        cmocka_unit_test(test_head_matches_float),
+        cmocka_unit_test(test_cache_quality),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
