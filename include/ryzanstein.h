@@ -477,6 +477,11 @@ RZ_API rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_to
  * batch size, and the others must not be larger or use other cache types. */
 RZ_API rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens, const uint32_t *n_tokens,
                                  size_t n_ctxs);
+/* Sentence embedding: evaluates tokens from position 0 (the context's cache
+ * is reset) and writes the mean of their final-norm hidden states, scaled to
+ * unit length, to out (n_embd floats). The mean of the states equals their
+ * sum up to that scaling, so no separate division is done. */
+RZ_API rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, float *out);
 /* Logits (n_vocab floats) of token i of the last rz_decode; i = -1 is the
  * last token. NULL if they were not requested. */
 RZ_API const float *rz_get_logits(const rz_context *ctx, int32_t i);

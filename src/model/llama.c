@@ -124,9 +124,9 @@ static void store_kv(const rz_sequence_batch *seqs, const rz_forward_buffers *b,
     }
 }
 
-void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
-                      rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits,
-                      uint32_t *n_logits) {
+/* Every layer of the pass; the final hidden states are left in b->x. */
+static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
+                               rz_forward_buffers *b, rz_threadpool *pool) {
     const rz_model_desc *d = &m->desc;
     const int64_t E = d->n_embd, F = d->n_ff, hd = m->head_dim;
     const int64_t kv_dim = (int64_t)d->n_head_kv * hd;
@@ -186,6 +186,14 @@ void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
         rz_matmul(pool, &L->ffn_down, b->gate, F, b->xb, E, n_tokens, b->work);
         rz_add(b->x, b->xb, (int64_t)n_tokens * E);
     }
+    return n_tokens;
+}
+
+void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs, rz_forward_buffers *b,
+                      rz_threadpool *pool, const bool *want_logits, uint32_t *n_logits) {
+    const rz_model_desc *d = &m->desc;
+    const int64_t E = d->n_embd;
+    const uint32_t n_tokens = forward_layers(m, seqs, n_seqs, b, pool);
     /* Only the rows whose logits were asked for go through the head. */
     uint32_t n_out = 0;
     for (uint32_t t = 0; t < n_tokens; t++) {
@@ -195,4 +203,14 @@ void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
     }
     if (n_out > 0) rz_matmul(pool, &m->output, b->xb, E, b->logits, d->n_vocab, n_out, b->work);
     *n_logits = n_out;
+}
+
+void rz_llama_forward_hidden(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
+                             rz_forward_buffers *b, rz_threadpool *pool, float *hidden_sum) {
+    const int64_t E = m->desc.n_embd;
+    const uint32_t n_tokens = forward_layers(m, seqs, n_seqs, b, pool);
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        rz_rms_norm(b->xb, b->x + t * E, m->output_norm.data, E, m->desc.rms_eps);
+        rz_add(hidden_sum, b->xb, E);
+    }
 }

@@ -45,4 +45,9 @@ typedef struct rz_sequence_batch {
 void rz_llama_forward(const rz_model *model, const rz_sequence_batch *seqs, uint32_t n_seqs,
                       rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits, uint32_t *n_logits);
 
+/* The same pass without the output head: adds every token's final-norm
+ * hidden state (n_embd floats) to hidden_sum, for pooled embeddings. */
+void rz_llama_forward_hidden(const rz_model *model, const rz_sequence_batch *seqs, uint32_t n_seqs,
+                             rz_forward_buffers *b, rz_threadpool *pool, float *hidden_sum);
+
 #endif

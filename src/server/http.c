@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,10 @@ typedef struct server {
     atomic_ulong next_id;
     atomic_int in_flight;
     time_t created;
+    /* /v1/embeddings runs outside the generation slots, one request at a
+     * time, on a context made on first use. */
+    pthread_mutex_t embed_lock;
+    rz_context *embed_ctx;
 } server;
 
 /* Per-choice accumulation (non-streaming) */
@@ -254,6 +259,134 @@ static enum MHD_Result handle_tokenize(struct MHD_Connection *c, conn *cn) {
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, cJSON_CreateNumber(ids[i]));
     free(ids);
+    return send_json(c, cn, 200, out);
+}
+
+/* OpenAI's clients ask for base64 by default: little-endian float32 bytes. */
+static char *base64_floats(const float *v, size_t n) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *bytes = (const unsigned char *)v;
+    const size_t len = n * sizeof *v;
+    char *out = malloc((len + 2) / 3 * 4 + 1), *w = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < len; i += 3) {
+        const uint32_t chunk = (uint32_t)bytes[i] << 16 | (i + 1 < len ? (uint32_t)bytes[i + 1] << 8 : 0) |
+                               (i + 2 < len ? bytes[i + 2] : 0);
+        *w++ = digits[chunk >> 18];
+        *w++ = digits[(chunk >> 12) & 63];
+        *w++ = i + 1 < len ? digits[(chunk >> 6) & 63] : '=';
+        *w++ = i + 2 < len ? digits[chunk & 63] : '=';
+    }
+    *w = '\0';
+    return out;
+}
+
+/* One input of /v1/embeddings: a string, or an array of token ids. */
+static rz_status embedding_tokens(const rz_model *model, const cJSON *item, int32_t **ids, size_t *n) {
+    if (cJSON_IsString(item)) return tokenize_alloc(model, item->valuestring, true, false, ids, n);
+    const int32_t n_vocab = rz_model_describe(model)->n_vocab;
+    const int count = cJSON_GetArraySize(item);
+    if (!cJSON_IsArray(item) || count == 0 || !(*ids = malloc((size_t)count * sizeof **ids)))
+        return rz_error(RZ_ERR_INVALID_ARG,
+                        "'input' must be a string, an array of strings, or token id arrays");
+    const cJSON *t;
+    *n = 0;
+    cJSON_ArrayForEach(t, item) {
+        if (!cJSON_IsNumber(t) || t->valuedouble < 0 || t->valuedouble >= n_vocab ||
+            t->valuedouble != (int32_t)t->valuedouble) {
+            free(*ids);
+            *ids = NULL;
+            return rz_error(RZ_ERR_INVALID_ARG, "'input' token ids must be integers in [0, %d)", n_vocab);
+        }
+        (*ids)[(*n)++] = (int32_t)t->valuedouble;
+    }
+    return RZ_OK;
+}
+
+static enum MHD_Result handle_embeddings(struct MHD_Connection *c, conn *cn) {
+    server *srv = cn->srv;
+    enum MHD_Result ret;
+    cJSON *root = parse_object(c, cn, &ret);
+    if (!root) return ret;
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(root, "encoding_format");
+    const bool base64 = cJSON_IsString(format) && strcmp(format->valuestring, "base64") == 0;
+    if ((format && !base64 && !(cJSON_IsString(format) && strcmp(format->valuestring, "float") == 0)) ||
+        !(cJSON_IsString(input) || cJSON_IsArray(input))) {
+        cJSON_Delete(root);
+        srv_error err;
+        srv_error_set(&err, 400, "invalid_request_error",
+                      cJSON_IsString(input) || cJSON_IsArray(input) ? "encoding_format" : "input", NULL,
+                      "'input' must be a string or an array; 'encoding_format' must be 'float' or 'base64'");
+        return send_error(c, cn, &err);
+    }
+    /* A flat array of numbers is one tokenized input; any other array is a list of inputs. */
+    const bool single =
+        cJSON_IsString(input) || (cJSON_GetArraySize(input) > 0 && cJSON_IsNumber(input->child));
+    const int n_inputs = single ? 1 : cJSON_GetArraySize(input);
+    if (n_inputs == 0) {
+        cJSON_Delete(root);
+        srv_error err;
+        srv_error_set(&err, 400, "invalid_request_error", "input", NULL, "'input' must not be empty");
+        return send_error(c, cn, &err);
+    }
+    const int32_t n_embd = rz_model_describe(srv->cfg->model)->n_embd;
+    float *vec = malloc((size_t)n_embd * sizeof *vec);
+    cJSON *out = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(out, "data");
+    int status = 200;
+    const char *param = NULL;
+    char message[300] = "";
+    uint32_t total_tokens = 0;
+    pthread_mutex_lock(&srv->embed_lock);
+    if (!vec || (!srv->embed_ctx &&
+                 rz_context_create(srv->cfg->model, &srv->cfg->context, &srv->embed_ctx) != RZ_OK)) {
+        status = 500;
+        snprintf(message, sizeof message, "%s", rz_last_error());
+    }
+    for (int i = 0; i < n_inputs && status == 200; i++) {
+        const cJSON *item = single ? input : cJSON_GetArrayItem(input, i);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        rz_status st = embedding_tokens(srv->cfg->model, item, &ids, &n);
+        if (st == RZ_OK) st = rz_embed(srv->embed_ctx, ids, (uint32_t)n, vec);
+        free(ids);
+        if (st != RZ_OK) {
+            status = st == RZ_ERR_INVALID_ARG || st == RZ_ERR_RANGE ? 400 : 500;
+            param = "input";
+            snprintf(message, sizeof message, "input %d: %s", i, rz_last_error());
+            break;
+        }
+        total_tokens += (uint32_t)n;
+        cJSON *entry = cJSON_CreateObject();
+        cJSON_AddStringToObject(entry, "object", "embedding");
+        cJSON_AddNumberToObject(entry, "index", i);
+        if (base64) {
+            char *text = base64_floats(vec, (size_t)n_embd);
+            cJSON_AddStringToObject(entry, "embedding", text ? text : "");
+            free(text);
+        } else {
+            cJSON *values = cJSON_AddArrayToObject(entry, "embedding");
+            for (int32_t k = 0; k < n_embd; k++)
+                cJSON_AddItemToArray(values, cJSON_CreateNumber(vec[k]));
+        }
+        cJSON_AddItemToArray(data, entry);
+    }
+    pthread_mutex_unlock(&srv->embed_lock);
+    cJSON_Delete(root);
+    free(vec);
+    if (status != 200) {
+        cJSON_Delete(out);
+        srv_error err;
+        srv_error_set(&err, status, status == 400 ? "invalid_request_error" : "server_error", param, NULL,
+                      "%s", message);
+        return send_error(c, cn, &err);
+    }
+    cn->prompt_tokens = total_tokens;
+    cJSON_AddStringToObject(out, "object", "list");
+    cJSON_AddStringToObject(out, "model", srv->model_id);
+    cJSON *usage = cJSON_AddObjectToObject(out, "usage");
+    cJSON_AddNumberToObject(usage, "prompt_tokens", total_tokens);
+    cJSON_AddNumberToObject(usage, "total_tokens", total_tokens);
     return send_json(c, cn, 200, out);
 }
 
@@ -718,9 +851,7 @@ static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url
         case 0: return handle_generation(c, cn, SRV_CHAT);
         case 1: return handle_generation(c, cn, SRV_COMPLETION);
         case 2: return handle_models(c, cn);
-        case 3:
-            return fail(c, cn, 501, "invalid_request_error", "unsupported",
-                        "embeddings are not supported by this server");
+        case 3: return handle_embeddings(c, cn);
         case 4: return handle_tokenize(c, cn);
         case 5: return handle_detokenize(c, cn);
         case 6: return handle_health(c, cn);
@@ -857,6 +988,7 @@ rz_status rz_server_run(const rz_server_config *cfg, volatile sig_atomic_t *stop
                   .created = time(NULL),
                   .limits = {.max_tokens = cfg->max_tokens, .max_n = cfg->max_n > 0 ? cfg->max_n : 1}};
     atomic_init(&srv.next_id, 1);
+    pthread_mutex_init(&srv.embed_lock, NULL);
     atomic_init(&srv.in_flight, 0);
     rz_str tmpl = {0};
     if (cfg->chat_template) {
@@ -926,6 +1058,8 @@ rz_status rz_server_run(const rz_server_config *cfg, volatile sig_atomic_t *stop
     MHD_stop_daemon(d);
     srv_sched_free(srv.sched);
     srv_metrics_destroy(&srv.metrics);
+    rz_context_free(srv.embed_ctx);
+    pthread_mutex_destroy(&srv.embed_lock);
     fprintf(stderr, "rz serve: stopped\n");
     return RZ_OK;
 }

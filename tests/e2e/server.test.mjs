@@ -186,6 +186,20 @@ describe('endpoints', () => {
     const d = await post('/detokenize', { tokens: t.json.tokens });
     assert.equal(d.json.content, 'Once upon a time');
   });
+
+  test('embeddings: unit length, base64 equals float, deterministic', async () => {
+    // The client asks for base64 unless told otherwise and decodes it.
+    const b64 = await client.embeddings.create({ model: 'stories', input: ['Once upon a time', 'The dog ran'] });
+    assert.equal(b64.data.length, 2);
+    assert.equal(b64.usage.prompt_tokens > 2, true);
+    const floats = await client.embeddings.create({ model: 'stories', input: 'Once upon a time', encoding_format: 'float' });
+    const a = b64.data[0].embedding, f = floats.data[0].embedding;
+    assert.equal(a.length, 64);
+    assert.ok(Math.abs(Math.hypot(...f) - 1) < 1e-5);
+    for (let i = 0; i < f.length; i++) assert.ok(Math.abs(a[i] - f[i]) < 1e-6);
+    assert.notDeepEqual(b64.data[1].embedding, a);
+    await assert.rejects(client.embeddings.create({ model: 'stories', input: [] }), (e) => e.status === 400);
+  });
 });
 
 describe('errors', () => {
