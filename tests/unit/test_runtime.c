@@ -278,6 +278,42 @@ static void test_decode_batch_matches_single(void **state) {
     }
 }
 
+/* Embeddings: unit length, independent of the batch split and of what the
+ * context held before, and different for different texts. */
+static void test_embed(void **state) {
+    (void)state;
+    REQUIRE_MODEL();
+    const int32_t E = rz_model_describe(model)->n_embd;
+    const int32_t a[] = {1, 403, 407, 261, 378, 300, 301}, b[] = {1, 300, 301};
+    float *one = malloc((size_t)E * sizeof(float)), *split = malloc((size_t)E * sizeof(float));
+    float *other = malloc((size_t)E * sizeof(float));
+    rz_context *ctx = new_context(64);
+    RZ_ASSERT_OK(rz_decode(ctx, b, 3, NULL)); /* stale cache content must not matter */
+    RZ_ASSERT_OK(rz_embed(ctx, a, 7, one));
+    rz_context_params cp = rz_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_batch = 3; /* three forward passes */
+    cp.n_threads = 1;
+    rz_context *small_batch;
+    RZ_ASSERT_OK(rz_context_create(model, &cp, &small_batch));
+    RZ_ASSERT_OK(rz_embed(small_batch, a, 7, split));
+    RZ_ASSERT_OK(rz_embed(ctx, b, 3, other));
+    double norm = 0.0, diff = 0.0;
+    for (int32_t i = 0; i < E; i++) {
+        norm += (double)one[i] * one[i];
+        assert_float_equal(one[i], split[i], 1e-5);
+        diff += fabs((double)one[i] - other[i]);
+    }
+    assert_float_equal(norm, 1.0, 1e-5);
+    assert_true(diff > 0.1);
+    assert_int_equal(rz_embed(ctx, a, 0, one), RZ_ERR_INVALID_ARG);
+    free(one);
+    free(split);
+    free(other);
+    rz_context_free(ctx);
+    rz_context_free(small_batch);
+}
+
 static void test_streaming_detokenizer_utf8(void **state) {
     (void)state;
     REQUIRE_MODEL();
@@ -313,6 +349,7 @@ int main(void) {
         cmocka_unit_test(test_callback_and_length_stop),
         cmocka_unit_test(test_independent_contexts),
         cmocka_unit_test(test_decode_batch_matches_single),
+        cmocka_unit_test(test_embed),
         cmocka_unit_test(test_streaming_detokenizer_utf8),
     };
     return cmocka_run_group_tests(tests, load_model, free_model);
