@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "tensor/type_traits.h"
 #include "format/llama2c_spm.h"
 
 /* Input floats converted per write: bounds the buffer and paces progress. */
@@ -15,17 +16,6 @@ enum { CHUNK_FLOATS = 1 << 20 };
 #define LLAMA2C_RMS_EPS   1e-5f
 #define LLAMA2C_ROPE_BASE 10000.0f
 
-/* llama.cpp's general.file_type ("mostly" type of the weights). */
-static bool file_type_of(rz_type type, uint32_t *out) {
-    switch (type) {
-    case RZ_TYPE_F32: *out = 0; return true;
-    case RZ_TYPE_F16: *out = 1; return true;
-    case RZ_TYPE_Q4_0: *out = 2; return true;
-    case RZ_TYPE_Q8_0: *out = 7; return true;
-    case RZ_TYPE_BF16: *out = 32; return true;
-    default: return false;
-    }
-}
 
 /* general.name: the input's file name without directory and extension. */
 static rz_str model_name(const char *path) {
@@ -163,7 +153,7 @@ typedef struct convert_state {
 static rz_status convert(convert_state *st, const char *in_path, const char *out_path,
                          const rz_convert_options *o) {
     uint32_t file_type;
-    if (!file_type_of(o->type, &file_type))
+    if (!rz_type_file_type(o->type, &file_type))
         return rz_error(RZ_ERR_UNSUPPORTED,
                         "convert: weight type %s is not supported (f32, f16, bf16, q8_0, q4_0)",
                         rz_type_name(o->type) ? rz_type_name(o->type) : "(unknown)");

@@ -194,25 +194,10 @@ static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
     return n;
 }
 
-/* llama.cpp's general.file_type for the dominant weight type. */
-static bool file_type_of(rz_type type, uint32_t *out) {
-    switch (type) {
-    case RZ_TYPE_F32: *out = 0; return true;
-    case RZ_TYPE_F16: *out = 1; return true;
-    case RZ_TYPE_Q4_0: *out = 2; return true;
-    case RZ_TYPE_Q8_0: *out = 7; return true;
-    case RZ_TYPE_Q6_K: *out = 18; return true;
-    case RZ_TYPE_BF16: *out = 32; return true;
-    case RZ_TYPE_TQ1_0: *out = 36; return true;
-    case RZ_TYPE_TQ2_0: *out = 37; return true;
-    case RZ_TYPE_I2_S: *out = 40; return true; /* bitnet.cpp's LLAMA_FTYPE_MOSTLY_I2_S */
-    default: return false;
-    }
-}
 
 static rz_status check_type(rz_type type, const char *what, const rz_synth_params *p) {
     uint32_t ft;
-    if (!file_type_of(type, &ft))
+    if (!rz_type_file_type(type, &ft))
         return rz_error(RZ_ERR_UNSUPPORTED,
                         "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0, q6_K, tq1_0, tq2_0, i2_s)",
                         what, rz_type_name(type) ? rz_type_name(type) : "(unknown)");
@@ -309,7 +294,7 @@ static rz_status vocab_build(int32_t n_vocab, synth_vocab *v) {
 
 static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const synth_vocab *v) {
     uint32_t file_type = 0;
-    file_type_of(p->type, &file_type); /* checked by check_params */
+    rz_type_file_type(p->type, &file_type); /* checked by check_params */
     const char *arch = p->arch ? p->arch : "llama";
     char key[96];
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)

@@ -234,6 +234,26 @@ rz_gemm_tile_fn rz_type_gemm_tile(rz_type type, rz_isa isa) {
     return NULL;
 }
 
+bool rz_type_file_type(rz_type type, uint32_t *out) {
+    switch (type) {
+    case RZ_TYPE_F32: *out = 0; return true;
+    case RZ_TYPE_F16: *out = 1; return true;
+    case RZ_TYPE_Q4_0: *out = 2; return true;
+    case RZ_TYPE_Q4_1: *out = 3; return true;
+    case RZ_TYPE_Q8_0: *out = 7; return true;
+    case RZ_TYPE_Q5_0: *out = 8; return true;
+    case RZ_TYPE_Q5_1: *out = 9; return true;
+    case RZ_TYPE_Q2_K: *out = 10; return true;
+    case RZ_TYPE_Q6_K: *out = 18; return true;
+    case RZ_TYPE_IQ4_NL: *out = 25; return true;
+    case RZ_TYPE_BF16: *out = 32; return true;
+    case RZ_TYPE_TQ1_0: *out = 36; return true;
+    case RZ_TYPE_TQ2_0: *out = 37; return true;
+    case RZ_TYPE_I2_S: *out = 40; return true;
+    default: return false;
+    }
+}
+
 const char *rz_type_name(rz_type type) {
     const rz_type_traits *t = rz_type_traits_get(type);
     return t ? t->name : NULL;

@@ -53,6 +53,10 @@ rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa);
 /* gemm_tile for the ISA (or the best lower path that has one); NULL if none. */
 rz_gemm_tile_fn rz_type_gemm_tile(rz_type type, rz_isa isa);
 
+/* llama.cpp's general.file_type for a model whose weights are mostly of this
+ * type (llama_ftype; bitnet.cpp's 40 for I2_S); false if it has none. */
+bool rz_type_file_type(rz_type type, uint32_t *out);
+
 /* Bytes of one row of n elements (n a multiple of the block size). */
 static inline uint64_t rz_row_bytes(const rz_type_traits *t, uint64_t n) {
     return n / t->block_size * t->block_bytes;
