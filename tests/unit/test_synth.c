@@ -203,7 +203,7 @@ static void test_bad_params(void **state) {
     bad.type = RZ_TYPE_Q4_0;
     assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_INVALID_ARG);
     bad = p;
-    bad.output_type = RZ_TYPE_Q4_1;
+    bad.output_type = RZ_TYPE_IQ2_XXS;
     assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_UNSUPPORTED);
     assert_int_equal(rz_synth_preset("nope", &bad), RZ_ERR_NOT_FOUND);
     assert_non_null(strstr(rz_last_error(), "tinyllama-1.1b"));
