@@ -49,12 +49,14 @@ static inline float hsum256(__m256 v) {
 #define TILE_POINTERS(wblock)                                                                                \
     const wblock *wr[NR];                                                                                    \
     const rz_block_q8_0 *xr[NT];                                                                             \
-    for (int i = 0; i < NR; i++) wr[i] = (const wblock *)((const char *)w + (uint64_t)(i < nr ? i : nr - 1) * w_stride); \
+    for (int i = 0; i < NR; i++)                                                                             \
+        wr[i] = (const wblock *)((const char *)w + (uint64_t)(i < nr ? i : nr - 1) * w_stride);              \
     for (int i = 0; i < NT; i++)                                                                             \
-        xr[i] = (const rz_block_q8_0 *)((const char *)x + (uint64_t)(i < nt ? i : nt - 1) * x_stride);      \
+        xr[i] = (const rz_block_q8_0 *)((const char *)x + (uint64_t)(i < nt ? i : nt - 1) * x_stride);       \
     __m512 acc[NR][NT];                                                                                      \
     for (int r = 0; r < NR; r++)                                                                             \
-        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();                                        \
+        for (int t = 0; t < NT; t++)                                                                         \
+            acc[r][t] = _mm512_setzero_ps();                                                                 \
     const int64_t nb = n / 32;
 
 /* Tail block (odd block count) and the final reduction. */
@@ -67,13 +69,14 @@ static inline float hsum256(__m256 v) {
             for (int t = 0; t < NT; t++) {                                                                   \
                 const __m256i xv = _mm256_loadu_si256((const __m256i *)xr[t][b].qs);                         \
                 const __m256i dot = tail_seed_for;                                                           \
-                const float s = _cvtsh_ss(wr[r][b].d) * _cvtsh_ss(xr[t][b].d);                              \
-                tail[r][t] = hsum256(_mm256_cvtepi32_ps(dot)) * s;                                          \
+                const float s = _cvtsh_ss(wr[r][b].d) * _cvtsh_ss(xr[t][b].d);                               \
+                tail[r][t] = hsum256(_mm256_cvtepi32_ps(dot)) * s;                                           \
             }                                                                                                \
         }                                                                                                    \
     }                                                                                                        \
     for (int t = 0; t < nt; t++)                                                                             \
-        for (int r = 0; r < nr; r++) y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + tail[r][t];
+        for (int r = 0; r < nr; r++)                                                                         \
+            y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + tail[r][t];
 
 void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
@@ -103,13 +106,14 @@ void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
             }
         }
     }
-    TILE_FINISH(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)wr[r][b].qs), 4),
-                                                  _mm_loadu_si128((const __m128i *)wr[r][b].qs)),
-                                 nibble),
-                _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(),
-                                                     _mm256_dpbusd_epi32(_mm256_setzero_si256(),
-                                                                         _mm256_set1_epi8(8), xv)),
-                                    q, xv))
+    TILE_FINISH(
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)wr[r][b].qs), 4),
+                                          _mm_loadu_si128((const __m128i *)wr[r][b].qs)),
+                         nibble),
+        _mm256_dpbusd_epi32(
+            _mm256_sub_epi32(_mm256_setzero_si256(),
+                             _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv)),
+            q, xv))
 }
 
 void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
@@ -122,7 +126,8 @@ void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
         for (int r = 0; r < NR; r++) {
             q[r] = join(_mm256_loadu_si256((const __m256i *)wr[r][b].qs),
                         _mm256_loadu_si256((const __m256i *)wr[r][b + 1].qs));
-            seed[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, q[r]));
+            seed[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, q[r]));
             dw[r] = pair_scales_q8(wr[r][b].d, wr[r][b + 1].d);
         }
         for (int t = 0; t < NT; t++) {
@@ -141,4 +146,55 @@ void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
                                                      _mm256_dpbusd_epi32(_mm256_setzero_si256(),
                                                                          _mm256_set1_epi8((char)0x80), q)),
                                     _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), q))
+}
+
+/* Float weights: each 16-value (F16) or 32-value (BF16) slice of a weight
+ * row is loaded once and multiplied into every token of the tile. */
+#define FLOAT_TILE(elem_t, step, load_w, load_x, madd)                                                       \
+    const elem_t *wr[NR], *xr[RZ_GEMM_TILE_TOKENS];                                                          \
+    for (int i = 0; i < NR; i++)                                                                             \
+        wr[i] = (const elem_t *)((const char *)w + (uint64_t)(i < nr ? i : nr - 1) * w_stride);              \
+    for (int i = 0; i < RZ_GEMM_TILE_TOKENS; i++)                                                            \
+        xr[i] = (const elem_t *)((const char *)x + (uint64_t)(i < nt ? i : nt - 1) * x_stride);              \
+    __m512 acc[NR][RZ_GEMM_TILE_TOKENS];                                                                     \
+    for (int r = 0; r < NR; r++)                                                                             \
+        for (int t = 0; t < RZ_GEMM_TILE_TOKENS; t++)                                                        \
+            acc[r][t] = _mm512_setzero_ps();                                                                 \
+    for (int64_t i = 0; i < n; i += step) {                                                                  \
+        const __mmask32 m =                                                                                  \
+            n - i >= step ? (__mmask32)((1ull << step) - 1) : (__mmask32)((1ull << (n - i)) - 1);            \
+        __m512 wv[NR];                                                                                       \
+        for (int r = 0; r < NR; r++)                                                                         \
+            wv[r] = load_w(m, wr[r] + i);                                                                    \
+        for (int t = 0; t < RZ_GEMM_TILE_TOKENS; t++) {                                                      \
+            const __m512 xv = load_x(m, xr[t] + i);                                                          \
+            for (int r = 0; r < NR; r++)                                                                     \
+                acc[r][t] = madd(acc[r][t], wv[r], xv);                                                      \
+        }                                                                                                    \
+    }                                                                                                        \
+    for (int t = 0; t < nt; t++)                                                                             \
+        for (int r = 0; r < nr; r++)                                                                         \
+            y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+
+static inline __m512 load_f16(__mmask32 m, const rz_fp16 *p) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)m, p));
+}
+static inline __m512 fma_f32(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
+
+void rz_gemm_tile_f16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                             uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    FLOAT_TILE(rz_fp16, 16, load_f16, load_f16, fma_f32)
+}
+
+/* Raw bf16 pairs for vdpbf16ps (products exact in float, added in float). */
+static inline __m512 load_bf16(__mmask32 m, const rz_bf16 *p) {
+    return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, p));
+}
+static inline __m512 dot_bf16(__m512 acc, __m512 a, __m512 b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
+}
+
+void rz_gemm_tile_bf16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                              uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    FLOAT_TILE(rz_bf16, 32, load_bf16, load_bf16, dot_bf16)
 }
