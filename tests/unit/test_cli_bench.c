@@ -81,7 +81,7 @@ static void test_synth_cli(void **state) {
     snprintf(args, sizeof args, "synth '%s' --preset huge 2>&1", a);
     assert_int_equal(rz(args, &out), 2);
     free(out);
-    snprintf(args, sizeof args, "synth '%s' --preset tiny --type q4_1 2>&1", a);
+    snprintf(args, sizeof args, "synth '%s' --preset tiny --type iq2_xxs 2>&1", a);
     assert_int_equal(rz(args, &out), 1);
     free(out);
 }
