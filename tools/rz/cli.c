@@ -22,6 +22,36 @@ int rz_cli_usage_error(const char *command, const char *fmt, ...) {
     return 2;
 }
 
+char *rz_cli_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap + 1);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n < cap) continue;
+        char *grown = realloc(buf, 2 * cap + 1);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            errno = ENOMEM;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    const int failed = buf && ferror(f);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
 void rz_cli_progress_init(rz_cli_progress *p, const char *label) {
     p->label = label;
     p->enabled = isatty(STDERR_FILENO);
@@ -37,7 +67,8 @@ void rz_cli_progress_update(void *user, uint64_t done, uint64_t total) {
     enum { WIDTH = 40 };
     int filled = permille * WIDTH / 1000;
     fprintf(stderr, "\r%s [", p->label);
-    for (int i = 0; i < WIDTH; i++) fputc(i < filled ? '#' : ' ', stderr);
+    for (int i = 0; i < WIDTH; i++)
+        fputc(i < filled ? '#' : ' ', stderr);
     fprintf(stderr, "] %5.1f%%", permille / 10.0);
     fflush(stderr);
 }
@@ -91,12 +122,31 @@ static bool parse_float(const char *s, float *out) {
 
 int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
-    static const char *const with_value[] = {
-        "-m", "--model", "-z", "--tokenizer", "-t", "--threads", "-c", "--ctx-size", "-b", "--batch-size",
-        "--cache-type-k", "--cache-type-v", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-        "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "-s", "--seed"};
+    static const char *const with_value[] = {"-m",
+                                             "--model",
+                                             "-z",
+                                             "--tokenizer",
+                                             "-t",
+                                             "--threads",
+                                             "-c",
+                                             "--ctx-size",
+                                             "-b",
+                                             "--batch-size",
+                                             "--cache-type-k",
+                                             "--cache-type-v",
+                                             "--temp",
+                                             "--top-k",
+                                             "--top-p",
+                                             "--min-p",
+                                             "--repeat-penalty",
+                                             "--repeat-last-n",
+                                             "--presence-penalty",
+                                             "--frequency-penalty",
+                                             "-s",
+                                             "--seed"};
     bool known = false;
-    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= strcmp(a, with_value[k]) == 0;
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+        known |= strcmp(a, with_value[k]) == 0;
     if (!known) return 0;
     if (*i + 1 >= argc) {
         rz_cli_usage_error(command, "option %s needs a value", a);
@@ -148,7 +198,8 @@ int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, 
 int rz_cli_load(const char *command, const rz_cli_model_opts *o, rz_model **model, rz_context **ctx) {
     if (!o->model_path) return rz_cli_usage_error(command, "no model given (-m MODEL)");
     double t0 = rz_time_seconds();
-    if (rz_model_load(o->model_path, &o->model, model) != RZ_OK) return rz_cli_fail(command, "cannot load model");
+    if (rz_model_load(o->model_path, &o->model, model) != RZ_OK)
+        return rz_cli_fail(command, "cannot load model");
     if (rz_context_create(*model, &o->context, ctx) != RZ_OK) {
         rz_model_free(*model);
         *model = NULL;

@@ -3,6 +3,7 @@
 #define RZ_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ryzanstein.h"
@@ -29,6 +30,10 @@ int rz_info_llama2c(const char *path, bool json);
 int rz_cli_fail(const char *command, const char *what);
 /* "rz SUBCMD: message" on stderr (usage problems); returns 2. */
 int rz_cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whole file, byte-exact and NUL-terminated (*len excludes the NUL; len may
+ * be NULL); NULL with errno set on failure. */
+char *rz_cli_read_file(const char *path, size_t *len);
 
 /* Progress bar on stderr, drawn only when stderr is a terminal. */
 typedef struct rz_cli_progress {

@@ -20,32 +20,6 @@ static const char usage[] =
     "  -c, --ctx-size N      window size (default: 512, capped by the model's context)\n"
     "  --json                final figures as JSON on stdout\n";
 
-static char *read_text(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *grown = realloc(buf, cap * 2);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = grown;
-        cap *= 2;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 /* -log softmax(logits)[target], in double so long vocabularies keep precision. */
 static double token_nll(const float *logits, int32_t n_vocab, int32_t target) {
     double max = logits[0];
@@ -118,7 +92,7 @@ int rz_cmd_perplexity(int argc, char **argv) {
     }
     if (!text_path) return rz_cli_usage_error("perplexity", "no text given (-f TEXT)");
     size_t text_len;
-    char *text = read_text(text_path, &text_len);
+    char *text = rz_cli_read_file(text_path, &text_len);
     if (!text) return rz_cli_usage_error("perplexity", "cannot read '%s'", text_path);
     if (o.context.n_ctx == 0) o.context.n_ctx = 512;
 

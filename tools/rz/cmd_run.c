@@ -95,22 +95,6 @@ static const char usage[] =
     "  --lookup                  speculative decoding by prompt lookup (n-gram match in the context)\n"
     "  --lookup-ngram N          longest n-gram matched by --lookup (default 3)\n";
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 int rz_cmd_run(int argc, char **argv) {
     rz_cli_model_opts o;
     rz_cli_model_opts_init(&o);
@@ -169,7 +153,7 @@ int rz_cmd_run(int argc, char **argv) {
     }
     char *file_prompt = NULL;
     if (prompt_file) {
-        file_prompt = read_file(prompt_file);
+        file_prompt = rz_cli_read_file(prompt_file, NULL);
         if (!file_prompt) return rz_cli_usage_error("run", "cannot read prompt file '%s'", prompt_file);
         prompt = file_prompt;
     }

@@ -37,34 +37,6 @@ static const char usage[] =
     "  --tls-cert PATH, --tls-key PATH   serve HTTPS\n"
     "  --log-prompts             include prompts in the access log\n";
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[4096];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            char *b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = b;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (!buf)
-        buf = calloc(1, 1);
-    else
-        buf[len] = '\0';
-    return buf;
-}
-
 static bool parse_num(const char *s, double lo, double hi, double *out) {
     char *end;
     errno = 0;
@@ -162,7 +134,8 @@ int rz_cmd_serve(int argc, char **argv) {
     int rc = 0;
     char *key_text = NULL, *cert = NULL, *key = NULL;
     if (key_file) {
-        if (!(key_text = slurp(key_file))) return rz_cli_usage_error("serve", "cannot read '%s'", key_file);
+        if (!(key_text = rz_cli_read_file(key_file, NULL)))
+            return rz_cli_usage_error("serve", "cannot read '%s'", key_file);
         for (char *save = NULL, *line = strtok_r(key_text, "\r\n", &save); line;
              line = strtok_r(NULL, "\r\n", &save)) {
             if (!line[0] || line[0] == '#') continue;
@@ -175,7 +148,8 @@ int rz_cmd_serve(int argc, char **argv) {
     }
     cfg.api_keys = keys;
     cfg.n_api_keys = n_keys;
-    if (cert_path && (!(cert = slurp(cert_path)) || !(key = slurp(key_path)))) {
+    if (cert_path &&
+        (!(cert = rz_cli_read_file(cert_path, NULL)) || !(key = rz_cli_read_file(key_path, NULL)))) {
         rc = rz_cli_usage_error("serve", "cannot read '%s'", cert ? key_path : cert_path);
     }
     rz_model *model = NULL;

@@ -2,6 +2,7 @@
  * loaded, so vocab-only GGUFs work too). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "cli.h"
@@ -16,40 +17,6 @@ static const char usage[] =
     "                        (default: one line per token, \"ID<tab>'PIECE'\")\n"
     "  --add-special         add BOS/EOS as the vocabulary asks\n"
     "  --parse-special       match control-token texts in the input\n";
-
-/* Whole file, byte-exact; NULL (after printing why) on failure. */
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *grown = realloc(buf, 2 * cap);
-            if (!grown) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    if (buf && ferror(f)) {
-        perror(path);
-        free(buf);
-        buf = NULL;
-    } else if (!buf) {
-        fprintf(stderr, "%s: out of memory\n", path);
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
 
 int rz_cmd_tokenize(int argc, char **argv) {
     rz_cli_model_opts o;
@@ -84,7 +51,10 @@ int rz_cmd_tokenize(int argc, char **argv) {
     size_t len;
     char *text;
     if (file) {
-        if (!(text = read_all(file, &len))) return 1;
+        if (!(text = rz_cli_read_file(file, &len))) {
+            fprintf(stderr, "rz tokenize: cannot read '%s': %s\n", file, strerror(errno));
+            return 1;
+        }
     } else {
         len = strlen(prompt);
         text = malloc(len + 1);
