@@ -11,25 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/mem.h"
+#include "bench_util.h"
 
 enum { MAX_RUNS = 64, MAX_THREADS = 256 };
 
 typedef int64_t (*sum_fn)(const int64_t *p, size_t n);
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Four independent accumulators everywhere, so the adds never limit the loads.
  * n is a multiple of 32 values. */
@@ -172,12 +162,12 @@ int main(int argc, char **argv) {
             double gbs[MAX_RUNS];
             run_threads(run_job, kernels[k].fn, buf, n, threads[c]); /* warm-up */
             for (int r = 0; r < runs; r++) {
-                const double t0 = now_s();
+                const double t0 = rz_time_seconds();
                 checksum += run_threads(run_job, kernels[k].fn, buf, n, threads[c]);
-                gbs[r] = (double)(n * sizeof *buf) / (now_s() - t0) / 1e9;
+                gbs[r] = (double)(n * sizeof *buf) / (rz_time_seconds() - t0) / 1e9;
             }
-            qsort(gbs, (size_t)runs, sizeof *gbs, compare_double);
-            printf("| %s | %d | %.2f | %.2f | %.2f |\n", kernels[k].name, threads[c], gbs[runs / 2], gbs[0],
+            const double median = bench_median(gbs, runs);
+            printf("| %s | %d | %.2f | %.2f | %.2f |\n", kernels[k].name, threads[c], median, gbs[0],
                    gbs[runs - 1]);
             fflush(stdout);
         }

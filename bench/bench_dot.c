@@ -8,21 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/mem.h"
+#include "bench_util.h"
 #include "tensor/type_traits.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float rand_uniform(uint64_t *state) {
     *state = *state * 6364136223846793005ull + 1442695040888963407ull;
@@ -60,13 +50,12 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
         rz_type_from_float_act(t->vec_dot_type, (rz_isa)isa)(f, xq, (int64_t)cols);
         double times[MAX_RUNS];
         for (int run = -1; run < runs; run++) { /* run -1 warms up */
-            const double t0 = now_s();
+            const double t0 = rz_time_seconds();
             for (uint64_t r = 0; r < rows; r++)
                 dot((int64_t)cols, &y[r], w + r * row_bytes, xq);
-            if (run >= 0) times[run] = now_s() - t0;
+            if (run >= 0) times[run] = rz_time_seconds() - t0;
         }
-        qsort(times, (size_t)runs, sizeof times[0], compare_double);
-        const double median = times[runs / 2];
+        const double median = bench_median(times, runs);
         printf("%-5s %-7s %8llu x %-6llu %7.1f MiB  %9.1f ns/row  %7.2f GB/s   x: %s\n", t->name,
                rz_isa_name((rz_isa)isa), (unsigned long long)rows, (unsigned long long)cols,
                w_bytes / 1048576.0, median / (double)rows * 1e9, (double)w_bytes / median * 1e-9, vt->name);
