@@ -24,6 +24,17 @@ const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, 
 
 async function runOnce(model, parallel) {
   const server = await startServer(model, ['-np', String(parallel), '-c', '256', '--queue', String(N), '-t', THREADS]);
+  try {
+    return await drive(server, parallel);
+  } finally {
+    if (server.proc.exitCode === null) {
+      const { code } = await server.stop();
+      assert.equal(code, 0, 'clean shutdown');
+    }
+  }
+}
+
+async function drive(server, parallel) {
   const client = new OpenAI({ apiKey: 'none', baseURL: server.url + '/v1', maxRetries: 0, timeout: 120000 });
   const metrics = async () => parseMetrics(await (await fetch(server.url + '/metrics')).text());
   const before = await metrics();
@@ -69,8 +80,6 @@ async function runOnce(model, parallel) {
   assert.equal(after.rz_prompt_tokens_total - before.rz_prompt_tokens_total, promptTokens, 'tokens in counted');
   assert.equal(after.rz_slots_active, 0, 'no slot left busy');
   assert.equal(after.rz_queue_depth, 0, 'queue drained');
-  const { code } = await server.stop();
-  assert.equal(code, 0, 'clean shutdown');
   return { parallel, requests: N, concurrency: CONC, seconds: +seconds.toFixed(2), tokens,
            tok_per_s: Math.round(tokens / seconds), ttft_p50_ms: +pct(ttft, 0.5).toFixed(1),
            ttft_p99_ms: +pct(ttft, 0.99).toFixed(1) };

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "tensor/isa/avx2_inl.h"
+#include "tensor/isa/gemm.h"
 #include "tensor/quants_k.h"
 #include "tensor/quants_ternary.h"
 
@@ -101,40 +102,44 @@ void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *rest
  * vector (two groups) is unpacked once per tile and multiplied with every
  * token's activations; missing rows and tokens repeat the first (their
  * results are not stored). */
+enum { TR = RZ_GEMM_TILE, TT = RZ_GEMM_TILE_TOKENS };
+
 #define I2S_TILE_STEP(L, LOAD_Q, C)                                                                          \
     do {                                                                                                     \
-        __m512i c[4];                                                                                        \
-        for (int r = 0; r < 4; r++)                                                                          \
+        __m512i c[TR];                                                                                       \
+        for (int r = 0; r < TR; r++)                                                                         \
             c[r] = codes_at(C[r], L);                                                                        \
-        for (int t = 0; t < 4; t++) {                                                                        \
+        for (int t = 0; t < TT; t++) {                                                                       \
             const __m512i q = LOAD_Q(xg[t], L);                                                              \
-            for (int r = 0; r < 4; r++)                                                                      \
+            for (int r = 0; r < TR; r++)                                                                     \
                 acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], c[r], q);                                         \
         }                                                                                                    \
     } while (0)
 
 void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    const uint8_t *rows[4];
-    const rz_block_i8_s *xs[4];
-    for (int i = 0; i < 4; i++) {
+    const uint8_t *rows[TR];
+    const rz_block_i8_s *xs[TT];
+    for (int i = 0; i < TR; i++)
         rows[i] = (const uint8_t *)w + (i < nr ? (uint64_t)i : 0) * w_stride;
+    for (int i = 0; i < TT; i++)
         xs[i] =
             (const rz_block_i8_s *)(const void *)((const char *)x + (i < nt ? (uint64_t)i : 0) * x_stride);
-    }
-    __m512i acc[4][4];
-    for (int t = 0; t < 4; t++)
-        for (int r = 0; r < 4; r++)
+    __m512i acc[TT][TR];
+    int32_t sum[TT];
+    for (int t = 0; t < TT; t++) {
+        sum[t] = 0;
+        for (int r = 0; r < TR; r++)
             acc[t][r] = _mm512_setzero_si512();
-    int32_t sum[4] = {0, 0, 0, 0};
+    }
     const int64_t ng = n / RZ_QK_I2S;
     int64_t g = 0;
     for (; g + 2 <= ng; g += 2) {
-        __m512i codes[4];
-        const rz_block_i8_s *xg[4];
-        for (int r = 0; r < 4; r++)
+        __m512i codes[TR];
+        const rz_block_i8_s *xg[TT];
+        for (int r = 0; r < TR; r++)
             codes[r] = _mm512_loadu_si512(rows[r] + 32 * g);
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < TT; t++) {
             xg[t] = &xs[t][g];
             sum[t] += xg[t][0].sum + xg[t][1].sum;
         }
@@ -144,11 +149,11 @@ void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, 
         I2S_TILE_STEP(3, load_q_pair, codes);
     }
     if (g < ng) {
-        __m512i codes[4];
-        const rz_block_i8_s *xg[4];
-        for (int r = 0; r < 4; r++)
+        __m512i codes[TR];
+        const rz_block_i8_s *xg[TT];
+        for (int r = 0; r < TR; r++)
             codes[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(rows[r] + 32 * g)));
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < TT; t++) {
             xg[t] = &xs[t][g];
             sum[t] += xg[t]->sum;
         }
@@ -181,10 +186,13 @@ void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, 
         }                                                                                                    \
     } while (0)
 
+_Static_assert(RZ_GEMM_TILE == 4 && RZ_GEMM_TILE_TOKENS <= 4,
+               "the TQ2_0 tile holds 4 rows, tokens in two pairs");
+
 void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                     uint64_t x_stride, int nt, float *y, int64_t y_stride) {
     const rz_block_tq2_0 *rows[4];
-    const rz_block_q8_K *xs[4];
+    const rz_block_q8_K *xs[4]; /* tokens in pairs: room for RZ_GEMM_TILE_TOKENS rounded up */
     for (int i = 0; i < 4; i++) {
         rows[i] =
             (const rz_block_tq2_0 *)(const void *)((const char *)w + (i < nr ? (uint64_t)i : 0) * w_stride);
