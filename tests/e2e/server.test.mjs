@@ -1,6 +1,7 @@
 // End-to-end: `rz serve` driven by the official OpenAI client.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { Agent } from 'node:https';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -350,6 +351,31 @@ describe('operations', () => {
       assert.equal((await get('/v1/models', '# comment')).status, 401);
       assert.equal((await get('/metrics')).status, 401);
       assert.equal((await get('/health', 'sk-one')).status, 200);
+    } finally {
+      assert.equal((await s.stop()).code, 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('TLS with a self-signed certificate', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rz-tls-'));
+    const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+                                      '-days', '1', '-subj', '/CN=127.0.0.1'], { encoding: 'utf8' });
+    if (made.error || made.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      t.skip('openssl is not available');
+      return;
+    }
+    const s = await startServer(prepared.model, ['--tls-cert', cert, '--tls-key', key, '--api-key', KEY]);
+    try {
+      assert.ok(s.url.startsWith('https://'));
+      const tls = new OpenAI({ apiKey: KEY, baseURL: s.url + '/v1', maxRetries: 0, timeout: 30000,
+                               httpAgent: new Agent({ rejectUnauthorized: false }) });
+      const r = await tls.completions.create({ model: 'stories', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
+      assert.equal(r.usage.completion_tokens, 8);
+      // The same port does not speak plain HTTP.
+      await assert.rejects(fetch(s.url.replace('https://', 'http://') + '/health'));
     } finally {
       assert.equal((await s.stop()).code, 0);
       rmSync(dir, { recursive: true, force: true });
