@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
           libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user
-          libmicrohttpd-dev prometheus nodejs npm)
+          libmicrohttpd-dev prometheus nodejs npm openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
