@@ -3,8 +3,12 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
           libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user
-          libmicrohttpd-dev prometheus nodejs npm openssl)
+          libmicrohttpd-dev prometheus openssl)
 missing=()
+# Node.js and npm may come from elsewhere (NodeSource's nodejs bundles npm and
+# conflicts with Debian's npm package): install only what is absent.
+command -v node > /dev/null || missing+=(nodejs)
+command -v npm > /dev/null || missing+=(npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
