@@ -34,12 +34,12 @@ static void check_type(rz_type type) {
         const rz_vec_dot_fn dot = rz_type_vec_dot(type, RZ_ISA_SCALAR);
         for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
             const int64_t n = lengths[li];
+            if (n % t->block_size) continue;
             const rz_type_traits *at = rz_type_traits_get(t->vec_dot_type);
             const uint64_t w_bytes = rz_row_bytes(t, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
             unsigned char *w = malloc(RZ_GEMM_TILE * w_bytes);
             unsigned char *x = malloc(RZ_GEMM_TILE_TOKENS * x_bytes);
             float *values = malloc((size_t)n * sizeof(float));
-            if (n % t->block_size) continue;
             for (int r = 0; r < RZ_GEMM_TILE; r++) {
                 for (int64_t i = 0; i < n; i++)
                     values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
