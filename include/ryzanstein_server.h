@@ -32,6 +32,12 @@ typedef struct rz_server_config {
     const char *tls_cert_pem, *tls_key_pem; /* PEM text; both or neither */
     bool log_prompts;                       /* include prompts in the access log */
     int max_connections;                    /* concurrent HTTP connections (one thread each) */
+    /* Speculative decoding per slot: with a draft model (same vocabulary) or
+     * by prompt lookup. A speculating slot verifies its proposals in a pass
+     * of its own; requests that ask for logprobs keep the shared passes. */
+    const rz_model *draft_model;
+    bool lookup;
+    int32_t n_draft; /* proposals per verification pass (0: the default) */
 } rz_server_config;
 
 RZ_API rz_server_config rz_server_default_config(void);

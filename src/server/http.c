@@ -1013,7 +1013,7 @@ rz_status rz_server_run(const rz_server_config *cfg, volatile sig_atomic_t *stop
     a6.sin6_port = htons(cfg->port);
     a4.sin_family = AF_INET;
     a4.sin_port = htons(cfg->port);
-    RZ_TRY(srv_sched_create(cfg->model, &cfg->context, cfg->n_parallel, cfg->queue_size, &srv.sched));
+    RZ_TRY(srv_sched_create(cfg->model, &cfg->context, cfg->n_parallel, cfg->queue_size, cfg, &srv.sched));
     srv_metrics_init(&srv.metrics);
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | MHD_USE_ERROR_LOG;

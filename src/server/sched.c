@@ -30,6 +30,8 @@ typedef struct slot {
     rz_sampler *sampler;
     rz_stop_filter *stops;
     rz_detokenizer detok;
+    rz_context *draft;   /* draft model context (speculation with a draft) */
+    rz_speculator *spec; /* NULL: no speculation */
 } slot;
 
 struct srv_sched {
@@ -49,6 +51,7 @@ struct srv_sched {
     const int32_t **toks;
     uint32_t *n_toks;
     int *slot_of;
+    int32_t *spec_out; /* tokens of one speculative step */
 };
 
 /* ------------------------------------------------------------------ jobs */
@@ -270,21 +273,20 @@ static srv_logprob *logprobs_of(const float *logits, int32_t n_vocab, int32_t to
     return lp;
 }
 
-/* After a pass that ended the slot's prompt or decoded its last token. */
-static void slot_sample(srv_sched *s, slot *sl) {
+/* Passes a chosen (and sampler-accepted) token on: text, stop strings and
+ * the end conditions. logits, when given, feed the logprobs. Returns false
+ * once the slot has finished. */
+static bool slot_emit(srv_sched *s, slot *sl, int32_t token, const float *logits) {
     const rz_model_desc *d = rz_model_describe(s->model);
-    const float *logits = rz_get_logits(sl->ctx, -1);
-    const int32_t token = rz_sampler_sample(sl->sampler, logits);
-    rz_sampler_accept(sl->sampler, token);
     if (sl->t_first == 0) sl->t_first = rz_time_seconds();
     if (rz_token_is_end(s->model, token)) {
         slot_finish(s, sl, "stop");
-        return;
+        return false;
     }
     sl->n_gen++;
     srv_logprob *lp = NULL;
     const int n_top = sl->job->logprobs - 1;
-    if (sl->job->logprobs) lp = logprobs_of(logits, d->n_vocab, token, n_top);
+    if (sl->job->logprobs && logits) lp = logprobs_of(logits, d->n_vocab, token, n_top);
     char piece[1024];
     size_t len = 0;
     bool hit = false;
@@ -295,16 +297,63 @@ static void slot_sample(srv_sched *s, slot *sl) {
         free(lp);
         emit_error(sl->job, sl->index, rz_last_error());
         slot_release(s, sl);
-        return;
+        return false;
     }
     emit_text(sl, out, out_len, lp, lp ? n_top + 1 : 0);
     if (hit)
         slot_finish(s, sl, "stop");
     else if (sl->n_gen >= (uint32_t)sl->job->max_tokens || rz_context_n_past(sl->ctx) >= s->n_ctx)
         slot_finish(s, sl, "length");
-    else
+    else {
         sl->next_token = token;
+        return true;
+    }
+    return false;
 }
+
+/* After a pass that ended the slot's prompt or decoded its last token. */
+static void slot_sample(srv_sched *s, slot *sl) {
+    const float *logits = rz_get_logits(sl->ctx, -1);
+    const int32_t token = rz_sampler_sample(sl->sampler, logits);
+    rz_sampler_accept(sl->sampler, token);
+    slot_emit(s, sl, token, logits);
+}
+
+static bool speculates(const slot *sl) {
+    return sl->spec && !sl->job->logprobs && sl->n_prefilled >= sl->job->n_prompt;
+}
+
+/* One speculative step of a decoding slot: its next token and the accepted
+ * proposals in one verification pass of its own (run without the lock, like
+ * the shared pass). */
+static void slot_speculate(srv_sched *s, slot *sl) {
+    uint32_t max_new = (uint32_t)sl->job->max_tokens - sl->n_gen;
+    const uint32_t room = s->n_ctx - rz_context_n_past(sl->ctx);
+    if (max_new > room) max_new = room;
+    uint32_t n_out = 0;
+    const rz_status st =
+        rz_speculator_step(sl->spec, sl->ctx, sl->sampler, sl->next_token, max_new, s->spec_out, &n_out);
+    pthread_mutex_lock(&s->lock);
+    if (st != RZ_OK) {
+        emit_error(sl->job, sl->index, rz_last_error());
+        s->kv_tokens -= sl->n_cached;
+        sl->n_cached = 0;
+        rz_context_truncate(sl->ctx, 0);
+        slot_release(s, sl);
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    /* The cache now holds the old next token and all outputs but the last. */
+    sl->cached[sl->n_cached++] = sl->next_token;
+    memcpy(sl->cached + sl->n_cached, s->spec_out, (n_out - 1) * sizeof(int32_t));
+    sl->n_cached += n_out - 1;
+    s->kv_tokens += n_out;
+    for (uint32_t i = 0; i < n_out && slot_emit(s, sl, s->spec_out[i], NULL); i++) {
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void decode_shared(srv_sched *s, int n);
 
 /* One forward pass over every busy slot. Called without the lock: only this
  * thread touches slot state besides job assignment, which holds the lock. */
@@ -316,7 +365,7 @@ static void step(srv_sched *s) {
             slot *sl = &s->slots[i];
             if (!sl->job) continue;
             const bool prefilling = sl->n_prefilled < sl->job->n_prompt;
-            if (prefilling != (pass == 1)) continue;
+            if (prefilling != (pass == 1) || speculates(sl)) continue;
             uint32_t count = 1;
             const int32_t *t = &sl->next_token;
             if (prefilling) {
@@ -330,7 +379,13 @@ static void step(srv_sched *s) {
             s->slot_of[n++] = i;
             budget -= count;
         }
-    if (n == 0) return;
+    if (n > 0) decode_shared(s, n);
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].job && speculates(&s->slots[i])) slot_speculate(s, &s->slots[i]);
+}
+
+/* The shared pass of step(): prompt chunks and single-token decodes. */
+static void decode_shared(srv_sched *s, int n) {
     if (rz_decode_batch(s->ctxs, s->toks, s->n_toks, (size_t)n) != RZ_OK) {
         const char *why = rz_last_error();
         pthread_mutex_lock(&s->lock);
@@ -354,6 +409,16 @@ static void step(srv_sched *s) {
         if (sl->n_prefilled < sl->job->n_prompt) {
             sl->n_prefilled += s->n_toks[k];
             if (sl->n_prefilled < sl->job->n_prompt) continue;
+            /* The speculator's record is the cache: the prompt (its reused
+             * prefix included). */
+            if (sl->spec) {
+                rz_speculator_reset(sl->spec);
+                if (rz_speculator_push(sl->spec, sl->job->prompt, sl->job->n_prompt) != RZ_OK) {
+                    emit_error(sl->job, sl->index, rz_last_error());
+                    slot_release(s, sl);
+                    continue;
+                }
+            }
         }
         slot_sample(s, sl);
     }
@@ -404,7 +469,7 @@ static void *sched_main(void *arg) {
 /* ------------------------------------------------------------- lifetime */
 
 rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, int n_slots, int queue_size,
-                           srv_sched **out) {
+                           const rz_server_config *spec_cfg, srv_sched **out) {
     *out = NULL;
     if (n_slots < 1 || n_slots > 256 || queue_size < 0)
         return rz_error(RZ_ERR_INVALID_ARG, "serve: %d slots and a queue of %d: slots must be 1..256",
@@ -425,10 +490,17 @@ rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, i
     if (s->slots && s->ctxs && s->toks && s->n_toks && s->slot_of) {
         st = RZ_OK;
         for (int i = 0; i < n_slots && st == RZ_OK; i++) {
-            st = rz_context_create(model, cp, &s->slots[i].ctx);
-            if (st == RZ_OK &&
-                !(s->slots[i].cached = calloc(rz_context_n_ctx(s->slots[i].ctx), sizeof(int32_t))))
+            slot *sl = &s->slots[i];
+            st = rz_context_create(model, cp, &sl->ctx);
+            if (st == RZ_OK && !(sl->cached = calloc(rz_context_n_ctx(sl->ctx), sizeof(int32_t))))
                 st = rz_error(RZ_ERR_NOMEM, "out of memory");
+            if (st == RZ_OK && (spec_cfg->draft_model || spec_cfg->lookup)) {
+                rz_speculative_params sp = rz_speculative_default_params();
+                if (spec_cfg->n_draft > 0) sp.n_draft = spec_cfg->n_draft;
+                if (spec_cfg->draft_model) st = rz_context_create(spec_cfg->draft_model, cp, &sl->draft);
+                sp.draft = sl->draft;
+                if (st == RZ_OK) st = rz_speculator_create(sl->ctx, &sp, &sl->spec);
+            }
         }
     }
     if (st == RZ_OK) {
@@ -440,13 +512,18 @@ rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, i
             st = rz_error(RZ_ERR_INVALID_ARG, "serve: the batch size %u is below the %d slots", s->n_batch,
                           n_slots);
     }
+    if (st == RZ_OK && !(s->spec_out = calloc(s->n_ctx, sizeof *s->spec_out)))
+        st = rz_error(RZ_ERR_NOMEM, "out of memory");
     if (st == RZ_OK && pthread_create(&s->thread, NULL, sched_main, s) != 0)
         st = rz_error(RZ_ERR_NOMEM, "serve: cannot start the scheduler thread");
     if (st != RZ_OK) {
         for (int i = 0; s->slots && i < n_slots; i++) {
+            rz_speculator_free(s->slots[i].spec);
+            rz_context_free(s->slots[i].draft);
             rz_context_free(s->slots[i].ctx);
             free(s->slots[i].cached);
         }
+        free(s->spec_out);
         free(s->slots);
         free(s->ctxs);
         free(s->toks);
@@ -476,9 +553,12 @@ void srv_sched_free(srv_sched *s) {
     srv_sched_stop(s);
     pthread_join(s->thread, NULL);
     for (int i = 0; i < s->n_slots; i++) {
+        rz_speculator_free(s->slots[i].spec);
+        rz_context_free(s->slots[i].draft);
         rz_context_free(s->slots[i].ctx);
         free(s->slots[i].cached);
     }
+    free(s->spec_out);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s->slots);

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "ryzanstein.h"
+#include "ryzanstein_server.h"
 
 /* ------------------------------------------------------------ requests */
 
@@ -187,7 +188,7 @@ typedef struct srv_job {
 typedef struct srv_sched srv_sched;
 
 rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, int n_slots, int queue_size,
-                           srv_sched **out);
+                           const rz_server_config *spec_cfg, srv_sched **out);
 /* Refuse new jobs and cancel queued and running ones (their waiters get an
  * error event). */
 void srv_sched_stop(srv_sched *s);

@@ -357,6 +357,24 @@ describe('operations', () => {
     }
   });
 
+  test('speculative decoding (prompt lookup, draft model) keeps greedy output', async () => {
+    const request = { model: 'stories', prompt: 'Once upon a time, there was a little girl named Lily. Once upon a time',
+                      max_tokens: 48, temperature: 0 };
+    const plain = await client.completions.create(request);
+    for (const args of [['--lookup', '--draft-max', '4'], ['--draft-model', prepared.model, '--draft-max', '3']]) {
+      const s = await startServer(prepared.model, ['-np', '2', '-c', '512', ...args]);
+      try {
+        const spec = new OpenAI({ apiKey: 'none', baseURL: s.url + '/v1', maxRetries: 0, timeout: 30000 });
+        const [a, b] = await Promise.all([spec.completions.create(request), spec.completions.create(request)]);
+        assert.equal(a.choices[0].text, plain.choices[0].text, args.join(' '));
+        assert.equal(b.choices[0].text, plain.choices[0].text, args.join(' '));
+        assert.equal(a.usage.completion_tokens, plain.usage.completion_tokens);
+      } finally {
+        assert.equal((await s.stop()).code, 0);
+      }
+    }
+  });
+
   test('TLS with a self-signed certificate', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'rz-tls-'));
     const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');

@@ -35,7 +35,10 @@ static const char usage[] =
     "  --max-connections N       concurrent connections (default 256)\n"
     "  --chat-template NAME      chatml, llama2, llama3, mistral, gemma, phi3, bitnet\n"
     "  --tls-cert PATH, --tls-key PATH   serve HTTPS\n"
-    "  --log-prompts             include prompts in the access log\n";
+    "  --log-prompts             include prompts in the access log\n"
+    "  --draft-model PATH        speculative decoding with this draft model (same vocabulary)\n"
+    "  --draft-max N             tokens proposed per verification pass (default 8)\n"
+    "  --lookup                  speculative decoding by prompt lookup\n";
 
 static bool parse_num(const char *s, double lo, double hi, double *out) {
     char *end;
@@ -52,7 +55,7 @@ int rz_cmd_serve(int argc, char **argv) {
     rz_server_config cfg = rz_server_default_config();
     const char *keys[MAX_API_KEYS];
     size_t n_keys = 0;
-    const char *key_file = NULL, *cert_path = NULL, *key_path = NULL;
+    const char *key_file = NULL, *cert_path = NULL, *key_path = NULL, *draft_path = NULL;
     bool batch_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -69,6 +72,8 @@ int rz_cmd_serve(int argc, char **argv) {
             cfg.protect_ops = true;
         } else if (!strcmp(a, "--log-prompts")) {
             cfg.log_prompts = true;
+        } else if (!strcmp(a, "--lookup")) {
+            cfg.lookup = true;
         } else if (!has_value) {
             return rz_cli_usage_error("serve", "unknown or incomplete option '%s' (see rz serve --help)", a);
         } else if (!strcmp(a, "--host")) {
@@ -116,6 +121,12 @@ int rz_cmd_serve(int argc, char **argv) {
             cfg.max_connections = (int)v;
         } else if (!strcmp(a, "--chat-template")) {
             cfg.chat_template = argv[++i];
+        } else if (!strcmp(a, "--draft-model")) {
+            draft_path = argv[++i];
+        } else if (!strcmp(a, "--draft-max")) {
+            if (!parse_num(argv[++i], 1, 256, &v))
+                return rz_cli_usage_error("serve", "--draft-max must be 1..256");
+            cfg.n_draft = (int32_t)v;
         } else if (!strcmp(a, "--tls-cert")) {
             cert_path = argv[++i];
         } else if (!strcmp(a, "--tls-key")) {
@@ -152,9 +163,14 @@ int rz_cmd_serve(int argc, char **argv) {
         (!(cert = rz_cli_read_file(cert_path, NULL)) || !(key = rz_cli_read_file(key_path, NULL)))) {
         rc = rz_cli_usage_error("serve", "cannot read '%s'", cert ? key_path : cert_path);
     }
-    rz_model *model = NULL;
+    rz_model *model = NULL, *draft = NULL;
     if (rc == 0 && rz_model_load(o.model_path, &o.model, &model) != RZ_OK)
         rc = rz_cli_fail("serve", "cannot load model");
+    if (rc == 0 && draft_path) {
+        if (rz_model_load(draft_path, NULL, &draft) != RZ_OK)
+            rc = rz_cli_fail("serve", "cannot load the draft model");
+        cfg.draft_model = draft;
+    }
     if (rc == 0) {
         if (!cfg.model_id) {
             const char *slash = strrchr(o.model_path, '/');
@@ -171,6 +187,7 @@ int rz_cmd_serve(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
         if (rz_server_run(&cfg, &stop_requested) != RZ_OK) rc = rz_cli_fail("serve", "server failed");
     }
+    rz_model_free(draft);
     rz_model_free(model);
     free(key_text);
     free(cert);
