@@ -20,7 +20,6 @@ enum { MAX_RUNS = 64, MAX_THREADS = 256 };
 
 typedef int64_t (*sum_fn)(const int64_t *p, size_t n);
 
-
 /* Four independent accumulators everywhere, so the adds never limit the loads.
  * n is a multiple of 32 values. */
 static int64_t sum_scalar(const int64_t *p, size_t n) {

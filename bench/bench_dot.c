@@ -13,7 +13,6 @@
 #include "bench_util.h"
 #include "tensor/type_traits.h"
 
-
 static float rand_uniform(uint64_t *state) {
     *state = *state * 6364136223846793005ull + 1442695040888963407ull;
     return (float)(*state >> 40) * 0x1.0p-24f * 2.0f - 1.0f;

@@ -149,7 +149,7 @@ typedef enum rz_gguf_type {
 } rz_gguf_type;
 
 #define RZ_GGUF_DEFAULT_ALIGNMENT 32
-#define RZ_MAX_DIMS 4
+#define RZ_MAX_DIMS               4
 
 typedef struct rz_gguf rz_gguf;
 
@@ -165,8 +165,8 @@ typedef struct rz_gguf_tensor {
     uint32_t n_dims;
     uint64_t ne[RZ_MAX_DIMS]; /* ne[0] is contiguous; unused dims are 1 */
     uint64_t n_elements;
-    uint64_t offset; /* relative to the data section */
-    uint64_t size;   /* bytes */
+    uint64_t offset;  /* relative to the data section */
+    uint64_t size;    /* bytes */
     const void *data; /* points into the mapping */
 } rz_gguf_tensor;
 
@@ -225,8 +225,8 @@ RZ_API rz_str rz_gguf_array_str(const rz_gguf_value *value, uint64_t index);
 /* Element of a nested array (or of a scalar array, as a scalar value). */
 RZ_API const rz_gguf_value *rz_gguf_array_elem(const rz_gguf_value *value, uint64_t index);
 /* Array under a key, checking its element type (RZ_ERR_TYPE otherwise). */
-RZ_API rz_status rz_gguf_get_array(const rz_gguf *gguf, const char *key,
-                                   rz_gguf_type elem_type, const rz_gguf_value **out);
+RZ_API rz_status rz_gguf_get_array(const rz_gguf *gguf, const char *key, rz_gguf_type elem_type,
+                                   const rz_gguf_value **out);
 
 /* Tensors, in file order. */
 RZ_API uint64_t rz_gguf_tensor_count(const rz_gguf *gguf);
@@ -255,12 +255,12 @@ RZ_API rz_status rz_gguf_writer_add_strn(rz_gguf_writer *w, const char *key, con
 /* Array of fixed-size scalars (elem_type not STRING/ARRAY); data little-endian. */
 RZ_API rz_status rz_gguf_writer_add_array(rz_gguf_writer *w, const char *key, rz_gguf_type elem_type,
                                           const void *data, uint64_t count);
-RZ_API rz_status rz_gguf_writer_add_str_array(rz_gguf_writer *w, const char *key,
-                                              const rz_str *items, uint64_t count);
+RZ_API rz_status rz_gguf_writer_add_str_array(rz_gguf_writer *w, const char *key, const rz_str *items,
+                                              uint64_t count);
 /* Copy a metadata value (any type, nested arrays included) from a reader. */
 RZ_API rz_status rz_gguf_writer_add_value(rz_gguf_writer *w, const char *key, const rz_gguf_value *value);
-RZ_API rz_status rz_gguf_writer_add_tensor(rz_gguf_writer *w, const char *name, rz_type type,
-                                           uint32_t n_dims, const uint64_t *ne);
+RZ_API rz_status rz_gguf_writer_add_tensor(rz_gguf_writer *w, const char *name, rz_type type, uint32_t n_dims,
+                                           const uint64_t *ne);
 /* Write header, metadata and tensor infos; no add_* after this. */
 RZ_API rz_status rz_gguf_writer_begin_data(rz_gguf_writer *w);
 /* Append bytes of the current tensor; a tensor is complete once its size is
@@ -311,7 +311,7 @@ typedef void (*rz_progress_fn)(void *user, uint64_t done, uint64_t total);
 /* -------------------------------------------------------------- convert */
 
 typedef struct rz_convert_options {
-    rz_type type;                /* type of 2-D weights: F32, F16, BF16, Q8_0, Q4_0 */
+    rz_type type;               /* type of 2-D weights: F32, F16, BF16, Q8_0, Q4_0 */
     const char *tokenizer_path; /* llama2.c tokenizer.bin; NULL for none */
     rz_progress_fn progress;
     void *progress_user;
@@ -380,13 +380,13 @@ typedef struct rz_model rz_model;
 
 typedef struct rz_model_params {
     const char *tokenizer_path; /* llama2.c tokenizer.bin (for .bin checkpoints) */
-    bool vocab_only; /* load only the tokenizer (also from vocab-only GGUFs); such a
-                        model tokenizes, but rz_context_create refuses it */
+    bool vocab_only;            /* load only the tokenizer (also from vocab-only GGUFs); such a
+                                   model tokenizes, but rz_context_create refuses it */
 } rz_model_params;
 
 typedef struct rz_model_desc {
-    char arch[32];      /* "llama" */
-    char format[16];    /* "gguf" or "llama2c" */
+    char arch[32];   /* "llama" */
+    char format[16]; /* "gguf" or "llama2c" */
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot;
     float rms_eps, rope_freq_base;
     rz_type weight_type; /* type of the attention/FFN matrices */
@@ -445,9 +445,9 @@ RZ_API rz_status rz_detokenize(const rz_model *model, const int32_t *tokens, siz
 typedef struct rz_context rz_context;
 
 typedef struct rz_context_params {
-    uint32_t n_ctx;    /* KV cache size in tokens; 0 = the model's; capped by it */
-    int32_t n_threads; /* 0 = physical cores */
-    uint32_t n_batch;  /* max tokens per forward pass; longer inputs are split */
+    uint32_t n_ctx;         /* KV cache size in tokens; 0 = the model's; capped by it */
+    int32_t n_threads;      /* 0 = physical cores */
+    uint32_t n_batch;       /* max tokens per forward pass; longer inputs are split */
     rz_type type_k, type_v; /* KV cache types */
 } rz_context_params;
 
@@ -468,15 +468,16 @@ RZ_API rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_d
 /* Evaluate tokens at positions n_past .. n_past + n_tokens - 1 and append
  * them to the cache. want_logits: per-token flags, or NULL for the last token
  * only. Fails with RZ_ERR_RANGE (cache unchanged) if they do not fit. */
-RZ_API rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, const bool *want_logits);
+RZ_API rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens,
+                           const bool *want_logits);
 /* Continuous batching: decode several contexts of one model in a single
  * forward pass, so that their weight reads are shared. Context i gets
  * tokens[i][0 .. n_tokens[i]) at its next positions, and afterwards holds
  * the logits of its last token (rz_get_logits(ctx, -1)). The first context's
  * thread pool and buffers run the pass: the total token count must fit its
  * batch size, and the others must not be larger or use other cache types. */
-RZ_API rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens, const uint32_t *n_tokens,
-                                 size_t n_ctxs);
+RZ_API rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
+                                 const uint32_t *n_tokens, size_t n_ctxs);
 /* Sentence embedding: evaluates tokens from position 0 (the context's cache
  * is reset) and writes the mean of their final-norm hidden states, scaled to
  * unit length, to out (n_embd floats). The mean of the states equals their
@@ -489,10 +490,10 @@ RZ_API const float *rz_get_logits(const rz_context *ctx, int32_t i);
 /* --------------------------------------------------------------- sampling */
 
 typedef struct rz_sampler_params {
-    float temperature;  /* <= 0: greedy (argmax, ties to the lowest id) */
-    int32_t top_k;      /* <= 0: off */
-    float top_p;        /* >= 1: off */
-    float min_p;        /* <= 0: off */
+    float temperature;       /* <= 0: greedy (argmax, ties to the lowest id) */
+    int32_t top_k;           /* <= 0: off */
+    float top_p;             /* >= 1: off */
+    float min_p;             /* <= 0: off */
     float repeat_penalty;    /* 1: off */
     float frequency_penalty; /* 0: off */
     float presence_penalty;  /* 0: off */
@@ -566,8 +567,8 @@ RZ_API rz_status rz_generate(rz_context *ctx, rz_sampler *sampler, const int32_t
 /* ----------------------------------------------------- speculative decoding */
 
 typedef struct rz_speculative_params {
-    rz_context *draft; /* draft model's context (same vocabulary); NULL: prompt lookup */
-    int32_t n_draft;   /* max tokens proposed per target pass */
+    rz_context *draft;            /* draft model's context (same vocabulary); NULL: prompt lookup */
+    int32_t n_draft;              /* max tokens proposed per target pass */
     int32_t ngram_min, ngram_max; /* prompt lookup: suffix lengths matched, longest first */
 } rz_speculative_params;
 
@@ -603,8 +604,8 @@ RZ_API rz_status rz_speculator_shift(rz_speculator *spec, uint32_t n_keep, uint3
  * sampler accepts each output token; the target then holds `last` and all
  * of out but its final token, which becomes the next `last`. RZ_ERR_RANGE if
  * the target has no room for `last`. */
-RZ_API rz_status rz_speculator_step(rz_speculator *spec, rz_context *target, rz_sampler *sampler, int32_t last,
-                                    uint32_t max_new, int32_t *out, uint32_t *n_out);
+RZ_API rz_status rz_speculator_step(rz_speculator *spec, rz_context *target, rz_sampler *sampler,
+                                    int32_t last, uint32_t max_new, int32_t *out, uint32_t *n_out);
 RZ_API rz_speculative_stats rz_speculator_stats(const rz_speculator *spec);
 
 /* Stop strings over streamed text (what rz_generate uses): push each piece of

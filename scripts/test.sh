@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
+# Formatting is part of the build contract (.clang-format).
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
 # The e2e server tests use the official openai npm client (skipped without it).
 if command -v npm > /dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund; fi
 

@@ -36,7 +36,8 @@ static int count_physical_cores(int logical) {
             fclose(f);
         }
         int dup = 0;
-        for (int i = 0; i < n_seen; i++) dup |= seen[i][0] == ids[0] && seen[i][1] == ids[1];
+        for (int i = 0; i < n_seen; i++)
+            dup |= seen[i][0] == ids[0] && seen[i][1] == ids[1];
         if (!dup) {
             seen[n_seen][0] = ids[0];
             seen[n_seen][1] = ids[1];
@@ -99,9 +100,11 @@ static void detect(void) {
         c->brand[48] = '\0';
         /* Brand strings are padded with spaces on both ends. */
         char *start = c->brand;
-        while (*start == ' ') start++;
+        while (*start == ' ')
+            start++;
         memmove(c->brand, start, strlen(start) + 1);
-        for (size_t n = strlen(c->brand); n > 0 && c->brand[n - 1] == ' '; n--) c->brand[n - 1] = '\0';
+        for (size_t n = strlen(c->brand); n > 0 && c->brand[n - 1] == ' '; n--)
+            c->brand[n - 1] = '\0';
     }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     c->logical_cores = online > 0 ? (int)online : 1;

@@ -13,10 +13,10 @@ rz_status rz_error_prefix(rz_status status, const char *fmt, ...) __attribute__(
 
 void rz_error_clear(void);
 
-#define RZ_TRY(expr)                                                                               \
-    do {                                                                                           \
-        rz_status rz_try_status_ = (expr);                                                         \
-        if (rz_try_status_ != RZ_OK) return rz_try_status_;                                        \
+#define RZ_TRY(expr)                                                                                         \
+    do {                                                                                                     \
+        rz_status rz_try_status_ = (expr);                                                                   \
+        if (rz_try_status_ != RZ_OK) return rz_try_status_;                                                  \
     } while (0)
 
 #endif

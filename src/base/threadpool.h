@@ -17,7 +17,8 @@ int rz_threadpool_size(const rz_threadpool *pool);
 void rz_threadpool_run(rz_threadpool *pool, rz_task_fn fn, void *arg);
 
 /* Rows [begin, end) of `total` for thread ith of nth, in chunks of `align`. */
-static inline void rz_split_range(int64_t total, int64_t align, int ith, int nth, int64_t *begin, int64_t *end) {
+static inline void rz_split_range(int64_t total, int64_t align, int ith, int nth, int64_t *begin,
+                                  int64_t *end) {
     int64_t chunks = (total + align - 1) / align;
     int64_t per = chunks / nth, extra = chunks % nth;
     int64_t first = ith * per + (ith < extra ? ith : extra);

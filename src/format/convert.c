@@ -16,7 +16,6 @@ enum { CHUNK_FLOATS = 1 << 20 };
 #define LLAMA2C_RMS_EPS   1e-5f
 #define LLAMA2C_ROPE_BASE 10000.0f
 
-
 /* general.name: the input's file name without directory and extension. */
 static rz_str model_name(const char *path) {
     const char *base = strrchr(path, '/');
@@ -45,8 +44,10 @@ static rz_status add_metadata(rz_gguf_writer *w, const char *in_path, const rz_l
     if (!vocab) return RZ_OK;
     RZ_TRY(rz_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"));
     RZ_TRY(rz_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", vocab->pieces, vocab->n_tokens));
-    RZ_TRY(rz_gguf_writer_add_array(w, "tokenizer.ggml.scores", RZ_GGUF_FLOAT32, vocab->scores, vocab->n_tokens));
-    RZ_TRY(rz_gguf_writer_add_array(w, "tokenizer.ggml.token_type", RZ_GGUF_INT32, vocab->types, vocab->n_tokens));
+    RZ_TRY(rz_gguf_writer_add_array(w, "tokenizer.ggml.scores", RZ_GGUF_FLOAT32, vocab->scores,
+                                    vocab->n_tokens));
+    RZ_TRY(rz_gguf_writer_add_array(w, "tokenizer.ggml.token_type", RZ_GGUF_INT32, vocab->types,
+                                    vocab->n_tokens));
     if (vocab->bos >= 0)
         RZ_TRY(rz_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)vocab->bos));
     if (vocab->eos >= 0)

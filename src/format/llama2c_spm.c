@@ -78,4 +78,3 @@ rz_status rz_llama2c_spm_build(const rz_llama2c_vocab *src, rz_llama2c_spm *v) {
     }
     return RZ_OK;
 }
-

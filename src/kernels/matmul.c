@@ -24,7 +24,8 @@ typedef struct matmul_job {
 size_t rz_matmul_work_size(const rz_tensor *w, int64_t n_tokens) {
     const rz_type_traits *t = rz_type_traits_get(w->type);
     if (t->vec_dot_type == RZ_TYPE_F32) return 0;
-    return (size_t)(rz_row_bytes(rz_type_traits_get(t->vec_dot_type), (uint64_t)w->ne[0]) * (uint64_t)n_tokens);
+    return (size_t)(rz_row_bytes(rz_type_traits_get(t->vec_dot_type), (uint64_t)w->ne[0]) *
+                    (uint64_t)n_tokens);
 }
 
 static void convert_task(void *arg, int ith, int nth) {
@@ -67,9 +68,11 @@ static void dot_task(void *arg, int ith, int nth) {
         for (int64_t t = 0; t < job->n_tokens; t++) {
             const void *a = job->act + (uint64_t)t * job->act_row_bytes;
             float *yt = job->y + t * job->y_stride;
-            for (int64_t r = r0; r < r1; r++) job->vec_dot(w->ne[0], &yt[r], rz_tensor_row(w, r), a);
+            for (int64_t r = r0; r < r1; r++)
+                job->vec_dot(w->ne[0], &yt[r], rz_tensor_row(w, r), a);
             if (w->scale != 0.0f)
-                for (int64_t r = r0; r < r1; r++) yt[r] *= w->scale;
+                for (int64_t r = r0; r < r1; r++)
+                    yt[r] *= w->scale;
         }
     }
 }

@@ -4,10 +4,12 @@
 
 void rz_rms_norm(float *out, const float *x, const float *weight, int64_t n, float eps) {
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
     const float mean = (float)(sum / (double)n);
     const float scale = 1.0f / sqrtf(mean + eps);
-    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] * scale * weight[i];
 }
 
 void rz_rope_angles(float *cos_out, float *sin_out, const float *freqs, int64_t n_pairs, int32_t pos) {
@@ -35,18 +37,21 @@ void rz_rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, r
 
 void rz_softmax(float *x, int64_t n) {
     float max = x[0];
-    for (int64_t i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    for (int64_t i = 1; i < n; i++)
+        max = x[i] > max ? x[i] : max;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++) {
         x[i] = expf(x[i] - max);
         sum += x[i];
     }
     const float inv = 1.0f / sum;
-    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
 }
 
 void rz_swiglu(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (int64_t i = 0; i < n; i++)
+        gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
 void rz_relu_sqr_glu(float *gate, const float *up, int64_t n) {
@@ -57,7 +62,8 @@ void rz_relu_sqr_glu(float *gate, const float *up, int64_t n) {
 }
 
 void rz_add(float *y, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
 }
 
 int64_t rz_argmax(const float *x, int64_t n) {

@@ -189,8 +189,9 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
     return n_tokens;
 }
 
-void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs, rz_forward_buffers *b,
-                      rz_threadpool *pool, const bool *want_logits, uint32_t *n_logits) {
+void rz_llama_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
+                      rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits,
+                      uint32_t *n_logits) {
     const rz_model_desc *d = &m->desc;
     const int64_t E = d->n_embd;
     const uint32_t n_tokens = forward_layers(m, seqs, n_seqs, b, pool);

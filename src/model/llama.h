@@ -15,7 +15,7 @@ typedef struct rz_forward_buffers {
     uint32_t n_batch;
     uint32_t max_ctx; /* longest cache the score buffers can attend over */
     int n_threads;
-    uint32_t *token_seq, *token_pos; /* [n_batch]: sequence and position of each token */
+    uint32_t *token_seq, *token_pos;             /* [n_batch]: sequence and position of each token */
     float *x, *xb, *q, *k, *v, *att, *gate, *up; /* [n_batch][width] */
     float *logits;                               /* [n_batch][n_vocab] */
     void *work;                                  /* activation conversion for mat-muls */
@@ -43,7 +43,8 @@ typedef struct rz_sequence_batch {
  * stored in b->logits in order, their count in *n_logits. Callers check
  * that the tokens fit b->n_batch, the caches and b->max_ctx. */
 void rz_llama_forward(const rz_model *model, const rz_sequence_batch *seqs, uint32_t n_seqs,
-                      rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits, uint32_t *n_logits);
+                      rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits,
+                      uint32_t *n_logits);
 
 /* The same pass without the output head: adds every token's final-norm
  * hidden state (n_embd floats) to hidden_sum, for pooled embeddings. */

@@ -63,8 +63,8 @@ typedef enum weight_use {
 } weight_use;
 
 /* Finds `name` and checks it has shape {ne0, ne1} and a type fit for `use`. */
-static rz_status bind_weight(const weight_source *src, const char *name, int64_t ne0, int64_t ne1, weight_use use,
-                             bool optional, rz_tensor *out, bool *found) {
+static rz_status bind_weight(const weight_source *src, const char *name, int64_t ne0, int64_t ne1,
+                             weight_use use, bool optional, rz_tensor *out, bool *found) {
     rz_type type;
     uint32_t n_dims;
     uint64_t ne[RZ_MAX_DIMS];
@@ -75,13 +75,14 @@ static rz_status bind_weight(const weight_source *src, const char *name, int64_t
         return rz_error(RZ_ERR_FORMAT, "model: tensor '%s' is missing", name);
     }
     if ((int64_t)ne[0] != ne0 || (int64_t)ne[1] != ne1 || ne[2] != 1 || ne[3] != 1)
-        return rz_error(RZ_ERR_FORMAT, "model: tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld}",
-                        name, (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
+        return rz_error(RZ_ERR_FORMAT,
+                        "model: tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld}", name,
+                        (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
                         (unsigned long long)ne[3], (long long)ne0, (long long)ne1);
     const rz_type_traits *t = rz_type_traits_get(type);
     if (use == USE_NORM && type != RZ_TYPE_F32)
-        return rz_error(RZ_ERR_UNSUPPORTED, "model: norm tensor '%s' is %s; only f32 norms are supported", name,
-                        t->name);
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: norm tensor '%s' is %s; only f32 norms are supported",
+                        name, t->name);
     if (use == USE_MATRIX &&
         (!rz_type_vec_dot(type, RZ_ISA_SCALAR) ||
          (t->vec_dot_type != RZ_TYPE_F32 && !rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR))))
@@ -89,8 +90,8 @@ static rz_status bind_weight(const weight_source *src, const char *name, int64_t
                         name, t->name);
     /* Rows of a type with a per-tensor trailer cannot be decoded on their own. */
     if (use == USE_EMBEDDING && (!t->to_float || t->trailer_bytes))
-        return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which cannot be dequantized yet", name,
-                        t->name);
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which cannot be dequantized yet",
+                        name, t->name);
     out->type = type;
     out->ne[0] = ne0;
     out->ne[1] = ne1;
@@ -112,8 +113,10 @@ static rz_status bind_weights(rz_model *m, const weight_source *src) {
     RZ_TRY(bind_weight(src, "output.weight", E, V, USE_MATRIX, true, &m->output, &has_output));
     if (!has_output) {
         if (!rz_type_vec_dot(m->tok_embd.type, RZ_ISA_SCALAR))
-            return rz_error(RZ_ERR_UNSUPPORTED, "model: tied output uses token_embd of type %s, which has no mat-mul "
-                            "kernel yet", rz_type_name(m->tok_embd.type));
+            return rz_error(RZ_ERR_UNSUPPORTED,
+                            "model: tied output uses token_embd of type %s, which has no mat-mul "
+                            "kernel yet",
+                            rz_type_name(m->tok_embd.type));
         m->output = m->tok_embd;
     }
     m->desc.tied_output = !has_output;
@@ -127,16 +130,17 @@ static rz_status bind_weights(rz_model *m, const weight_source *src) {
             weight_use use;
             rz_tensor *dst;
         } specs[] = {
-            {"attn_norm", E, 1, USE_NORM, &L->attn_norm},    {"attn_q", E, E, USE_MATRIX, &L->wq},
-            {"attn_k", E, kv_dim, USE_MATRIX, &L->wk},       {"attn_v", E, kv_dim, USE_MATRIX, &L->wv},
-            {"attn_output", E, E, USE_MATRIX, &L->wo},       {"ffn_norm", E, 1, USE_NORM, &L->ffn_norm},
-            {"ffn_gate", E, F, USE_MATRIX, &L->ffn_gate},    {"ffn_up", E, F, USE_MATRIX, &L->ffn_up},
+            {"attn_norm", E, 1, USE_NORM, &L->attn_norm}, {"attn_q", E, E, USE_MATRIX, &L->wq},
+            {"attn_k", E, kv_dim, USE_MATRIX, &L->wk},    {"attn_v", E, kv_dim, USE_MATRIX, &L->wv},
+            {"attn_output", E, E, USE_MATRIX, &L->wo},    {"ffn_norm", E, 1, USE_NORM, &L->ffn_norm},
+            {"ffn_gate", E, F, USE_MATRIX, &L->ffn_gate}, {"ffn_up", E, F, USE_MATRIX, &L->ffn_up},
             {"ffn_down", F, E, USE_MATRIX, &L->ffn_down},
         };
         for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
             char name[64];
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, specs[i].suffix);
-            RZ_TRY(bind_weight(src, name, specs[i].ne0, specs[i].ne1, specs[i].use, false, specs[i].dst, NULL));
+            RZ_TRY(
+                bind_weight(src, name, specs[i].ne0, specs[i].ne1, specs[i].use, false, specs[i].dst, NULL));
         }
         if (m->arch->sub_norms) {
             char name[64];
@@ -167,7 +171,8 @@ static rz_status gguf_arch_u32(const rz_gguf *g, const char *arch, const char *s
     return RZ_OK;
 }
 
-static rz_status gguf_arch_f32(const rz_gguf *g, const char *arch, const char *suffix, float fallback, float *out) {
+static rz_status gguf_arch_f32(const rz_gguf *g, const char *arch, const char *suffix, float fallback,
+                               float *out) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     rz_status s = rz_gguf_get_f32(g, key, out);
@@ -238,9 +243,10 @@ static rz_status check_hparams(rz_model *m) {
     rz_model_desc *d = &m->desc;
     if (d->n_embd <= 0 || d->n_layer <= 0 || d->n_ff <= 0 || d->n_head <= 0 || d->n_head_kv <= 0 ||
         d->n_vocab <= 0 || d->n_ctx_train <= 0)
-        return rz_error(RZ_ERR_FORMAT, "model: hyperparameters must be positive (embd %d, layers %d, ffn %d, "
-                        "heads %d/%d, vocab %d, context %d)", d->n_embd, d->n_layer, d->n_ff, d->n_head,
-                        d->n_head_kv, d->n_vocab, d->n_ctx_train);
+        return rz_error(RZ_ERR_FORMAT,
+                        "model: hyperparameters must be positive (embd %d, layers %d, ffn %d, "
+                        "heads %d/%d, vocab %d, context %d)",
+                        d->n_embd, d->n_layer, d->n_ff, d->n_head, d->n_head_kv, d->n_vocab, d->n_ctx_train);
     if (d->n_embd % d->n_head != 0 || d->n_head % d->n_head_kv != 0)
         return rz_error(RZ_ERR_FORMAT, "model: %d heads (%d KV heads) do not divide the embedding size %d",
                         d->n_head, d->n_head_kv, d->n_embd);
@@ -276,17 +282,21 @@ static rz_vocab_flag gguf_vocab_flag(const rz_gguf *g, const char *key) {
     return rz_gguf_get_bool(g, key, &v) == RZ_OK ? (v ? RZ_FLAG_ON : RZ_FLAG_OFF) : RZ_FLAG_DEFAULT;
 }
 
-static bool str_is(rz_str s, const char *lit) { return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0; }
+static bool str_is(rz_str s, const char *lit) {
+    return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
+}
 
 /* Strings of an array under key (pointing into the file), or NULL. */
 static rz_status gguf_str_array(const rz_gguf *g, const char *key, rz_str **out, uint64_t *n) {
     const rz_gguf_value *arr;
     RZ_TRY(rz_gguf_get_array(g, key, RZ_GGUF_STRING, &arr));
     *n = rz_gguf_array_len(arr);
-    if (*n > INT32_MAX) return rz_error(RZ_ERR_FORMAT, "model: %s has %llu items", key, (unsigned long long)*n);
+    if (*n > INT32_MAX)
+        return rz_error(RZ_ERR_FORMAT, "model: %s has %llu items", key, (unsigned long long)*n);
     *out = malloc((*n ? *n : 1) * sizeof **out);
     if (!*out) return rz_error(RZ_ERR_NOMEM, "out of memory reading %s", key);
-    for (uint64_t i = 0; i < *n; i++) (*out)[i] = rz_gguf_array_str(arr, i);
+    for (uint64_t i = 0; i < *n; i++)
+        (*out)[i] = rz_gguf_array_str(arr, i);
     return RZ_OK;
 }
 
@@ -306,7 +316,8 @@ static rz_status load_gguf_vocab(rz_model *m, const rz_gguf *g) {
         kind = RZ_VOCAB_WPM;
     } else {
         char why[128];
-        snprintf(why, sizeof why, "tokenizer model '%.*s' is not supported", (int)model_name.len, model_name.ptr);
+        snprintf(why, sizeof why, "tokenizer model '%.*s' is not supported", (int)model_name.len,
+                 model_name.ptr);
         no_vocab(m, why);
         return RZ_OK;
     }
@@ -316,11 +327,14 @@ static rz_status load_gguf_vocab(rz_model *m, const rz_gguf *g) {
     RZ_TRY(gguf_str_array(g, "tokenizer.ggml.tokens", &pieces, &n));
     rz_status s = RZ_OK;
     if (n == 0) s = rz_error(RZ_ERR_FORMAT, "model: tokenizer has no tokens");
-    if (s == RZ_OK && kind == RZ_VOCAB_BPE) s = gguf_str_array(g, "tokenizer.ggml.merges", &merges, &n_merges);
+    if (s == RZ_OK && kind == RZ_VOCAB_BPE)
+        s = gguf_str_array(g, "tokenizer.ggml.merges", &merges, &n_merges);
     if (rz_gguf_get_array(g, "tokenizer.ggml.scores", RZ_GGUF_FLOAT32, &scores_v) != RZ_OK) scores_v = NULL;
     if (rz_gguf_get_array(g, "tokenizer.ggml.token_type", RZ_GGUF_INT32, &types_v) != RZ_OK) types_v = NULL;
-    if (s == RZ_OK && ((scores_v && rz_gguf_array_len(scores_v) != n) || (types_v && rz_gguf_array_len(types_v) != n)))
-        s = rz_error(RZ_ERR_FORMAT, "model: tokenizer scores/types do not match its %llu tokens", (unsigned long long)n);
+    if (s == RZ_OK &&
+        ((scores_v && rz_gguf_array_len(scores_v) != n) || (types_v && rz_gguf_array_len(types_v) != n)))
+        s = rz_error(RZ_ERR_FORMAT, "model: tokenizer scores/types do not match its %llu tokens",
+                     (unsigned long long)n);
     float *scores = s == RZ_OK && scores_v ? malloc(n * sizeof *scores) : NULL;
     int32_t *types = s == RZ_OK && types_v ? malloc(n * sizeof *types) : NULL;
     if (s == RZ_OK && ((scores_v && !scores) || (types_v && !types)))
@@ -415,9 +429,10 @@ enum { LAYER_TENSORS = 11 };
 
 /* Every tensor of a layer; absent optional ones have zero rows. */
 static void layer_tensors(const rz_layer *L, const rz_tensor *out[LAYER_TENSORS]) {
-    const rz_tensor *list[LAYER_TENSORS] = {&L->attn_norm, &L->wq,           &L->wk,          &L->wv,
-                                            &L->wo,        &L->ffn_norm,     &L->ffn_gate,    &L->ffn_up,
-                                            &L->ffn_down,  &L->attn_sub_norm, &L->ffn_sub_norm};
+    const rz_tensor *list[LAYER_TENSORS] = {
+        &L->attn_norm,   &L->wq,       &L->wk,     &L->wv,       &L->wo,
+        &L->ffn_norm,    &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->attn_sub_norm,
+        &L->ffn_sub_norm};
     memcpy(out, list, sizeof list);
 }
 
@@ -537,7 +552,8 @@ uint64_t rz_model_bytes_per_token(const rz_model *m) {
     for (int32_t l = 0; l < d->n_layer; l++) {
         const rz_tensor *t[LAYER_TENSORS];
         layer_tensors(&m->layers[l], t);
-        for (int k = 0; k < LAYER_TENSORS; k++) bytes += tensor_bytes(t[k]);
+        for (int k = 0; k < LAYER_TENSORS; k++)
+            bytes += tensor_bytes(t[k]);
     }
     return bytes;
 }

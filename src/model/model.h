@@ -16,8 +16,8 @@ typedef struct rz_layer {
 } rz_layer;
 
 typedef enum rz_ffn_activation {
-    RZ_FFN_SILU,      /* SwiGLU: silu(gate) * up */
-    RZ_FFN_RELU_SQR,  /* relu(gate)^2 * up (BitNet b1.58 2B-4T) */
+    RZ_FFN_SILU,     /* SwiGLU: silu(gate) * up */
+    RZ_FFN_RELU_SQR, /* relu(gate)^2 * up (BitNet b1.58 2B-4T) */
 } rz_ffn_activation;
 
 /* How an architecture differs from plain Llama. */

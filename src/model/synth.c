@@ -194,13 +194,13 @@ static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
     return n;
 }
 
-
 static rz_status check_type(rz_type type, const char *what, const rz_synth_params *p) {
     uint32_t ft;
     if (!rz_type_file_type(type, &ft))
-        return rz_error(RZ_ERR_UNSUPPORTED,
-                        "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0, q6_K, tq1_0, tq2_0, i2_s)",
-                        what, rz_type_name(type) ? rz_type_name(type) : "(unknown)");
+        return rz_error(
+            RZ_ERR_UNSUPPORTED,
+            "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0, q6_K, tq1_0, tq2_0, i2_s)", what,
+            rz_type_name(type) ? rz_type_name(type) : "(unknown)");
     const uint32_t block = rz_type_block_size(type);
     if (p->n_embd % (int32_t)block != 0 || p->n_ff % (int32_t)block != 0)
         return rz_error(RZ_ERR_INVALID_ARG,

@@ -216,26 +216,29 @@ rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, fl
     const int32_t E = m->desc.n_embd;
     if (n_tokens == 0) return rz_error(RZ_ERR_INVALID_ARG, "embed: no tokens");
     if (n_tokens > ctx->cache.n_ctx)
-        return rz_error(RZ_ERR_RANGE, "embed: %u tokens exceed the context of %u", n_tokens, ctx->cache.n_ctx);
+        return rz_error(RZ_ERR_RANGE, "embed: %u tokens exceed the context of %u", n_tokens,
+                        ctx->cache.n_ctx);
     for (uint32_t i = 0; i < n_tokens; i++)
         if (tokens[i] < 0 || tokens[i] >= m->desc.n_vocab)
-            return rz_error(RZ_ERR_INVALID_ARG, "embed: token %d is outside the vocabulary [0, %d)", tokens[i],
-                            m->desc.n_vocab);
+            return rz_error(RZ_ERR_INVALID_ARG, "embed: token %d is outside the vocabulary [0, %d)",
+                            tokens[i], m->desc.n_vocab);
     memset(out, 0, (size_t)E * sizeof *out);
     ctx->n_past = 0;
     ctx->n_last = 0; /* the logits of an earlier decode are gone with the cache */
     for (uint32_t start = 0; start < n_tokens; start += ctx->n_batch) {
         const uint32_t n = n_tokens - start < ctx->n_batch ? n_tokens - start : ctx->n_batch;
-        const rz_sequence_batch seq = {.cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n,
-                                       .pos0 = ctx->n_past};
+        const rz_sequence_batch seq = {
+            .cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
         rz_llama_forward_hidden(m, &seq, 1, &ctx->buffers, ctx->pool, out);
         ctx->n_past += n;
     }
     /* Mean over tokens, then unit length (as OpenAI's embeddings are). */
     double norm = 0.0;
-    for (int32_t i = 0; i < E; i++) norm += (double)out[i] * out[i];
+    for (int32_t i = 0; i < E; i++)
+        norm += (double)out[i] * out[i];
     const float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-    for (int32_t i = 0; i < E; i++) out[i] *= scale;
+    for (int32_t i = 0; i < E; i++)
+        out[i] *= scale;
     return RZ_OK;
 }
 

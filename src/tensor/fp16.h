@@ -38,8 +38,8 @@ static inline rz_fp16 rz_f32_to_fp16(float f) {
     const uint32_t bits = rz_f32_bits(f);
     const uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
     const uint32_t magnitude = bits & 0x7fffffffu;
-    if (magnitude > 0x7f800000u) return sign | 0x7e00u;    /* NaN */
-    if (magnitude >= 0x477ff000u) return sign | 0x7c00u;   /* rounds to infinity */
+    if (magnitude > 0x7f800000u) return sign | 0x7e00u;  /* NaN */
+    if (magnitude >= 0x477ff000u) return sign | 0x7c00u; /* rounds to infinity */
     if (magnitude < 0x38800000u) {
         /* Below the smallest normal half: the result is round(|f| * 2^24)
          * ulps of 2^-24; 1024 ulps carries into the smallest normal. */

@@ -27,11 +27,11 @@ typedef struct rz_type_traits {
     uint32_t block_bytes;   /* bytes per block */
     uint32_t trailer_bytes; /* per-tensor bytes after the blocks (I2_S scale) */
     bool is_quantized;
-    rz_to_float_fn to_float;             /* NULL if we cannot decode it */
-    rz_from_float_fn from_float;         /* reference quantizer; NULL if none */
+    rz_to_float_fn to_float;               /* NULL if we cannot decode it */
+    rz_from_float_fn from_float;           /* reference quantizer; NULL if none */
     rz_quantize_tensor_fn quantize_tensor; /* whole-tensor quantizer; NULL if rows suffice */
-    rz_type vec_dot_type;                /* type activations are converted to for vec_dot */
-    rz_vec_dot_fn vec_dot[RZ_ISA_COUNT]; /* NULL entries fall back to a lower ISA */
+    rz_type vec_dot_type;                  /* type activations are converted to for vec_dot */
+    rz_vec_dot_fn vec_dot[RZ_ISA_COUNT];   /* NULL entries fall back to a lower ISA */
     /* Converts activations into this type when it is a vec_dot_type. Every
      * ISA entry writes the same bytes (for Q8_0 those of ggml's x86
      * quantize_row_q8_0, not of from_float); NULL entries fall back. */

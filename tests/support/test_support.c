@@ -93,6 +93,7 @@ float rz_test_rand_uniform(uint64_t *state, float lo, float hi) {
 
 int rz_test_isa_paths(rz_isa paths[RZ_ISA_COUNT]) {
     int n = 0;
-    for (int i = 0; i <= (int)rz_isa_best(); i++) paths[n++] = (rz_isa)i;
+    for (int i = 0; i <= (int)rz_isa_best(); i++)
+        paths[n++] = (rz_isa)i;
     return n;
 }

@@ -17,9 +17,9 @@ const char *rz_test_shared_path(const char *relative);
 /* True if that file exists; otherwise prints why the caller will skip. */
 int rz_test_shared_available(const char *relative);
 /* Skip the current cmocka test unless the shared file is present. */
-#define RZ_REQUIRE_SHARED(rel)                                                                     \
-    do {                                                                                           \
-        if (!rz_test_shared_available(rel)) skip();                                                \
+#define RZ_REQUIRE_SHARED(rel)                                                                               \
+    do {                                                                                                     \
+        if (!rz_test_shared_available(rel)) skip();                                                          \
     } while (0)
 
 /* A fresh path in a per-test temporary directory (static buffer). */
@@ -36,10 +36,10 @@ const char *rz_test_cli(void);
 int rz_test_run(const char *command, char **output);
 
 /* Assert with the library's last error message in the failure report. */
-#define RZ_ASSERT_OK(expr)                                                                         \
-    do {                                                                                           \
-        rz_status rz_assert_status_ = (expr);                                                      \
-        if (rz_assert_status_ != RZ_OK) fail_msg("%s failed: %s", #expr, rz_last_error());       \
+#define RZ_ASSERT_OK(expr)                                                                                   \
+    do {                                                                                                     \
+        rz_status rz_assert_status_ = (expr);                                                                \
+        if (rz_assert_status_ != RZ_OK) fail_msg("%s failed: %s", #expr, rz_last_error());                   \
     } while (0)
 
 /* Deterministic pseudo-random numbers for tests. */

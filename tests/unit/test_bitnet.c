@@ -187,15 +187,14 @@ static void test_output_types(void **state) {
     /* a tensor-scaled type cannot be the (row-decoded) embedding */
     rz_synth_params p = tiny_bitnet("bitnet", RZ_TYPE_I2_S);
     p.output_type = RZ_TYPE_I2_S;
-    assert_int_equal(rz_synth_write(&p, rz_test_temp_path("bitnet-bad.gguf"), NULL, NULL), RZ_ERR_UNSUPPORTED);
+    assert_int_equal(rz_synth_write(&p, rz_test_temp_path("bitnet-bad.gguf"), NULL, NULL),
+                     RZ_ERR_UNSUPPORTED);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_presets),
-        cmocka_unit_test(test_round_trip_bitnet),
-        cmocka_unit_test(test_round_trip_b158),
-        cmocka_unit_test(test_greedy_every_isa),
+        cmocka_unit_test(test_presets),         cmocka_unit_test(test_round_trip_bitnet),
+        cmocka_unit_test(test_round_trip_b158), cmocka_unit_test(test_greedy_every_isa),
         cmocka_unit_test(test_output_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

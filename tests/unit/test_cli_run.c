@@ -24,14 +24,16 @@ static void test_ids_and_text_agree(void **state) {
     (void)state;
     RZ_REQUIRE_SHARED("models/stories260K.bin");
     char args[10000], *ids, *text;
-    snprintf(args, sizeof args, "run -m %s -z %s -p 'Once upon a time' -n 20 --temp 0 --ids 2>/dev/null", model,
-             tokenizer);
+    snprintf(args, sizeof args, "run -m %s -z %s -p 'Once upon a time' -n 20 --temp 0 --ids 2>/dev/null",
+             model, tokenizer);
     assert_int_equal(rz(args, &ids), 0);
-    snprintf(args, sizeof args, "run -m %s -z %s -p 'Once upon a time' -n 20 --temp 0 2>/dev/null", model, tokenizer);
+    snprintf(args, sizeof args, "run -m %s -z %s -p 'Once upon a time' -n 20 --temp 0 2>/dev/null", model,
+             tokenizer);
     assert_int_equal(rz(args, &text), 0);
     /* 20 ids on one line; the text starts with the prompt. */
     int count = 0;
-    for (char *p = strtok(ids, " \n"); p; p = strtok(NULL, " \n")) count++;
+    for (char *p = strtok(ids, " \n"); p; p = strtok(NULL, " \n"))
+        count++;
     assert_int_equal(count, 20);
     assert_true(strncmp(text, "Once upon a time", 16) == 0);
     free(ids);
@@ -59,12 +61,14 @@ static void test_interactive_keeps_cache(void **state) {
     snprintf(args, sizeof args, "run -m %s -z %s -n 8 --temp 0 -i < /dev/null 2>/dev/null", model, tokenizer);
     assert_int_equal(rz(args, &out), 0);
     free(out);
-    snprintf(args, sizeof args,
-             "run -m %s -z %s -n 8 --temp 0 -c 64 -i 2>/dev/null <<'EOF'\nOnce upon a time\nTom\nand\nthe\nEOF", model,
-             tokenizer);
+    snprintf(
+        args, sizeof args,
+        "run -m %s -z %s -n 8 --temp 0 -c 64 -i 2>/dev/null <<'EOF'\nOnce upon a time\nTom\nand\nthe\nEOF",
+        model, tokenizer);
     assert_int_equal(rz(args, &out), 0);
     int lines = 0;
-    for (char *p = out; *p; p++) lines += *p == '\n';
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
     assert_true(lines >= 3);
     free(out);
 }
@@ -90,27 +94,28 @@ static void test_eval_writes_rows(void **state) {
     RZ_REQUIRE_SHARED("models/stories260K.bin");
     char args[10000];
     const char *path = rz_test_temp_path("eval.f32");
-    snprintf(args, sizeof args, "eval -m %s --ids '1 403 407 261 378' --logits-out %s 2>/dev/null", model, path);
+    snprintf(args, sizeof args, "eval -m %s --ids '1 403 407 261 378' --logits-out %s 2>/dev/null", model,
+             path);
     assert_int_equal(rz(args, NULL), 0);
     size_t batch_size;
     float *batch = rz_test_read_file(path, &batch_size);
     assert_int_equal(batch_size, 5 * 512 * sizeof(float));
-    snprintf(args, sizeof args, "eval -m %s --ids '1,403,407,261,378' --seq --logits-out %s 2>/dev/null", model, path);
+    snprintf(args, sizeof args, "eval -m %s --ids '1,403,407,261,378' --seq --logits-out %s 2>/dev/null",
+             model, path);
     assert_int_equal(rz(args, NULL), 0);
     size_t seq_size;
     float *seq = rz_test_read_file(path, &seq_size);
     assert_int_equal(seq_size, batch_size);
-    for (size_t i = 0; i < 5 * 512; i++) assert_float_equal(batch[i], seq[i], 1e-4);
+    for (size_t i = 0; i < 5 * 512; i++)
+        assert_float_equal(batch[i], seq[i], 1e-4);
     free(batch);
     free(seq);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ids_and_text_agree),
-        cmocka_unit_test(test_stop_string_and_stats),
-        cmocka_unit_test(test_interactive_keeps_cache),
-        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_ids_and_text_agree),      cmocka_unit_test(test_stop_string_and_stats),
+        cmocka_unit_test(test_interactive_keeps_cache), cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_eval_writes_rows),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

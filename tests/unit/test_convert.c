@@ -63,7 +63,8 @@ static void check_tensors(const rz_llama2c *m, const rz_gguf *g, rz_type weight_
         assert_int_equal(o->ne[1], t->ne[1]);
         const uint64_t n = t->ne[0] * t->ne[1];
         /* Rows the type's blocks cannot tile fall back to F16. */
-        const rz_type matrix_type = t->ne[0] % rz_type_block_size(weight_type) == 0 ? weight_type : RZ_TYPE_F16;
+        const rz_type matrix_type =
+            t->ne[0] % rz_type_block_size(weight_type) == 0 ? weight_type : RZ_TYPE_F16;
         const rz_type type = t->n_dims == 2 ? matrix_type : RZ_TYPE_F32;
         assert_int_equal(o->type, type);
         if (type == RZ_TYPE_F32) {

@@ -274,8 +274,8 @@ static void check_sample(const rz_gguf *g, uint64_t alignment) {
     assert_null(rz_gguf_find_tensor(g, "absent"));
     /* llama.cpp reads the data section padded to the alignment. */
     const rz_gguf_tensor *last = rz_gguf_tensor_at(g, N_SAMPLE_TENSORS - 1);
-    assert_int_equal(rz_gguf_file_size(g),
-                     rz_gguf_data_offset(g) + last->offset + (last->size + alignment - 1) / alignment * alignment);
+    assert_int_equal(rz_gguf_file_size(g), rz_gguf_data_offset(g) + last->offset +
+                                               (last->size + alignment - 1) / alignment * alignment);
 }
 
 /* ------------------------------------------------------------ comparing */

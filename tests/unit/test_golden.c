@@ -62,7 +62,8 @@ static bool collect_token(void *user, int32_t token, const char *text, size_t le
 }
 
 /* Greedy decoding of at most n_predict tokens, end tokens included. */
-static void greedy(rz_context *ctx, const int32_t *prompt, size_t n_prompt, int32_t n_predict, golden_case *out) {
+static void greedy(rz_context *ctx, const int32_t *prompt, size_t n_prompt, int32_t n_predict,
+                   golden_case *out) {
     rz_sampler_params sp = rz_sampler_default_params();
     sp.temperature = 0.0f;
     rz_sampler *sampler;
@@ -76,7 +77,8 @@ static void greedy(rz_context *ctx, const int32_t *prompt, size_t n_prompt, int3
 
 static float max_abs_diff(const float *a, const float *b, size_t n) {
     float m = 0.0f;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmaxf(m, fabsf(a[i] - b[i]));
     return m;
 }
 
@@ -113,12 +115,14 @@ static void check_case(const rz_model *model, const golden_case *c, bool check_t
     const size_t n_eval = c->n_rows;
     assert_true(n_eval <= c->n_prompt + c->n_generated);
     bool *want = malloc(n_eval);
-    for (size_t i = 0; i < n_eval; i++) want[i] = true;
+    for (size_t i = 0; i < n_eval; i++)
+        want[i] = true;
     RZ_ASSERT_OK(rz_context_truncate(ctx, 0));
     RZ_ASSERT_OK(rz_decode(ctx, all, (uint32_t)n_eval, want));
     float worst = 0.0f;
     for (size_t i = 0; i < n_eval; i++)
-        worst = fmaxf(worst, max_abs_diff(rz_get_logits(ctx, (int32_t)i), c->logits + i * (size_t)V, (size_t)V));
+        worst =
+            fmaxf(worst, max_abs_diff(rz_get_logits(ctx, (int32_t)i), c->logits + i * (size_t)V, (size_t)V));
     if (worst > 1e-4f) fail_msg("logits differ by %g (> 1e-4) on %s", worst, rz_isa_name(rz_isa_active()));
 
     /* One token at a time gives the same logits as the batch. */
@@ -139,9 +143,15 @@ typedef struct checkpoint {
 } checkpoint;
 
 static const checkpoint checkpoints[] = {
-    {"models/aidreams260K.bin", "models/aidreams260K-tok512.bin", "aidreams260K", {"empty", "i_dreamed", "neural"}},
+    {"models/aidreams260K.bin",
+     "models/aidreams260K-tok512.bin",
+     "aidreams260K",
+     {"empty", "i_dreamed", "neural"}},
     {"models/stories260K.bin", "models/tok512.bin", "stories260K", {"empty", "once", "tom"}},
-    {"models/babyllama-tok105-model5000.bin", "models/tok105.bin", "babyllama-tok105", {"empty", "once", NULL}},
+    {"models/babyllama-tok105-model5000.bin",
+     "models/tok105.bin",
+     "babyllama-tok105",
+     {"empty", "once", NULL}},
 };
 
 static void run_checkpoint(const checkpoint *cp) {
@@ -215,7 +225,8 @@ static void test_run_stdout(void **state) {
         const char *model, *tokenizer, *expected;
     } runs[] = {
         {"models/stories260K.bin", "models/tok512.bin", "testdata/stories260K/run_t0_n200.stdout"},
-        {"models/babyllama-tok105-model5000.bin", "models/tok105.bin", "testdata/babyllama-tok105/run_t0_n200.stdout"},
+        {"models/babyllama-tok105-model5000.bin", "models/tok105.bin",
+         "testdata/babyllama-tok105/run_t0_n200.stdout"},
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         RZ_REQUIRE_SHARED(runs[i].model);
@@ -304,17 +315,15 @@ static void test_quantized_conversions(void **state) {
         {RZ_TYPE_Q4_0, 0.75, 1.5},
     };
     for (size_t m = 0; m < sizeof checkpoints / sizeof checkpoints[0]; m++)
-        for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) quantized_quality(&checkpoints[m], &bounds[b]);
+        for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++)
+            quantized_quality(&checkpoints[m], &bounds[b]);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_aidreams),
-        cmocka_unit_test(test_stories),
-        cmocka_unit_test(test_babyllama),
-        cmocka_unit_test(test_stories_foreign_gguf),
-        cmocka_unit_test(test_run_stdout),
-        cmocka_unit_test(test_quantized_conversions),
+        cmocka_unit_test(test_aidreams),   cmocka_unit_test(test_stories),
+        cmocka_unit_test(test_babyllama),  cmocka_unit_test(test_stories_foreign_gguf),
+        cmocka_unit_test(test_run_stdout), cmocka_unit_test(test_quantized_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,16 +22,9 @@ static void model_name(const tolerance *tol, char *name, size_t size) {
 }
 
 static const tolerance cases[] = {
-    {"F32", 2e-3f, 1e-3f},
-    {"F16", 2e-3f, 1e-3f},
-    {"Q8_0", 5e-2f, 1e-2f},
-    {"Q4_0", 5e-2f, 1e-2f},
-    {"Q4_1", 5e-2f, 1e-2f},
-    {"Q5_1", 5e-2f, 1e-2f},
-    {"Q2_K", 5e-2f, 1e-2f},
-    {"Q4_K_M", 5e-2f, 1e-2f},
-    {"Q5_K_M", 5e-2f, 1e-2f},
-    {"Q6_K", 5e-2f, 1e-2f},
+    {"F32", 2e-3f, 1e-3f},    {"F16", 2e-3f, 1e-3f},  {"Q8_0", 5e-2f, 1e-2f}, {"Q4_0", 5e-2f, 1e-2f},
+    {"Q4_1", 5e-2f, 1e-2f},   {"Q5_1", 5e-2f, 1e-2f}, {"Q2_K", 5e-2f, 1e-2f}, {"Q4_K_M", 5e-2f, 1e-2f},
+    {"Q5_K_M", 5e-2f, 1e-2f}, {"Q6_K", 5e-2f, 1e-2f},
 };
 
 static float *read_rows(const char *name, const char *suffix, size_t rows) {
@@ -68,8 +61,8 @@ static void compare_rows(const char *what, const float *got, const float *want, 
     model_name(tol, name, sizeof name);
     printf("%s %s: max abs %.3g, mean abs %.3g\n", name, what, max_abs, mean_abs);
     if (max_abs > tol->max_abs || mean_abs > tol->mean_abs)
-        fail_msg("%s %s logits: max %g (limit %g), mean %g (limit %g)", name, what, max_abs,
-                 tol->max_abs, mean_abs, tol->mean_abs);
+        fail_msg("%s %s logits: max %g (limit %g), mean %g (limit %g)", name, what, max_abs, tol->max_abs,
+                 mean_abs, tol->mean_abs);
 }
 
 static float top_margin(const float *row) {
@@ -111,7 +104,8 @@ static void check_model(const tolerance *tol) {
         rz_context *ctx;
         RZ_ASSERT_OK(rz_context_create(model, &cp, &ctx));
         bool want[N_PROMPT];
-        for (int i = 0; i < N_PROMPT; i++) want[i] = true;
+        for (int i = 0; i < N_PROMPT; i++)
+            want[i] = true;
         RZ_ASSERT_OK(rz_decode(ctx, prompt, N_PROMPT, want));
         for (int i = 0; i < N_PROMPT; i++)
             memcpy(got + (size_t)i * N_VOCAB, rz_get_logits(ctx, i), N_VOCAB * sizeof(float));
@@ -126,7 +120,8 @@ static void check_model(const tolerance *tol) {
             int32_t best = 0;
             for (int i = 1; i < N_VOCAB; i++)
                 if (logits[i] > logits[best]) best = i;
-            if (best != expected[k]) fail_msg("%s greedy step %d: got %d, want %d", name, k, best, expected[k]);
+            if (best != expected[k])
+                fail_msg("%s greedy step %d: got %d, want %d", name, k, best, expected[k]);
             token = best;
             RZ_ASSERT_OK(rz_decode(ctx, &token, 1, NULL));
         }
@@ -211,18 +206,12 @@ static void test_q6_K(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32),
-        cmocka_unit_test(test_f16),
-        cmocka_unit_test(test_q8_0),
-        cmocka_unit_test(test_q4_0),
-        cmocka_unit_test(test_q4_1),
-        cmocka_unit_test(test_q5_1),
-        cmocka_unit_test(test_q2_K),
-        cmocka_unit_test(test_q4_K_M),
-        cmocka_unit_test(test_q5_K_M),
-        cmocka_unit_test(test_q6_K),
-        cmocka_unit_test(test_llama_tq2_0),
-        cmocka_unit_test(test_bitnet_i2_s),
+        cmocka_unit_test(test_f32),          cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_q8_0),         cmocka_unit_test(test_q4_0),
+        cmocka_unit_test(test_q4_1),         cmocka_unit_test(test_q5_1),
+        cmocka_unit_test(test_q2_K),         cmocka_unit_test(test_q4_K_M),
+        cmocka_unit_test(test_q5_K_M),       cmocka_unit_test(test_q6_K),
+        cmocka_unit_test(test_llama_tq2_0),  cmocka_unit_test(test_bitnet_i2_s),
         cmocka_unit_test(test_bitnet_tq2_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

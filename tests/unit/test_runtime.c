@@ -24,9 +24,9 @@ static int free_model(void **state) {
     return 0;
 }
 
-#define REQUIRE_MODEL()                                                                                \
-    do {                                                                                               \
-        if (!model) skip();                                                                            \
+#define REQUIRE_MODEL()                                                                                      \
+    do {                                                                                                     \
+        if (!model) skip();                                                                                  \
     } while (0)
 
 static rz_context *new_context(uint32_t n_ctx) {
@@ -112,7 +112,8 @@ static void test_sampler_filters(void **state) {
     (void)state;
     /* Logits 0..9: token 9 is the most likely. */
     float logits[10];
-    for (int i = 0; i < 10; i++) logits[i] = (float)i;
+    for (int i = 0; i < 10; i++)
+        logits[i] = (float)i;
     rz_sampler_params sp = rz_sampler_default_params();
     sp.temperature = 1.0f;
     sp.top_k = 0;
@@ -121,8 +122,10 @@ static void test_sampler_filters(void **state) {
     rz_sampler *s;
     RZ_ASSERT_OK(rz_sampler_create(&sp, 10, &s));
     int seen[10] = {0};
-    for (int i = 0; i < 2000; i++) seen[rz_sampler_sample(s, logits)]++;
-    for (int i = 0; i < 8; i++) assert_int_equal(seen[i], 0);
+    for (int i = 0; i < 2000; i++)
+        seen[rz_sampler_sample(s, logits)]++;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(seen[i], 0);
     assert_true(seen[8] > 300 && seen[9] > 1000);
     rz_sampler_free(s);
 
@@ -153,7 +156,8 @@ static void test_sampler_filters(void **state) {
     sp.min_p = 0.0f;
     sp.top_p = 0.5f; /* p(9) = 0.63 already covers it */
     RZ_ASSERT_OK(rz_sampler_create(&sp, 10, &s));
-    for (int i = 0; i < 200; i++) assert_int_equal(rz_sampler_sample(s, logits), 9);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(rz_sampler_sample(s, logits), 9);
     rz_sampler_free(s);
 }
 
@@ -266,7 +270,8 @@ static void test_decode_batch_matches_single(void **state) {
     RZ_ASSERT_OK(rz_decode_batch(batched, tokens, counts, 3));
     for (int i = 0; i < 3; i++) {
         assert_int_equal(rz_context_n_past(batched[i]), rz_context_n_past(solo[i]));
-        assert_memory_equal(rz_get_logits(batched[i], -1), rz_get_logits(solo[i], -1), (size_t)V * sizeof(float));
+        assert_memory_equal(rz_get_logits(batched[i], -1), rz_get_logits(solo[i], -1),
+                            (size_t)V * sizeof(float));
     }
     /* The same context twice, or one that is full, is refused untouched. */
     rz_context *twice[2] = {batched[1], batched[1]};
@@ -331,7 +336,8 @@ static void test_streaming_detokenizer_utf8(void **state) {
         RZ_ASSERT_OK(rz_detokenizer_push(&d, ids[i], buf, sizeof buf, &len));
         memcpy(out + total, buf, len);
         total += len;
-        if (len > 0) assert_true(((unsigned char)out[total - 1] & 0xc0) != 0xc0); /* never ends mid-character */
+        if (len > 0)
+            assert_true(((unsigned char)out[total - 1] & 0xc0) != 0xc0); /* never ends mid-character */
     }
     assert_string_equal(out, " caf\xc3\xa9!");
     char whole[64];

@@ -16,7 +16,8 @@ static int parse_ids(const char *list, int32_t **ids, size_t *n) {
     int32_t *out = malloc(cap * sizeof *out);
     const char *p = list;
     while (out && *p) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+            p++;
         if (!*p) break;
         char *end;
         long v = strtol(p, &end, 10);
@@ -58,7 +59,8 @@ int rz_cmd_eval(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--seq")) {
             seq = true;
         } else {
-            return rz_cli_usage_error("eval", "unknown or incomplete option '%s' (see rz eval --help)", argv[i]);
+            return rz_cli_usage_error("eval", "unknown or incomplete option '%s' (see rz eval --help)",
+                                      argv[i]);
         }
     }
     if (!id_list || !out_path) return rz_cli_usage_error("eval", "--ids and --logits-out are required");
@@ -89,7 +91,8 @@ int rz_cmd_eval(int argc, char **argv) {
                 rc = rz_cli_usage_error("eval", "write to '%s' failed", out_path);
         }
     } else {
-        for (size_t i = 0; i < n; i++) all[i] = true;
+        for (size_t i = 0; i < n; i++)
+            all[i] = true;
         if (rz_decode(ctx, ids, (uint32_t)n, all) != RZ_OK) rc = rz_cli_fail("eval", "decode failed");
         for (size_t i = 0; i < n && rc == 0; i++)
             if (fwrite(rz_get_logits(ctx, (int32_t)i), sizeof(float), n_vocab, out) != n_vocab)

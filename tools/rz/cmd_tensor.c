@@ -32,7 +32,8 @@ static int find_in_llama2c(const char *path, const char *name, rz_llama2c **file
         const rz_llama2c_tensor *t = rz_llama2c_tensor_at(*file, i);
         if (strcmp(t->name, name) != 0) continue;
         const uint64_t n = t->ne[0] * (t->n_dims > 1 ? t->ne[1] : 1);
-        *out = (tensor_view){.type = RZ_TYPE_F32, .data = t->data, .n_elements = n, .size = n * sizeof(float)};
+        *out =
+            (tensor_view){.type = RZ_TYPE_F32, .data = t->data, .n_elements = n, .size = n * sizeof(float)};
         return 0;
     }
     fprintf(stderr, "rz tensor: no tensor '%s' in '%s'\n", name, path);
@@ -95,7 +96,8 @@ int rz_cmd_tensor(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: rz tensor MODEL NAME -o FILE\n"
-                   "MODEL is a GGUF file or a llama2.c checkpoint; writes tensor NAME as little-endian float32 values in stored order\n");
+                   "MODEL is a GGUF file or a llama2.c checkpoint; writes tensor NAME as little-endian "
+                   "float32 values in stored order\n");
             return 0;
         } else if (strcmp(argv[i], "-o") == 0) {
             if (i + 1 == argc) return rz_cli_usage_error("tensor", "-o needs a file name");

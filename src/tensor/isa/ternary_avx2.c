@@ -90,7 +90,8 @@ static inline __m256i load_q16(const int8_t *q) {
 /* TQ1_0: digits decoded in 16-bit lanes and multiplied with madd; per block
  * the integer sum and then the float step are those of the scalar version,
  * so the result is bit-identical to it. */
-void rz_vec_dot_tq1_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+void rz_vec_dot_tq1_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx,
+                                const void *restrict vy) {
     const rz_block_tq1_0 *x = vx;
     const rz_block_q8_K *y = vy;
     static const int16_t qh_pow3[16] = {1, 1, 1, 1, 3, 3, 3, 3, 9, 9, 9, 9, 27, 27, 27, 27};
@@ -113,7 +114,8 @@ void rz_vec_dot_tq1_0_q8_K_avx2(int64_t n, float *restrict s, const void *restri
         memcpy(&qh4, x[b].qh, sizeof qh4);
         const __m256i qh = _mm256_cvtepu8_epi16(_mm_set1_epi32((int)qh4));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(trits16(qh, qh_mul), load_q16(q + 240)));
-        const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1));
+        const __m256i bs =
+            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1));
         const int32_t sum = hsum_epi32(_mm256_sub_epi32(acc, bs));
         sumf += (float)sum * (_cvtsh_ss(x[b].d) * y[b].d);
     }
