@@ -2,7 +2,7 @@
 # Installs the Debian packages Ryzanstein needs to build and test. Idempotent.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-          libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user clang-format clang-format
+          libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user clang-format
           libmicrohttpd-dev prometheus openssl)
 missing=()
 # Node.js and npm may come from elsewhere (NodeSource's nodejs bundles npm and
