@@ -8,7 +8,12 @@
 static volatile uint64_t sink;
 
 static void walk_value(const rz_gguf_value *v) {
-    sink += rz_gguf_value_u64(v) + (uint64_t)rz_gguf_value_i64(v) + (uint64_t)rz_gguf_value_f64(v);
+    /* The double's bits, not a conversion: a float-to-integer cast of an
+     * out-of-range value is undefined behaviour in the harness itself. */
+    const double f = rz_gguf_value_f64(v);
+    uint64_t f_bits;
+    memcpy(&f_bits, &f, sizeof f_bits);
+    sink += rz_gguf_value_u64(v) + (uint64_t)rz_gguf_value_i64(v) + f_bits;
     rz_str s = rz_gguf_value_str(v);
     if (s.len) sink += (unsigned char)s.ptr[0] + (unsigned char)s.ptr[s.len - 1];
     if (rz_gguf_value_type(v) != RZ_GGUF_ARRAY) return;
