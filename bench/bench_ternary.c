@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "bench_util.h"
 #include "base/threadpool.h"
 #include "kernels/matmul.h"
 #include "tensor/type_traits.h"
@@ -24,11 +25,6 @@ static double clock_s(clockid_t id) {
     struct timespec ts;
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 enum { MAX_RUNS = 64 };
@@ -82,13 +78,12 @@ static int bench(rz_type type, shape sh, uint64_t mib, int runs, rz_threadpool *
                     cpu[run] = (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / reps;
                 }
             }
-            qsort(times, (size_t)runs, sizeof times[0], compare_double);
-            qsort(cpu, (size_t)runs, sizeof cpu[0], compare_double);
-            const double med = times[runs / 2], ops = 2.0 * (double)(sh.tokens * sh.k * sh.n);
+            const double med = bench_median(times, runs), cpu_med = bench_median(cpu, runs);
+            const double ops = 2.0 * (double)(sh.tokens * sh.k * sh.n);
             printf("%-6s %-7s t%d  [%4lld x %4lld] x [%4lld x %4lld]  %9.1f us  %8.1f GOPS  %6.2f GB/s",
                    t->name, rz_isa_name((rz_isa)isa), p + 1, (long long)sh.tokens, (long long)sh.k,
                    (long long)sh.k, (long long)sh.n, med * 1e6, ops / med * 1e-9, (double)bytes / med * 1e-9);
-            if (p == 0) printf("  %8.1f cpu GOPS", ops / cpu[runs / 2] * 1e-9);
+            if (p == 0) printf("  %8.1f cpu GOPS", ops / cpu_med * 1e-9);
             printf("\n");
             fflush(stdout);
         }
