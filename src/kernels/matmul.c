@@ -1,31 +1,57 @@
 #include "kernels/matmul.h"
 
+#include <stdatomic.h>
+
+#include "base/mem.h"
 #include "tensor/type_traits.h"
 
-/* Weight rows handled per tile: small enough that the tile stays in L1/L2
- * while every token of the batch streams past it. */
-enum { ROWS_PER_TILE = 16 };
+/* Each thread owns a contiguous share of the rows and claims it in chunks of
+ * about CHUNK_BYTES of weights; one that finishes early takes chunks from the
+ * others' shares (the machine is shared, so equal shares rarely finish
+ * together). Interleaving small chunks between threads from the start read
+ * DRAM measurably slower than contiguous shares. */
+enum { CHUNK_BYTES = 128 * 1024, CHUNK_ROW_ALIGN = 16, MAX_SHARES = 64 };
 
-typedef struct matmul_job {
+typedef struct matmul_part {
     const rz_tensor *w;
-    rz_from_float_fn convert;
-    rz_vec_dot_fn vec_dot;
-    rz_gemm_tile_fn gemm_tile; /* NULL: rows of vec_dot */
-    const float *x;
-    int64_t x_stride;
     float *y;
     int64_t y_stride;
-    int64_t n_tokens;
-    const char *act; /* converted activations */
+    rz_vec_dot_fn vec_dot;
+    rz_gemm_tile_fn gemm_tile; /* NULL: rows of vec_dot */
+    const char *act;           /* x converted to w's vec_dot_type */
     uint64_t act_row_bytes;
-    char *work;
+    int64_t chunk_rows, first_chunk; /* this part's chunks start at first_chunk */
+} matmul_part;
+
+typedef struct matmul_job {
+    matmul_part parts[RZ_MATMUL_MAX_PARTS];
+    int n_parts;
+    int64_t n_chunks;
+    int n_shares;
+    struct {
+        _Alignas(64) atomic_int_fast64_t next; /* next unclaimed chunk of the share */
+        int64_t end;
+    } shares[MAX_SHARES];
+    /* activation conversion */
+    rz_from_float_fn convert;
+    const float *x;
+    int64_t x_stride, n, n_tokens;
+    char *act;
+    uint64_t act_row_bytes;
 } matmul_job;
 
 size_t rz_matmul_work_size(const rz_tensor *w, int64_t n_tokens) {
     const rz_type_traits *t = rz_type_traits_get(w->type);
     if (t->vec_dot_type == RZ_TYPE_F32) return 0;
-    return (size_t)(rz_row_bytes(rz_type_traits_get(t->vec_dot_type), (uint64_t)w->ne[0]) *
-                    (uint64_t)n_tokens);
+    return (size_t)rz_align_up(
+        rz_row_bytes(rz_type_traits_get(t->vec_dot_type), (uint64_t)w->ne[0]) * (uint64_t)n_tokens, 64);
+}
+
+size_t rz_matmul_fused_work_size(const rz_tensor *const *w, int n_parts, int64_t n_tokens) {
+    size_t total = 0;
+    for (int i = 0; i < n_parts; i++)
+        total += rz_matmul_work_size(w[i], n_tokens);
+    return total;
 }
 
 static void convert_task(void *arg, int ith, int nth) {
@@ -33,74 +59,122 @@ static void convert_task(void *arg, int ith, int nth) {
     int64_t begin, end;
     rz_split_range(job->n_tokens, 1, ith, nth, &begin, &end);
     for (int64_t t = begin; t < end; t++)
-        job->convert(job->x + t * job->x_stride, job->work + (uint64_t)t * job->act_row_bytes, job->w->ne[0]);
+        job->convert(job->x + t * job->x_stride, job->act + (uint64_t)t * job->act_row_bytes, job->n);
 }
 
-static void tiled_task(matmul_job *job, int64_t begin, int64_t end) {
-    const rz_tensor *w = job->w;
+static void run_tiles(const matmul_part *p, int64_t n_tokens, int64_t begin, int64_t end) {
+    const rz_tensor *w = p->w;
     for (int64_t r = begin; r < end; r += RZ_GEMM_TILE) {
         const int nr = end - r < RZ_GEMM_TILE ? (int)(end - r) : RZ_GEMM_TILE;
-        for (int64_t t = 0; t < job->n_tokens; t += RZ_GEMM_TILE_TOKENS) {
-            const int nt =
-                job->n_tokens - t < RZ_GEMM_TILE_TOKENS ? (int)(job->n_tokens - t) : RZ_GEMM_TILE_TOKENS;
-            job->gemm_tile(w->ne[0], rz_tensor_row(w, r), w->row_bytes, nr,
-                           job->act + (uint64_t)t * job->act_row_bytes, job->act_row_bytes, nt,
-                           job->y + t * job->y_stride + r, job->y_stride);
+        for (int64_t t = 0; t < n_tokens; t += RZ_GEMM_TILE_TOKENS) {
+            const int nt = n_tokens - t < RZ_GEMM_TILE_TOKENS ? (int)(n_tokens - t) : RZ_GEMM_TILE_TOKENS;
+            p->gemm_tile(w->ne[0], rz_tensor_row(w, r), w->row_bytes, nr,
+                         p->act + (uint64_t)t * p->act_row_bytes, p->act_row_bytes, nt,
+                         p->y + t * p->y_stride + r, p->y_stride);
         }
-        if (w->scale != 0.0f) /* per-tensor scale (I2_S), as in the vec_dot path */
-            for (int64_t t = 0; t < job->n_tokens; t++)
-                for (int i = 0; i < nr; i++)
-                    job->y[t * job->y_stride + r + i] *= w->scale;
     }
+}
+
+static void run_rows(const matmul_part *p, int64_t n_tokens, int64_t begin, int64_t end) {
+    const rz_tensor *w = p->w;
+    for (int64_t t = 0; t < n_tokens; t++) {
+        const void *a = p->act + (uint64_t)t * p->act_row_bytes;
+        float *yt = p->y + t * p->y_stride;
+        for (int64_t r = begin; r < end; r++)
+            p->vec_dot(w->ne[0], &yt[r], rz_tensor_row(w, r), a);
+    }
+}
+
+static void run_chunk(const matmul_job *job, int64_t c) {
+    int i = job->n_parts - 1;
+    while (job->parts[i].first_chunk > c)
+        i--;
+    const matmul_part *p = &job->parts[i];
+    const int64_t begin = (c - p->first_chunk) * p->chunk_rows;
+    const int64_t end = begin + p->chunk_rows < p->w->ne[1] ? begin + p->chunk_rows : p->w->ne[1];
+    if (p->gemm_tile)
+        run_tiles(p, job->n_tokens, begin, end);
+    else
+        run_rows(p, job->n_tokens, begin, end);
+    if (p->w->scale != 0.0f) /* per-tensor scale (I2_S) */
+        for (int64_t t = 0; t < job->n_tokens; t++)
+            for (int64_t r = begin; r < end; r++)
+                p->y[t * p->y_stride + r] *= p->w->scale;
 }
 
 static void dot_task(void *arg, int ith, int nth) {
+    (void)nth;
     matmul_job *job = arg;
-    const rz_tensor *w = job->w;
-    int64_t begin, end;
-    rz_split_range(w->ne[1], ROWS_PER_TILE, ith, nth, &begin, &end);
-    if (job->gemm_tile) {
-        tiled_task(job, begin, end);
-        return;
-    }
-    for (int64_t r0 = begin; r0 < end; r0 += ROWS_PER_TILE) {
-        int64_t r1 = r0 + ROWS_PER_TILE < end ? r0 + ROWS_PER_TILE : end;
-        for (int64_t t = 0; t < job->n_tokens; t++) {
-            const void *a = job->act + (uint64_t)t * job->act_row_bytes;
-            float *yt = job->y + t * job->y_stride;
-            for (int64_t r = r0; r < r1; r++)
-                job->vec_dot(w->ne[0], &yt[r], rz_tensor_row(w, r), a);
-            if (w->scale != 0.0f)
-                for (int64_t r = r0; r < r1; r++)
-                    yt[r] *= w->scale;
+    for (int k = 0; k < job->n_shares; k++) {
+        const int s = (ith + k) % job->n_shares;
+        for (;;) {
+            const int64_t c = atomic_fetch_add_explicit(&job->shares[s].next, 1, memory_order_relaxed);
+            if (c >= job->shares[s].end) break;
+            run_chunk(job, c);
         }
     }
+}
+
+void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts, const float *x,
+                     int64_t x_stride, int64_t n_tokens, void *work) {
+    matmul_job job = {.n_parts = n_parts, .x = x, .x_stride = x_stride, .n_tokens = n_tokens};
+    const rz_isa isa = rz_isa_active();
+    char *free_work = work;
+    for (int i = 0; i < n_parts; i++) {
+        const rz_tensor *w = outs[i].w;
+        const rz_type_traits *t = rz_type_traits_get(w->type);
+        matmul_part *p = &job.parts[i];
+        *p = (matmul_part){
+            .w = w,
+            .y = outs[i].y,
+            .y_stride = outs[i].y_stride,
+            .vec_dot = rz_type_vec_dot(w->type, isa),
+            /* One token gains nothing from these tiles; GEMV stays on vec_dot. */
+            .gemm_tile = n_tokens > 1 ? rz_type_gemm_tile(w->type, isa) : NULL,
+            .first_chunk = job.n_chunks,
+        };
+        int64_t rows = (int64_t)(CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
+        rows = rows < CHUNK_ROW_ALIGN ? CHUNK_ROW_ALIGN : rows / CHUNK_ROW_ALIGN * CHUNK_ROW_ALIGN;
+        p->chunk_rows = rows;
+        job.n_chunks += (w->ne[1] + rows - 1) / rows;
+
+        /* Activations: converted once per vec_dot_type, shared by the parts
+         * that read the same one. */
+        if (t->vec_dot_type == RZ_TYPE_F32) {
+            p->act = (const char *)x;
+            p->act_row_bytes = (uint64_t)x_stride * sizeof(float);
+            continue;
+        }
+        int same = 0;
+        while (same < i && rz_type_traits_get(outs[same].w->type)->vec_dot_type != t->vec_dot_type)
+            same++;
+        if (same < i) {
+            p->act = job.parts[same].act;
+            p->act_row_bytes = job.parts[same].act_row_bytes;
+            continue;
+        }
+        job.convert = rz_type_from_float_act(t->vec_dot_type, isa);
+        job.n = w->ne[0];
+        job.act = free_work;
+        job.act_row_bytes = rz_row_bytes(rz_type_traits_get(t->vec_dot_type), (uint64_t)w->ne[0]);
+        free_work += rz_matmul_work_size(w, n_tokens);
+        p->act = job.act;
+        p->act_row_bytes = job.act_row_bytes;
+        rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);
+    }
+    const int nth = rz_threadpool_size(pool);
+    job.n_shares = nth < MAX_SHARES ? nth : MAX_SHARES;
+    for (int i = 0; i < job.n_shares; i++) {
+        int64_t begin, end;
+        rz_split_range(job.n_chunks, 1, i, job.n_shares, &begin, &end);
+        atomic_init(&job.shares[i].next, begin);
+        job.shares[i].end = end;
+    }
+    rz_threadpool_run(pool, dot_task, &job);
 }
 
 void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
                int64_t y_stride, int64_t n_tokens, void *work) {
-    const rz_type_traits *t = rz_type_traits_get(w->type);
-    matmul_job job = {
-        .w = w,
-        .vec_dot = rz_type_vec_dot(w->type, rz_isa_active()),
-        /* One token gains nothing from tiles; GEMV stays on vec_dot. */
-        .gemm_tile = n_tokens > 1 ? rz_type_gemm_tile(w->type, rz_isa_active()) : NULL,
-        .x = x,
-        .x_stride = x_stride,
-        .y = y,
-        .y_stride = y_stride,
-        .n_tokens = n_tokens,
-        .work = work,
-    };
-    if (t->vec_dot_type == RZ_TYPE_F32) {
-        job.act = (const char *)x;
-        job.act_row_bytes = (uint64_t)x_stride * sizeof(float);
-    } else {
-        const rz_type_traits *at = rz_type_traits_get(t->vec_dot_type);
-        job.convert = rz_type_from_float_act(t->vec_dot_type, rz_isa_active());
-        job.act_row_bytes = rz_row_bytes(at, (uint64_t)w->ne[0]);
-        job.act = work;
-        rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);
-    }
-    rz_threadpool_run(pool, dot_task, &job);
+    const rz_matmul_out out = {.w = w, .y = y, .y_stride = y_stride};
+    rz_matmul_fused(pool, &out, 1, x, x_stride, n_tokens, work);
 }

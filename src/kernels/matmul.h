@@ -8,8 +8,19 @@
 #include "base/threadpool.h"
 #include "tensor/tensor.h"
 
+/* Products that share one input batch, run as one parallel region. */
+enum { RZ_MATMUL_MAX_PARTS = 3 };
+typedef struct rz_matmul_out {
+    const rz_tensor *w;
+    float *y;
+    int64_t y_stride;
+} rz_matmul_out;
+
 /* Scratch bytes rz_matmul needs for n_tokens activation rows of w. */
 size_t rz_matmul_work_size(const rz_tensor *w, int64_t n_tokens);
+
+/* The same for rz_matmul_fused over the n_parts weights w. */
+size_t rz_matmul_fused_work_size(const rz_tensor *const *w, int n_parts, int64_t n_tokens);
 
 /* y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens, r < w->ne[1].
  * x is n_tokens rows of w->ne[0] floats (row stride x_stride floats), y has
@@ -18,5 +29,11 @@ size_t rz_matmul_work_size(const rz_tensor *w, int64_t n_tokens);
  * The weight type must have a vec_dot kernel (checked at model load). */
 void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
                int64_t y_stride, int64_t n_tokens, void *work);
+
+/* rz_matmul for up to RZ_MATMUL_MAX_PARTS weights of the same ne[0] applied
+ * to the same x (Q/K/V, gate/up): one conversion per activation type and one
+ * parallel region, whose rows are handed out in chunks as threads free up. */
+void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts, const float *x,
+                     int64_t x_stride, int64_t n_tokens, void *work);
 
 #endif

@@ -21,11 +21,12 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     const int64_t kv_dim = (int64_t)d->n_head_kv * model->head_dim;
     size_t work = rz_matmul_work_size(&model->output, (int64_t)n);
     for (int32_t l = 0; l < d->n_layer; l++) {
-        const rz_layer *layer = &model->layers[l];
-        const rz_tensor *mats[] = {&layer->wq,       &layer->wk,     &layer->wv,      &layer->wo,
-                                   &layer->ffn_gate, &layer->ffn_up, &layer->ffn_down};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
-            work = max_size(work, rz_matmul_work_size(mats[i], (int64_t)n));
+        const rz_layer *L = &model->layers[l];
+        const rz_tensor *qkv[] = {&L->wq, &L->wk, &L->wv}, *gate_up[] = {&L->ffn_gate, &L->ffn_up};
+        work = max_size(work, rz_matmul_fused_work_size(qkv, 3, (int64_t)n));
+        work = max_size(work, rz_matmul_fused_work_size(gate_up, 2, (int64_t)n));
+        work = max_size(work, rz_matmul_work_size(&L->wo, (int64_t)n));
+        work = max_size(work, rz_matmul_work_size(&L->ffn_down, (int64_t)n));
     }
     rz_attn_kernels kern;
     RZ_TRY(rz_attn_kernels_get(cache->type_k, cache->type_v, model->head_dim, RZ_ISA_SCALAR, &kern));
@@ -154,9 +155,8 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
         const rz_layer *L = &m->layers[l];
         for (uint32_t t = 0; t < n_tokens; t++)
             rz_rms_norm(b->xb + t * E, b->x + t * E, L->attn_norm.data, E, d->rms_eps);
-        rz_matmul(pool, &L->wq, b->xb, E, b->q, E, n_tokens, b->work);
-        rz_matmul(pool, &L->wk, b->xb, E, b->k, kv_dim, n_tokens, b->work);
-        rz_matmul(pool, &L->wv, b->xb, E, b->v, kv_dim, n_tokens, b->work);
+        const rz_matmul_out qkv[] = {{&L->wq, b->q, E}, {&L->wk, b->k, kv_dim}, {&L->wv, b->v, kv_dim}};
+        rz_matmul_fused(pool, qkv, 3, b->xb, E, n_tokens, b->work);
         for (uint32_t t = 0; t < n_tokens; t++) {
             const float *cs = b->rope_cos + t * n_pairs, *sn = b->rope_sin + t * n_pairs;
             rz_rope_apply(b->q + t * E, d->n_head, hd, d->n_rot, m->rope_style, cs, sn);
@@ -174,8 +174,8 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
 
         for (uint32_t t = 0; t < n_tokens; t++)
             rz_rms_norm(b->xb + t * E, b->x + t * E, L->ffn_norm.data, E, d->rms_eps);
-        rz_matmul(pool, &L->ffn_gate, b->xb, E, b->gate, F, n_tokens, b->work);
-        rz_matmul(pool, &L->ffn_up, b->xb, E, b->up, F, n_tokens, b->work);
+        const rz_matmul_out gate_up[] = {{&L->ffn_gate, b->gate, F}, {&L->ffn_up, b->up, F}};
+        rz_matmul_fused(pool, gate_up, 2, b->xb, E, n_tokens, b->work);
         if (m->arch->ffn_activation == RZ_FFN_SILU)
             rz_swiglu(b->gate, b->up, (int64_t)n_tokens * F);
         else
