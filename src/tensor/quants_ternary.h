@@ -83,12 +83,16 @@ void rz_vec_dot_tq1_0_q8_K_avx2(int64_t n, float *restrict s, const void *restri
 void rz_vec_dot_tq2_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_quantize_row_i8_s_avx2(const float *restrict src, void *restrict dst, int64_t n);
+void rz_vec_dot_tq1_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict x,
+                                  const void *restrict y);
 void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict x,
                                   const void *restrict y);
 void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict x,
                                  const void *restrict y);
 void rz_quantize_row_i8_s_avx512(const float *restrict src, void *restrict dst, int64_t n);
-/* rz_gemm_tile_fn of TQ2_0, and of I2_S (unscaled, as its vec_dot). */
+/* rz_gemm_tile_fn of TQ1_0 and TQ2_0, and of I2_S (unscaled, as its vec_dot). */
+void rz_gemm_tile_tq1_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                     uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,

@@ -26,7 +26,7 @@ static void check_type(rz_type type) {
     const rz_type_traits *t = rz_type_traits_get(type);
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
-    const int64_t lengths[] = {32, 64, 96, 2048 + 32, 2048 + 48};
+    const int64_t lengths[] = {32, 64, 96, 256, 1280, 2048 + 32, 2048 + 48};
     uint64_t seed = 7;
     for (int p = 0; p < n_paths; p++) {
         rz_gemm_tile_fn tile = rz_type_gemm_tile(type, paths[p]);
@@ -97,12 +97,20 @@ static void test_bf16(void **state) {
     check_type(RZ_TYPE_BF16);
 }
 
+static void test_tq1_0(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_TQ1_0);
+}
+
+static void test_tq2_0(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_TQ2_0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q4_0),
-        cmocka_unit_test(test_q8_0),
-        cmocka_unit_test(test_f16),
-        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_q4_0), cmocka_unit_test(test_q8_0),  cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_bf16), cmocka_unit_test(test_tq1_0), cmocka_unit_test(test_tq2_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels/matmul.h"
+#include "tensor/quants_k.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/type_traits.h"
 #include "test_support.h"
@@ -173,6 +174,71 @@ static void test_matmul_batches_match_scalar(void **state) {
     }
 }
 
+/* TQ blocks of arbitrary bytes (TQ1_0 bytes the quantizer never writes
+ * included) against arbitrary int8 activations, all scales 1: every partial
+ * sum is an integer below 2^24, so each ISA's vec_dot and every shape of its
+ * tile must return the scalar reference's integer exactly. */
+static void test_tq_raw_bytes_exact(void **state) {
+    (void)state;
+    uint64_t rng = 23;
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    const rz_type types[] = {RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0};
+    const int64_t nb = 7, n = nb * RZ_QK_TQ;
+    const rz_fp16 one = rz_f32_to_fp16(1.0f);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const rz_type_traits *t = rz_type_traits_get(types[k]);
+        const uint64_t w_bytes = rz_row_bytes(t, (uint64_t)n);
+        unsigned char *w = malloc(RZ_GEMM_TILE * w_bytes);
+        rz_block_q8_K *x = malloc(RZ_GEMM_TILE_TOKENS * nb * sizeof *x);
+        assert_non_null(w);
+        assert_non_null(x);
+        for (uint64_t i = 0; i < RZ_GEMM_TILE * w_bytes; i++)
+            w[i] = (unsigned char)rz_test_rand_u64(&rng);
+        for (int64_t b = 0; b < RZ_GEMM_TILE * nb; b++) /* d ends both block types */
+            memcpy(w + (b + 1) * t->block_bytes - sizeof one, &one, sizeof one);
+        for (int64_t b = 0; b < RZ_GEMM_TILE_TOKENS * nb; b++) {
+            x[b].d = 1.0f;
+            for (int j = 0; j < RZ_QK_TQ; j++)
+                x[b].qs[j] = (int8_t)rz_test_rand_u64(&rng);
+            for (int g = 0; g < RZ_QK_TQ / 16; g++) {
+                int sum = 0;
+                for (int j = 0; j < 16; j++)
+                    sum += x[b].qs[16 * g + j];
+                x[b].bsums[g] = (int16_t)sum;
+            }
+        }
+        float ref[RZ_GEMM_TILE_TOKENS][RZ_GEMM_TILE];
+        for (int tok = 0; tok < RZ_GEMM_TILE_TOKENS; tok++)
+            for (int r = 0; r < RZ_GEMM_TILE; r++)
+                t->vec_dot[0](n, &ref[tok][r], w + r * w_bytes, x + tok * nb);
+        for (int p = 0; p < n_paths; p++) {
+            for (int tok = 0; tok < RZ_GEMM_TILE_TOKENS; tok++)
+                for (int r = 0; r < RZ_GEMM_TILE; r++) {
+                    float got;
+                    rz_type_vec_dot(types[k], paths[p])(n, &got, w + r * w_bytes, x + tok * nb);
+                    if (got != ref[tok][r])
+                        fail_msg("%s vec_dot on %s, row %d token %d: %.9g vs %.9g", t->name,
+                                 rz_isa_name(paths[p]), r, tok, got, ref[tok][r]);
+                }
+            const rz_gemm_tile_fn tile = rz_type_gemm_tile(types[k], paths[p]);
+            if (!tile) continue;
+            for (int nr = 1; nr <= RZ_GEMM_TILE; nr++)
+                for (int nt = 1; nt <= RZ_GEMM_TILE_TOKENS; nt++) {
+                    float y[RZ_GEMM_TILE_TOKENS][RZ_GEMM_TILE];
+                    tile(n, w, w_bytes, nr, x, (uint64_t)nb * sizeof *x, nt, &y[0][0], RZ_GEMM_TILE);
+                    for (int tok = 0; tok < nt; tok++)
+                        for (int r = 0; r < nr; r++)
+                            if (y[tok][r] != ref[tok][r])
+                                fail_msg("%s tile %dx%d on %s, [%d,%d]: %.9g vs %.9g", t->name, nr, nt,
+                                         rz_isa_name(paths[p]), r, tok, y[tok][r], ref[tok][r]);
+                }
+        }
+        free(x);
+        free(w);
+    }
+}
+
 /* The scalar I2_S path against a double product with the dequantized
  * weights: only the activation rounding separates them. */
 static void test_i2_s_matmul_close_to_exact(void **state) {
@@ -298,10 +364,11 @@ static void test_golden_llama_tq2_0(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_lossless),        cmocka_unit_test(test_absmean_codes),
-        cmocka_unit_test(test_isa_matches_scalar),         cmocka_unit_test(test_matmul_batches_match_scalar),
-        cmocka_unit_test(test_i2_s_matmul_close_to_exact), cmocka_unit_test(test_golden_bitnet_i2_s),
-        cmocka_unit_test(test_golden_bitnet_tq2_0),        cmocka_unit_test(test_golden_llama_tq2_0),
+        cmocka_unit_test(test_round_trip_lossless), cmocka_unit_test(test_absmean_codes),
+        cmocka_unit_test(test_isa_matches_scalar),  cmocka_unit_test(test_matmul_batches_match_scalar),
+        cmocka_unit_test(test_tq_raw_bytes_exact),  cmocka_unit_test(test_i2_s_matmul_close_to_exact),
+        cmocka_unit_test(test_golden_bitnet_i2_s),  cmocka_unit_test(test_golden_bitnet_tq2_0),
+        cmocka_unit_test(test_golden_llama_tq2_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* AVX-512 VNNI kernels of the ternary types: vpdpbusd multiplies the
- * unsigned 2-bit codes (0..2) with the signed int8 activations and adds into
- * int32 lanes directly; the -1 offset is removed via the activation sums. */
+ * unsigned codes (2-bit fields, TQ1_0's base-3 bytes) with the signed int8
+ * activations and adds into int32 lanes directly; the -1 offset is removed
+ * via the activation sums. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -233,6 +234,121 @@ void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride,
             for (int r = 0; r < nr; r++)
                 y[(t0 + t) * y_stride + r] = _mm512_reduce_add_ps(facc[t][r]);
     }
+}
+
+/* TQ1_0. With x_k = q * 3^k mod 256, trit k of a byte q is 3 x_k >> 8, so
+ * 3 x_k = 256 trit_k + x_{k+1}: the trits are never extracted, the sum of
+ * trit_k * a is (3 sum x_k a - sum x_{k+1} a) / 256, two vpdpbusd on the
+ * plain bytes, exact in int32 (lanes stay below 2^22), and x_{k+1} = 3 x_k is
+ * two byte additions. x_0 is the block's first 52 bytes, qs then qh, zero
+ * above: byte m of x_k pairs with element 32k + m (m < 32), 160 + 16k + m - 32
+ * (m < 48) or, for k < 4, 240 + 4k + m - 48; the fifth qh trit is padding. */
+#define TQ1_CODE_BYTES ((1ull << 52) - 1)
+
+/* The activations matching x_k, k = 0..4, in that layout. Lane 3 holds the
+ * four qh activations; its other 12 bytes meet zero weights (at k = 3 they
+ * reach into bsums, still inside the block), and at k = 4 it is zero. */
+static inline void tq1_acts(const rz_block_q8_K *y, __m512i a[5]) {
+    for (int k = 0; k < 5; k++) {
+        const __m512i v =
+            _mm512_inserti32x4(_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(y->qs + 32 * k))),
+                               _mm_loadu_si128((const __m128i *)(y->qs + 160 + 16 * k)), 2);
+        a[k] = k < 4 ? _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(y->qs + 240 + 4 * k)), 3) : v;
+    }
+}
+
+/* 256 * sum of the block's activations, spread over the lanes: the -1 of
+ * every trit, subtracted once. */
+static inline __m512i tq1_bsums(const rz_block_q8_K *y) {
+    return _mm512_slli_epi32(_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)y->bsums)), 8);
+}
+
+/* v[t] = 256 * sum (trit - 1) * q of one weight block against the
+ * activations a[t] (bsums bs[t]) of NT tokens, over 16 lanes. */
+static inline __attribute__((always_inline)) void tq1_block(const rz_block_tq1_0 *w, __m512i a[][5],
+                                                            const __m512i *bs, const int NT, __m512i *v) {
+    __m512i x = _mm512_maskz_loadu_epi8(TQ1_CODE_BYTES, w);
+    __m512i p[TT], m[TT];
+    for (int t = 0; t < NT; t++) {
+        p[t] = _mm512_setzero_si512();
+        m[t] = bs[t];
+    }
+    for (int k = 0; k < 5; k++) {
+        const __m512i x3 = _mm512_add_epi8(_mm512_add_epi8(x, x), x);
+        for (int t = 0; t < NT; t++) {
+            p[t] = _mm512_dpbusd_epi32(p[t], x, a[t][k]);
+            m[t] = _mm512_dpbusd_epi32(m[t], x3, a[t][k]);
+        }
+        x = x3;
+    }
+    for (int t = 0; t < NT; t++)
+        v[t] = _mm512_sub_epi32(_mm512_add_epi32(_mm512_add_epi32(p[t], p[t]), p[t]), m[t]);
+}
+
+void rz_vec_dot_tq1_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx,
+                                  const void *restrict vy) {
+    const rz_block_tq1_0 *x = vx;
+    const rz_block_q8_K *y = vy;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
+        __m512i a[1][5], v;
+        const __m512i bs = tq1_bsums(&y[b]);
+        tq1_acts(&y[b], a[0]);
+        tq1_block(&x[b], a, &bs, 1, &v);
+        /* v is 256 times the block's sum: the power of two folds into the
+         * scale without rounding */
+        acc =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(_cvtsh_ss(x[b].d) * y[b].d / 256.0f), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+/* RZ_GEMM_TILE rows by NT tokens: each token's activations are laid out once
+ * per block for all rows, each row's block is decoded once for all tokens.
+ * Rows and tokens past nr / nt repeat the last one and are not stored. */
+static inline __attribute__((always_inline)) void tq1_tile(int64_t n, const void *w, uint64_t w_stride,
+                                                           int nr, const void *x, uint64_t x_stride, int nt,
+                                                           float *y, int64_t y_stride, const int NT) {
+    const rz_block_tq1_0 *rows[TR];
+    const rz_block_q8_K *xs[TT];
+    for (int i = 0; i < TR; i++)
+        rows[i] = (const rz_block_tq1_0 *)(const void *)((const char *)w +
+                                                         (uint64_t)(i < nr ? i : nr - 1) * w_stride);
+    for (int i = 0; i < NT; i++)
+        xs[i] = (const rz_block_q8_K *)(const void *)((const char *)x +
+                                                      (uint64_t)(i < nt ? i : nt - 1) * x_stride);
+    __m512 acc[TR][TT];
+    for (int r = 0; r < TR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        __m512i a[TT][5], bs[TT];
+        for (int t = 0; t < NT; t++) {
+            tq1_acts(&xs[t][b], a[t]);
+            bs[t] = tq1_bsums(&xs[t][b]);
+        }
+        for (int r = 0; r < TR; r++) {
+            _mm_prefetch((const char *)&rows[r][b] + PREFETCH_BYTES, _MM_HINT_T0);
+            __m512i v[TT];
+            tq1_block(&rows[r][b], a, bs, NT, v);
+            const float dr = _cvtsh_ss(rows[r][b].d) / 256.0f; /* v is 256 times the sum */
+            for (int t = 0; t < NT; t++)
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(v[t]), _mm512_set1_ps(dr * xs[t][b].d), acc[r][t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+void rz_gemm_tile_tq1_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    if (nt == 1)
+        tq1_tile(n, w, w_stride, nr, x, x_stride, 1, y, y_stride, 1);
+    else
+        tq1_tile(n, w, w_stride, nr, x, x_stride, nt, y, y_stride, TT);
 }
 
 /* Same bytes as rz_quantize_row_i8_s (round half to even, exact clamp). */
