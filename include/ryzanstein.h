@@ -107,7 +107,10 @@ typedef enum rz_type {
     RZ_TYPE_TQ2_0 = 35,
     RZ_TYPE_I2_S = 36, /* bitnet.cpp's 2-bit layout with a per-tensor scale trailer */
     RZ_TYPE_I8_S = 37, /* I2_S activations: per-token absmax int8 (bitnet.cpp's id; never in files) */
-    RZ_TYPE_COUNT = 40
+    /* Run-time layouts (docs/layouts.md): made at load, never in files. */
+    RZ_TYPE_Q4_0_G4 = 40, /* Q4_0 in groups of four blocks */
+    RZ_TYPE_Q8_0_G4 = 41, /* its activations */
+    RZ_TYPE_COUNT = 48
 } rz_type;
 
 /* Type name as ggml spells it ("f32", "q4_0", "q4_K", ...); NULL if unknown. */
@@ -382,6 +385,8 @@ typedef struct rz_model_params {
     const char *tokenizer_path; /* llama2.c tokenizer.bin (for .bin checkpoints) */
     bool vocab_only;            /* load only the tokenizer (also from vocab-only GGUFs); such a
                                    model tokenizes, but rz_context_create refuses it */
+    bool no_repack;             /* keep every weight in its file layout: no run-time layouts
+                                   (docs/layouts.md), no copy of the mapped weights */
 } rz_model_params;
 
 typedef struct rz_model_desc {
@@ -399,7 +404,8 @@ typedef struct rz_model_desc {
 } rz_model_desc;
 
 RZ_API rz_model_params rz_model_default_params(void);
-/* GGUF (by magic) or llama2.c checkpoint; weights stay memory-mapped. */
+/* GGUF (by magic) or llama2.c checkpoint. Weights stay memory-mapped, except
+ * those repacked into a run-time layout for the active ISA (see no_repack). */
 RZ_API rz_status rz_model_load(const char *path, const rz_model_params *params, rz_model **out);
 RZ_API void rz_model_free(rz_model *model);
 RZ_API const rz_model_desc *rz_model_describe(const rz_model *model);

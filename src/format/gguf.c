@@ -367,7 +367,8 @@ static rz_status parse_tensor_info(rz_gguf *g, cursor *c, uint64_t index) {
         return rz_error_prefix(RZ_ERR_FORMAT, "gguf: tensor '%s'", name);
     t->type = (rz_type)type;
     const rz_type_traits *traits = rz_type_traits_get(t->type);
-    if (!traits) return rz_error(RZ_ERR_UNSUPPORTED, "gguf: tensor '%s' has unknown type id %u", name, type);
+    if (!traits || traits->runtime_only)
+        return rz_error(RZ_ERR_UNSUPPORTED, "gguf: tensor '%s' has unknown type id %u", name, type);
     if (t->ne[0] % traits->block_size != 0)
         return rz_error(RZ_ERR_FORMAT,
                         "gguf: tensor '%s' row of %llu elements is not a multiple of the %s block size %u",

@@ -129,7 +129,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .y = outs[i].y,
             .y_stride = outs[i].y_stride,
             .vec_dot = rz_type_vec_dot(w->type, isa),
-            /* One token gains nothing from these tiles; GEMV stays on vec_dot. */
+            /* One token gains nothing from tiles; GEMV stays on vec_dot. */
             .gemm_tile = n_tokens > 1 ? rz_type_gemm_tile(w->type, isa) : NULL,
             .first_chunk = job.n_chunks,
         };

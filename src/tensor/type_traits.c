@@ -8,6 +8,7 @@
 #include "tensor/isa/dot.h"
 #include "tensor/isa/dot_k.h"
 #include "tensor/quants.h"
+#include "tensor/quants_g4.h"
 #include "tensor/quants_k.h"
 #include "tensor/quants_ternary.h"
 
@@ -42,7 +43,9 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot_type = RZ_TYPE_Q8_0,
                       .vec_dot = {rz_vec_dot_q4_0_q8_0, rz_vec_dot_q4_0_q8_0_avx2,
                                   rz_vec_dot_q4_0_q8_0_avx512},
-                      .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_q8_0_avx512}},
+                      .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_q8_0_avx512},
+                      .repack = rz_repack_q4_0_g4,
+                      .repack_type = RZ_TYPE_Q4_0_G4},
     [RZ_TYPE_Q4_1] = {.name = "q4_1",
                       .block_size = 32,
                       .block_bytes = 20,
@@ -181,7 +184,9 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .from_float = rz_quantize_row_tq1_0_ref,
                        .quantize_tensor = rz_quantize_tensor_tq1_0,
                        .vec_dot_type = RZ_TYPE_Q8_K,
-                       .vec_dot = {rz_vec_dot_tq1_0_q8_K, rz_vec_dot_tq1_0_q8_K_avx2}},
+                       .vec_dot = {rz_vec_dot_tq1_0_q8_K, rz_vec_dot_tq1_0_q8_K_avx2,
+                                   rz_vec_dot_tq1_0_q8_K_avx512},
+                       .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_tq1_0_q8_K_avx512}},
     [RZ_TYPE_TQ2_0] = {.name = "tq2_0",
                        .block_size = 256,
                        .block_bytes = 66,
@@ -208,11 +213,29 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot = {rz_vec_dot_i2_s_i8_s, rz_vec_dot_i2_s_i8_s_avx2,
                                   rz_vec_dot_i2_s_i8_s_avx512}},
     [RZ_TYPE_I8_S] = {.name = "i8_s",
+                      .runtime_only = true,
                       .block_size = 128,
                       .block_bytes = sizeof(rz_block_i8_s),
                       .is_quantized = true,
                       .from_float_act = {rz_quantize_row_i8_s, rz_quantize_row_i8_s_avx2,
                                          rz_quantize_row_i8_s_avx512}},
+    [RZ_TYPE_Q4_0_G4] = {.name = "q4_0_g4",
+                         .block_size = RZ_QK_G4,
+                         .block_bytes = sizeof(rz_block_q4_0_g4),
+                         .is_quantized = true,
+                         .runtime_only = true,
+                         .to_float = rz_dequantize_row_q4_0_g4,
+                         .vec_dot_type = RZ_TYPE_Q8_0_G4,
+                         .vec_dot = {rz_vec_dot_q4_0_g4_q8_0_g4, [RZ_ISA_AVX512] =
+                                                                     rz_vec_dot_q4_0_g4_q8_0_g4_avx512},
+                         .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_g4_q8_0_g4_avx512}},
+    [RZ_TYPE_Q8_0_G4] = {.name = "q8_0_g4",
+                         .block_size = RZ_QK_G4,
+                         .block_bytes = sizeof(rz_block_q8_0_g4),
+                         .is_quantized = true,
+                         .runtime_only = true,
+                         .from_float_act = {rz_quantize_row_q8_0_g4, [RZ_ISA_AVX512] =
+                                                                         rz_quantize_row_q8_0_g4_avx512}},
 };
 
 const rz_type_traits *rz_type_traits_get(rz_type type) {
@@ -242,6 +265,17 @@ rz_gemm_tile_fn rz_type_gemm_tile(rz_type type, rz_isa isa) {
     for (int i = (int)isa; i >= 0; i--)
         if (t->gemm_tile[i]) return t->gemm_tile[i];
     return NULL;
+}
+
+rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, rz_isa isa) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t || !t->repack) return type;
+    const rz_type_traits *r = rz_type_traits_get(t->repack_type);
+    /* Only where the layout has an optimized kernel for this very ISA: its
+     * scalar reference (or a fallback to it) is slower than the stored
+     * layout's kernel. */
+    if (isa == RZ_ISA_SCALAR || !r->vec_dot[isa] || ne0 % r->block_size != 0) return type;
+    return t->repack_type;
 }
 
 bool rz_type_file_type(rz_type type, uint32_t *out) {

@@ -18,6 +18,8 @@ typedef void (*rz_from_float_fn)(const float *restrict src, void *restrict dst, 
  * in rz quantize. */
 typedef rz_status (*rz_quantize_tensor_fn)(const float *restrict src, void *restrict dst, int64_t nrows,
                                            int64_t n_per_row);
+/* Rows of n elements from a stored layout into a run-time one. */
+typedef void (*rz_repack_fn)(const void *restrict src, void *restrict dst, int64_t n);
 /* *s = dot(x, y): x in the weight's type, y in its vec_dot_type. */
 typedef void (*rz_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
@@ -27,6 +29,7 @@ typedef struct rz_type_traits {
     uint32_t block_bytes;   /* bytes per block */
     uint32_t trailer_bytes; /* per-tensor bytes after the blocks (I2_S scale) */
     bool is_quantized;
+    bool runtime_only;                     /* a layout of ours or an activation type: refused in files */
     rz_to_float_fn to_float;               /* NULL if we cannot decode it */
     rz_from_float_fn from_float;           /* reference quantizer; NULL if none */
     rz_quantize_tensor_fn quantize_tensor; /* whole-tensor quantizer; NULL if rows suffice */
@@ -39,7 +42,16 @@ typedef struct rz_type_traits {
     /* Optional tiled product for batches (prompt processing); NULL entries
      * mean rows of vec_dot, which is also the reference these match. */
     rz_gemm_tile_fn gemm_tile[RZ_ISA_COUNT];
+    /* Run-time layout the weights are repacked into at load when the active
+     * ISA has a kernel of its own for it (and the rows are whole blocks of
+     * it); repack converts rows of n elements. */
+    rz_repack_fn repack; /* NULL: used as stored */
+    rz_type repack_type;
 } rz_type_traits;
+
+/* The run-time type a tensor of `type` with rows of ne0 elements is
+ * repacked into on this ISA, or `type` itself when it stays as stored. */
+rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, rz_isa isa);
 
 /* NULL for ids outside the table or unused ids. */
 const rz_type_traits *rz_type_traits_get(rz_type type);

@@ -78,13 +78,16 @@ static float top_margin(const float *row) {
     return a - b;
 }
 
-static void check_model(const tolerance *tol) {
+/* no_repack: the file's layouts; otherwise the run-time layouts of the
+ * ISA active at load (docs/layouts.md), run by every ISA path. */
+static void check_model_layout(const tolerance *tol, bool no_repack) {
     char name[32], rel[128];
     model_name(tol, name, sizeof name);
     snprintf(rel, sizeof rel, "testdata/ggml-quants/%s.gguf", name);
-    RZ_REQUIRE_SHARED(rel);
     rz_model *model;
-    RZ_ASSERT_OK(rz_model_load(rz_test_shared_path(rel), NULL, &model));
+    rz_model_params mp = rz_model_default_params();
+    mp.no_repack = no_repack;
+    RZ_ASSERT_OK(rz_model_load(rz_test_shared_path(rel), &mp, &model));
     int32_t prompt[N_PROMPT], expected[N_GREEDY];
     read_ids("testdata/ggml-quants/prompt.txt", prompt, N_PROMPT);
     snprintf(rel, sizeof rel, "testdata/ggml-quants/%s.greedy.txt", name);
@@ -140,6 +143,15 @@ static void check_model(const tolerance *tol) {
     free(seq_ref);
     free(greedy_ref);
     rz_model_free(model);
+}
+
+static void check_model(const tolerance *tol) {
+    char name[32], rel[128];
+    model_name(tol, name, sizeof name);
+    snprintf(rel, sizeof rel, "testdata/ggml-quants/%s.gguf", name);
+    RZ_REQUIRE_SHARED(rel);
+    check_model_layout(tol, true);
+    check_model_layout(tol, false);
 }
 
 /* Ternary types: TQ2_0 on llama, and the bitnet graph (sub-norms, tied

@@ -90,6 +90,7 @@ const char rz_cli_model_opts_help[] =
     "  -t, --threads N           threads (default: physical cores)\n"
     "  -c, --ctx-size N          context size (default: the model's)\n"
     "  -b, --batch-size N        tokens per forward pass (default 256)\n"
+    "  --no-repack               keep weights in their file layout (no run-time repacking)\n"
     "  --cache-type-k TYPE       K cache type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
     "  --cache-type-v TYPE       V cache type (default f32)\n"
     "  --temp T                  temperature; 0 = greedy (default 0.8)\n"
@@ -122,6 +123,10 @@ static bool parse_float(const char *s, float *out) {
 
 int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
+    if (!strcmp(a, "--no-repack")) {
+        o->model.no_repack = true;
+        return 1;
+    }
     static const char *const with_value[] = {"-m",
                                              "--model",
                                              "-z",
