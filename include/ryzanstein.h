@@ -109,7 +109,8 @@ typedef enum rz_type {
     RZ_TYPE_I8_S = 37, /* I2_S activations: per-token absmax int8 (bitnet.cpp's id; never in files) */
     /* Run-time layouts (docs/layouts.md): made at load, never in files. */
     RZ_TYPE_Q4_0_G4 = 40, /* Q4_0 in groups of four blocks */
-    RZ_TYPE_Q8_0_G4 = 41, /* its activations */
+    RZ_TYPE_A8_G4 = 41,   /* their activations */
+    RZ_TYPE_Q8_0_G4 = 42, /* Q8_0 in groups of four blocks */
     RZ_TYPE_COUNT = 48
 } rz_type;
 

@@ -1,13 +1,14 @@
-/* Q4_0_G4: a run-time layout of Q4_0 weights, repacked once at load, and
- * Q8_0_G4, the activation layout its kernels read (docs/layouts.md).
+/* Grouped run-time layouts of Q4_0 and Q8_0 weights (Q4_0_G4, Q8_0_G4),
+ * repacked once at load, and A8_G4, the activation layout their kernels read
+ * (docs/layouts.md).
  *
- * Four consecutive Q4_0 blocks (128 values) become one group whose 64 bytes
- * of nibbles are contiguous and whose four scales follow them, so that one
- * 64-byte load feeds two 512-bit vpdpbusd. The activations are Q8_0 blocks
- * (the same codes and scales as rz_quantize_row_q8_0) rearranged to match
- * the nibble order, plus what the kernels would otherwise recompute for
- * every weight row: the -8 offset correction of each lane and the scales
- * spread over the lanes. Neither type ever appears in a file. */
+ * Four consecutive blocks (128 values) become one group whose codes are
+ * contiguous and unsigned (what vpdpbusd multiplies) and whose four scales
+ * follow them. The activations are Q8_0 blocks (the same codes and scales as
+ * rz_quantize_row_q8_0) rearranged to match the Q4_0 nibble order, plus what
+ * the kernels would otherwise recompute for every weight row: the offset
+ * correction of each lane and the scales spread over the lanes. None of
+ * these types ever appears in a file. */
 #ifndef RZ_TENSOR_QUANTS_G4_H
 #define RZ_TENSOR_QUANTS_G4_H
 
@@ -28,28 +29,44 @@ typedef struct rz_block_q4_0_g4 {
  * the activations of the low and the high nibbles of weight byte 16k + j.
  * corr[l] = -8 * (sum of the four lo and four hi codes of 32-bit lane l),
  * scale[l] = d of block l / 4 (as float). */
-typedef struct rz_block_q8_0_g4 {
+typedef struct rz_block_a8_g4 {
     int8_t lo[64];
     int8_t hi[64];
     int32_t corr[16];
     float scale[16];
+} rz_block_a8_g4;
+
+/* lo[16 * k + j] = code j of Q8_0 block k + 128, hi[16 * k + j] = code
+ * j + 16 + 128 (the order of the activations); d[k] its scale. */
+typedef struct rz_block_q8_0_g4 {
+    uint8_t lo[64];
+    uint8_t hi[64];
+    rz_fp16 d[4];
 } rz_block_q8_0_g4;
 
 _Static_assert(sizeof(rz_block_q4_0_g4) == 72, "q4_0_g4 group: 4 q4_0 blocks");
-_Static_assert(sizeof(rz_block_q8_0_g4) == 256, "q8_0_g4 group");
+_Static_assert(sizeof(rz_block_q8_0_g4) == 136, "q8_0_g4 group: 4 q8_0 blocks");
+_Static_assert(sizeof(rz_block_a8_g4) == 256, "a8_g4 group");
 
 /* Q4_0 rows -> Q4_0_G4 rows (n a multiple of 128), byte for byte reversible. */
 void rz_repack_q4_0_g4(const void *restrict src, void *restrict dst, int64_t n);
 void rz_dequantize_row_q4_0_g4(const void *restrict src, float *restrict dst, int64_t n);
+void rz_repack_q8_0_g4(const void *restrict src, void *restrict dst, int64_t n);
+void rz_dequantize_row_q8_0_g4(const void *restrict src, float *restrict dst, int64_t n);
 
 /* Activations: the Q8_0 codes of rz_quantize_row_q8_0, rearranged. */
-void rz_quantize_row_q8_0_g4(const float *restrict src, void *restrict dst, int64_t n);
-void rz_quantize_row_q8_0_g4_avx512(const float *restrict src, void *restrict dst, int64_t n);
+void rz_quantize_row_a8_g4(const float *restrict src, void *restrict dst, int64_t n);
+void rz_quantize_row_a8_g4_avx512(const float *restrict src, void *restrict dst, int64_t n);
 
-/* Scalar reference: per block, (float)sumi * (d_x * d_y) summed in float in
- * block order, exactly as rz_vec_dot_q4_0_q8_0 on the unpacked blocks. */
-void rz_vec_dot_q4_0_g4_q8_0_g4(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void rz_vec_dot_q4_0_g4_q8_0_g4_avx512(int64_t n, float *restrict s, const void *restrict x,
-                                       const void *restrict y);
+/* Scalar references: per block, (float)sumi * (d_x * d_y) summed in float in
+ * block order, exactly as rz_vec_dot_q4_0_q8_0 / rz_vec_dot_q8_0_q8_0 on the
+ * unpacked blocks. */
+void rz_vec_dot_q4_0_g4_a8_g4(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot_q4_0_g4_a8_g4_avx512(int64_t n, float *restrict s, const void *restrict x,
+                                     const void *restrict y);
+
+void rz_vec_dot_q8_0_g4_a8_g4(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot_q8_0_g4_a8_g4_avx512(int64_t n, float *restrict s, const void *restrict x,
+                                     const void *restrict y);
 
 #endif

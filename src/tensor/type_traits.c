@@ -83,6 +83,8 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot = {rz_vec_dot_q8_0_q8_0, rz_vec_dot_q8_0_q8_0_avx2,
                                   rz_vec_dot_q8_0_q8_0_avx512},
                       .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q8_0_q8_0_avx512},
+                      .repack = rz_repack_q8_0_g4,
+                      .repack_type = RZ_TYPE_Q8_0_G4,
                       .from_float_act = {rz_quantize_row_q8_0, rz_quantize_row_q8_0_avx2,
                                          rz_quantize_row_q8_0_avx512}},
     [RZ_TYPE_Q8_1] = {.name = "q8_1",
@@ -225,17 +227,27 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                          .is_quantized = true,
                          .runtime_only = true,
                          .to_float = rz_dequantize_row_q4_0_g4,
-                         .vec_dot_type = RZ_TYPE_Q8_0_G4,
-                         .vec_dot = {rz_vec_dot_q4_0_g4_q8_0_g4, [RZ_ISA_AVX512] =
-                                                                     rz_vec_dot_q4_0_g4_q8_0_g4_avx512},
-                         .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_g4_q8_0_g4_avx512}},
+                         .vec_dot_type = RZ_TYPE_A8_G4,
+                         .vec_dot = {rz_vec_dot_q4_0_g4_a8_g4, [RZ_ISA_AVX512] =
+                                                                   rz_vec_dot_q4_0_g4_a8_g4_avx512},
+                         .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_g4_a8_g4_avx512}},
     [RZ_TYPE_Q8_0_G4] = {.name = "q8_0_g4",
                          .block_size = RZ_QK_G4,
                          .block_bytes = sizeof(rz_block_q8_0_g4),
                          .is_quantized = true,
                          .runtime_only = true,
-                         .from_float_act = {rz_quantize_row_q8_0_g4, [RZ_ISA_AVX512] =
-                                                                         rz_quantize_row_q8_0_g4_avx512}},
+                         .to_float = rz_dequantize_row_q8_0_g4,
+                         .vec_dot_type = RZ_TYPE_A8_G4,
+                         .vec_dot = {rz_vec_dot_q8_0_g4_a8_g4, [RZ_ISA_AVX512] =
+                                                                   rz_vec_dot_q8_0_g4_a8_g4_avx512},
+                         .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q8_0_g4_a8_g4_avx512}},
+    [RZ_TYPE_A8_G4] = {.name = "a8_g4",
+                       .block_size = RZ_QK_G4,
+                       .block_bytes = sizeof(rz_block_a8_g4),
+                       .is_quantized = true,
+                       .runtime_only = true,
+                       .from_float_act = {rz_quantize_row_a8_g4, [RZ_ISA_AVX512] =
+                                                                     rz_quantize_row_a8_g4_avx512}},
 };
 
 const rz_type_traits *rz_type_traits_get(rz_type type) {

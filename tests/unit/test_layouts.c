@@ -18,9 +18,9 @@ static void random_floats(uint64_t *seed, float *v, int64_t n, float range) {
 }
 
 /* sum |w_i x_i| over the decoded rows: the scale of the rounding error. */
-static double abs_dot(const void *w_q4_0, const void *x_q8_0, int64_t n) {
+static double abs_dot(const rz_type_traits *wt, const void *w, const void *x_q8_0, int64_t n) {
     float *wf = malloc((size_t)n * sizeof *wf), *xf = malloc((size_t)n * sizeof *xf);
-    rz_dequantize_row_q4_0(w_q4_0, wf, n);
+    wt->to_float(w, wf, n);
     rz_dequantize_row_q8_0(x_q8_0, xf, n);
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++)
@@ -30,9 +30,11 @@ static double abs_dot(const void *w_q4_0, const void *x_q8_0, int64_t n) {
     return sum;
 }
 
-static void test_q4_0_g4(void **state) {
-    (void)state;
-    const rz_type_traits *g4 = rz_type_traits_get(RZ_TYPE_Q4_0_G4), *a4 = rz_type_traits_get(RZ_TYPE_Q8_0_G4);
+/* A stored type against its grouped layout. */
+static void check_grouped(rz_type stored, rz_type grouped) {
+    const rz_type_traits *st = rz_type_traits_get(stored), *g4 = rz_type_traits_get(grouped),
+                         *a4 = rz_type_traits_get(RZ_TYPE_A8_G4);
+    const rz_vec_dot_fn ref = rz_type_vec_dot(stored, RZ_ISA_SCALAR);
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
     uint64_t seed = 11;
@@ -41,7 +43,7 @@ static void test_q4_0_g4(void **state) {
         const int64_t n = lengths[li];
         const uint64_t w_bytes = rz_row_bytes(g4, (uint64_t)n), x_bytes = rz_row_bytes(a4, (uint64_t)n);
         const uint64_t q8_bytes = (uint64_t)n / 32 * sizeof(rz_block_q8_0);
-        assert_int_equal(w_bytes, (uint64_t)n / 32 * sizeof(rz_block_q4_0));
+        assert_int_equal(w_bytes, rz_row_bytes(st, (uint64_t)n));
         unsigned char *w = malloc(ROWS * w_bytes), *w4 = malloc(ROWS * w_bytes);
         unsigned char *x = malloc(TOKENS * q8_bytes), *x4 = malloc(TOKENS * x_bytes), *x4i = malloc(x_bytes);
         float *values = malloc((size_t)n * sizeof(float)), *a = malloc((size_t)n * sizeof(float)),
@@ -49,33 +51,33 @@ static void test_q4_0_g4(void **state) {
         for (int r = 0; r < ROWS; r++) {
             random_floats(&seed, values, n, 1.0f);
             values[r] = 3.0f; /* an outlier per row */
-            rz_quantize_row_q4_0_ref(values, w + r * w_bytes, n);
-            rz_repack_q4_0_g4(w + r * w_bytes, w4 + r * w_bytes, n);
+            st->from_float(values, w + r * w_bytes, n);
+            st->repack(w + r * w_bytes, w4 + r * w_bytes, n);
             /* lossless: both layouts decode to the same floats */
-            rz_dequantize_row_q4_0(w + r * w_bytes, a, n);
+            st->to_float(w + r * w_bytes, a, n);
             g4->to_float(w4 + r * w_bytes, b, n);
             assert_memory_equal(a, b, (size_t)n * sizeof(float));
         }
         for (int t = 0; t < TOKENS; t++) {
             random_floats(&seed, values, n, 2.0f);
             rz_quantize_row_q8_0(values, x + t * q8_bytes, n);
-            rz_type_from_float_act(RZ_TYPE_Q8_0_G4, RZ_ISA_SCALAR)(values, x4 + t * x_bytes, n);
+            rz_type_from_float_act(RZ_TYPE_A8_G4, RZ_ISA_SCALAR)(values, x4 + t * x_bytes, n);
             /* every ISA writes the same activation bytes */
             for (int p = 0; p < n_paths; p++) {
-                rz_type_from_float_act(RZ_TYPE_Q8_0_G4, paths[p])(values, x4i, n);
+                rz_type_from_float_act(RZ_TYPE_A8_G4, paths[p])(values, x4i, n);
                 assert_memory_equal(x4i, x4 + t * x_bytes, x_bytes);
             }
         }
         for (int r = 0; r < ROWS; r++) {
             for (int t = 0; t < TOKENS; t++) {
                 float want, got;
-                rz_vec_dot_q4_0_q8_0(n, &want, w + r * w_bytes, x + t * q8_bytes);
+                ref(n, &want, w + r * w_bytes, x + t * q8_bytes);
                 /* the scalar reference sums in the same order: bit-exact */
-                rz_vec_dot_q4_0_g4_q8_0_g4(n, &got, w4 + r * w_bytes, x4 + t * x_bytes);
+                rz_type_vec_dot(grouped, RZ_ISA_SCALAR)(n, &got, w4 + r * w_bytes, x4 + t * x_bytes);
                 assert_memory_equal(&got, &want, sizeof got);
-                const double tol = 1e-5 * abs_dot(w + r * w_bytes, x + t * q8_bytes, n) + 1e-6;
+                const double tol = 1e-5 * abs_dot(st, w + r * w_bytes, x + t * q8_bytes, n) + 1e-6;
                 for (int p = 0; p < n_paths; p++) {
-                    rz_type_vec_dot(RZ_TYPE_Q4_0_G4, paths[p])(n, &got, w4 + r * w_bytes, x4 + t * x_bytes);
+                    rz_type_vec_dot(grouped, paths[p])(n, &got, w4 + r * w_bytes, x4 + t * x_bytes);
                     if (fabs((double)got - want) > tol)
                         fail_msg("n=%lld isa %d vec_dot row %d token %d: %g vs %g", (long long)n, paths[p], r,
                                  t, got, want);
@@ -83,7 +85,7 @@ static void test_q4_0_g4(void **state) {
             }
         }
         for (int p = 0; p < n_paths; p++) {
-            rz_gemm_tile_fn tile = rz_type_gemm_tile(RZ_TYPE_Q4_0_G4, paths[p]);
+            rz_gemm_tile_fn tile = rz_type_gemm_tile(grouped, paths[p]);
             if (!tile) continue;
             for (int nr = 1; nr <= ROWS; nr++)
                 for (int nt = 1; nt <= TOKENS; nt++) {
@@ -96,8 +98,9 @@ static void test_q4_0_g4(void **state) {
                                 continue;
                             }
                             float want;
-                            rz_vec_dot_q4_0_q8_0(n, &want, w + r * w_bytes, x + t * q8_bytes);
-                            const double tol = 1e-5 * abs_dot(w + r * w_bytes, x + t * q8_bytes, n) + 1e-6;
+                            ref(n, &want, w + r * w_bytes, x + t * q8_bytes);
+                            const double tol =
+                                1e-5 * abs_dot(st, w + r * w_bytes, x + t * q8_bytes, n) + 1e-6;
                             if (fabs((double)y[t * ROWS + r] - want) > tol)
                                 fail_msg("n=%lld isa %d tile %dx%d at (%d, %d): %g vs %g", (long long)n,
                                          paths[p], nr, nt, r, t, y[t * ROWS + r], want);
@@ -115,6 +118,16 @@ static void test_q4_0_g4(void **state) {
     }
 }
 
+static void test_q4_0_g4(void **state) {
+    (void)state;
+    check_grouped(RZ_TYPE_Q4_0, RZ_TYPE_Q4_0_G4);
+}
+
+static void test_q8_0_g4(void **state) {
+    (void)state;
+    check_grouped(RZ_TYPE_Q8_0, RZ_TYPE_Q8_0_G4);
+}
+
 /* Repacked only where the ISA has the layout's own kernel and rows are whole
  * groups; never readable from a file. */
 static void test_runtime_layout_choice(void **state) {
@@ -123,8 +136,10 @@ static void test_runtime_layout_choice(void **state) {
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, RZ_ISA_AVX512), RZ_TYPE_Q4_0_G4);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, RZ_ISA_AVX512), RZ_TYPE_Q4_0);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, RZ_ISA_AVX512), RZ_TYPE_Q8_0);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G4);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_F16, 256, RZ_ISA_AVX512), RZ_TYPE_F16);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_G4)->runtime_only);
+    assert_true(rz_type_traits_get(RZ_TYPE_A8_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q8_0_G4)->runtime_only);
     assert_false(rz_type_can_quantize(RZ_TYPE_Q4_0_G4));
 }
@@ -132,6 +147,7 @@ static void test_runtime_layout_choice(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q4_0_g4),
+        cmocka_unit_test(test_q8_0_g4),
         cmocka_unit_test(test_runtime_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
