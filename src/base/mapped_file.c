@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -41,4 +42,11 @@ void rz_mapped_file_close(rz_mapped_file *file) {
     if (file->data) munmap((void *)file->data, file->size);
     file->data = NULL;
     file->size = 0;
+}
+
+void rz_mapped_release(const void *p, size_t size) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t begin = ((uintptr_t)p + page - 1) / page * page,
+                    end = ((uintptr_t)p + size) / page * page;
+    if (end > begin) (void)madvise((void *)begin, end - begin, MADV_DONTNEED);
 }

@@ -15,4 +15,8 @@ typedef struct rz_mapped_file {
 rz_status rz_mapped_file_open(const char *path, rz_mapped_file *out);
 void rz_mapped_file_close(rz_mapped_file *file);
 
+/* Drops the whole pages inside [p, p + size) of a mapping from this process's
+ * resident set (for data copied elsewhere); a later read faults them back in. */
+void rz_mapped_release(const void *p, size_t size);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mapped_file.h"
 #include "base/mem.h"
 #include "format/llama2c_spm.h"
 #include "model/model.h"
@@ -495,6 +496,9 @@ static rz_status repack_weights(rz_model *m) {
         const uint64_t row_bytes = rz_row_bytes(tt, (uint64_t)t->ne[0]);
         for (int64_t r = 0; r < t->ne[1]; r++)
             from->repack(rz_tensor_row(t, r), dst + (uint64_t)r * row_bytes, t->ne[0]);
+        /* Keeps resident memory at one copy; the tied embedding's rows fault
+         * back in as tokens look them up. */
+        rz_mapped_release(t->data, tensor_bytes(t));
         t->type = to;
         t->row_bytes = row_bytes;
         t->data = dst;
