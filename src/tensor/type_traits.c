@@ -10,6 +10,7 @@
 #include "tensor/quants.h"
 #include "tensor/quants_g4.h"
 #include "tensor/quants_k.h"
+#include "tensor/quants_kg.h"
 #include "tensor/quants_ternary.h"
 
 /* Layouts follow ggml for every id we share with it, so that GGUF files from
@@ -118,7 +119,9 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .from_float = rz_quantize_row_q4_K_ref,
                       .vec_dot_type = RZ_TYPE_Q8_K,
                       .vec_dot = {rz_vec_dot_q4_K_q8_K, rz_vec_dot_q4_K_q8_K_avx2,
-                                  rz_vec_dot_q4_K_q8_K_avx512}},
+                                  rz_vec_dot_q4_K_q8_K_avx512},
+                      .repack = rz_repack_q4_k_g,
+                      .repack_type = RZ_TYPE_Q4_K_G},
     [RZ_TYPE_Q5_K] = {.name = "q5_K",
                       .block_size = 256,
                       .block_bytes = 176,
@@ -253,6 +256,22 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .runtime_only = true,
                        .from_float_act = {rz_quantize_row_a8_g4, [RZ_ISA_AVX512] =
                                                                      rz_quantize_row_a8_g4_avx512}},
+    [RZ_TYPE_Q4_K_G] = {.name = "q4_k_g",
+                        .block_size = RZ_QK_K,
+                        .block_bytes = sizeof(rz_block_q4_k_g),
+                        .is_quantized = true,
+                        .runtime_only = true,
+                        .to_float = rz_dequantize_row_q4_k_g,
+                        .vec_dot_type = RZ_TYPE_A8_K,
+                        .vec_dot = {rz_vec_dot_q4_k_g_a8_k, [RZ_ISA_AVX512] = rz_vec_dot_q4_k_g_a8_k_avx512},
+                        .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_k_g_a8_k_avx512}},
+    [RZ_TYPE_A8_K] = {.name = "a8_k",
+                      .block_size = RZ_QK_K,
+                      .block_bytes = sizeof(rz_block_a8_k),
+                      .is_quantized = true,
+                      .runtime_only = true,
+                      .from_float_act = {rz_quantize_row_a8_k, [RZ_ISA_AVX512] =
+                                                                   rz_quantize_row_a8_k_avx512}},
 };
 
 const rz_type_traits *rz_type_traits_get(rz_type type) {
