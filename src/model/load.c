@@ -464,8 +464,6 @@ static void summarize(rz_model *m) {
     d->weight_bytes = bytes;
 }
 
-/* Matrices whose type has a run-time layout with a kernel for the active ISA
- * are copied into it once; the mapped originals are no longer read. */
 /* Matrix i of the model: the output, then the seven of each layer. */
 static rz_tensor *matrix_at(rz_model *m, int64_t i) {
     if (i == 0) return &m->output;
@@ -474,35 +472,42 @@ static rz_tensor *matrix_at(rz_model *m, int64_t i) {
     return mats[(i - 1) % 7];
 }
 
-static rz_status repack_weights(rz_model *m) {
+/* The matrices are copied once out of the file mapping into huge-page
+ * memory, which the GEMVs read from DRAM markedly faster, and those whose type
+ * has a run-time layout with a kernel for the active ISA are repacked into it
+ * on the way (docs/layouts.md). The mapped originals are then dropped from the
+ * resident set, so memory stays at one copy. */
+static rz_status place_weights(rz_model *m) {
     const rz_isa isa = rz_isa_active();
     const int64_t n = 1 + 7 * (int64_t)m->desc.n_layer;
     uint64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
         const rz_tensor *t = matrix_at(m, i);
-        if (rz_type_runtime_layout(t->type, t->ne[0], isa) != t->type)
-            total += rz_align_up(tensor_bytes(t), RZ_CACHE_LINE);
+        const rz_type_traits *tt = rz_type_traits_get(rz_type_runtime_layout(t->type, t->ne[0], isa));
+        total += rz_align_up(rz_row_bytes(tt, (uint64_t)t->ne[0]) * (uint64_t)t->ne[1] + tt->trailer_bytes,
+                             RZ_CACHE_LINE);
     }
-    if (total == 0) return RZ_OK;
-    char *dst = m->repacked = rz_alloc_aligned(total);
-    if (!dst)
-        return rz_error(RZ_ERR_NOMEM, "out of memory repacking %llu bytes of weights",
-                        (unsigned long long)total);
+    char *dst = m->weights = rz_alloc_large(total);
+    if (!dst) return rz_error_prefix(RZ_ERR_NOMEM, "copying the weights");
+    m->weights_bytes = total;
     for (int64_t i = 0; i < n; i++) {
         rz_tensor *t = matrix_at(m, i);
         const rz_type to = rz_type_runtime_layout(t->type, t->ne[0], isa);
-        if (to == t->type) continue;
         const rz_type_traits *from = rz_type_traits_get(t->type), *tt = rz_type_traits_get(to);
         const uint64_t row_bytes = rz_row_bytes(tt, (uint64_t)t->ne[0]);
-        for (int64_t r = 0; r < t->ne[1]; r++)
-            from->repack(rz_tensor_row(t, r), dst + (uint64_t)r * row_bytes, t->ne[0]);
-        /* Keeps resident memory at one copy; the tied embedding's rows fault
-         * back in as tokens look them up. */
-        rz_mapped_release(t->data, tensor_bytes(t));
+        const uint64_t bytes = tensor_bytes(t) + from->trailer_bytes;
+        if (to == t->type) {
+            memcpy(dst, t->data, bytes);
+        } else {
+            for (int64_t r = 0; r < t->ne[1]; r++)
+                from->repack(rz_tensor_row(t, r), dst + (uint64_t)r * row_bytes, t->ne[0]);
+        }
+        /* A tied embedding's rows fault back in as tokens look them up. */
+        rz_mapped_release(t->data, bytes);
         t->type = to;
         t->row_bytes = row_bytes;
         t->data = dst;
-        dst += rz_align_up(row_bytes * (uint64_t)t->ne[1], RZ_CACHE_LINE);
+        dst += rz_align_up(row_bytes * (uint64_t)t->ne[1] + tt->trailer_bytes, RZ_CACHE_LINE);
     }
     return RZ_OK;
 }
@@ -575,7 +580,7 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
     }
     if (!m->vocab_only) {
         summarize(m); /* the file's types, before any repacking */
-        if (!(params && params->no_repack) && (s = repack_weights(m)) != RZ_OK) {
+        if (!(params && params->no_repack) && (s = place_weights(m)) != RZ_OK) {
             rz_error_prefix(s, "loading '%s'", path);
             rz_model_free(m);
             return s;
@@ -590,7 +595,7 @@ void rz_model_free(rz_model *m) {
     if (m->has_vocab) rz_vocab_free(&m->vocab);
     free(m->layers);
     free(m->rope_freqs);
-    rz_free_aligned(m->repacked);
+    rz_free_large(m->weights, m->weights_bytes);
     rz_gguf_close(m->gguf);
     rz_llama2c_close(m->llama2c);
     free(m);

@@ -42,7 +42,8 @@ struct rz_model {
     char vocab_error[160]; /* why there is no usable tokenizer */
     int32_t end_tokens[4];
     int n_end_tokens;
-    void *repacked; /* weights in run-time layouts, one allocation */
+    void *weights; /* the matrices, copied out of the mapping (and repacked) */
+    size_t weights_bytes;
     rz_gguf *gguf;
     rz_llama2c *llama2c;
 };
