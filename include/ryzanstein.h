@@ -389,8 +389,8 @@ typedef struct rz_model_params {
     const char *tokenizer_path; /* llama2.c tokenizer.bin (for .bin checkpoints) */
     bool vocab_only;            /* load only the tokenizer (also from vocab-only GGUFs); such a
                                    model tokenizes, but rz_context_create refuses it */
-    bool no_repack;             /* keep every weight in its file layout: no run-time layouts
-                                   (docs/layouts.md), no copy of the mapped weights */
+    bool no_repack;             /* compute on the file mapping as stored: no copy of the matrices
+                                   into huge pages, no run-time layouts (docs/layouts.md) */
 } rz_model_params;
 
 typedef struct rz_model_desc {
@@ -408,8 +408,9 @@ typedef struct rz_model_desc {
 } rz_model_desc;
 
 RZ_API rz_model_params rz_model_default_params(void);
-/* GGUF (by magic) or llama2.c checkpoint. Weights stay memory-mapped, except
- * those repacked into a run-time layout for the active ISA (see no_repack). */
+/* GGUF (by magic) or llama2.c checkpoint. The weight matrices are copied once
+ * into huge-page memory (repacked into run-time layouts where the active ISA
+ * has them); the rest stays memory-mapped. See no_repack. */
 RZ_API rz_status rz_model_load(const char *path, const rz_model_params *params, rz_model **out);
 RZ_API void rz_model_free(rz_model *model);
 RZ_API const rz_model_desc *rz_model_describe(const rz_model *model);
