@@ -1,9 +1,12 @@
 /* STREAM-like read bandwidth: sum the int64 values of a buffer much larger
  * than the caches, with scalar, AVX2 and AVX-512 loads, on 1..N threads.
  * Prints the median GB/s (1e9 bytes) of several runs: the memory roofline for
- * token generation, which streams every weight once per token.
+ * token generation, which streams every weight once per token. The buffer is
+ * allocated like the weights (rz_alloc_large: huge pages requested); --small-
+ * pages uses 4 KB pages instead, as weights computed on the file mapping
+ * (--no-repack) have.
  *
- *   bench_bandwidth [--mib M] [--runs N] [--threads LIST]
+ *   bench_bandwidth [--mib M] [--runs N] [--threads LIST] [--small-pages]
  */
 #include <immintrin.h>
 #include <pthread.h>
@@ -101,8 +104,11 @@ int main(int argc, char **argv) {
     size_t mib = 2048;
     int runs = 7;
     int threads[MAX_THREADS], n_counts = 0;
+    bool small_pages = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--mib") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--small-pages")) {
+            small_pages = true;
+        } else if (!strcmp(argv[i], "--mib") && i + 1 < argc) {
             mib = strtoull(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             runs = atoi(argv[++i]);
@@ -114,7 +120,7 @@ int main(int argc, char **argv) {
             } while (*end == ',' && n_counts < MAX_THREADS);
             if (*end) threads[0] = 0; /* rejected below */
         } else {
-            fprintf(stderr, "usage: bench_bandwidth [--mib M] [--runs N] [--threads LIST]\n");
+            fprintf(stderr, "usage: bench_bandwidth [--mib M] [--runs N] [--threads LIST] [--small-pages]\n");
             return 2;
         }
     }
@@ -134,7 +140,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const size_t n = mib << 20 >> 3;
-    int64_t *buf = rz_alloc_aligned(n * sizeof *buf);
+    int64_t *buf = small_pages ? rz_alloc_aligned(n * sizeof *buf) : rz_alloc_large(n * sizeof *buf);
     if (!buf) {
         fprintf(stderr, "bench_bandwidth: cannot allocate %zu MiB\n", mib);
         return 1;
@@ -152,7 +158,8 @@ int main(int argc, char **argv) {
         {"avx2", sum_avx2, __builtin_cpu_supports("avx2")},
         {"avx512", sum_avx512, __builtin_cpu_supports("avx512f")},
     };
-    printf("buffer %zu MiB, median of %d runs, GB/s = 1e9 bytes/s\n", mib, runs);
+    printf("buffer %zu MiB (%s pages), median of %d runs, GB/s = 1e9 bytes/s\n", mib,
+           small_pages ? "4 KB" : "huge", runs);
     printf("| loads | threads | GB/s | min | max |\n| --- | ---: | ---: | ---: | ---: |\n");
     int64_t checksum = 0;
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
@@ -173,6 +180,9 @@ int main(int argc, char **argv) {
     }
     /* Printing the sums keeps the compiler from dropping the loads. */
     fprintf(stderr, "checksum %lld\n", (long long)checksum);
-    rz_free_aligned(buf);
+    if (small_pages)
+        rz_free_aligned(buf);
+    else
+        rz_free_large(buf, n * sizeof *buf);
     return 0;
 }
