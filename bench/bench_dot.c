@@ -27,7 +27,7 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     if (!rows) rows = target_bytes / row_bytes ? target_bytes / row_bytes : 1;
     const uint64_t pattern = rows < PATTERN_ROWS ? rows : PATTERN_ROWS;
     const uint64_t w_bytes = rows * row_bytes;
-    unsigned char *w = rz_alloc_aligned(w_bytes);
+    unsigned char *w = rz_alloc_large(w_bytes); /* huge pages, as the engine's weights */
     float *f = rz_alloc_aligned(cols * sizeof(float) * pattern);
     void *xq = rz_alloc_aligned(cols * sizeof(float));
     float *y = rz_alloc_aligned(rows * sizeof(float));
@@ -60,7 +60,7 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
                w_bytes / 1048576.0, median / (double)rows * 1e9, (double)w_bytes / median * 1e-9, vt->name);
         fflush(stdout);
     }
-    rz_free_aligned(w);
+    rz_free_large(w, w_bytes);
     rz_free_aligned(f);
     rz_free_aligned(xq);
     rz_free_aligned(y);

@@ -42,7 +42,9 @@ static int bench(rz_type type, shape sh, uint64_t mib, int runs, rz_threadpool *
     float *f = malloc((size_t)(sh.k * sh.n) * sizeof *f);
     float *x = rz_alloc_aligned((size_t)(sh.tokens * sh.k) * sizeof(float));
     float *y = rz_alloc_aligned((size_t)(sh.tokens * sh.n) * sizeof(float));
-    unsigned char *w = rz_alloc_aligned(copies * rz_align_up(bytes, 64));
+    /* Weights in huge pages, as the engine holds them after loading. */
+    const size_t w_total = copies * rz_align_up(bytes, 64);
+    unsigned char *w = rz_alloc_large(w_total);
     if (!f || !x || !y || !w) return fprintf(stderr, "bench_ternary: out of memory\n"), 1;
     uint64_t rng = 42;
     for (int64_t i = 0; i < sh.k * sh.n; i++) {
@@ -90,7 +92,7 @@ static int bench(rz_type type, shape sh, uint64_t mib, int runs, rz_threadpool *
     }
     rz_isa_set(rz_isa_best());
     rz_free_aligned(work);
-    rz_free_aligned(w);
+    rz_free_large(w, w_total);
     rz_free_aligned(x);
     rz_free_aligned(y);
     free(f);
