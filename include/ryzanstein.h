@@ -113,7 +113,6 @@ typedef enum rz_type {
     RZ_TYPE_Q8_0_G4 = 42, /* Q8_0 in groups of four blocks */
     RZ_TYPE_Q4_K_G = 43,  /* Q4_K with unpacked scales */
     RZ_TYPE_A8_K = 44,    /* its activations: Q8_K in the order of its nibbles */
-    RZ_TYPE_F16_ACT = 45, /* F16 weights' activations: fp16-rounded floats */
     RZ_TYPE_COUNT = 48
 } rz_type;
 

@@ -32,10 +32,6 @@ void rz_f32_to_f32_row(const void *restrict src, float *restrict dst, int64_t n)
 void rz_f32_from_f32_row(const float *restrict src, void *restrict dst, int64_t n);
 void rz_fp16_to_f32_row(const void *restrict src, float *restrict dst, int64_t n);
 void rz_f32_to_fp16_row(const float *restrict src, void *restrict dst, int64_t n);
-/* F16 activations (F16_ACT): floats rounded to fp16 and kept as float, so
- * that F16 kernels multiply by them without converting them per weight row
- * and still compute what an fp16 activation row would give. */
-void rz_f32_round_fp16_row(const float *restrict src, void *restrict dst, int64_t n);
 void rz_bf16_to_f32_row(const void *restrict src, float *restrict dst, int64_t n);
 void rz_f32_to_bf16_row(const float *restrict src, void *restrict dst, int64_t n);
 void rz_dequantize_row_q8_0(const void *restrict src, float *restrict dst, int64_t n);
@@ -60,8 +56,7 @@ int32_t rz_block_dot_q4_0_q8_0(const rz_block_q4_0 *x, const rz_block_q8_0 *y);
 /* Scalar vec_dot kernels (rz_vec_dot_fn). Quantized ones sum, per block,
  * (float)sumi * (d_x * d_y) in float, in ggml's order. */
 void rz_vec_dot_f32(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void rz_vec_dot_f16(int64_t n, float *restrict s, const void *restrict x,
-                    const void *restrict y); /* y: F16_ACT */
+void rz_vec_dot_f16(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_bf16(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_q8_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_q4_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);

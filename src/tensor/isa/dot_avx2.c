@@ -29,22 +29,21 @@ static inline __m256 load_f16x8(const rz_fp16 *p) {
 }
 
 void rz_vec_dot_f16_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_fp16 *x = vx;
-    const float *y = vy;
+    const rz_fp16 *x = vx, *y = vy;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
            a3 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+        a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
+        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), a3);
     }
     for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
+        a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
     float sum = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++)
-        sum += rz_fp16_to_f32(x[i]) * y[i];
+        sum += rz_fp16_to_f32(x[i]) * rz_fp16_to_f32(y[i]);
     *s = sum;
 }
 
@@ -120,14 +119,14 @@ static inline __m256 canonical_nan(__m256 v) {
     return _mm256_blendv_ps(v, quiet, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
 }
 
-void rz_f32_round_fp16_row_avx2(const float *restrict src, void *restrict dst, int64_t n) {
-    float *y = dst;
+void rz_f32_to_fp16_row_avx2(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_fp16 *y = dst;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(canonical_nan(_mm256_loadu_ps(src + i)),
-                                                                _MM_FROUND_TO_NEAREST_INT)));
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(canonical_nan(_mm256_loadu_ps(src + i)), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
-        y[i] = rz_fp16_to_f32(rz_f32_to_fp16(src[i]));
+        y[i] = rz_f32_to_fp16(src[i]);
 }
 
 /* rz_f32_to_bf16 on 8 lanes: round to nearest even, NaN kept quiet. The

@@ -29,21 +29,20 @@ static inline __m512 load_f16x16(const rz_fp16 *p) {
 }
 
 void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_fp16 *x = vx;
-    const float *y = vy;
+    const rz_fp16 *x = vx, *y = vy;
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
            a3 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(load_f16x16(x + i), _mm512_loadu_ps(y + i), a0);
-        a1 = _mm512_fmadd_ps(load_f16x16(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
-        a2 = _mm512_fmadd_ps(load_f16x16(x + i + 32), _mm512_loadu_ps(y + i + 32), a2);
-        a3 = _mm512_fmadd_ps(load_f16x16(x + i + 48), _mm512_loadu_ps(y + i + 48), a3);
+        a0 = _mm512_fmadd_ps(load_f16x16(x + i), load_f16x16(y + i), a0);
+        a1 = _mm512_fmadd_ps(load_f16x16(x + i + 16), load_f16x16(y + i + 16), a1);
+        a2 = _mm512_fmadd_ps(load_f16x16(x + i + 32), load_f16x16(y + i + 32), a2);
+        a3 = _mm512_fmadd_ps(load_f16x16(x + i + 48), load_f16x16(y + i + 48), a3);
     }
     for (; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
-        const __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
+        const __m512 yv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + i));
         a0 = _mm512_fmadd_ps(xv, yv, a0);
     }
     *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
@@ -103,8 +102,8 @@ void rz_vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restr
     QUANT_DOT_BODY(load_q4, dot_q4);
 }
 
-void rz_f32_round_fp16_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
-    float *y = dst;
+void rz_f32_to_fp16_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_fp16 *y = dst;
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         /* NaNs become the canonical 0x7e00 of rz_f32_to_fp16 (see the AVX2 version). */
@@ -114,7 +113,7 @@ void rz_f32_round_fp16_row_avx512(const float *restrict src, void *restrict dst,
                             _mm512_set1_epi32(0x7fc00000)));
         v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), quiet);
         const __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(h));
+        _mm256_mask_storeu_epi16(y + i, m, h);
     }
 }
 

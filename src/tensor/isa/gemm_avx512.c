@@ -150,13 +150,12 @@ void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
 
 /* Float weights: each 16-value (F16) or 32-value (BF16) slice of a weight
  * row is loaded once and multiplied into every token of the tile. */
-#define FLOAT_TILE(w_t, x_t, step, load_w, load_x, madd)                                                     \
-    const w_t *wr[NR];                                                                                       \
-    const x_t *xr[RZ_GEMM_TILE_TOKENS];                                                                      \
+#define FLOAT_TILE(elem_t, step, load_w, load_x, madd)                                                       \
+    const elem_t *wr[NR], *xr[RZ_GEMM_TILE_TOKENS];                                                          \
     for (int i = 0; i < NR; i++)                                                                             \
-        wr[i] = (const w_t *)((const char *)w + (uint64_t)(i < nr ? i : nr - 1) * w_stride);                 \
+        wr[i] = (const elem_t *)((const char *)w + (uint64_t)(i < nr ? i : nr - 1) * w_stride);              \
     for (int i = 0; i < RZ_GEMM_TILE_TOKENS; i++)                                                            \
-        xr[i] = (const x_t *)((const char *)x + (uint64_t)(i < nt ? i : nt - 1) * x_stride);                 \
+        xr[i] = (const elem_t *)((const char *)x + (uint64_t)(i < nt ? i : nt - 1) * x_stride);              \
     __m512 acc[NR][RZ_GEMM_TILE_TOKENS];                                                                     \
     for (int r = 0; r < NR; r++)                                                                             \
         for (int t = 0; t < RZ_GEMM_TILE_TOKENS; t++)                                                        \
@@ -180,12 +179,11 @@ void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
 static inline __m512 load_f16(__mmask32 m, const rz_fp16 *p) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)m, p));
 }
-static inline __m512 load_f32(__mmask32 m, const float *p) { return _mm512_maskz_loadu_ps((__mmask16)m, p); }
 static inline __m512 fma_f32(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
 
 void rz_gemm_tile_f16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                              uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    FLOAT_TILE(rz_fp16, float, 16, load_f16, load_f32, fma_f32)
+    FLOAT_TILE(rz_fp16, 16, load_f16, load_f16, fma_f32)
 }
 
 /* Raw bf16 pairs for vdpbf16ps (products exact in float, added in float). */
@@ -198,5 +196,5 @@ static inline __m512 dot_bf16(__m512 acc, __m512 a, __m512 b) {
 
 void rz_gemm_tile_bf16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                               uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    FLOAT_TILE(rz_bf16, rz_bf16, 32, load_bf16, load_bf16, dot_bf16)
+    FLOAT_TILE(rz_bf16, 32, load_bf16, load_bf16, dot_bf16)
 }
