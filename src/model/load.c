@@ -477,15 +477,20 @@ static rz_tensor *matrix_at(rz_model *m, int64_t i) {
  * has a run-time layout with a kernel for the active ISA are repacked into it
  * on the way (docs/layouts.md). The mapped originals are then dropped from the
  * resident set, so memory stays at one copy. */
+/* Bytes tensor t takes in the weight copy once in type `to`. */
+static uint64_t placed_bytes(const rz_tensor *t, rz_type to) {
+    const rz_type_traits *tt = rz_type_traits_get(to);
+    return rz_align_up(rz_row_bytes(tt, (uint64_t)t->ne[0]) * (uint64_t)t->ne[1] + tt->trailer_bytes,
+                       RZ_CACHE_LINE);
+}
+
 static rz_status place_weights(rz_model *m) {
     const rz_isa isa = rz_isa_active();
     const int64_t n = 1 + 7 * (int64_t)m->desc.n_layer;
     uint64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
         const rz_tensor *t = matrix_at(m, i);
-        const rz_type_traits *tt = rz_type_traits_get(rz_type_runtime_layout(t->type, t->ne[0], isa));
-        total += rz_align_up(rz_row_bytes(tt, (uint64_t)t->ne[0]) * (uint64_t)t->ne[1] + tt->trailer_bytes,
-                             RZ_CACHE_LINE);
+        total += placed_bytes(t, rz_type_runtime_layout(t->type, t->ne[0], isa));
     }
     char *dst = m->weights = rz_alloc_large(total);
     if (!dst) return rz_error_prefix(RZ_ERR_NOMEM, "copying the weights");
@@ -493,8 +498,9 @@ static rz_status place_weights(rz_model *m) {
     for (int64_t i = 0; i < n; i++) {
         rz_tensor *t = matrix_at(m, i);
         const rz_type to = rz_type_runtime_layout(t->type, t->ne[0], isa);
-        const rz_type_traits *from = rz_type_traits_get(t->type), *tt = rz_type_traits_get(to);
-        const uint64_t row_bytes = rz_row_bytes(tt, (uint64_t)t->ne[0]);
+        const rz_type_traits *from = rz_type_traits_get(t->type);
+        const uint64_t row_bytes = rz_row_bytes(rz_type_traits_get(to), (uint64_t)t->ne[0]);
+        const uint64_t placed = placed_bytes(t, to);
         const uint64_t bytes = tensor_bytes(t) + from->trailer_bytes;
         if (to == t->type) {
             memcpy(dst, t->data, bytes);
@@ -507,7 +513,7 @@ static rz_status place_weights(rz_model *m) {
         t->type = to;
         t->row_bytes = row_bytes;
         t->data = dst;
-        dst += rz_align_up(row_bytes * (uint64_t)t->ne[1] + tt->trailer_bytes, RZ_CACHE_LINE);
+        dst += placed;
     }
     return RZ_OK;
 }

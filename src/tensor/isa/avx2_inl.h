@@ -46,6 +46,12 @@ static inline __m256i load_q4(const rz_block_q4_0 *b) {
  * from DRAM (the float loops gained too little to bother). */
 #define PREFETCH_BYTES 2048
 
+/* Prefetches every cache line of the `size` bytes `ahead` bytes past p. */
+static inline void prefetch_bytes(const void *p, uint64_t ahead, size_t size) {
+    for (size_t off = 0; off < size; off += 64)
+        _mm_prefetch((const char *)p + ahead + off, _MM_HINT_T0);
+}
+
 /* *s = sum over blocks of d_x d_y * DOT(codes of x, codes of y), where DOT
  * gives eight int32 partial sums; four blocks per step, one accumulator each.
  * Expects n, s, x, y in scope. */

@@ -49,11 +49,6 @@ static inline __m512 group_dot(__m512 acc, const group *w, __m512i seed, const r
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(w->d, _mm512_loadu_ps(x->scale)), acc);
 }
 
-static inline void prefetch_bytes(const void *p, uint64_t ahead, size_t size) {
-    for (size_t off = 0; off < size; off += 64)
-        _mm_prefetch((const char *)p + ahead + off, _MM_HINT_T0);
-}
-
 /* One row; two groups per step, each with its own accumulator. */
 #define G4_VEC_DOT(WTYPE, LOAD, SEED)                                                                        \
     const WTYPE *x = vx;                                                                                     \

@@ -102,11 +102,6 @@ static inline __m512 kg_dot(__m512 acc, const kg_block *w, const rz_block_a8_k *
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(w->d, _mm512_set1_ps(y->d)), acc);
 }
 
-static inline void prefetch_bytes(const void *p, uint64_t ahead, size_t size) {
-    for (size_t off = 0; off < size; off += 64)
-        _mm_prefetch((const char *)p + ahead + off, _MM_HINT_T0);
-}
-
 /* One row; two blocks per step, each with its own accumulator. */
 void rz_vec_dot_q4_k_g_a8_k_avx512(int64_t n, float *restrict s, const void *restrict vx,
                                    const void *restrict vy) {
