@@ -17,8 +17,8 @@ typedef struct matmul_part {
     float *y;
     int64_t y_stride;
     rz_vec_dot_fn vec_dot;
-    rz_gemm_tile_fn gemm_tile; /* NULL: rows of vec_dot */
-    const char *act;           /* x converted to w's vec_dot_type */
+    const rz_gemm_kernel *gemm; /* NULL: rows of vec_dot */
+    const char *act;            /* x converted to w's vec_dot_type */
     uint64_t act_row_bytes;
     int64_t chunk_rows, first_chunk; /* this part's chunks start at first_chunk */
 } matmul_part;
@@ -64,13 +64,14 @@ static void convert_task(void *arg, int ith, int nth) {
 
 static void run_tiles(const matmul_part *p, int64_t n_tokens, int64_t begin, int64_t end) {
     const rz_tensor *w = p->w;
-    for (int64_t r = begin; r < end; r += RZ_GEMM_TILE) {
-        const int nr = end - r < RZ_GEMM_TILE ? (int)(end - r) : RZ_GEMM_TILE;
-        for (int64_t t = 0; t < n_tokens; t += RZ_GEMM_TILE_TOKENS) {
-            const int nt = n_tokens - t < RZ_GEMM_TILE_TOKENS ? (int)(n_tokens - t) : RZ_GEMM_TILE_TOKENS;
-            p->gemm_tile(w->ne[0], rz_tensor_row(w, r), w->row_bytes, nr,
-                         p->act + (uint64_t)t * p->act_row_bytes, p->act_row_bytes, nt,
-                         p->y + t * p->y_stride + r, p->y_stride);
+    const int rows = p->gemm->rows, tokens = p->gemm->tokens;
+    for (int64_t r = begin; r < end; r += rows) {
+        const int nr = end - r < rows ? (int)(end - r) : rows;
+        for (int64_t t = 0; t < n_tokens; t += tokens) {
+            const int nt = n_tokens - t < tokens ? (int)(n_tokens - t) : tokens;
+            p->gemm->tile(w->ne[0], rz_tensor_row(w, r), w->row_bytes, nr,
+                          p->act + (uint64_t)t * p->act_row_bytes, p->act_row_bytes, nt,
+                          p->y + t * p->y_stride + r, p->y_stride);
         }
     }
 }
@@ -92,7 +93,7 @@ static void run_chunk(const matmul_job *job, int64_t c) {
     const matmul_part *p = &job->parts[i];
     const int64_t begin = (c - p->first_chunk) * p->chunk_rows;
     const int64_t end = begin + p->chunk_rows < p->w->ne[1] ? begin + p->chunk_rows : p->w->ne[1];
-    if (p->gemm_tile)
+    if (p->gemm)
         run_tiles(p, job->n_tokens, begin, end);
     else
         run_rows(p, job->n_tokens, begin, end);
@@ -130,7 +131,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .y_stride = outs[i].y_stride,
             .vec_dot = rz_type_vec_dot(w->type, isa),
             /* One token gains nothing from tiles; GEMV stays on vec_dot. */
-            .gemm_tile = n_tokens > 1 ? rz_type_gemm_tile(w->type, isa) : NULL,
+            .gemm = n_tokens > 1 ? rz_type_gemm(w->type, isa) : NULL,
             .first_chunk = job.n_chunks,
         };
         int64_t rows = (int64_t)(CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));

@@ -32,7 +32,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                      .from_float = rz_f32_to_fp16_row,
                      .vec_dot_type = RZ_TYPE_F16,
                      .vec_dot = {rz_vec_dot_f16, rz_vec_dot_f16_avx2, rz_vec_dot_f16_avx512},
-                     .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_f16_avx512},
+                     .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_f16_avx512)},
                      .from_float_act = {rz_f32_to_fp16_row, rz_f32_to_fp16_row_avx2,
                                         rz_f32_to_fp16_row_avx512}},
     [RZ_TYPE_Q4_0] = {.name = "q4_0",
@@ -44,7 +44,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot_type = RZ_TYPE_Q8_0,
                       .vec_dot = {rz_vec_dot_q4_0_q8_0, rz_vec_dot_q4_0_q8_0_avx2,
                                   rz_vec_dot_q4_0_q8_0_avx512},
-                      .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_q8_0_avx512},
+                      .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_0_q8_0_avx512)},
                       .repack = rz_repack_q4_0_g4,
                       .repack_type = RZ_TYPE_Q4_0_G4},
     [RZ_TYPE_Q4_1] = {.name = "q4_1",
@@ -83,7 +83,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot_type = RZ_TYPE_Q8_0,
                       .vec_dot = {rz_vec_dot_q8_0_q8_0, rz_vec_dot_q8_0_q8_0_avx2,
                                   rz_vec_dot_q8_0_q8_0_avx512},
-                      .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q8_0_q8_0_avx512},
+                      .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q8_0_q8_0_avx512)},
                       .repack = rz_repack_q8_0_g4,
                       .repack_type = RZ_TYPE_Q8_0_G4,
                       .from_float_act = {rz_quantize_row_q8_0, rz_quantize_row_q8_0_avx2,
@@ -178,7 +178,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .from_float = rz_f32_to_bf16_row,
                       .vec_dot_type = RZ_TYPE_BF16,
                       .vec_dot = {rz_vec_dot_bf16, rz_vec_dot_bf16_avx2, rz_vec_dot_bf16_avx512},
-                      .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_bf16_avx512},
+                      .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_bf16_avx512)},
                       .from_float_act = {rz_f32_to_bf16_row, rz_f32_to_bf16_row_avx2,
                                          rz_f32_to_bf16_row_avx512}},
     [RZ_TYPE_TQ1_0] = {.name = "tq1_0",
@@ -191,7 +191,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .vec_dot_type = RZ_TYPE_Q8_K,
                        .vec_dot = {rz_vec_dot_tq1_0_q8_K, rz_vec_dot_tq1_0_q8_K_avx2,
                                    rz_vec_dot_tq1_0_q8_K_avx512},
-                       .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_tq1_0_q8_K_avx512}},
+                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq1_0_q8_K_avx512)}},
     [RZ_TYPE_TQ2_0] = {.name = "tq2_0",
                        .block_size = 256,
                        .block_bytes = 66,
@@ -202,7 +202,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .vec_dot_type = RZ_TYPE_Q8_K,
                        .vec_dot = {rz_vec_dot_tq2_0_q8_K, rz_vec_dot_tq2_0_q8_K_avx2,
                                    rz_vec_dot_tq2_0_q8_K_avx512},
-                       .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_tq2_0_q8_K_avx512}},
+                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq2_0_q8_K_avx512)}},
     /* Groups of 128 2-bit codes in 32 bytes, then a 32-byte trailer holding
      * the scale: to_float and quantize_tensor take whole tensors (no row
      * quantizer: rows cannot hold the scale), vec_dot leaves the scale to
@@ -233,7 +233,8 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                          .vec_dot_type = RZ_TYPE_A8_G4,
                          .vec_dot = {rz_vec_dot_q4_0_g4_a8_g4, [RZ_ISA_AVX512] =
                                                                    rz_vec_dot_q4_0_g4_a8_g4_avx512},
-                         .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_0_g4_a8_g4_avx512}},
+                         .gemm = {[RZ_ISA_AVX512] =
+                                      RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_0_g4_a8_g4_avx512)}},
     [RZ_TYPE_Q8_0_G4] = {.name = "q8_0_g4",
                          .block_size = RZ_QK_G4,
                          .block_bytes = sizeof(rz_block_q8_0_g4),
@@ -243,7 +244,8 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                          .vec_dot_type = RZ_TYPE_A8_G4,
                          .vec_dot = {rz_vec_dot_q8_0_g4_a8_g4, [RZ_ISA_AVX512] =
                                                                    rz_vec_dot_q8_0_g4_a8_g4_avx512},
-                         .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q8_0_g4_a8_g4_avx512}},
+                         .gemm = {[RZ_ISA_AVX512] =
+                                      RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q8_0_g4_a8_g4_avx512)}},
     [RZ_TYPE_A8_G4] = {.name = "a8_g4",
                        .block_size = RZ_QK_G4,
                        .block_bytes = sizeof(rz_block_a8_g4),
@@ -259,7 +261,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                         .to_float = rz_dequantize_row_q4_k_g,
                         .vec_dot_type = RZ_TYPE_A8_K,
                         .vec_dot = {rz_vec_dot_q4_k_g_a8_k, [RZ_ISA_AVX512] = rz_vec_dot_q4_k_g_a8_k_avx512},
-                        .gemm_tile = {[RZ_ISA_AVX512] = rz_gemm_tile_q4_k_g_a8_k_avx512}},
+                        .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_k_g_a8_k_avx512)}},
     [RZ_TYPE_A8_K] = {.name = "a8_k",
                       .block_size = RZ_QK_K,
                       .block_bytes = sizeof(rz_block_a8_k),
@@ -290,11 +292,11 @@ rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa) {
     return NULL;
 }
 
-rz_gemm_tile_fn rz_type_gemm_tile(rz_type type, rz_isa isa) {
+const rz_gemm_kernel *rz_type_gemm(rz_type type, rz_isa isa) {
     const rz_type_traits *t = rz_type_traits_get(type);
     if (!t) return NULL;
     for (int i = (int)isa; i >= 0; i--)
-        if (t->gemm_tile[i]) return t->gemm_tile[i];
+        if (t->gemm[i].tile) return &t->gemm[i];
     return NULL;
 }
 

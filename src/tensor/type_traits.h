@@ -41,7 +41,7 @@ typedef struct rz_type_traits {
     rz_from_float_fn from_float_act[RZ_ISA_COUNT];
     /* Optional tiled product for batches (prompt processing); NULL entries
      * mean rows of vec_dot, which is also the reference these match. */
-    rz_gemm_tile_fn gemm_tile[RZ_ISA_COUNT];
+    rz_gemm_kernel gemm[RZ_ISA_COUNT];
     /* Run-time layout the weights are repacked into at load when the active
      * ISA has a kernel of its own for it (and the rows are whole blocks of
      * it); repack converts rows of n elements. */
@@ -62,8 +62,8 @@ rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa);
 /* from_float_act for the active ISA (same fallback); NULL if none. */
 rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa);
 
-/* gemm_tile for the ISA (or the best lower path that has one); NULL if none. */
-rz_gemm_tile_fn rz_type_gemm_tile(rz_type type, rz_isa isa);
+/* gemm for the ISA (or the best lower path that has one); NULL if none. */
+const rz_gemm_kernel *rz_type_gemm(rz_type type, rz_isa isa);
 
 /* llama.cpp's general.file_type for a model whose weights are mostly of this
  * type (llama_ftype; bitnet.cpp's 40 for I2_S); false if it has none. */

@@ -47,7 +47,7 @@ static void check_layout(const layout_case *c) {
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
     uint64_t seed = c->seed;
-    enum { ROWS = RZ_GEMM_TILE, TOKENS = RZ_GEMM_TILE_TOKENS };
+    enum { ROWS = RZ_GEMM_MAX_ROWS, TOKENS = RZ_GEMM_MAX_TOKENS };
     for (size_t li = 0; li < c->n_lengths; li++) {
         const int64_t n = c->lengths[li];
         const uint64_t w_bytes = rz_row_bytes(lt, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
@@ -76,42 +76,41 @@ static void check_layout(const layout_case *c) {
                 assert_memory_equal(xli, xl + t * x_bytes, x_bytes);
             }
         }
+        /* References and tolerances, once for the vec_dot and every tile shape. */
+        float want[TOKENS][ROWS];
+        double tol[TOKENS][ROWS];
         for (int r = 0; r < ROWS; r++) {
             for (int t = 0; t < TOKENS; t++) {
-                float want, got;
-                ref(n, &want, w + r * w_bytes, x + t * ref_x_bytes);
+                float got;
+                ref(n, &want[t][r], w + r * w_bytes, x + t * ref_x_bytes);
                 /* the scalar reference sums in the same order: bit-exact */
                 rz_type_vec_dot(c->layout, RZ_ISA_SCALAR)(n, &got, wl + r * w_bytes, xl + t * x_bytes);
-                assert_memory_equal(&got, &want, sizeof got);
-                const double tol = 1e-5 * abs_dot(st, w + r * w_bytes, x + t * ref_x_bytes, n) + 1e-6;
+                assert_memory_equal(&got, &want[t][r], sizeof got);
+                tol[t][r] = 1e-5 * abs_dot(st, w + r * w_bytes, x + t * ref_x_bytes, n) + 1e-6;
                 for (int p = 0; p < n_paths; p++) {
                     rz_type_vec_dot(c->layout, paths[p])(n, &got, wl + r * w_bytes, xl + t * x_bytes);
-                    if (fabs((double)got - want) > tol)
+                    if (fabs((double)got - want[t][r]) > tol[t][r])
                         fail_msg("%s n=%lld isa %d vec_dot row %d token %d: %g vs %g", lt->name, (long long)n,
-                                 paths[p], r, t, got, want);
+                                 paths[p], r, t, got, want[t][r]);
                 }
             }
         }
         for (int p = 0; p < n_paths; p++) {
-            rz_gemm_tile_fn tile = rz_type_gemm_tile(c->layout, paths[p]);
-            if (!tile) continue;
-            for (int nr = 1; nr <= ROWS; nr++)
-                for (int nt = 1; nt <= TOKENS; nt++) {
+            const rz_gemm_kernel *g = rz_type_gemm(c->layout, paths[p]);
+            if (!g) continue;
+            for (int nr = 1; nr <= g->rows; nr++)
+                for (int nt = 1; nt <= g->tokens; nt++) {
                     float y[TOKENS * ROWS] = {0};
-                    tile(n, wl, w_bytes, nr, xl, x_bytes, nt, y, ROWS);
+                    g->tile(n, wl, w_bytes, nr, xl, x_bytes, nt, y, ROWS);
                     for (int t = 0; t < TOKENS; t++)
                         for (int r = 0; r < ROWS; r++) {
                             if (t >= nt || r >= nr) {
                                 assert_true(y[t * ROWS + r] == 0.0f); /* not stored */
                                 continue;
                             }
-                            float want;
-                            ref(n, &want, w + r * w_bytes, x + t * ref_x_bytes);
-                            const double tol =
-                                1e-5 * abs_dot(st, w + r * w_bytes, x + t * ref_x_bytes, n) + 1e-6;
-                            if (fabs((double)y[t * ROWS + r] - want) > tol)
+                            if (fabs((double)y[t * ROWS + r] - want[t][r]) > tol[t][r])
                                 fail_msg("%s n=%lld isa %d tile %dx%d at (%d, %d): %g vs %g", lt->name,
-                                         (long long)n, paths[p], nr, nt, r, t, y[t * ROWS + r], want);
+                                         (long long)n, paths[p], nr, nt, r, t, y[t * ROWS + r], want[t][r]);
                         }
                 }
         }

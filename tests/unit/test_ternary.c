@@ -189,15 +189,15 @@ static void test_tq_raw_bytes_exact(void **state) {
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const rz_type_traits *t = rz_type_traits_get(types[k]);
         const uint64_t w_bytes = rz_row_bytes(t, (uint64_t)n);
-        unsigned char *w = malloc(RZ_GEMM_TILE * w_bytes);
-        rz_block_q8_K *x = malloc(RZ_GEMM_TILE_TOKENS * nb * sizeof *x);
+        unsigned char *w = malloc(RZ_GEMM_MAX_ROWS * w_bytes);
+        rz_block_q8_K *x = malloc(RZ_GEMM_MAX_TOKENS * nb * sizeof *x);
         assert_non_null(w);
         assert_non_null(x);
-        for (uint64_t i = 0; i < RZ_GEMM_TILE * w_bytes; i++)
+        for (uint64_t i = 0; i < RZ_GEMM_MAX_ROWS * w_bytes; i++)
             w[i] = (unsigned char)rz_test_rand_u64(&rng);
-        for (int64_t b = 0; b < RZ_GEMM_TILE * nb; b++) /* d ends both block types */
+        for (int64_t b = 0; b < RZ_GEMM_MAX_ROWS * nb; b++) /* d ends both block types */
             memcpy(w + (b + 1) * t->block_bytes - sizeof one, &one, sizeof one);
-        for (int64_t b = 0; b < RZ_GEMM_TILE_TOKENS * nb; b++) {
+        for (int64_t b = 0; b < RZ_GEMM_MAX_TOKENS * nb; b++) {
             x[b].d = 1.0f;
             for (int j = 0; j < RZ_QK_TQ; j++)
                 x[b].qs[j] = (int8_t)rz_test_rand_u64(&rng);
@@ -208,25 +208,25 @@ static void test_tq_raw_bytes_exact(void **state) {
                 x[b].bsums[g] = (int16_t)sum;
             }
         }
-        float ref[RZ_GEMM_TILE_TOKENS][RZ_GEMM_TILE];
-        for (int tok = 0; tok < RZ_GEMM_TILE_TOKENS; tok++)
-            for (int r = 0; r < RZ_GEMM_TILE; r++)
+        float ref[RZ_GEMM_MAX_TOKENS][RZ_GEMM_MAX_ROWS];
+        for (int tok = 0; tok < RZ_GEMM_MAX_TOKENS; tok++)
+            for (int r = 0; r < RZ_GEMM_MAX_ROWS; r++)
                 t->vec_dot[0](n, &ref[tok][r], w + r * w_bytes, x + tok * nb);
         for (int p = 0; p < n_paths; p++) {
-            for (int tok = 0; tok < RZ_GEMM_TILE_TOKENS; tok++)
-                for (int r = 0; r < RZ_GEMM_TILE; r++) {
+            for (int tok = 0; tok < RZ_GEMM_MAX_TOKENS; tok++)
+                for (int r = 0; r < RZ_GEMM_MAX_ROWS; r++) {
                     float got;
                     rz_type_vec_dot(types[k], paths[p])(n, &got, w + r * w_bytes, x + tok * nb);
                     if (got != ref[tok][r])
                         fail_msg("%s vec_dot on %s, row %d token %d: %.9g vs %.9g", t->name,
                                  rz_isa_name(paths[p]), r, tok, got, ref[tok][r]);
                 }
-            const rz_gemm_tile_fn tile = rz_type_gemm_tile(types[k], paths[p]);
-            if (!tile) continue;
-            for (int nr = 1; nr <= RZ_GEMM_TILE; nr++)
-                for (int nt = 1; nt <= RZ_GEMM_TILE_TOKENS; nt++) {
-                    float y[RZ_GEMM_TILE_TOKENS][RZ_GEMM_TILE];
-                    tile(n, w, w_bytes, nr, x, (uint64_t)nb * sizeof *x, nt, &y[0][0], RZ_GEMM_TILE);
+            const rz_gemm_kernel *g = rz_type_gemm(types[k], paths[p]);
+            if (!g) continue;
+            for (int nr = 1; nr <= g->rows; nr++)
+                for (int nt = 1; nt <= g->tokens; nt++) {
+                    float y[RZ_GEMM_MAX_TOKENS][RZ_GEMM_MAX_ROWS];
+                    g->tile(n, w, w_bytes, nr, x, (uint64_t)nb * sizeof *x, nt, &y[0][0], RZ_GEMM_MAX_ROWS);
                     for (int tok = 0; tok < nt; tok++)
                         for (int r = 0; r < nr; r++)
                             if (y[tok][r] != ref[tok][r])

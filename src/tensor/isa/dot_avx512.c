@@ -34,6 +34,7 @@ void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx
            a3 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        prefetch_bytes(x + i, PREFETCH_BYTES, 64 * sizeof(rz_fp16));
         a0 = _mm512_fmadd_ps(load_f16x16(x + i), load_f16x16(y + i), a0);
         a1 = _mm512_fmadd_ps(load_f16x16(x + i + 16), load_f16x16(y + i + 16), a1);
         a2 = _mm512_fmadd_ps(load_f16x16(x + i + 32), load_f16x16(y + i + 32), a2);
@@ -60,6 +61,7 @@ void rz_vec_dot_bf16_avx512(int64_t n, float *restrict s, const void *restrict v
            a3 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 128 <= n; i += 128) {
+        prefetch_bytes(x + i, PREFETCH_BYTES, 128 * sizeof(rz_bf16));
         a0 = dot_bf16x32(a0, _mm512_loadu_si512(x + i), _mm512_loadu_si512(y + i));
         a1 = dot_bf16x32(a1, _mm512_loadu_si512(x + i + 32), _mm512_loadu_si512(y + i + 32));
         a2 = dot_bf16x32(a2, _mm512_loadu_si512(x + i + 64), _mm512_loadu_si512(y + i + 64));
