@@ -129,8 +129,8 @@ static void test_matmul_batches_match_scalar(void **state) {
     uint64_t rng = 17;
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
-    const int64_t shapes[][3] = {
-        {384, 37, 7}, {128, 5, 2}, {1024, 16, 13}, {768, 9, 4}}; /* k, rows, tokens */
+    const int64_t shapes[][3] = {{384, 37, 7}, {128, 5, 2}, {1024, 16, 13},
+                                 {768, 9, 4},  {256, 6, 5}, {512, 7, 3}}; /* k, rows, tokens */
     for (size_t k = 0; k < sizeof ternary_types / sizeof ternary_types[0]; k++) {
         const rz_type type = ternary_types[k];
         const rz_type_traits *t = rz_type_traits_get(type);
