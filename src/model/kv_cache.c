@@ -24,6 +24,11 @@ static rz_status check_cache_type(rz_type type, int64_t head_dim, const char *wh
     return RZ_OK;
 }
 
+/* Bytes from one layer's rows to the next's (64-byte aligned for SIMD). */
+static size_t layer_stride(const rz_kv_cache *c, uint64_t row_bytes) {
+    return (size_t)rz_align_up((uint64_t)c->n_ctx * row_bytes, 64);
+}
+
 rz_status rz_kv_cache_init(rz_kv_cache *c, rz_type type_k, rz_type type_v, uint32_t n_ctx, uint32_t n_layer,
                            int64_t kv_dim, int64_t head_dim) {
     memset(c, 0, sizeof *c);
@@ -42,23 +47,28 @@ rz_status rz_kv_cache_init(rz_kv_cache *c, rz_type type_k, rz_type type_v, uint3
         rz_kv_cache_free(c);
         return rz_error(RZ_ERR_NOMEM, "out of memory for the KV cache");
     }
+    /* All layers in one buffer per K and V, in huge pages: attention strides
+     * through the rows of every layer for each token, a page walk per row on
+     * 4 KB pages. Anonymous memory is zeroed, so untouched rows are finite
+     * numbers, never garbage. */
+    char *k = rz_alloc_large(n_layer * layer_stride(c, c->k_row_bytes));
+    char *v = rz_alloc_large(n_layer * layer_stride(c, c->v_row_bytes));
+    if (!k || !v) {
+        rz_free_large(k, n_layer * layer_stride(c, c->k_row_bytes));
+        rz_free_large(v, n_layer * layer_stride(c, c->v_row_bytes));
+        rz_kv_cache_free(c);
+        return rz_error(RZ_ERR_NOMEM, "out of memory for a KV cache of %u tokens", n_ctx);
+    }
     for (uint32_t l = 0; l < n_layer; l++) {
-        /* Zeroed so that untouched rows are finite numbers, never garbage. */
-        c->k[l] = rz_calloc_aligned(n_ctx, c->k_row_bytes);
-        c->v[l] = rz_calloc_aligned(n_ctx, c->v_row_bytes);
-        if (!c->k[l] || !c->v[l]) {
-            rz_kv_cache_free(c);
-            return rz_error(RZ_ERR_NOMEM, "out of memory for a KV cache of %u tokens", n_ctx);
-        }
+        c->k[l] = k + l * layer_stride(c, c->k_row_bytes);
+        c->v[l] = v + l * layer_stride(c, c->v_row_bytes);
     }
     return RZ_OK;
 }
 
 void rz_kv_cache_free(rz_kv_cache *c) {
-    for (uint32_t l = 0; l < c->n_layer; l++) {
-        if (c->k) rz_free_aligned(c->k[l]);
-        if (c->v) rz_free_aligned(c->v[l]);
-    }
+    if (c->k && c->k[0]) rz_free_large(c->k[0], c->n_layer * layer_stride(c, c->k_row_bytes));
+    if (c->v && c->v[0]) rz_free_large(c->v[0], c->n_layer * layer_stride(c, c->v_row_bytes));
     free(c->k);
     free(c->v);
     memset(c, 0, sizeof *c);
