@@ -1,8 +1,10 @@
 #include "kernels/attention.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "kernels/isa/attention.h"
 #include "kernels/ops.h"
 #include "tensor/quants.h"
@@ -84,7 +86,106 @@ rz_status rz_attn_kernels_get(rz_type type_k, rz_type type_v, int64_t head_dim, 
             return rz_error(RZ_ERR_UNSUPPORTED, "no query conversion for K cache type %s", kt->name);
     }
     out->q_conv_bytes = rz_row_bytes(rz_type_traits_get(out->q_type), (uint64_t)head_dim);
+    out->k_to_float = kt->to_float;
+    out->v_to_float = rz_type_traits_get(type_v)->to_float;
+    out->q_to_float = rz_type_traits_get(out->q_type)->to_float;
+    out->gemm = rz_attn_gemm(isa);
     return RZ_OK;
+}
+
+void rz_attn_gemm_f32(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                      int64_t ldc) {
+    for (int i = 0; i < m; i++)
+        for (int l = 0; l < k; l++) {
+            const float ail = a[i * lda + l];
+            for (int j = 0; j < n; j++)
+                c[i * ldc + j] += ail * b[l * ldb + j];
+        }
+}
+
+rz_attn_gemm_fn rz_attn_gemm(rz_isa isa) {
+    static const rz_attn_gemm_fn table[] = {rz_attn_gemm_f32, rz_attn_gemm_avx2, rz_attn_gemm_avx512};
+    _Static_assert(RZ_ISA_COUNT == 3, "one attention GEMM per ISA path");
+    return (unsigned)isa < RZ_ISA_COUNT ? table[isa] : NULL;
+}
+
+/* Floats per scratch region, rounded to whole cache lines. */
+static size_t lines(size_t floats) { return (size_t)rz_align_up(floats, 16); }
+
+size_t rz_attn_block_scratch_bytes(const rz_attn_kernels *kern, int64_t head_dim) {
+    const size_t d = (size_t)head_dim, R = RZ_ATTN_BLOCK_ROWS, K = RZ_ATTN_BLOCK_KEYS;
+    return (2 * lines(R * d) + lines(R * K) + 2 * lines(K * d) + 2 * lines(R) + lines(d)) * sizeof(float) +
+           (size_t)rz_align_up(kern->q_conv_bytes, 64);
+}
+
+void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, void *scratch) {
+    enum { R = RZ_ATTN_BLOCK_ROWS, KB = RZ_ATTN_BLOCK_KEYS };
+    const int64_t hd = a->head_dim;
+    const int n_rows = a->n_rows;
+    float *qm = scratch;                          /* [row][hd]: scaled queries */
+    float *o = qm + lines(R * (size_t)hd);        /* [row][hd]: unnormalized outputs */
+    float *s = o + lines(R * (size_t)hd);         /* [row][KB]: scores, then weights */
+    float *kt = s + lines(R * KB);                /* [hd][KB]: keys, transposed */
+    float *vb = kt + lines(KB * (size_t)hd);      /* [KB][hd]: values */
+    float *run_max = vb + lines(KB * (size_t)hd); /* per row */
+    float *run_sum = run_max + lines(R);          /* per row */
+    float *row = run_sum + lines(R);              /* one converted row */
+    void *q_conv = row + lines((size_t)hd);
+    uint32_t max_keys = 0;
+    for (int i = 0; i < n_rows; i++) {
+        const float *q = a->q[i];
+        if (kern->q_convert) { /* the values rz_attention_head's dots see */
+            kern->q_convert(q, q_conv, hd);
+            kern->q_to_float(q_conv, row, hd);
+            q = row;
+        }
+        for (int64_t d = 0; d < hd; d++)
+            qm[i * hd + d] = q[d] * a->scale;
+        memset(o + i * hd, 0, (size_t)hd * sizeof *o);
+        run_max[i] = -INFINITY;
+        run_sum[i] = 0.0f;
+        max_keys = a->n_keys[i] > max_keys ? a->n_keys[i] : max_keys;
+    }
+    for (uint32_t j0 = 0; j0 < max_keys; j0 += KB) {
+        const int nk = max_keys - j0 < KB ? (int)(max_keys - j0) : KB;
+        for (int j = 0; j < nk; j++) {
+            kern->k_to_float(a->k + (uint64_t)(j0 + j) * a->k_stride, row, hd);
+            for (int64_t d = 0; d < hd; d++)
+                kt[d * KB + j] = row[d];
+            kern->v_to_float(a->v + (uint64_t)(j0 + j) * a->v_stride, vb + j * hd, hd);
+        }
+        memset(s, 0, (size_t)n_rows * KB * sizeof *s);
+        kern->gemm(n_rows, nk, (int)hd, qm, hd, kt, KB, s, KB);
+        for (int i = 0; i < n_rows; i++) {
+            float *si = s + i * KB;
+            const int valid = a->n_keys[i] <= j0                 ? 0
+                              : a->n_keys[i] - j0 < (uint32_t)nk ? (int)(a->n_keys[i] - j0)
+                                                                 : nk;
+            float block_max = run_max[i];
+            for (int j = 0; j < valid; j++)
+                block_max = si[j] > block_max ? si[j] : block_max;
+            /* Block 0 holds a valid key of every row, so the maximum is finite from then on. */
+            const float rescale = run_max[i] == -INFINITY ? 0.0f : expf(run_max[i] - block_max);
+            if (rescale != 1.0f) {
+                run_sum[i] *= rescale;
+                for (int64_t d = 0; d < hd; d++)
+                    o[i * hd + d] *= rescale;
+            }
+            for (int j = 0; j < valid; j++) {
+                si[j] = expf(si[j] - block_max);
+                run_sum[i] += si[j];
+            }
+            for (int j = valid; j < nk; j++)
+                si[j] = 0.0f;
+            run_max[i] = block_max;
+        }
+        kern->gemm(n_rows, (int)hd, nk, s, KB, vb, hd, o, hd);
+    }
+    for (int i = 0; i < n_rows; i++) {
+        const float inv = 1.0f / run_sum[i];
+        for (int64_t d = 0; d < hd; d++)
+            a->out[i][d] = o[i * hd + d] * inv;
+    }
 }
 
 void rz_attention_head(const rz_attn_kernels *kern, const rz_attn_head *a, float *scores, void *q_conv,

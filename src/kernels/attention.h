@@ -24,6 +24,18 @@ void rz_attn_axpy_bf16(int64_t n, float p, const void *restrict v, float *restri
 void rz_attn_axpy_q8_0(int64_t n, float p, const void *restrict v, float *restrict out);
 void rz_attn_axpy_q4_0(int64_t n, float p, const void *restrict v, float *restrict out);
 
+/* c[i][j] += sum_l a[i][l] * b[l][j] for i < m, j < n, l < k: row-major,
+ * leading dimensions in floats. The float products of blocked attention. */
+typedef void (*rz_attn_gemm_fn)(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                float *c, int64_t ldc);
+
+/* Scalar reference. */
+void rz_attn_gemm_f32(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                      int64_t ldc);
+
+/* The kernel of exactly this ISA path. */
+rz_attn_gemm_fn rz_attn_gemm(rz_isa isa);
+
 /* Kernels of one (K type, V type, ISA) combination, resolved once per pass. */
 typedef struct rz_attn_kernels {
     rz_type q_type;             /* the K type's vec_dot_type: queries are converted to it */
@@ -31,6 +43,9 @@ typedef struct rz_attn_kernels {
     rz_vec_dot_fn k_dot;
     rz_attn_axpy_fn v_axpy;
     uint64_t q_conv_bytes; /* scratch for one converted head */
+    /* blocked attention: rows of K, V and converted queries back to float */
+    rz_to_float_fn k_to_float, v_to_float, q_to_float;
+    rz_attn_gemm_fn gemm;
 } rz_attn_kernels;
 
 /* RZ_ERR_UNSUPPORTED if either type cannot be a cache type. */
@@ -52,5 +67,30 @@ typedef struct rz_attn_head {
 
 void rz_attention_head(const rz_attn_kernels *kern, const rz_attn_head *a, float *scores, void *q_conv,
                        float *out);
+
+/* Queries that share one KV head of one cache (the heads of a GQA group,
+ * tokens of a prompt), attended together: each block of keys and values is
+ * converted to float once for all rows, scores and weighted sums are small
+ * GEMMs, and the softmax runs online over the key blocks. Row i is q[i]
+ * (head_dim floats) over keys 0 .. n_keys[i] - 1 (n_keys[i] >= 1), result in
+ * out[i]; the same values as rz_attention_head up to float rounding. */
+enum { RZ_ATTN_BLOCK_ROWS = 64, RZ_ATTN_BLOCK_KEYS = 64 };
+
+typedef struct rz_attn_block {
+    const char *k, *v; /* rows 0.. of this KV head */
+    uint64_t k_stride, v_stride;
+    int64_t head_dim;
+    float scale;
+    int n_rows; /* <= RZ_ATTN_BLOCK_ROWS */
+    const float *q[RZ_ATTN_BLOCK_ROWS];
+    float *out[RZ_ATTN_BLOCK_ROWS];
+    uint32_t n_keys[RZ_ATTN_BLOCK_ROWS];
+} rz_attn_block;
+
+/* Scratch bytes rz_attention_block needs (64-byte aligned). */
+size_t rz_attn_block_scratch_bytes(const rz_attn_kernels *kern, int64_t head_dim);
+
+/* Needs kern->gemm. */
+void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, void *scratch);
 
 #endif

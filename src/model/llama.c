@@ -1,6 +1,7 @@
 #include "model/llama.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,11 +50,14 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     b->work = rz_alloc_aligned(work);
     b->scores = rz_calloc_aligned((size_t)n_threads * cache->n_ctx, sizeof(float));
     b->q_conv = rz_alloc_aligned((size_t)n_threads * b->q_conv_stride);
+    b->attn_scratch_stride = rz_align_up(rz_attn_block_scratch_bytes(&kern, model->head_dim), RZ_CACHE_LINE);
+    b->attn_scratch = rz_alloc_aligned((size_t)n_threads * b->attn_scratch_stride);
+    b->attn_blocks = rz_calloc_aligned(n + 1, sizeof *b->attn_blocks);
     b->rope_cos = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
     b->rope_sin = rz_calloc_aligned(n * (n_pairs ? n_pairs : 1), sizeof(float));
     if (!b->x || !b->xb || !b->q || !b->k || !b->v || !b->att || !b->gate || !b->up || !b->logits ||
         !b->work || !b->scores || !b->q_conv || !b->rope_cos || !b->rope_sin || !b->token_seq ||
-        !b->token_pos) {
+        !b->token_pos || !b->attn_scratch || !b->attn_blocks) {
         rz_forward_buffers_free(b);
         return rz_error(RZ_ERR_NOMEM, "out of memory for activations of a %u-token batch", n_batch);
     }
@@ -69,6 +73,8 @@ void rz_forward_buffers_free(rz_forward_buffers *b) {
     rz_free_aligned(b->q_conv);
     rz_free_aligned(b->token_seq);
     rz_free_aligned(b->token_pos);
+    rz_free_aligned(b->attn_scratch);
+    rz_free_aligned(b->attn_blocks);
     memset(b, 0, sizeof *b);
 }
 
@@ -78,39 +84,113 @@ typedef struct attention_job {
     rz_forward_buffers *b;
     rz_attn_kernels kern;
     uint32_t layer, n_tokens;
+    uint32_t n_blocks; /* 0: one token per sequence (decoding), (token, head) pairs split evenly */
+    atomic_uint next;  /* next unclaimed (block, KV head) unit */
 } attention_job;
 
-/* One (token, head) pair at a time, each over its own sequence's cache. */
+typedef struct attention_ctx {
+    const rz_model *m;
+    rz_forward_buffers *b;
+    uint64_t k_head_bytes, v_head_bytes;
+    float *scores;
+    char *q_conv;
+} attention_ctx;
+
+static void attend_head(const attention_job *job, const attention_ctx *x, uint32_t t, int64_t h) {
+    const int64_t hd = x->m->head_dim, kvh = h / (x->m->desc.n_head / x->m->desc.n_head_kv);
+    const rz_kv_cache *c = job->seqs[x->b->token_seq[t]].cache;
+    const rz_attn_head head = {
+        .q = x->b->q + t * x->m->desc.n_embd + h * hd,
+        .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * x->k_head_bytes,
+        .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * x->v_head_bytes,
+        .k_stride = c->k_row_bytes,
+        .v_stride = c->v_row_bytes,
+        .n_keys = x->b->token_pos[t] + 1,
+        .head_dim = hd,
+        .scale = 1.0f / sqrtf((float)hd),
+    };
+    rz_attention_head(&job->kern, &head, x->scores, x->q_conv, x->b->att + t * x->m->desc.n_embd + h * hd);
+}
+
+/* The tokens t0 .. t1 - 1 of one sequence with every query head of KV head
+ * kvh, keys read once for all of them. */
+static void attend_block(const attention_job *job, const attention_ctx *x, uint32_t t0, uint32_t t1,
+                         int64_t kvh, void *scratch) {
+    const rz_model *m = x->m;
+    const int64_t hd = m->head_dim, E = m->desc.n_embd, group = m->desc.n_head / m->desc.n_head_kv;
+    const rz_kv_cache *c = job->seqs[x->b->token_seq[t0]].cache;
+    rz_attn_block a = {
+        .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * x->k_head_bytes,
+        .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * x->v_head_bytes,
+        .k_stride = c->k_row_bytes,
+        .v_stride = c->v_row_bytes,
+        .head_dim = hd,
+        .scale = 1.0f / sqrtf((float)hd),
+    };
+    for (uint32_t t = t0; t < t1; t++)
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; h++, a.n_rows++) {
+            a.q[a.n_rows] = x->b->q + t * E + h * hd;
+            a.out[a.n_rows] = x->b->att + t * E + h * hd;
+            a.n_keys[a.n_rows] = x->b->token_pos[t] + 1;
+        }
+    rz_attention_block(&job->kern, &a, scratch);
+}
+
+/* Decoding: (token, head) pairs split evenly. Prompts: (token block, KV
+ * head) units claimed one at a time, the longest blocks (the last) first. */
 static void attention_task(void *arg, int ith, int nth) {
-    const attention_job *job = arg;
+    attention_job *job = arg;
     const rz_model *m = job->model;
     rz_forward_buffers *b = job->b;
-    const int64_t hd = m->head_dim, n_head = m->desc.n_head;
-    const int64_t group = n_head / m->desc.n_head_kv;
+    const int64_t n_head = m->desc.n_head, n_head_kv = m->desc.n_head_kv;
     /* All caches of one pass share types (checked by the caller). */
     const rz_kv_cache *c0 = job->seqs[0].cache;
-    const uint64_t k_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_k), (uint64_t)hd);
-    const uint64_t v_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_v), (uint64_t)hd);
-    float *scores = b->scores + (size_t)ith * b->max_ctx;
-    char *q_conv = b->q_conv + (size_t)ith * b->q_conv_stride;
-
-    int64_t begin, end;
-    rz_split_range((int64_t)job->n_tokens * n_head, 1, ith, nth, &begin, &end);
-    for (int64_t job_index = begin; job_index < end; job_index++) {
-        const int64_t t = job_index / n_head, h = job_index % n_head, kvh = h / group;
-        const rz_kv_cache *c = job->seqs[b->token_seq[t]].cache;
-        const rz_attn_head head = {
-            .q = b->q + t * m->desc.n_embd + h * hd,
-            .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * k_head_bytes,
-            .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * v_head_bytes,
-            .k_stride = c->k_row_bytes,
-            .v_stride = c->v_row_bytes,
-            .n_keys = b->token_pos[t] + 1,
-            .head_dim = hd,
-            .scale = 1.0f / sqrtf((float)hd),
-        };
-        rz_attention_head(&job->kern, &head, scores, q_conv, b->att + t * m->desc.n_embd + h * hd);
+    const attention_ctx x = {
+        .m = m,
+        .b = b,
+        .k_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_k), (uint64_t)m->head_dim),
+        .v_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_v), (uint64_t)m->head_dim),
+        .scores = b->scores + (size_t)ith * b->max_ctx,
+        .q_conv = b->q_conv + (size_t)ith * b->q_conv_stride,
+    };
+    if (job->n_blocks == 0) {
+        int64_t begin, end;
+        rz_split_range((int64_t)job->n_tokens * n_head, 1, ith, nth, &begin, &end);
+        for (int64_t i = begin; i < end; i++)
+            attend_head(job, &x, (uint32_t)(i / n_head), i % n_head);
+        return;
     }
+    void *scratch = b->attn_scratch + (size_t)ith * b->attn_scratch_stride;
+    const uint32_t n_units = job->n_blocks * (uint32_t)n_head_kv;
+    for (uint32_t u; (u = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < n_units;) {
+        const uint32_t block = job->n_blocks - 1 - u / (uint32_t)n_head_kv;
+        const int64_t kvh = u % (uint32_t)n_head_kv, group = n_head / n_head_kv;
+        const uint32_t t0 = b->attn_blocks[block], t1 = b->attn_blocks[block + 1];
+        if (t1 - t0 >= 2) {
+            attend_block(job, &x, t0, t1, kvh, scratch);
+        } else {
+            for (int64_t h = kvh * group; h < (kvh + 1) * group; h++)
+                attend_head(job, &x, t0, h);
+        }
+    }
+}
+
+/* Splits the pass into blocks of consecutive tokens of one sequence whose
+ * query heads fill at most RZ_ATTN_BLOCK_ROWS rows; 0 when every sequence
+ * has one token (nothing to share keys between). */
+static uint32_t attention_blocks(const rz_model *m, rz_forward_buffers *b, uint32_t n_tokens) {
+    const uint32_t group = (uint32_t)(m->desc.n_head / m->desc.n_head_kv);
+    const uint32_t per_block = group < RZ_ATTN_BLOCK_ROWS ? RZ_ATTN_BLOCK_ROWS / group : 1;
+    uint32_t n_blocks = 0, longest = 0;
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        const uint32_t first = n_blocks ? b->attn_blocks[n_blocks - 1] : 0;
+        if (n_blocks == 0 || b->token_seq[t] != b->token_seq[first] || t - first == per_block)
+            b->attn_blocks[n_blocks++] = t;
+        const uint32_t len = t + 1 - b->attn_blocks[n_blocks - 1];
+        longest = len > longest ? len : longest;
+    }
+    b->attn_blocks[n_blocks] = n_tokens;
+    return longest >= 2 ? n_blocks : 0;
 }
 
 static void store_kv(const rz_sequence_batch *seqs, const rz_forward_buffers *b, uint32_t layer,
@@ -151,6 +231,7 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
         rz_rope_angles(b->rope_cos + t * n_pairs, b->rope_sin + t * n_pairs, m->rope_freqs, n_pairs,
                        (int32_t)b->token_pos[t]);
     }
+    const uint32_t n_blocks = attention_blocks(m, b, n_tokens);
     for (int32_t l = 0; l < d->n_layer; l++) {
         const rz_layer *L = &m->layers[l];
         for (uint32_t t = 0; t < n_tokens; t++)
@@ -163,8 +244,14 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
             rz_rope_apply(b->k + t * kv_dim, d->n_head_kv, hd, d->n_rot, m->rope_style, cs, sn);
         }
         store_kv(seqs, b, (uint32_t)l, n_tokens);
-        attention_job job = {
-            .model = m, .seqs = seqs, .b = b, .kern = kern, .layer = (uint32_t)l, .n_tokens = n_tokens};
+        attention_job job = {.model = m,
+                             .seqs = seqs,
+                             .b = b,
+                             .kern = kern,
+                             .layer = (uint32_t)l,
+                             .n_tokens = n_tokens,
+                             .n_blocks = n_blocks};
+        atomic_init(&job.next, 0);
         rz_threadpool_run(pool, attention_task, &job);
         if (L->attn_sub_norm.data)
             for (uint32_t t = 0; t < n_tokens; t++)

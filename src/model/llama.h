@@ -22,6 +22,9 @@ typedef struct rz_forward_buffers {
     float *scores;                               /* [n_threads][n_ctx] */
     char *q_conv;                                /* [n_threads][q_conv_stride] */
     uint64_t q_conv_stride;
+    uint32_t *attn_blocks; /* [n_batch + 1]: first token of each block of prompt attention */
+    char *attn_scratch;    /* [n_threads][attn_scratch_stride] */
+    uint64_t attn_scratch_stride;
     float *rope_cos, *rope_sin; /* [n_batch][n_rot / 2] */
 } rz_forward_buffers;
 

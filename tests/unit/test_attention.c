@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels/attention.h"
+#include "base/mem.h"
 #include "kernels/ops.h"
 #include "test_support.h"
 
@@ -221,11 +222,113 @@ static void test_cache_quality(void **state) {
     rz_model_free(m);
 }
 
+/* Each ISA path's attention GEMM against the scalar reference on ragged
+ * shapes (rows, columns and depth off the vector widths). */
+static void test_gemm_every_isa(void **state) {
+    (void)state;
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 21;
+    const int shapes[][3] = {{1, 1, 1}, {3, 17, 9}, {4, 64, 64}, {7, 70, 130}, {64, 64, 128}, {9, 130, 33}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+        const int64_t lda = k + 3, ldb = n + 5, ldc = n + 2;
+        float *a = malloc((size_t)(m * lda) * sizeof *a), *b = malloc((size_t)(k * ldb) * sizeof *b);
+        float *c0 = malloc((size_t)(m * ldc) * sizeof *c0), *want = malloc((size_t)(m * ldc) * sizeof *want),
+              *got = malloc((size_t)(m * ldc) * sizeof *got);
+        fill(&rng, a, m * lda);
+        fill(&rng, b, k * ldb);
+        fill(&rng, c0, m * ldc);
+        memcpy(want, c0, (size_t)(m * ldc) * sizeof *want);
+        rz_attn_gemm_f32(m, n, k, a, lda, b, ldb, want, ldc);
+        for (int p = 0; p < n_paths; p++) {
+            memcpy(got, c0, (size_t)(m * ldc) * sizeof *got);
+            rz_attn_gemm(paths[p])(m, n, k, a, lda, b, ldb, got, ldc);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < ldc; j++) {
+                    double mag = fabs(c0[i * ldc + j]);
+                    for (int l = 0; j < n && l < k; l++)
+                        mag += fabs((double)a[i * lda + l] * b[l * ldb + j]);
+                    /* inside the product: the sum up to rounding; past n: untouched */
+                    const double tol = j < n ? 1e-5 * mag : 0.0;
+                    if (fabs((double)got[i * ldc + j] - want[i * ldc + j]) > tol)
+                        fail_msg("%dx%dx%d on %s at [%d,%d]: %g vs %g", m, n, k, rz_isa_name(paths[p]), i, j,
+                                 got[i * ldc + j], want[i * ldc + j]);
+                }
+        }
+        free(a), free(b), free(c0), free(want), free(got);
+    }
+}
+
+/* Blocked attention against one head at a time, for every cache type pair
+ * and ISA path: rows of two heads by several tokens with their own key
+ * counts, over more than one block of keys. */
+static void test_block_matches_heads(void **state) {
+    (void)state;
+    enum { HD = 64, KV_DIM = 2 * HD, KEYS = 2 * RZ_ATTN_BLOCK_KEYS + 9, ROWS = 10 };
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 33;
+    float *k = malloc(KEYS * KV_DIM * sizeof *k), *v = malloc(KEYS * KV_DIM * sizeof *v);
+    unsigned char *kq = malloc(KEYS * KV_DIM * 4), *vq = malloc(KEYS * KV_DIM * 4);
+    float *q = malloc(ROWS * HD * sizeof *q), *want = malloc(ROWS * HD * sizeof *want),
+          *got = malloc(ROWS * HD * sizeof *got), scores[KEYS];
+    _Alignas(64) unsigned char q_conv[HD * 4];
+    const uint32_t n_keys[ROWS] = {1, 2, 63, 64, 65, KEYS - 9, KEYS, KEYS - 1, 100, 5};
+    fill(&rng, k, KEYS * KV_DIM);
+    fill(&rng, v, KEYS * KV_DIM);
+    fill(&rng, q, ROWS * HD);
+    for (int tk = 0; tk < N_TYPES; tk++) {
+        for (int tv = 0; tv < N_TYPES; tv++) {
+            const rz_type type_k = cache_types[tk], type_v = cache_types[tv];
+            RZ_ASSERT_OK(rz_quantize(type_k, k, kq, KEYS * KV_DIM));
+            RZ_ASSERT_OK(rz_quantize(type_v, v, vq, KEYS * KV_DIM));
+            const uint64_t k_row = rz_type_block_bytes(type_k) * (KV_DIM / rz_type_block_size(type_k));
+            const uint64_t v_row = rz_type_block_bytes(type_v) * (KV_DIM / rz_type_block_size(type_v));
+            for (int pi = 0; pi < n_paths; pi++) {
+                rz_attn_kernels kern;
+                RZ_ASSERT_OK(rz_attn_kernels_get(type_k, type_v, HD, paths[pi], &kern));
+                rz_attn_block blk = {.k = (const char *)kq + k_row / 2,
+                                     .v = (const char *)vq + v_row / 2,
+                                     .k_stride = k_row,
+                                     .v_stride = v_row,
+                                     .head_dim = HD,
+                                     .scale = 1.0f / sqrtf((float)HD),
+                                     .n_rows = ROWS};
+                for (int i = 0; i < ROWS; i++) {
+                    const rz_attn_head head = {.q = q + i * HD,
+                                               .k = blk.k,
+                                               .v = blk.v,
+                                               .k_stride = k_row,
+                                               .v_stride = v_row,
+                                               .n_keys = n_keys[i],
+                                               .head_dim = HD,
+                                               .scale = blk.scale};
+                    rz_attention_head(&kern, &head, scores, q_conv, want + i * HD);
+                    blk.q[i] = q + i * HD;
+                    blk.out[i] = got + i * HD;
+                    blk.n_keys[i] = n_keys[i];
+                }
+                void *scratch = rz_alloc_aligned(rz_attn_block_scratch_bytes(&kern, HD));
+                rz_attention_block(&kern, &blk, scratch);
+                rz_free_aligned(scratch);
+                /* the same products in another order: outputs are weighted means of values within 2 */
+                for (int i = 0; i < ROWS * HD; i++)
+                    if (fabsf(got[i] - want[i]) > 1e-5f)
+                        fail_msg("K %s V %s on %s, row %d [%d]: %.9g vs %.9g", rz_type_name(type_k),
+                                 rz_type_name(type_v), rz_isa_name(paths[pi]), i / HD, i % HD, got[i],
+                                 want[i]);
+            }
+        }
+    }
+    free(k), free(v), free(kq), free(vq), free(q), free(want), free(got);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_axpy_every_isa),
-        cmocka_unit_test(test_head_matches_float),
-        cmocka_unit_test(test_cache_quality),
+        cmocka_unit_test(test_axpy_every_isa),      cmocka_unit_test(test_head_matches_float),
+        cmocka_unit_test(test_cache_quality),       cmocka_unit_test(test_gemm_every_isa),
+        cmocka_unit_test(test_block_matches_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,4 +18,9 @@ void rz_attn_axpy_bf16_avx512(int64_t n, float p, const void *restrict v, float 
 void rz_attn_axpy_q8_0_avx512(int64_t n, float p, const void *restrict v, float *restrict out);
 void rz_attn_axpy_q4_0_avx512(int64_t n, float p, const void *restrict v, float *restrict out);
 
+void rz_attn_gemm_avx2(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                       float *c, int64_t ldc);
+void rz_attn_gemm_avx512(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float *c, int64_t ldc);
+
 #endif

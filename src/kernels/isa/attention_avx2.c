@@ -68,3 +68,47 @@ void rz_attn_axpy_q4_0_avx2(int64_t n, float p, const void *restrict v, float *r
             fma_store(out + 8 * k, pd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k])));
     }
 }
+
+/* As the AVX-512 version: four rows of a by 32 columns of b per step,
+ * columns past n masked off with vmaskmov. */
+static inline __m256i column_mask(int left) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lane);
+}
+
+void rz_attn_gemm_avx2(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                       float *c, int64_t ldc) {
+    enum { MR = 4, NV = 4 };
+    for (int i = 0; i < m; i += MR) {
+        const int nr = m - i < MR ? m - i : MR;
+        const float *ar[MR];
+        float *cr[MR];
+        for (int r = 0; r < MR; r++) {
+            const int row = i + (r < nr ? r : nr - 1);
+            ar[r] = a + row * lda;
+            cr[r] = c + row * ldc;
+        }
+        for (int j = 0; j < n; j += 8 * NV) {
+            __m256i mask[NV];
+            for (int v = 0; v < NV; v++)
+                mask[v] = column_mask(n - j - 8 * v);
+            __m256 acc[MR][NV];
+            for (int r = 0; r < MR; r++)
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = _mm256_maskload_ps(cr[r] + j + 8 * v, mask[v]);
+            for (int l = 0; l < k; l++) {
+                __m256 bv[NV];
+                for (int v = 0; v < NV; v++)
+                    bv[v] = _mm256_maskload_ps(b + l * ldb + j + 8 * v, mask[v]);
+                for (int r = 0; r < MR; r++) {
+                    const __m256 av = _mm256_broadcast_ss(&ar[r][l]);
+                    for (int v = 0; v < NV; v++)
+                        acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+                }
+            }
+            for (int r = 0; r < nr; r++)
+                for (int v = 0; v < NV; v++)
+                    _mm256_maskstore_ps(cr[r] + j + 8 * v, mask[v], acc[r][v]);
+        }
+    }
+}

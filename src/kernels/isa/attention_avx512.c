@@ -62,3 +62,45 @@ void rz_attn_axpy_q4_0_avx512(int64_t n, float p, const void *restrict v, float 
         fma_store(out + 16, pd, i8x16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight)));
     }
 }
+
+/* Four rows of a by 64 columns of b per step: each b vector loaded once
+ * feeds four rows; rows past m repeat the last and are not stored, columns
+ * past n are masked off. */
+void rz_attn_gemm_avx512(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float *c, int64_t ldc) {
+    enum { MR = 4, NV = 4 };
+    for (int i = 0; i < m; i += MR) {
+        const int nr = m - i < MR ? m - i : MR;
+        const float *ar[MR];
+        float *cr[MR];
+        for (int r = 0; r < MR; r++) {
+            const int row = i + (r < nr ? r : nr - 1);
+            ar[r] = a + row * lda;
+            cr[r] = c + row * ldc;
+        }
+        for (int j = 0; j < n; j += 16 * NV) {
+            __mmask16 mask[NV];
+            for (int v = 0; v < NV; v++) {
+                const int left = n - j - 16 * v;
+                mask[v] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            }
+            __m512 acc[MR][NV];
+            for (int r = 0; r < MR; r++)
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = _mm512_maskz_loadu_ps(mask[v], cr[r] + j + 16 * v);
+            for (int l = 0; l < k; l++) {
+                __m512 bv[NV];
+                for (int v = 0; v < NV; v++)
+                    bv[v] = _mm512_maskz_loadu_ps(mask[v], b + l * ldb + j + 16 * v);
+                for (int r = 0; r < MR; r++) {
+                    const __m512 av = _mm512_set1_ps(ar[r][l]);
+                    for (int v = 0; v < NV; v++)
+                        acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+                }
+            }
+            for (int r = 0; r < nr; r++)
+                for (int v = 0; v < NV; v++)
+                    _mm512_mask_storeu_ps(cr[r] + j + 16 * v, mask[v], acc[r][v]);
+        }
+    }
+}
