@@ -1,8 +1,20 @@
 #include "kernels/ops.h"
 
 #include <math.h>
+#include <stdbool.h>
+
+#include "kernels/isa/ops.h"
+#include "ryzanstein.h"
+
+/* Row operators with a faster path than the scalar code go through it when
+ * that is the active ISA. */
+static bool avx512_active(void) { return rz_isa_active() == RZ_ISA_AVX512; }
 
 void rz_rms_norm(float *out, const float *x, const float *weight, int64_t n, float eps) {
+    if (avx512_active()) {
+        rz_rms_norm_avx512(out, x, weight, n, eps);
+        return;
+    }
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++)
         sum += (double)(x[i] * x[i]);
@@ -36,6 +48,10 @@ void rz_rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, r
 }
 
 void rz_softmax(float *x, int64_t n) {
+    if (avx512_active()) {
+        rz_softmax_avx512(x, n);
+        return;
+    }
     float max = x[0];
     for (int64_t i = 1; i < n; i++)
         max = x[i] > max ? x[i] : max;
@@ -50,6 +66,10 @@ void rz_softmax(float *x, int64_t n) {
 }
 
 void rz_swiglu(float *gate, const float *up, int64_t n) {
+    if (avx512_active()) {
+        rz_swiglu_avx512(gate, up, n);
+        return;
+    }
     for (int64_t i = 0; i < n; i++)
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "ryzanstein.h"
+
 #include "kernels/ops.h"
 #include "test_support.h"
 
@@ -69,11 +71,70 @@ static void test_rms_norm_softmax_glu(void **state) {
     assert_int_equal(rz_argmax(ties, 4), 1);
 }
 
+/* Every ISA path of the row operators against double-precision references,
+ * on ragged lengths and, for the SiLU, inputs out to where exp overflows. */
+static void test_row_ops_every_isa(void **state) {
+    (void)state;
+    enum { MAX = 5632 };
+    static float x[MAX], w[MAX], y[MAX], up[MAX];
+    const int64_t lengths[] = {1, 15, 16, 33, 2048, MAX};
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 5;
+    for (int p = 0; p < n_paths; p++) {
+        RZ_ASSERT_OK(rz_isa_set(paths[p]));
+        for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+            const int64_t n = lengths[li];
+            double sq = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                x[i] = rz_test_rand_uniform(&rng, -8.0f, 8.0f);
+                w[i] = rz_test_rand_uniform(&rng, -2.0f, 2.0f);
+                up[i] = rz_test_rand_uniform(&rng, -2.0f, 2.0f);
+                sq += (double)x[i] * x[i];
+            }
+            const double inv_rms = 1.0 / sqrt(sq / (double)n + 1e-5);
+            rz_rms_norm(y, x, w, n, 1e-5f);
+            for (int64_t i = 0; i < n; i++) {
+                const double want = x[i] * inv_rms * w[i];
+                if (fabs(y[i] - want) > 1e-6 * fabs(want) + 1e-30)
+                    fail_msg("rms_norm on %s n=%lld [%lld]: %.9g vs %.9g", rz_isa_name(paths[p]),
+                             (long long)n, (long long)i, y[i], want);
+            }
+            double z = 0.0, max = x[0];
+            for (int64_t i = 0; i < n; i++)
+                max = x[i] > max ? x[i] : max;
+            for (int64_t i = 0; i < n; i++)
+                z += exp(x[i] - max);
+            memcpy(y, x, (size_t)n * sizeof *y);
+            rz_softmax(y, n);
+            for (int64_t i = 0; i < n; i++) {
+                const double want = exp(x[i] - max) / z;
+                if (fabs(y[i] - want) > 1e-5 * want + 1e-37) /* float sums of n terms */
+                    fail_msg("softmax on %s n=%lld [%lld]: %.9g vs %.9g", rz_isa_name(paths[p]), (long long)n,
+                             (long long)i, y[i], want);
+            }
+            const float extremes[] = {-120.0f, -100.0f, -88.5f, -20.0f, -1e-30f, 0.0f, 20.0f, 88.5f, 100.0f};
+            for (size_t e = 0; e < sizeof extremes / sizeof extremes[0] && (int64_t)e < n; e++)
+                x[e] = extremes[e];
+            memcpy(y, x, (size_t)n * sizeof *y);
+            rz_swiglu(y, up, n);
+            for (int64_t i = 0; i < n; i++) {
+                const double want = x[i] / (1.0 + exp(-(double)x[i])) * up[i];
+                if (fabs(y[i] - want) > 1e-6 * fabs(want) + 1e-37)
+                    fail_msg("swiglu on %s n=%lld [%lld] of %g: %.9g vs %.9g", rz_isa_name(paths[p]),
+                             (long long)n, (long long)i, x[i], y[i], want);
+            }
+        }
+    }
+    rz_isa_set(rz_isa_best());
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rope_styles),
         cmocka_unit_test(test_partial_rope_leaves_tail),
         cmocka_unit_test(test_rms_norm_softmax_glu),
+        cmocka_unit_test(test_row_ops_every_isa),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,13 @@
+/* Per-ISA versions of row operators (kernels/ops.h), entered only after
+ * run-time detection of their ISA; same results as the scalar ones up to
+ * float rounding. */
+#ifndef RZ_KERNELS_ISA_OPS_H
+#define RZ_KERNELS_ISA_OPS_H
+
+#include <stdint.h>
+
+void rz_rms_norm_avx512(float *out, const float *x, const float *weight, int64_t n, float eps);
+void rz_softmax_avx512(float *x, int64_t n);
+void rz_swiglu_avx512(float *gate, const float *up, int64_t n);
+
+#endif
