@@ -131,14 +131,15 @@ void rz_quantize_row_i8_s(const float *restrict src, void *restrict dst, int64_t
     for (int64_t i = 0; i < n; i++)
         m = fmax(m, fabs((double)src[i]));
     const float a = (float)(127.0 / m);
-    for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
-        int32_t sum = 0;
+    int32_t sum = 0;
+    for (int64_t b = 0; b < n / RZ_QK_I2S; b++)
         for (int j = 0; j < RZ_QK_I2S; j++) {
             int q = nearest(src[b * RZ_QK_I2S + j] * a);
             q = q < -128 ? -128 : q > 127 ? 127 : q;
             y[b].qs[j] = (int8_t)q;
             sum += q;
         }
+    for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
         y[b].a = a;
         y[b].sum = sum;
     }
@@ -260,11 +261,9 @@ void rz_vec_dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx
 void rz_vec_dot_i2_s_i8_s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const uint8_t *x = vx;
     const rz_block_i8_s *y = vy;
-    int32_t dot = 0, sum = 0;
-    for (int64_t g = 0; g < n / RZ_QK_I2S; g++) {
+    int32_t dot = 0;
+    for (int64_t g = 0; g < n / RZ_QK_I2S; g++)
         for (int j = 0; j < RZ_QK_I2S; j++)
             dot += rz_i2s_code(x + 32 * g, j) * y[g].qs[j];
-        sum += y[g].sum;
-    }
-    *s = ((float)dot - (float)sum) / y[0].a;
+    *s = ((float)dot - (float)y[0].sum) / y[0].a;
 }

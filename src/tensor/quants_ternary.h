@@ -29,7 +29,8 @@ typedef struct rz_block_tq2_0 {
 
 /* I2_S activations (our run-time type; the fork's I8_S id): per token,
  * q = clamp(nearest(x * a), -128, 127) with a = 127 / max|x|. Every block of
- * a row carries the same a; sum is the block's sum of q. */
+ * a row carries the same a, and sum, the row's sum of q (read once per row
+ * instead of summed per block by every dot product and tile). */
 typedef struct rz_block_i8_s {
     float a;
     int32_t sum;
@@ -90,7 +91,9 @@ void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *rest
 void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict x,
                                  const void *restrict y);
 void rz_quantize_row_i8_s_avx512(const float *restrict src, void *restrict dst, int64_t n);
-/* rz_gemm_tile_fn of TQ1_0 and TQ2_0, and of I2_S (unscaled, as its vec_dot). */
+/* rz_gemm_tile_fn of TQ1_0 and TQ2_0, and of I2_S (unscaled, as its vec_dot;
+ * its own tile shape). */
+enum { RZ_I2S_TILE_ROWS = 4, RZ_I2S_TILE_TOKENS = 6 };
 void rz_gemm_tile_tq1_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                     uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,

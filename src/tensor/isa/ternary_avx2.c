@@ -40,7 +40,6 @@ void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restric
     const rz_block_i8_s *y = vy;
     const int64_t ng = n / RZ_QK_I2S;
     __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-    int32_t sum = 0;
     int64_t g = 0;
     for (; g + 2 <= ng; g += 2) {
         _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
@@ -48,14 +47,12 @@ void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restric
             acc0, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0));
         acc1 = _mm256_add_epi32(acc1, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g + 32)),
                                                  y[g + 1].qs, 6, 4, 2, 0));
-        sum += y[g].sum + y[g + 1].sum;
     }
     for (; g < ng; g++) {
         acc0 = _mm256_add_epi32(
             acc0, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0));
-        sum += y[g].sum;
     }
-    *s = ((float)hsum_epi32(_mm256_add_epi32(acc0, acc1)) - (float)sum) / y[0].a;
+    *s = ((float)hsum_epi32(_mm256_add_epi32(acc0, acc1)) - (float)y[0].sum) / y[0].a;
 }
 
 void rz_vec_dot_tq2_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx,
@@ -138,9 +135,9 @@ void rz_quantize_row_i8_s_avx2(const float *restrict x, void *restrict dst, int6
     const __m256 va = _mm256_set1_ps(a);
     const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256i sumv = _mm256_setzero_si256();
     for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
         const float *xb = x + b * RZ_QK_I2S;
-        __m256i sumv = _mm256_setzero_si256();
         for (int j = 0; j < RZ_QK_I2S; j += 32) {
             __m256i v[4];
             for (int k = 0; k < 4; k++) {
@@ -152,7 +149,10 @@ void rz_quantize_row_i8_s_avx2(const float *restrict x, void *restrict dst, int6
                 _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
             _mm256_storeu_si256((__m256i *)(y[b].qs + j), _mm256_permutevar8x32_epi32(p, order));
         }
+    }
+    const int32_t sum = hsum_epi32(sumv);
+    for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
         y[b].a = a;
-        y[b].sum = hsum_epi32(sumv);
+        y[b].sum = sum;
     }
 }

@@ -31,28 +31,6 @@ static inline int32_t hsum_epi32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Activations of field l (elements 32l..32l+31) of groups g and g+1, in
- * the two halves of a zmm, matching 64 bytes of codes of those groups. */
-static inline __m512i load_q_pair(const rz_block_i8_s *y, int l) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(y[0].qs + 32 * l))),
-                              _mm256_loadu_si256((const __m256i *)(y[1].qs + 32 * l)), 1);
-}
-
-/* The last group of an odd count: upper halves zero. */
-static inline __m512i load_q_last(const rz_block_i8_s *y, int l) {
-    return _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(y->qs + 32 * l)));
-}
-
-static inline __m512i codes_at(__m512i c, int l) {
-    const __m512i m3 = _mm512_set1_epi8(3);
-    switch (l) {
-    case 0: return _mm512_and_si512(_mm512_srli_epi16(c, 6), m3);
-    case 1: return _mm512_and_si512(_mm512_srli_epi16(c, 4), m3);
-    case 2: return _mm512_and_si512(_mm512_srli_epi16(c, 2), m3);
-    default: return _mm512_and_si512(c, m3);
-    }
-}
-
 /* Two 128-groups per step: 64 bytes of codes, four vpdpbusd on zmm. Field
  * l is masked in place (code << (6 - 2l) <= 128 still fits the unsigned
  * operand) instead of shifted down, into its own accumulator, whose lanes
@@ -66,19 +44,17 @@ void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restr
                       _mm256_setzero_si256()};
     const __m256i mask[4] = {_mm256_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), _mm256_set1_epi8(0x0C),
                              _mm256_set1_epi8(0x03)};
-    int32_t sum = 0;
     for (int64_t g = 0; g < ng; g++) {
         _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
         const __m256i c = _mm256_loadu_si256((const __m256i *)(x + 32 * g));
         for (int l = 0; l < 4; l++)
             acc[l] = _mm256_dpbusd_epi32(acc[l], _mm256_and_si256(c, mask[l]),
                                          _mm256_loadu_si256((const __m256i *)(y[g].qs + 32 * l)));
-        sum += y[g].sum;
     }
     const __m256i t =
         _mm256_add_epi32(_mm256_add_epi32(_mm256_srai_epi32(acc[0], 6), _mm256_srai_epi32(acc[1], 4)),
                          _mm256_add_epi32(_mm256_srai_epi32(acc[2], 2), acc[3]));
-    *s = ((float)hsum_epi32(t) - (float)sum) / y[0].a;
+    *s = ((float)hsum_epi32(t) - (float)y[0].sum) / y[0].a;
 }
 
 void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx,
@@ -99,74 +75,95 @@ void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *rest
     *s = hsum8(acc);
 }
 
-/* I2_S tile: four weight rows against four tokens. Each 64-byte code
- * vector (two groups) is unpacked once per tile and multiplied with every
- * token's activations; missing rows and tokens repeat the first (their
- * results are not stored). */
-enum { TR = RZ_GEMM_TILE, TT = RZ_GEMM_TILE_TOKENS };
+/* acc + u * s on vpdpbusd in place: GCC 12 otherwise gives every
+ * accumulator of a tile loop a fresh register and copies it back each step. */
+static inline __m512i dpbusd_acc(__m512i acc, __m512i u, __m512i s) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+    return acc;
+}
 
-#define I2S_TILE_STEP(L, LOAD_Q, C)                                                                          \
-    do {                                                                                                     \
-        __m512i c[TR];                                                                                       \
-        for (int r = 0; r < TR; r++)                                                                         \
-            c[r] = codes_at(C[r], L);                                                                        \
-        for (int t = 0; t < TT; t++) {                                                                       \
-            const __m512i q = LOAD_Q(xg[t], L);                                                              \
-            for (int r = 0; r < TR; r++)                                                                     \
-                acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], c[r], q);                                         \
-        }                                                                                                    \
-    } while (0)
+enum { I2S_ROWS = RZ_I2S_TILE_ROWS, I2S_TOKENS = RZ_I2S_TILE_TOKENS };
+
+/* Sums of the 16 lanes of a[0..3], in lanes 0..3. */
+static inline __m128i hsum4_epi32(const __m512i *a) {
+    const __m512i s01 =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));
+    const __m512i s23 =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3]));
+    /* lanes 4k + j: partial sums of a[j] */
+    const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* I2_S tile: I2S_ROWS rows by up to I2S_TOKENS tokens. A row's 32 code
+ * bytes of a 128-group are broadcast to both halves of a zmm; masking bits
+ * 6-7 in the low half and 4-5 in the high half leaves fields 0 and 1 (times
+ * 64 and 16) in line with activations 0..63 of the group, one load; the same
+ * mask on the codes shifted left by 4 does fields 2 and 3 against 64..127.
+ * So each group costs a row three ALU ops for 2 * NT vpdpbusd, and one
+ * accumulator per row and token holds 64x the sum in its low and 16x in its
+ * high lanes. Rows past nr repeat the first (not stored); nt picks NT. */
+static inline __attribute__((always_inline)) void i2s_tile(int64_t n, const void *w, uint64_t w_stride,
+                                                           int nr, const void *x, uint64_t x_stride, float *y,
+                                                           int64_t y_stride, const int NT) {
+    const uint8_t *rows[I2S_ROWS];
+    const rz_block_i8_s *xs[I2S_TOKENS];
+    for (int r = 0; r < I2S_ROWS; r++)
+        rows[r] = (const uint8_t *)w + (r < nr ? (uint64_t)r : 0) * w_stride;
+    for (int t = 0; t < NT; t++)
+        xs[t] = (const rz_block_i8_s *)(const void *)((const char *)x + (uint64_t)t * x_stride);
+    const __m512i mask = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
+    __m512i acc[I2S_TOKENS][I2S_ROWS];
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < I2S_ROWS; r++)
+            acc[t][r] = _mm512_setzero_si512();
+    const int64_t ng = n / RZ_QK_I2S;
+    for (int64_t g = 0; g < ng; g++) {
+        for (int r = 0; r < I2S_ROWS; r++)
+            _mm_prefetch((const char *)(rows[r] + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
+        for (int h = 0; h < 2; h++) {
+            __m512i f[I2S_ROWS];
+            for (int r = 0; r < I2S_ROWS; r++) {
+                const uint8_t *p = rows[r] + 32 * g;
+                /* The accumulators leave room for one set of codes: the
+                 * opaque pointer makes the second half load them again
+                 * instead of GCC keeping the first load live (a spill). */
+                if (h) __asm__("" : "+r"(p));
+                const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+                f[r] = _mm512_and_si512(h ? _mm512_slli_epi16(c, 4) : c, mask);
+            }
+            for (int t = 0; t < NT; t++) {
+                const __m512i q = _mm512_loadu_si512(xs[t][g].qs + 64 * h);
+                for (int r = 0; r < I2S_ROWS; r++)
+                    acc[t][r] = dpbusd_acc(acc[t][r], f[r], q);
+            }
+        }
+    }
+    const __m512i unscale = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
+    const __mmask8 store = (__mmask8)((1u << nr) - 1);
+    for (int t = 0; t < NT; t++) {
+        __m512i a[I2S_ROWS];
+        for (int r = 0; r < I2S_ROWS; r++)
+            a[r] = _mm512_srav_epi32(acc[t][r], unscale);
+        const __m128 v = _mm_cvtepi32_ps(_mm_sub_epi32(hsum4_epi32(a), _mm_set1_epi32(xs[t][0].sum)));
+        _mm_mask_storeu_ps(y + t * y_stride, store, _mm_div_ps(v, _mm_set1_ps(xs[t][0].a)));
+    }
+}
 
 void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    const uint8_t *rows[TR];
-    const rz_block_i8_s *xs[TT];
-    for (int i = 0; i < TR; i++)
-        rows[i] = (const uint8_t *)w + (i < nr ? (uint64_t)i : 0) * w_stride;
-    for (int i = 0; i < TT; i++)
-        xs[i] =
-            (const rz_block_i8_s *)(const void *)((const char *)x + (i < nt ? (uint64_t)i : 0) * x_stride);
-    __m512i acc[TT][TR];
-    int32_t sum[TT];
-    for (int t = 0; t < TT; t++) {
-        sum[t] = 0;
-        for (int r = 0; r < TR; r++)
-            acc[t][r] = _mm512_setzero_si512();
+    switch (nt) {
+    case 1: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 1); break;
+    case 2: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 2); break;
+    case 3: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 3); break;
+    case 4: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 4); break;
+    case 5: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 5); break;
+    default: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, I2S_TOKENS); break;
     }
-    const int64_t ng = n / RZ_QK_I2S;
-    int64_t g = 0;
-    for (; g + 2 <= ng; g += 2) {
-        __m512i codes[TR];
-        const rz_block_i8_s *xg[TT];
-        for (int r = 0; r < TR; r++)
-            codes[r] = _mm512_loadu_si512(rows[r] + 32 * g);
-        for (int t = 0; t < TT; t++) {
-            xg[t] = &xs[t][g];
-            sum[t] += xg[t][0].sum + xg[t][1].sum;
-        }
-        I2S_TILE_STEP(0, load_q_pair, codes);
-        I2S_TILE_STEP(1, load_q_pair, codes);
-        I2S_TILE_STEP(2, load_q_pair, codes);
-        I2S_TILE_STEP(3, load_q_pair, codes);
-    }
-    if (g < ng) {
-        __m512i codes[TR];
-        const rz_block_i8_s *xg[TT];
-        for (int r = 0; r < TR; r++)
-            codes[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(rows[r] + 32 * g)));
-        for (int t = 0; t < TT; t++) {
-            xg[t] = &xs[t][g];
-            sum[t] += xg[t]->sum;
-        }
-        I2S_TILE_STEP(0, load_q_last, codes);
-        I2S_TILE_STEP(1, load_q_last, codes);
-        I2S_TILE_STEP(2, load_q_last, codes);
-        I2S_TILE_STEP(3, load_q_last, codes);
-    }
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++)
-            y[t * y_stride + r] = ((float)_mm512_reduce_add_epi32(acc[t][r]) - (float)sum[t]) / xs[t][0].a;
 }
+
+enum { TR = RZ_GEMM_TILE, TT = RZ_GEMM_TILE_TOKENS };
 
 /* TQ2_0 tile: four rows against the tokens two at a time (float
  * accumulators per block scale leave no room for four). Field l of a 64-byte
@@ -361,16 +358,19 @@ void rz_quantize_row_i8_s_avx512(const float *restrict x, void *restrict dst, in
     const float a = (float)(127.0 / m);
     const __m512 va = _mm512_set1_ps(a);
     const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
+    __m512i sumv = _mm512_setzero_si512();
     for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
         const float *xb = x + b * RZ_QK_I2S;
-        __m512i sumv = _mm512_setzero_si512();
         for (int j = 0; j < RZ_QK_I2S; j += 16) {
             __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + j), va));
             v = _mm512_max_epi32(_mm512_min_epi32(v, hi), lo);
             sumv = _mm512_add_epi32(sumv, v);
             _mm_storeu_si128((__m128i *)(y[b].qs + j), _mm512_cvtepi32_epi8(v));
         }
+    }
+    const int32_t sum = _mm512_reduce_add_epi32(sumv);
+    for (int64_t b = 0; b < n / RZ_QK_I2S; b++) {
         y[b].a = a;
-        y[b].sum = _mm512_reduce_add_epi32(sumv);
+        y[b].sum = sum;
     }
 }
