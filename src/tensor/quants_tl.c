@@ -13,9 +13,22 @@ static inline uint64_t group_bytes(int64_t n) {
     return (uint64_t)RZ_TL_ROWS * (uint64_t)(n / 256) * RZ_TL_BLOCK_BYTES;
 }
 
-/* Weight c of an I2_S row, zero past its n weights (the padded last slot). */
-static int i2s_weight(const uint8_t *row, int64_t n, int64_t c) {
-    return c < n ? rz_i2s_code(row + 32 * (c / RZ_QK_I2S), (int)(c % RZ_QK_I2S)) - 1 : 0;
+/* Rows are decoded 1536 weights (12 I2_S groups, 512 slots, 64 quad pairs)
+ * at a time: runs of 384 bytes of each row, the groups in one pass each. */
+enum { CHUNK_GROUPS = 12, CHUNK_PAIRS = CHUNK_GROUPS * RZ_QK_I2S / 24 };
+
+/* The balanced ternary numbers of the 512 slots of weights c0.. of an I2_S
+ * row of n weights (zero weights past n). */
+static void chunk_slots(const uint8_t *row, int64_t n, int64_t c0, int8_t m[CHUNK_PAIRS * 8]) {
+    int8_t t[CHUNK_GROUPS * RZ_QK_I2S] = {0};
+    for (int64_t g = 0; g < CHUNK_GROUPS && c0 + g * RZ_QK_I2S < n; g++) {
+        const uint8_t *codes = row + 32 * (c0 / RZ_QK_I2S + g);
+        for (int l = 0; l < 4; l++)
+            for (int i = 0; i < 32; i++)
+                t[RZ_QK_I2S * g + 32 * l + i] = (int8_t)(((codes[i] >> (6 - 2 * l)) & 3) - 1);
+    }
+    for (int j = 0; j < CHUNK_PAIRS * 8; j++)
+        m[j] = (int8_t)(9 * t[3 * j] + 3 * t[3 * j + 1] + t[3 * j + 2]);
 }
 
 void rz_repack_i2_s_tl(const void *restrict src, void *restrict dst, int64_t n, int64_t nrows) {
@@ -23,21 +36,29 @@ void rz_repack_i2_s_tl(const void *restrict src, void *restrict dst, int64_t n, 
     const int64_t pairs = rz_tl_pairs(n);
     for (int64_t g = 0; g < nrows / RZ_TL_ROWS; g++) {
         uint8_t *out = (uint8_t *)dst + (uint64_t)g * group_bytes(n);
-        memset(out, 0, group_bytes(n));
-        for (int64_t p = 0; p < pairs; p++)
-            for (int h = 0; h < 2; h++)
-                for (int v = 0; v < 2; v++)
-                    for (int b = 0; b < 64; b++)
-                        for (int s = 0; s < 2; s++) {
-                            const uint8_t *row =
-                                x + (uint64_t)(RZ_TL_ROWS * g + 32 * v + 16 * s + b / 4) * (uint64_t)(n / 4);
-                            const int64_t c = 3 * (4 * (2 * p + h) + b % 4);
-                            const int m = 9 * i2s_weight(row, n, c) + 3 * i2s_weight(row, n, c + 1) +
-                                          i2s_weight(row, n, c + 2);
-                            uint8_t *pair = out + RZ_TL_PAIR_BYTES * p;
-                            pair[nib_at(h, v) + b] |= (uint8_t)((m < 0 ? -m : m) << (4 * s));
-                            if (m < 0) pair[sign_at(h, v, s) + b / 8] |= (uint8_t)(1u << (b % 8));
+        memset(out + RZ_TL_PAIR_BYTES * pairs, 0,
+               group_bytes(n) - (uint64_t)(RZ_TL_PAIR_BYTES * pairs)); /* slack */
+        for (int64_t p0 = 0; p0 < pairs; p0 += CHUNK_PAIRS) {
+            int8_t m[RZ_TL_ROWS][CHUNK_PAIRS * 8];
+            for (int r = 0; r < RZ_TL_ROWS; r++)
+                chunk_slots(x + (uint64_t)(RZ_TL_ROWS * g + r) * (uint64_t)(n / 4), n, 24 * p0, m[r]);
+            for (int64_t p = p0; p < pairs && p < p0 + CHUNK_PAIRS; p++) {
+                uint8_t *pair = out + RZ_TL_PAIR_BYTES * p;
+                for (int h = 0; h < 2; h++)
+                    for (int v = 0; v < 2; v++) {
+                        uint64_t sign[2] = {0, 0};
+                        for (int b = 0; b < 64; b++) {
+                            const int slot = 8 * (int)(p - p0) + 4 * h + b % 4;
+                            const int m0 = m[32 * v + b / 4][slot], m1 = m[32 * v + 16 + b / 4][slot];
+                            pair[nib_at(h, v) + b] =
+                                (uint8_t)((m0 < 0 ? -m0 : m0) | (m1 < 0 ? -m1 : m1) << 4);
+                            sign[0] |= (uint64_t)(m0 < 0) << b;
+                            sign[1] |= (uint64_t)(m1 < 0) << b;
                         }
+                        memcpy(pair + sign_at(h, v, 0), sign, sizeof sign);
+                    }
+            }
+        }
     }
 }
 
