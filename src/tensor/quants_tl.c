@@ -113,8 +113,9 @@ void rz_quantize_row_i8_tl(const float *restrict src, void *restrict dst, int64_
                 int p[3];
                 digits(e, p);
                 const int v = e < 14 ? p[0] * q[0] + p[1] * q[1] + p[2] * q[2] : 0;
-                tab[16 * s + e] = (uint8_t)(int8_t)(v % 128);
-                tab[64 + 16 * s + e] = (uint8_t)(int8_t)(v / 128);
+                const int u = v + 384;
+                tab[16 * s + e] = (uint8_t)(u & 255);
+                tab[64 + 16 * s + e] = (uint8_t)(4 * (u >> 8));
             }
         }
     }
@@ -142,7 +143,7 @@ void rz_gemm_tile_i2_tl_i8_tl(int64_t n, const void *w, uint64_t w_stride, int n
                              * finds it */
                             const uint8_t *tab =
                                 xt + RZ_TL_ACT_HEADER + RZ_TL_QUAD_TABLES * (2 * p + h) + 16 * (b % 4) + e;
-                            const int val = (int8_t)tab[0] + 128 * (int8_t)tab[64];
+                            const int val = tab[0] + 64 * tab[64] - 384;
                             acc[32 * v + 16 * s + b / 4] += neg ? -val : val;
                         }
         for (int r = 0; r < RZ_TL_ROWS; r++)

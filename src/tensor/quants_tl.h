@@ -24,11 +24,12 @@
  * that row group g begins at row 64 g of a matrix of whole blocks.
  *
  * Activations, per token: a 64-byte header (the I8_S scale a, as float),
- * then per quad 128 bytes: the entries T of its four slots in two signed byte
- * planes, lo[64] then hi[64] (byte 16 s + e: slot s, entry e < 14, zero
- * above), T = lo + 128 hi with hi = T / 128 and lo = T % 128 (C division):
- * |lo| <= 127 and |hi| <= 3, so -T is (-lo, -hi) and both are bytes the VNNI
- * dot products take exactly. The codes q are those of I8_S
+ * then per quad 128 bytes: the entries T of its four slots (|T| <= 384) biased
+ * to U = T + 384 in 0..768, in two unsigned byte planes, lo[64] = U & 255 then
+ * hi[64] = 4 (U >> 8) (byte 16 s + e: slot s, entry e < 14; T = 0 above), so
+ * that U = lo + 64 hi and s U is what VNNI computes exactly from the unsigned
+ * table bytes and the signed weight signs s = +-1 and +-64; a row then
+ * subtracts 384 times its sum of signs. The codes q are those of I8_S
  * (rz_quantize_row_i8_s), so integer sums equal I2_S's. */
 #ifndef RZ_TENSOR_QUANTS_TL_H
 #define RZ_TENSOR_QUANTS_TL_H

@@ -1,7 +1,8 @@
 /* AVX-512 VBMI kernels of I2_TL (tensor/quants_tl.h). Per quad and 16 rows,
  * one vpermb per byte plane looks up 64 slots at once in the quad's 64-byte
- * table, a masked subtraction applies the signs, and two vpdpbusd add the
- * four slots of each row into its int32 lane: 1 * lo + 128 * hi. */
+ * table, and two vpdpbusd multiply the unsigned entries with the signed
+ * signs (+-1 for lo, +-64 for hi) and add the four slots of each row into
+ * its int32 lane. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -10,8 +11,8 @@
 #include "tensor/quants_tl.h"
 
 /* Per quad: the I8_S codes of its 12 activations (zero past n), the 64
- * entries as words (two slots per vector), then T % 128 and T / 128 gathered
- * into the two tables. */
+ * biased entries U as words (two slots per vector), then the low bytes of
+ * U and of 4 (U >> 8) gathered into the two tables. */
 void rz_quantize_row_i8_tl_avx512(const float *restrict src, void *restrict dst, int64_t n) {
     uint8_t *y = dst;
     __m512 mx = _mm512_setzero_ps();
@@ -46,7 +47,8 @@ void rz_quantize_row_i8_tl_avx512(const float *restrict src, void *restrict dst,
         even[i] = (uint8_t)(2 * i);
     const __m512i low_bytes = _mm512_loadu_si512(even);
     const __m512 va = _mm512_set1_ps(a);
-    const __m512i qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127);
+    const __m512i qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127),
+                  bias = _mm512_set1_epi16(384);
     for (int64_t quad = 0; quad < 2 * rz_tl_pairs(n); quad++) {
         const int64_t left = n - 12 * quad;
         const __mmask16 k = (__mmask16)(left >= 12 ? 0xfff : left > 0 ? (1u << left) - 1 : 0);
@@ -55,13 +57,13 @@ void rz_quantize_row_i8_tl_avx512(const float *restrict src, void *restrict dst,
         const __m512i qw = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(q));
         __m512i lo[2], hi[2];
         for (int h = 0; h < 2; h++) {
-            const __m512i v = _mm512_add_epi16(
+            const __m512i u = _mm512_add_epi16(
                 _mm512_add_epi16(_mm512_mullo_epi16(_mm512_permutexvar_epi16(act[h][0], qw), digit[0]),
                                  _mm512_mullo_epi16(_mm512_permutexvar_epi16(act[h][1], qw), digit[1])),
-                _mm512_mullo_epi16(_mm512_permutexvar_epi16(act[h][2], qw), digit[2]));
-            /* v / 128 rounded toward zero: add 127 to negative v first */
-            hi[h] = _mm512_srai_epi16(_mm512_add_epi16(v, _mm512_srli_epi16(_mm512_srai_epi16(v, 15), 9)), 7);
-            lo[h] = _mm512_sub_epi16(v, _mm512_slli_epi16(hi[h], 7));
+                _mm512_add_epi16(_mm512_mullo_epi16(_mm512_permutexvar_epi16(act[h][2], qw), digit[2]),
+                                 bias));
+            lo[h] = u; /* its low byte */
+            hi[h] = _mm512_slli_epi16(_mm512_srli_epi16(u, 8), 2);
         }
         uint8_t *tab = y + RZ_TL_ACT_HEADER + RZ_TL_QUAD_TABLES * quad;
         _mm512_storeu_si512(tab, _mm512_permutex2var_epi8(lo[0], low_bytes, lo[1]));
@@ -70,50 +72,51 @@ void rz_quantize_row_i8_tl_avx512(const float *restrict src, void *restrict dst,
 }
 
 /* One row group against NT tokens; tokens past nt repeat the last one and
- * are not stored. The indices of a quad (nibble | slot << 4, the slot being
- * the byte's place in its 32-bit lane = row) and their sign masks are
- * decoded once for all tokens. */
+ * are not stored. Per 16 rows of a quad, the indices (nibble | slot << 4,
+ * the slot being the byte's place in its 32-bit lane = row) and the signs as
+ * bytes (+-1, +-64) are decoded once for all tokens; a token then costs two
+ * vpermb and two vpdpbusd. corr sums the signs of each row. */
 static inline __attribute__((always_inline)) void tl_tile(int64_t n, const uint8_t *w, const uint8_t *x,
                                                           uint64_t x_stride, int nt, float *y,
                                                           int64_t y_stride, const int NT) {
     const uint8_t *tabs[RZ_TL_TOKENS];
     for (int t = 0; t < NT; t++)
         tabs[t] = x + (uint64_t)(t < nt ? t : nt - 1) * x_stride + RZ_TL_ACT_HEADER;
-    const __m512i ones = _mm512_set1_epi8(1), c128 = _mm512_set1_epi8((char)128), low = _mm512_set1_epi8(15),
-                  slot = _mm512_set1_epi32(0x30201000), zero = _mm512_setzero_si512();
-    __m512i acc[RZ_TL_TOKENS][4];
-    for (int t = 0; t < NT; t++)
-        for (int i = 0; i < 4; i++)
+    const __m512i low = _mm512_set1_epi8(15), slot = _mm512_set1_epi32(0x30201000), one = _mm512_set1_epi8(1),
+                  minus_one = _mm512_set1_epi8(-1), c64 = _mm512_set1_epi8(64),
+                  minus_64 = _mm512_set1_epi8(-64);
+    __m512i acc[RZ_TL_TOKENS][4], corr[4];
+    for (int i = 0; i < 4; i++) {
+        corr[i] = _mm512_setzero_si512();
+        for (int t = 0; t < NT; t++)
             acc[t][i] = _mm512_setzero_si512();
+    }
     const int64_t pairs = rz_tl_pairs(n);
     for (int64_t p = 0; p < pairs; p++) {
         const uint8_t *wp = w + RZ_TL_PAIR_BYTES * p;
         for (int l = 0; l < RZ_TL_PAIR_BYTES; l += 64)
             _mm_prefetch((const char *)(wp + PREFETCH_BYTES + l), _MM_HINT_T0);
         for (int h = 0; h < 2; h++) {
-            __m512i idx[4];
-            __mmask64 neg[4];
+            const uint64_t quad = (uint64_t)(2 * p + h) * RZ_TL_QUAD_TABLES;
             for (int v = 0; v < 2; v++) {
                 const __m512i nib = _mm512_loadu_si512(wp + 64 * (2 * h + v));
                 for (int s = 0; s < 2; s++) {
+                    const int i = 2 * v + s;
                     uint64_t bits;
-                    memcpy(&bits, wp + 256 + 8 * (4 * h + 2 * v + s), sizeof bits);
-                    neg[2 * v + s] = _cvtu64_mask64(bits);
+                    memcpy(&bits, wp + 256 + 8 * (4 * h + i), sizeof bits);
+                    const __mmask64 neg = _cvtu64_mask64(bits);
                     /* (nibble & 15) | slot */
-                    idx[2 * v + s] =
+                    const __m512i idx =
                         _mm512_ternarylogic_epi32(s ? _mm512_srli_epi16(nib, 4) : nib, low, slot, 0xEA);
-                }
-            }
-            for (int t = 0; t < NT; t++) {
-                const uint8_t *tab = tabs[t] + (uint64_t)RZ_TL_QUAD_TABLES * (uint64_t)(2 * p + h);
-                const __m512i tlo = _mm512_loadu_si512(tab), thi = _mm512_loadu_si512(tab + 64);
-                for (int i = 0; i < 4; i++) {
-                    const __m512i lo = _mm512_permutexvar_epi8(idx[i], tlo),
-                                  hi = _mm512_permutexvar_epi8(idx[i], thi);
-                    acc[t][i] =
-                        _mm512_dpbusd_epi32(acc[t][i], ones, _mm512_mask_sub_epi8(lo, neg[i], zero, lo));
-                    acc[t][i] =
-                        _mm512_dpbusd_epi32(acc[t][i], c128, _mm512_mask_sub_epi8(hi, neg[i], zero, hi));
+                    const __m512i s1 = _mm512_mask_blend_epi8(neg, one, minus_one),
+                                  s64 = _mm512_mask_blend_epi8(neg, c64, minus_64);
+                    corr[i] = _mm512_dpbusd_epi32(corr[i], one, s1);
+                    for (int t = 0; t < NT; t++) {
+                        const __m512i tlo = _mm512_loadu_si512(tabs[t] + quad),
+                                      thi = _mm512_loadu_si512(tabs[t] + quad + 64);
+                        acc[t][i] = _mm512_dpbusd_epi32(acc[t][i], _mm512_permutexvar_epi8(idx, tlo), s1);
+                        acc[t][i] = _mm512_dpbusd_epi32(acc[t][i], _mm512_permutexvar_epi8(idx, thi), s64);
+                    }
                 }
             }
         }
@@ -121,9 +124,13 @@ static inline __attribute__((always_inline)) void tl_tile(int64_t n, const uint8
     for (int t = 0; t < nt && t < NT; t++) {
         float a;
         memcpy(&a, tabs[t] - RZ_TL_ACT_HEADER, sizeof a);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 4; i++) {
+            /* the tables hold T + 384 */
+            const __m512i sum =
+                _mm512_sub_epi32(acc[t][i], _mm512_mullo_epi32(corr[i], _mm512_set1_epi32(384)));
             _mm512_storeu_ps(y + t * y_stride + 16 * i,
-                             _mm512_div_ps(_mm512_cvtepi32_ps(acc[t][i]), _mm512_set1_ps(a)));
+                             _mm512_div_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(a)));
+        }
     }
 }
 
