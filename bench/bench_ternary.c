@@ -1,10 +1,12 @@
 /* Ternary mat-mul benchmark: rz_matmul on the BitNet b1.58 2B-4T shapes
  * ([1x2560]x[2560x6912], [1x6912]x[6912x2560], [128x2560]x[2560x2560]) for
- * I2_S, TQ2_0 and TQ1_0 on every ISA path at 1 and 2 threads. Weights
+ * I2_S, I2_TL (its lookup-table layout), TQ2_0 and TQ1_0 on every ISA path at
+ * 1 and 2 threads. Weights
  * rotate through copies totalling more than the last-level cache, so GEMV
  * streams them from DRAM as token generation does. Reports the median time,
  * GOPS (2 ops per multiply-add) and GB/s of weights, activation conversion
- * included. On a shared machine the 1-thread rows also give GOPS per second
+ * included (GB/s: the bytes the kernel reads; I2_TL's allotment is a little
+ * larger). On a shared machine the 1-thread rows also give GOPS per second
  * of CPU time this process got ("cpu GOPS"), which other load hardly
  * changes.
  *
@@ -19,6 +21,7 @@
 #include "bench_util.h"
 #include "base/threadpool.h"
 #include "kernels/matmul.h"
+#include "tensor/quants_tl.h"
 #include "tensor/type_traits.h"
 
 static double clock_s(clockid_t id) {
@@ -35,8 +38,15 @@ typedef struct shape {
 
 static int bench(rz_type type, shape sh, uint64_t mib, int runs, rz_threadpool *pools[2]) {
     const rz_type_traits *t = rz_type_traits_get(type);
-    uint64_t bytes;
-    if (rz_type_tensor_bytes(type, (uint64_t)(sh.k * sh.n), &bytes) != RZ_OK) return 1;
+    /* I2_TL is made from I2_S, as at load */
+    const rz_type_traits *qt = type == RZ_TYPE_I2_TL ? rz_type_traits_get(RZ_TYPE_I2_S) : t;
+    uint64_t bytes, q_bytes;
+    if (rz_type_tensor_bytes(type, (uint64_t)(sh.k * sh.n), &bytes) != RZ_OK ||
+        rz_type_tensor_bytes(type == RZ_TYPE_I2_TL ? RZ_TYPE_I2_S : type, (uint64_t)(sh.k * sh.n),
+                             &q_bytes) != RZ_OK)
+        return 1;
+    const uint64_t read_bytes =
+        type == RZ_TYPE_I2_TL ? (uint64_t)(sh.n / RZ_TL_ROWS * RZ_TL_PAIR_BYTES * rz_tl_pairs(sh.k)) : bytes;
     /* GEMM reuses its weights 128 times: one copy; GEMV rotates copies. */
     const uint64_t copies = sh.tokens > 1 ? 1 : (mib << 20) / bytes + 1;
     float *f = malloc((size_t)(sh.k * sh.n) * sizeof *f);
@@ -55,14 +65,23 @@ static int bench(rz_type type, shape sh, uint64_t mib, int runs, rz_threadpool *
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = (float)(rng >> 40) * 0x1.0p-24f - 0.5f;
     }
-    t->quantize_tensor(f, w, sh.n, sh.k);
+    if (qt != t) {
+        unsigned char *q = malloc(q_bytes);
+        if (!q) return fprintf(stderr, "bench_ternary: out of memory\n"), 1;
+        qt->quantize_tensor(f, q, sh.n, sh.k);
+        qt->repack(q, w, sh.k, sh.n);
+        free(q);
+    } else {
+        t->quantize_tensor(f, w, sh.n, sh.k);
+    }
     for (uint64_t c = 1; c < copies; c++)
         memcpy(w + c * rz_align_up(bytes, 64), w, bytes);
     rz_tensor wt = {.type = type, .ne = {sh.k, sh.n, 1, 1}, .row_bytes = rz_row_bytes(t, (uint64_t)sh.k)};
-    wt.scale = t->trailer_bytes ? 0.03f : 0.0f;
+    wt.scale = qt->trailer_bytes ? 0.03f : 0.0f;
     void *work = rz_alloc_aligned(rz_matmul_work_size(&wt, sh.tokens) + 64);
     for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
-        if (isa > 0 && rz_type_vec_dot(type, (rz_isa)isa) == rz_type_vec_dot(type, (rz_isa)(isa - 1)))
+        if (isa > 0 && rz_type_vec_dot(type, (rz_isa)isa) == rz_type_vec_dot(type, (rz_isa)(isa - 1)) &&
+            rz_type_gemm(type, (rz_isa)isa) == rz_type_gemm(type, (rz_isa)(isa - 1)))
             continue;
         rz_isa_set((rz_isa)isa);
         for (int p = 0; p < 2; p++) {
@@ -84,7 +103,8 @@ static int bench(rz_type type, shape sh, uint64_t mib, int runs, rz_threadpool *
             const double ops = 2.0 * (double)(sh.tokens * sh.k * sh.n);
             printf("%-6s %-7s t%d  [%4lld x %4lld] x [%4lld x %4lld]  %9.1f us  %8.1f GOPS  %6.2f GB/s",
                    t->name, rz_isa_name((rz_isa)isa), p + 1, (long long)sh.tokens, (long long)sh.k,
-                   (long long)sh.k, (long long)sh.n, med * 1e6, ops / med * 1e-9, (double)bytes / med * 1e-9);
+                   (long long)sh.k, (long long)sh.n, med * 1e6, ops / med * 1e-9,
+                   (double)read_bytes / med * 1e-9);
             if (p == 0) printf("  %8.1f cpu GOPS", ops / cpu_med * 1e-9);
             printf("\n");
             fflush(stdout);
@@ -117,7 +137,7 @@ int main(int argc, char **argv) {
     rz_threadpool *pools[2] = {NULL, NULL};
     if (rz_threadpool_create(2, &pools[1]) != RZ_OK) return 1;
     const shape shapes[] = {{1, 2560, 6912}, {1, 6912, 2560}, {128, 2560, 2560}};
-    const rz_type types[] = {RZ_TYPE_I2_S, RZ_TYPE_TQ2_0, RZ_TYPE_TQ1_0};
+    const rz_type types[] = {RZ_TYPE_I2_S, RZ_TYPE_I2_TL, RZ_TYPE_TQ2_0, RZ_TYPE_TQ1_0};
     printf("median of %d runs; GEMV weights rotate through %llu MiB of copies\n", runs,
            (unsigned long long)mib);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)

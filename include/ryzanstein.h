@@ -113,6 +113,8 @@ typedef enum rz_type {
     RZ_TYPE_Q8_0_G4 = 42, /* Q8_0 in groups of four blocks */
     RZ_TYPE_Q4_K_G = 43,  /* Q4_K with unpacked scales */
     RZ_TYPE_A8_K = 44,    /* its activations: Q8_K in the order of its nibbles */
+    RZ_TYPE_I2_TL = 45,   /* I2_S as 5-bit lookup indices of weight triplets, rows interleaved */
+    RZ_TYPE_I8_TL = 46,   /* its activations: tables of triplet partial sums */
     RZ_TYPE_COUNT = 48
 } rz_type;
 

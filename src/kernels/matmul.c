@@ -130,12 +130,16 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .y = outs[i].y,
             .y_stride = outs[i].y_stride,
             .vec_dot = rz_type_vec_dot(w->type, isa),
-            /* One token gains nothing from tiles; GEMV stays on vec_dot. */
-            .gemm = n_tokens > 1 ? rz_type_gemm(w->type, isa) : NULL,
             .first_chunk = job.n_chunks,
         };
+        /* One token gains nothing from tiles, GEMV stays on vec_dot, except
+         * in interleaved layouts, which have only tiles; their chunks are
+         * whole row groups. */
+        const rz_gemm_kernel *g = rz_type_gemm(w->type, isa);
+        p->gemm = n_tokens > 1 || (g && g->interleaved) ? g : NULL;
+        const int64_t align = g && g->interleaved && g->rows > CHUNK_ROW_ALIGN ? g->rows : CHUNK_ROW_ALIGN;
         int64_t rows = (int64_t)(CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
-        rows = rows < CHUNK_ROW_ALIGN ? CHUNK_ROW_ALIGN : rows / CHUNK_ROW_ALIGN * CHUNK_ROW_ALIGN;
+        rows = rows < align ? align : rows / align * align;
         p->chunk_rows = rows;
         job.n_chunks += (w->ne[1] + rows - 1) / rows;
 

@@ -490,24 +490,22 @@ static rz_status place_weights(rz_model *m) {
     uint64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
         const rz_tensor *t = matrix_at(m, i);
-        total += placed_bytes(t, rz_type_runtime_layout(t->type, t->ne[0], isa));
+        total += placed_bytes(t, rz_type_runtime_layout(t->type, t->ne[0], t->ne[1], isa));
     }
     char *dst = m->weights = rz_alloc_large(total);
     if (!dst) return rz_error_prefix(RZ_ERR_NOMEM, "copying the weights");
     m->weights_bytes = total;
     for (int64_t i = 0; i < n; i++) {
         rz_tensor *t = matrix_at(m, i);
-        const rz_type to = rz_type_runtime_layout(t->type, t->ne[0], isa);
+        const rz_type to = rz_type_runtime_layout(t->type, t->ne[0], t->ne[1], isa);
         const rz_type_traits *from = rz_type_traits_get(t->type);
         const uint64_t row_bytes = rz_row_bytes(rz_type_traits_get(to), (uint64_t)t->ne[0]);
         const uint64_t placed = placed_bytes(t, to);
         const uint64_t bytes = tensor_bytes(t) + from->trailer_bytes;
-        if (to == t->type) {
+        if (to == t->type)
             memcpy(dst, t->data, bytes);
-        } else {
-            for (int64_t r = 0; r < t->ne[1]; r++)
-                from->repack(rz_tensor_row(t, r), dst + (uint64_t)r * row_bytes, t->ne[0]);
-        }
+        else
+            from->repack(t->data, dst, t->ne[0], t->ne[1]);
         /* A tied embedding's rows fault back in as tokens look them up. */
         rz_mapped_release(t->data, bytes);
         t->type = to;

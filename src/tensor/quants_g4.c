@@ -29,7 +29,8 @@ static void unpack_acts(const rz_block_a8_g4 *g, rz_block_q8_0 out[4]) {
     }
 }
 
-void rz_repack_q4_0_g4(const void *restrict src, void *restrict dst, int64_t n) {
+void rz_repack_q4_0_g4(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
+    const int64_t n = n_per_row * nrows; /* blocks never straddle rows */
     const rz_block_q4_0 *x = src;
     rz_block_q4_0_g4 *y = dst;
     for (int64_t g = 0; g < n / RZ_QK_G4; g++)
@@ -48,7 +49,8 @@ void rz_dequantize_row_q4_0_g4(const void *restrict src, float *restrict dst, in
     }
 }
 
-void rz_repack_q8_0_g4(const void *restrict src, void *restrict dst, int64_t n) {
+void rz_repack_q8_0_g4(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
+    const int64_t n = n_per_row * nrows; /* blocks never straddle rows */
     const rz_block_q8_0 *x = src;
     rz_block_q8_0_g4 *y = dst;
     for (int64_t g = 0; g < n / RZ_QK_G4; g++)

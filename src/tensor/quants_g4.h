@@ -49,9 +49,9 @@ _Static_assert(sizeof(rz_block_q8_0_g4) == 136, "q8_0_g4 group: 4 q8_0 blocks");
 _Static_assert(sizeof(rz_block_a8_g4) == 256, "a8_g4 group");
 
 /* Q4_0 rows -> Q4_0_G4 rows (n a multiple of 128), byte for byte reversible. */
-void rz_repack_q4_0_g4(const void *restrict src, void *restrict dst, int64_t n);
+void rz_repack_q4_0_g4(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows);
 void rz_dequantize_row_q4_0_g4(const void *restrict src, float *restrict dst, int64_t n);
-void rz_repack_q8_0_g4(const void *restrict src, void *restrict dst, int64_t n);
+void rz_repack_q8_0_g4(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows);
 void rz_dequantize_row_q8_0_g4(const void *restrict src, float *restrict dst, int64_t n);
 
 /* Activations: the Q8_0 codes of rz_quantize_row_q8_0, rearranged. */

@@ -35,7 +35,8 @@ static void store8(uint8_t *p, uint64_t v) {
  * nibble) and 16r + 8 + i (high) of sub-block g, which sit in the low (even
  * g) or high (odd g) nibbles of Q4_K bytes 32 (g / 2) + 16r + i and
  * 32 (g / 2) + 16r + 8 + i. */
-void rz_repack_q4_k_g(const void *restrict src, void *restrict dst, int64_t n) {
+void rz_repack_q4_k_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
+    const int64_t n = n_per_row * nrows; /* blocks never straddle rows */
     const uint64_t low = 0x0f0f0f0f0f0f0f0full;
     const rz_block_q4_K *x = src;
     rz_block_q4_k_g *y = dst;

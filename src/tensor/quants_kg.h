@@ -57,7 +57,7 @@ static inline int rz_a8_k_index(int g, int j) { return 64 * (j / 8) + 8 * g + j 
 
 /* Q4_K rows -> Q4_K_G rows (n a multiple of 256): lossless, and of the same
  * size (the loader sizes the repacked copy by the stored bytes). */
-void rz_repack_q4_k_g(const void *restrict src, void *restrict dst, int64_t n);
+void rz_repack_q4_k_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows);
 /* Bit-exact with rz_dequantize_row_q4_K on the stored blocks. */
 void rz_dequantize_row_q4_k_g(const void *restrict src, float *restrict dst, int64_t n);
 

@@ -12,6 +12,7 @@
 #include "tensor/quants_k.h"
 #include "tensor/quants_kg.h"
 #include "tensor/quants_ternary.h"
+#include "tensor/quants_tl.h"
 
 /* Layouts follow ggml for every id we share with it, so that GGUF files from
  * llama.cpp validate and load. Types without converters still carry their
@@ -218,7 +219,9 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot = {rz_vec_dot_i2_s_i8_s, rz_vec_dot_i2_s_i8_s_avx2,
                                   rz_vec_dot_i2_s_i8_s_avx512},
                       .gemm = {[RZ_ISA_AVX512] = {rz_gemm_tile_i2_s_i8_s_avx512, RZ_I2S_TILE_ROWS,
-                                                  RZ_I2S_TILE_TOKENS}}},
+                                                  RZ_I2S_TILE_TOKENS}},
+                      .repack = rz_repack_i2_s_tl,
+                      .repack_type = RZ_TYPE_I2_TL},
     [RZ_TYPE_I8_S] = {.name = "i8_s",
                       .runtime_only = true,
                       .block_size = 128,
@@ -271,6 +274,25 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .runtime_only = true,
                       .from_float_act = {rz_quantize_row_a8_k, [RZ_ISA_AVX512] =
                                                                    rz_quantize_row_a8_k_avx512}},
+    /* Row-interleaved (quants_tl.h): only tiles, no row decoder. Blocks are
+     * an allotment (RZ_TL_BLOCK_BYTES per 256 weights of a row) that row
+     * groups fill up to their last quad pair. */
+    [RZ_TYPE_I2_TL] = {.name = "i2_tl",
+                       .block_size = 256,
+                       .block_bytes = RZ_TL_BLOCK_BYTES,
+                       .is_quantized = true,
+                       .runtime_only = true,
+                       .vec_dot_type = RZ_TYPE_I8_TL,
+                       .gemm = {[RZ_ISA_SCALAR] = {rz_gemm_tile_i2_tl_i8_tl, RZ_TL_ROWS, 1, true},
+                                [RZ_ISA_AVX512] = {rz_gemm_tile_i2_tl_i8_tl_avx512, RZ_TL_ROWS, RZ_TL_TOKENS,
+                                                   true}}},
+    [RZ_TYPE_I8_TL] = {.name = "i8_tl",
+                       .block_size = 256,
+                       .block_bytes = RZ_TL_ACT_BLOCK,
+                       .is_quantized = true,
+                       .runtime_only = true,
+                       .from_float_act = {rz_quantize_row_i8_tl, [RZ_ISA_AVX512] =
+                                                                     rz_quantize_row_i8_tl_avx512}},
 };
 
 const rz_type_traits *rz_type_traits_get(rz_type type) {
@@ -302,14 +324,17 @@ const rz_gemm_kernel *rz_type_gemm(rz_type type, rz_isa isa) {
     return NULL;
 }
 
-rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, rz_isa isa) {
+rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, int64_t ne1, rz_isa isa) {
     const rz_type_traits *t = rz_type_traits_get(type);
     if (!t || !t->repack) return type;
     const rz_type_traits *r = rz_type_traits_get(t->repack_type);
+    const rz_gemm_kernel *g = &r->gemm[isa];
     /* Only where the layout has an optimized kernel for this very ISA: its
      * scalar reference (or a fallback to it) is slower than the stored
      * layout's kernel. */
-    if (isa == RZ_ISA_SCALAR || !r->vec_dot[isa] || ne0 % r->block_size != 0) return type;
+    if (isa == RZ_ISA_SCALAR || !(r->vec_dot[isa] || (g->tile && g->interleaved)) || ne0 % r->block_size != 0)
+        return type;
+    if (g->interleaved && ne1 % g->rows != 0) return type;
     return t->repack_type;
 }
 

@@ -18,8 +18,9 @@ typedef void (*rz_from_float_fn)(const float *restrict src, void *restrict dst, 
  * in rz quantize. */
 typedef rz_status (*rz_quantize_tensor_fn)(const float *restrict src, void *restrict dst, int64_t nrows,
                                            int64_t n_per_row);
-/* Rows of n elements from a stored layout into a run-time one. */
-typedef void (*rz_repack_fn)(const void *restrict src, void *restrict dst, int64_t n);
+/* nrows rows of n elements (a whole matrix) from a stored layout into a
+ * run-time one. */
+typedef void (*rz_repack_fn)(const void *restrict src, void *restrict dst, int64_t n, int64_t nrows);
 /* *s = dot(x, y): x in the weight's type, y in its vec_dot_type. */
 typedef void (*rz_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
@@ -44,14 +45,14 @@ typedef struct rz_type_traits {
     rz_gemm_kernel gemm[RZ_ISA_COUNT];
     /* Run-time layout the weights are repacked into at load when the active
      * ISA has a kernel of its own for it (and the rows are whole blocks of
-     * it); repack converts rows of n elements. */
+     * it, the matrix whole row groups of an interleaved one). */
     rz_repack_fn repack; /* NULL: used as stored */
     rz_type repack_type;
 } rz_type_traits;
 
-/* The run-time type a tensor of `type` with rows of ne0 elements is
+/* The run-time type a matrix of `type` with ne1 rows of ne0 elements is
  * repacked into on this ISA, or `type` itself when it stays as stored. */
-rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, rz_isa isa);
+rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, int64_t ne1, rz_isa isa);
 
 /* NULL for ids outside the table or unused ids. */
 const rz_type_traits *rz_type_traits_get(rz_type type);

@@ -60,7 +60,7 @@ static void check_layout(const layout_case *c) {
               *b = malloc((size_t)n * sizeof(float));
         for (int r = 0; r < ROWS; r++) {
             c->weight_row(&seed, r, values, st, w + r * w_bytes, n);
-            st->repack(w + r * w_bytes, wl + r * w_bytes, n);
+            st->repack(w + r * w_bytes, wl + r * w_bytes, n, 1);
             /* lossless: both layouts decode to the same floats */
             st->to_float(w + r * w_bytes, a, n);
             lt->to_float(wl + r * w_bytes, b, n);
@@ -190,14 +190,14 @@ static void test_q4_k_g(void **state) {
  * groups; never readable from a file. */
 static void test_runtime_layout_choice(void **state) {
     (void)state;
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, RZ_ISA_SCALAR), RZ_TYPE_Q4_0);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, RZ_ISA_AVX512), RZ_TYPE_Q4_0_G4);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, RZ_ISA_AVX512), RZ_TYPE_Q4_0);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G4);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_F16, 256, RZ_ISA_AVX512), RZ_TYPE_F16);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, RZ_ISA_AVX512), RZ_TYPE_Q4_K_G);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, RZ_ISA_AVX2), RZ_TYPE_Q4_K);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_SCALAR), RZ_TYPE_Q4_0);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0_G4);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G4);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_F16, 256, 64, RZ_ISA_AVX512), RZ_TYPE_F16);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_K_G);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q8_0_G4)->runtime_only);

@@ -4,6 +4,7 @@
 #ifndef RZ_TENSOR_ISA_GEMM_H
 #define RZ_TENSOR_ISA_GEMM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The tile shape most kernels use: RZ_GEMM_TILE weight rows by
@@ -16,10 +17,14 @@ enum { RZ_GEMM_TILE = 4, RZ_GEMM_TILE_TOKENS = 3, RZ_GEMM_MAX_ROWS = 16, RZ_GEMM
 typedef void (*rz_gemm_tile_fn)(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                 uint64_t x_stride, int nt, float *y, int64_t y_stride);
 
-/* A tile kernel and the largest tile it takes. */
+/* A tile kernel and the largest tile it takes. An interleaved layout stores
+ * its rows in groups of `rows` (which may exceed RZ_GEMM_MAX_ROWS): rows have
+ * no vec_dot, the tile serves every token count, one included, and each call
+ * covers one whole group (nr == rows, the tensor's rows a multiple of it). */
 typedef struct rz_gemm_kernel {
     rz_gemm_tile_fn tile;
     int rows, tokens;
+    bool interleaved;
 } rz_gemm_kernel;
 
 #define RZ_GEMM_DEFAULT_SHAPE(fn)                                                                            \

@@ -1,0 +1,145 @@
+/* AVX-512 VBMI kernels of I2_TL (tensor/quants_tl.h). Per quad and 16 rows,
+ * one vpermb per byte plane looks up 64 slots at once in the quad's 64-byte
+ * table, and two vpdpbusd multiply the unsigned entries with the signed
+ * signs (+-1 for lo, +-64 for hi) and add the four slots of each row into
+ * its int32 lane. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "tensor/isa/avx2_inl.h"
+#include "tensor/quants_tl.h"
+
+/* Per quad: the I8_S codes of its 12 activations (zero past n), the 64
+ * biased entries U as words (two slots per vector), then the low bytes of
+ * U and of 4 (U >> 8) gathered into the two tables. */
+void rz_quantize_row_i8_tl_avx512(const float *restrict src, void *restrict dst, int64_t n) {
+    uint8_t *y = dst;
+    __m512 mx = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(src + i)));
+    const double m = fmax((double)_mm512_reduce_max_ps(mx), 1e-5);
+    const float a = (float)(127.0 / m);
+    memset(y, 0, RZ_TL_ACT_HEADER);
+    memcpy(y, &a, sizeof a);
+    /* word w of half H is entry w % 16 of slot 2H + w / 16: the index of its
+     * k-th activation in the quad, and the weight digit k of the entry */
+    __m512i act[2][3], digit[3];
+    for (int k = 0; k < 3; k++) {
+        int16_t ai[2][32], di[32];
+        for (int w = 0; w < 32; w++) {
+            const int e = w % 16;
+            int p[3], r = e;
+            for (int j = 2; j >= 0; j--) {
+                p[j] = (r + 1) % 3 - 1;
+                r = (r - p[j]) / 3;
+            }
+            di[w] = (int16_t)(e < 14 ? p[k] : 0);
+            for (int h = 0; h < 2; h++)
+                ai[h][w] = (int16_t)(3 * (2 * h + w / 16) + k);
+        }
+        digit[k] = _mm512_loadu_si512(di);
+        act[0][k] = _mm512_loadu_si512(ai[0]);
+        act[1][k] = _mm512_loadu_si512(ai[1]);
+    }
+    uint8_t even[64];
+    for (int i = 0; i < 64; i++)
+        even[i] = (uint8_t)(2 * i);
+    const __m512i low_bytes = _mm512_loadu_si512(even);
+    const __m512 va = _mm512_set1_ps(a);
+    const __m512i qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127),
+                  bias = _mm512_set1_epi16(384);
+    for (int64_t quad = 0; quad < 2 * rz_tl_pairs(n); quad++) {
+        const int64_t left = n - 12 * quad;
+        const __mmask16 k = (__mmask16)(left >= 12 ? 0xfff : left > 0 ? (1u << left) - 1 : 0);
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, src + 12 * quad), va));
+        q = _mm512_max_epi32(_mm512_min_epi32(q, qmax), qmin);
+        const __m512i qw = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(q));
+        __m512i lo[2], hi[2];
+        for (int h = 0; h < 2; h++) {
+            const __m512i u = _mm512_add_epi16(
+                _mm512_add_epi16(_mm512_mullo_epi16(_mm512_permutexvar_epi16(act[h][0], qw), digit[0]),
+                                 _mm512_mullo_epi16(_mm512_permutexvar_epi16(act[h][1], qw), digit[1])),
+                _mm512_add_epi16(_mm512_mullo_epi16(_mm512_permutexvar_epi16(act[h][2], qw), digit[2]),
+                                 bias));
+            lo[h] = u; /* its low byte */
+            hi[h] = _mm512_slli_epi16(_mm512_srli_epi16(u, 8), 2);
+        }
+        uint8_t *tab = y + RZ_TL_ACT_HEADER + RZ_TL_QUAD_TABLES * quad;
+        _mm512_storeu_si512(tab, _mm512_permutex2var_epi8(lo[0], low_bytes, lo[1]));
+        _mm512_storeu_si512(tab + 64, _mm512_permutex2var_epi8(hi[0], low_bytes, hi[1]));
+    }
+}
+
+/* One row group against NT tokens; tokens past nt repeat the last one and
+ * are not stored. Per 16 rows of a quad, the indices (nibble | slot << 4,
+ * the slot being the byte's place in its 32-bit lane = row) and the signs as
+ * bytes (+-1, +-64) are decoded once for all tokens; a token then costs two
+ * vpermb and two vpdpbusd. corr sums the signs of each row. */
+static inline __attribute__((always_inline)) void tl_tile(int64_t n, const uint8_t *w, const uint8_t *x,
+                                                          uint64_t x_stride, int nt, float *y,
+                                                          int64_t y_stride, const int NT) {
+    const uint8_t *tabs[RZ_TL_TOKENS];
+    for (int t = 0; t < NT; t++)
+        tabs[t] = x + (uint64_t)(t < nt ? t : nt - 1) * x_stride + RZ_TL_ACT_HEADER;
+    const __m512i low = _mm512_set1_epi8(15), slot = _mm512_set1_epi32(0x30201000), one = _mm512_set1_epi8(1),
+                  minus_one = _mm512_set1_epi8(-1), c64 = _mm512_set1_epi8(64),
+                  minus_64 = _mm512_set1_epi8(-64);
+    __m512i acc[RZ_TL_TOKENS][4], corr[4];
+    for (int i = 0; i < 4; i++) {
+        corr[i] = _mm512_setzero_si512();
+        for (int t = 0; t < NT; t++)
+            acc[t][i] = _mm512_setzero_si512();
+    }
+    const int64_t pairs = rz_tl_pairs(n);
+    for (int64_t p = 0; p < pairs; p++) {
+        const uint8_t *wp = w + RZ_TL_PAIR_BYTES * p;
+        for (int l = 0; l < RZ_TL_PAIR_BYTES; l += 64)
+            _mm_prefetch((const char *)(wp + PREFETCH_BYTES + l), _MM_HINT_T0);
+        for (int h = 0; h < 2; h++) {
+            const uint64_t quad = (uint64_t)(2 * p + h) * RZ_TL_QUAD_TABLES;
+            for (int v = 0; v < 2; v++) {
+                const __m512i nib = _mm512_loadu_si512(wp + 64 * (2 * h + v));
+                for (int s = 0; s < 2; s++) {
+                    const int i = 2 * v + s;
+                    uint64_t bits;
+                    memcpy(&bits, wp + 256 + 8 * (4 * h + i), sizeof bits);
+                    const __mmask64 neg = _cvtu64_mask64(bits);
+                    /* (nibble & 15) | slot */
+                    const __m512i idx =
+                        _mm512_ternarylogic_epi32(s ? _mm512_srli_epi16(nib, 4) : nib, low, slot, 0xEA);
+                    const __m512i s1 = _mm512_mask_blend_epi8(neg, one, minus_one),
+                                  s64 = _mm512_mask_blend_epi8(neg, c64, minus_64);
+                    corr[i] = _mm512_dpbusd_epi32(corr[i], one, s1);
+                    for (int t = 0; t < NT; t++) {
+                        const __m512i tlo = _mm512_loadu_si512(tabs[t] + quad),
+                                      thi = _mm512_loadu_si512(tabs[t] + quad + 64);
+                        acc[t][i] = _mm512_dpbusd_epi32(acc[t][i], _mm512_permutexvar_epi8(idx, tlo), s1);
+                        acc[t][i] = _mm512_dpbusd_epi32(acc[t][i], _mm512_permutexvar_epi8(idx, thi), s64);
+                    }
+                }
+            }
+        }
+    }
+    for (int t = 0; t < nt && t < NT; t++) {
+        float a;
+        memcpy(&a, tabs[t] - RZ_TL_ACT_HEADER, sizeof a);
+        for (int i = 0; i < 4; i++) {
+            /* the tables hold T + 384 */
+            const __m512i sum =
+                _mm512_sub_epi32(acc[t][i], _mm512_mullo_epi32(corr[i], _mm512_set1_epi32(384)));
+            _mm512_storeu_ps(y + t * y_stride + 16 * i,
+                             _mm512_div_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(a)));
+        }
+    }
+}
+
+void rz_gemm_tile_i2_tl_i8_tl_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                     uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    (void)w_stride;
+    (void)nr;
+    if (nt == 1)
+        tl_tile(n, w, x, x_stride, 1, y, y_stride, 1);
+    else
+        tl_tile(n, w, x, x_stride, nt, y, y_stride, RZ_TL_TOKENS);
+}
