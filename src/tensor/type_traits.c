@@ -282,6 +282,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .block_bytes = RZ_TL_BLOCK_BYTES,
                        .is_quantized = true,
                        .runtime_only = true,
+                       .batches_slower = true,
                        .vec_dot_type = RZ_TYPE_I8_TL,
                        .gemm = {[RZ_ISA_SCALAR] = {rz_gemm_tile_i2_tl_i8_tl, RZ_TL_ROWS, 1, true},
                                 [RZ_ISA_AVX512] = {rz_gemm_tile_i2_tl_i8_tl_avx512, RZ_TL_ROWS, RZ_TL_TOKENS,

@@ -48,6 +48,9 @@ typedef struct rz_type_traits {
      * it, the matrix whole row groups of an interleaved one). */
     rz_repack_fn repack; /* NULL: used as stored */
     rz_type repack_type;
+    /* A run-time layout that reads fewer bytes per token than its stored
+     * type but runs batches slower (lookup tables): callers may skip it. */
+    bool batches_slower;
 } rz_type_traits;
 
 /* The run-time type a matrix of `type` with ne1 rows of ne0 elements is

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "test_support.h"
 
 enum { N_PROMPT = 12, N_GEN = 12 };
@@ -44,9 +45,9 @@ static const char *write_model(const rz_synth_params *p, const char *name) {
 }
 
 /* Logits after each prompt token (one batch) and the greedy ids after it. */
-static void run(const char *path, float *logits, int32_t *greedy) {
+static void run_with(const char *path, const rz_model_params *mp, float *logits, int32_t *greedy) {
     rz_model *m;
-    RZ_ASSERT_OK(rz_model_load(path, NULL, &m));
+    RZ_ASSERT_OK(rz_model_load(path, mp, &m));
     const int V = rz_model_describe(m)->n_vocab;
     rz_context_params cp = rz_context_default_params();
     cp.n_threads = 1;
@@ -73,6 +74,8 @@ static void run(const char *path, float *logits, int32_t *greedy) {
     rz_context_free(ctx);
     rz_model_free(m);
 }
+
+static void run(const char *path, float *logits, int32_t *greedy) { run_with(path, NULL, logits, greedy); }
 
 static float max_diff(const float *a, const float *b, size_t n) {
     float d = 0.0f;
@@ -153,6 +156,30 @@ static void test_greedy_every_isa(void **state) {
     }
 }
 
+/* I2_S with and without its lookup-table layout (used where the ISA has
+ * its kernel): integer sums either way, so the same logits bit for bit. */
+static void test_lut_layout_optional(void **state) {
+    (void)state;
+    const rz_synth_params p = tiny_bitnet("bitnet-b1.58", RZ_TYPE_I2_S);
+    const char *path = write_model(&p, "bitnet-lut.gguf");
+    const size_t n = (size_t)N_PROMPT * (size_t)p.n_vocab;
+    float *with = malloc(n * sizeof *with), *without = malloc(n * sizeof *without);
+    int32_t greedy_with[N_GEN], greedy_without[N_GEN];
+    run_with(path, &(rz_model_params){0}, with, greedy_with);
+    run_with(path, &(rz_model_params){.no_lut = true}, without, greedy_without);
+    assert_memory_equal(with, without, n * sizeof *with);
+    assert_memory_equal(greedy_with, greedy_without, sizeof greedy_with);
+    for (int no_lut = 0; no_lut < 2; no_lut++) {
+        rz_model *m;
+        RZ_ASSERT_OK(rz_model_load(path, &(rz_model_params){.no_lut = no_lut}, &m));
+        const bool lut = !no_lut && rz_isa_active() == RZ_ISA_AVX512;
+        assert_int_equal(m->layers[0].wq.type, lut ? RZ_TYPE_I2_TL : RZ_TYPE_I2_S);
+        rz_model_free(m);
+    }
+    free(with);
+    free(without);
+}
+
 /* The presets have exactly the reference shapes. */
 static void test_presets(void **state) {
     (void)state;
@@ -195,7 +222,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presets),         cmocka_unit_test(test_round_trip_bitnet),
         cmocka_unit_test(test_round_trip_b158), cmocka_unit_test(test_greedy_every_isa),
-        cmocka_unit_test(test_output_types),
+        cmocka_unit_test(test_output_types),    cmocka_unit_test(test_lut_layout_optional),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
