@@ -1,5 +1,6 @@
 /* Tiled products against rows of the type's vec_dot (their reference), on
- * random blocks, every tile shape and odd block counts. */
+ * random blocks, every tile shape and odd block counts; tiles that read
+ * another activation type (rz_type_act_type) get the same floats in it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,8 @@ static void check_type(rz_type type) {
         const uint64_t w_bytes = rz_row_bytes(t, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
         unsigned char *w = malloc(ROWS * w_bytes);
         unsigned char *x = malloc(TOKENS * x_bytes);
-        float *values = malloc((size_t)n * sizeof(float));
+        float *values = malloc((size_t)n * sizeof(float)),
+              *tokens = malloc(TOKENS * (size_t)n * sizeof(float));
         for (int r = 0; r < ROWS; r++) {
             for (int64_t i = 0; i < n; i++)
                 values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
@@ -46,8 +48,8 @@ static void check_type(rz_type type) {
         }
         for (int k = 0; k < TOKENS; k++) {
             for (int64_t i = 0; i < n; i++)
-                values[i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
-            rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR)(values, x + k * x_bytes, n);
+                tokens[k * n + i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
+            rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR)(tokens + k * n, x + k * x_bytes, n);
         }
         /* References and tolerances, computed once for every tile shape. */
         float ref[TOKENS][ROWS], tol[TOKENS][ROWS];
@@ -61,11 +63,16 @@ static void check_type(rz_type type) {
             const rz_gemm_kernel *g = rz_type_gemm(type, paths[p]);
             if (!g) continue;
             assert_true(g->rows >= 1 && g->rows <= ROWS && g->tokens >= 1 && g->tokens <= TOKENS);
+            const rz_type gt = rz_type_act_type(type, g);
+            const uint64_t gx_bytes = rz_row_bytes(rz_type_traits_get(gt), (uint64_t)n);
+            unsigned char *gx = malloc(TOKENS * gx_bytes);
+            for (int k = 0; k < TOKENS; k++)
+                rz_type_from_float_act(gt, RZ_ISA_SCALAR)(tokens + k * n, gx + k * gx_bytes, n);
             for (int nr = 1; nr <= g->rows; nr++) {
                 for (int nt = 1; nt <= g->tokens; nt++) {
                     float y[TOKENS * ROWS];
                     memset(y, 0, sizeof y);
-                    g->tile(n, w, w_bytes, nr, x, x_bytes, nt, y, ROWS);
+                    g->tile(n, w, w_bytes, nr, gx, gx_bytes, nt, y, ROWS);
                     for (int k = 0; k < TOKENS; k++)
                         for (int r = 0; r < ROWS; r++) {
                             const float got = y[k * ROWS + r];
@@ -79,10 +86,12 @@ static void check_type(rz_type type) {
                         }
                 }
             }
+            free(gx);
         }
         free(w);
         free(x);
         free(values);
+        free(tokens);
     }
 }
 
