@@ -74,7 +74,9 @@ static void convert_task(void *arg, int ith, int nth) {
 
 /* Every row tile of a chunk reads the activations of all its tokens again;
  * where they would not stay in L2 next to the weights streaming through it,
- * the chunk is done in blocks of tokens whose activations do. */
+ * the chunk is done in blocks of tokens whose activations do. The hardware
+ * prefetchers do not follow a tile's interleaved row streams, so the next row
+ * tile is prefetched, a slice before each token tile. */
 static void run_tiles(const matmul_part *p, int64_t n_tokens, int64_t begin, int64_t end) {
     const rz_tensor *w = p->w;
     const int rows = p->gemm->rows, tokens = p->gemm->tokens;
@@ -82,9 +84,19 @@ static void run_tiles(const matmul_part *p, int64_t n_tokens, int64_t begin, int
     if (block < tokens) block = tokens;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += block) {
         const int64_t t_end = n_tokens - t0 < block ? n_tokens : t0 + block;
+        const int64_t n_tiles = (t_end - t0 + tokens - 1) / tokens;
         for (int64_t r = begin; r < end; r += rows) {
             const int nr = end - r < rows ? (int)(end - r) : rows;
+            const int64_t next_end = r + 2 * rows < w->ne[1] ? r + 2 * rows : w->ne[1];
+            const uint64_t next_bytes =
+                next_end > r + rows ? (uint64_t)(next_end - r - rows) * w->row_bytes : 0;
+            const char *next = next_bytes ? rz_tensor_row(w, r + rows) : NULL;
+            const uint64_t slice = rz_align_up(next_bytes / (uint64_t)n_tiles + 1, RZ_CACHE_LINE);
+            uint64_t fetched = 0;
             for (int64_t t = t0; t < t_end; t += tokens) {
+                for (const uint64_t stop = fetched + slice; fetched < stop && fetched < next_bytes;
+                     fetched += RZ_CACHE_LINE)
+                    __builtin_prefetch(next + fetched);
                 const int nt = t_end - t < tokens ? (int)(t_end - t) : tokens;
                 p->gemm->tile(w->ne[0], rz_tensor_row(w, r), w->row_bytes, nr,
                               p->act + (uint64_t)t * p->act_row_bytes, p->act_row_bytes, nt,
