@@ -80,8 +80,12 @@ static void convert_task(void *arg, int ith, int nth) {
 static void run_tiles(const matmul_part *p, int64_t n_tokens, int64_t begin, int64_t end) {
     const rz_tensor *w = p->w;
     const int rows = p->gemm->rows, tokens = p->gemm->tokens;
-    int64_t block = (int64_t)(ACT_BLOCK_BYTES / p->act_row_bytes) / tokens * tokens;
+    /* Blocks of equal size (whole token tiles), so none is a short remainder
+     * that reads all the chunk's weights again for a few tokens. */
+    int64_t block = (int64_t)(ACT_BLOCK_BYTES / p->act_row_bytes);
     if (block < tokens) block = tokens;
+    const int64_t n_blocks = (n_tokens + block - 1) / block;
+    block = ((n_tokens + n_blocks - 1) / n_blocks + tokens - 1) / tokens * tokens;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += block) {
         const int64_t t_end = n_tokens - t0 < block ? n_tokens : t0 + block;
         const int64_t n_tiles = (t_end - t0 + tokens - 1) / tokens;
