@@ -108,14 +108,16 @@ typedef enum rz_type {
     RZ_TYPE_I2_S = 36, /* bitnet.cpp's 2-bit layout with a per-tensor scale trailer */
     RZ_TYPE_I8_S = 37, /* I2_S activations: per-token absmax int8 (bitnet.cpp's id; never in files) */
     /* Run-time layouts (docs/layouts.md): made at load, never in files. */
-    RZ_TYPE_Q4_0_G4 = 40, /* Q4_0 in groups of four blocks */
-    RZ_TYPE_A8_G4 = 41,   /* their activations */
-    RZ_TYPE_Q8_0_G4 = 42, /* Q8_0 in groups of four blocks */
-    RZ_TYPE_Q4_K_G = 43,  /* Q4_K with unpacked scales */
-    RZ_TYPE_A8_K = 44,    /* its activations: Q8_K in the order of its nibbles */
-    RZ_TYPE_I2_TL = 45,   /* I2_S as 5-bit lookup indices of weight triplets, rows interleaved */
-    RZ_TYPE_I8_TL = 46,   /* its activations: tables of triplet partial sums */
-    RZ_TYPE_COUNT = 48
+    RZ_TYPE_Q4_0_G4 = 40,  /* Q4_0 in groups of four blocks */
+    RZ_TYPE_A8_G4 = 41,    /* their activations */
+    RZ_TYPE_Q8_0_G4 = 42,  /* Q8_0 in groups of four blocks */
+    RZ_TYPE_Q4_K_G = 43,   /* Q4_K with unpacked scales */
+    RZ_TYPE_A8_K = 44,     /* its activations: Q8_K in the order of its nibbles */
+    RZ_TYPE_I2_TL = 45,    /* I2_S as 5-bit lookup indices of weight triplets, rows interleaved */
+    RZ_TYPE_I8_TL = 46,    /* its activations: tables of triplet partial sums */
+    RZ_TYPE_F16_ACT = 47,  /* F16 tiles' activations: fp16-rounded floats */
+    RZ_TYPE_BF16_ACT = 48, /* BF16 tiles' activations: bf16-rounded floats, pairs split */
+    RZ_TYPE_COUNT = 49
 } rz_type;
 
 /* Type name as ggml spells it ("f32", "q4_0", "q4_K", ...); NULL if unknown. */

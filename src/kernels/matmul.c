@@ -10,7 +10,7 @@
  * others' shares (the machine is shared, so equal shares rarely finish
  * together). Interleaving small chunks between threads from the start read
  * DRAM measurably slower than contiguous shares. */
-enum { CHUNK_BYTES = 128 * 1024, CHUNK_ROW_ALIGN = 16, MAX_SHARES = 64 };
+enum { CHUNK_BYTES = 128 * 1024, CHUNK_ROW_ALIGN = 16, MAX_SHARES = 64, ACT_BLOCK_BYTES = 512 * 1024 };
 
 typedef struct matmul_part {
     const rz_tensor *w;
@@ -18,7 +18,8 @@ typedef struct matmul_part {
     int64_t y_stride;
     rz_vec_dot_fn vec_dot;
     const rz_gemm_kernel *gemm; /* NULL: rows of vec_dot */
-    const char *act;            /* x converted to w's vec_dot_type */
+    rz_type act_type;           /* rz_type_act_type: what x is converted to */
+    const char *act;
     uint64_t act_row_bytes;
     int64_t chunk_rows, first_chunk; /* this part's chunks start at first_chunk */
 } matmul_part;
@@ -40,11 +41,20 @@ typedef struct matmul_job {
     uint64_t act_row_bytes;
 } matmul_job;
 
+/* Scratch for n_tokens rows of ne0 activations of type at (none for F32:
+ * x is read in place). */
+static size_t act_bytes(rz_type at, int64_t ne0, int64_t n_tokens) {
+    if (at == RZ_TYPE_F32) return 0;
+    return (size_t)rz_align_up(rz_row_bytes(rz_type_traits_get(at), (uint64_t)ne0) * (uint64_t)n_tokens, 64);
+}
+
 size_t rz_matmul_work_size(const rz_tensor *w, int64_t n_tokens) {
-    const rz_type_traits *t = rz_type_traits_get(w->type);
-    if (t->vec_dot_type == RZ_TYPE_F32) return 0;
-    return (size_t)rz_align_up(
-        rz_row_bytes(rz_type_traits_get(t->vec_dot_type), (uint64_t)w->ne[0]) * (uint64_t)n_tokens, 64);
+    /* Room for the tiles' activations and for vec_dot's: callers size the
+     * scratch for their largest batch and run single tokens in it too. */
+    const rz_gemm_kernel *g = n_tokens > 1 ? rz_type_gemm(w->type, rz_isa_active()) : NULL;
+    const size_t tiles = act_bytes(rz_type_act_type(w->type, g), w->ne[0], n_tokens);
+    const size_t rows = act_bytes(rz_type_act_type(w->type, NULL), w->ne[0], n_tokens);
+    return tiles > rows ? tiles : rows;
 }
 
 size_t rz_matmul_fused_work_size(const rz_tensor *const *w, int n_parts, int64_t n_tokens) {
@@ -62,16 +72,40 @@ static void convert_task(void *arg, int ith, int nth) {
         job->convert(job->x + t * job->x_stride, job->act + (uint64_t)t * job->act_row_bytes, job->n);
 }
 
+/* Every row tile of a chunk reads the activations of all its tokens again;
+ * where they would not stay in L2 next to the weights streaming through it,
+ * the chunk is done in blocks of tokens whose activations do. The hardware
+ * prefetchers do not follow a tile's interleaved row streams, so the next row
+ * tile is prefetched, a slice before each token tile. */
 static void run_tiles(const matmul_part *p, int64_t n_tokens, int64_t begin, int64_t end) {
     const rz_tensor *w = p->w;
     const int rows = p->gemm->rows, tokens = p->gemm->tokens;
-    for (int64_t r = begin; r < end; r += rows) {
-        const int nr = end - r < rows ? (int)(end - r) : rows;
-        for (int64_t t = 0; t < n_tokens; t += tokens) {
-            const int nt = n_tokens - t < tokens ? (int)(n_tokens - t) : tokens;
-            p->gemm->tile(w->ne[0], rz_tensor_row(w, r), w->row_bytes, nr,
-                          p->act + (uint64_t)t * p->act_row_bytes, p->act_row_bytes, nt,
-                          p->y + t * p->y_stride + r, p->y_stride);
+    /* Blocks of equal size (whole token tiles), so none is a short remainder
+     * that reads all the chunk's weights again for a few tokens. */
+    int64_t block = (int64_t)(ACT_BLOCK_BYTES / p->act_row_bytes);
+    if (block < tokens) block = tokens;
+    const int64_t n_blocks = (n_tokens + block - 1) / block;
+    block = ((n_tokens + n_blocks - 1) / n_blocks + tokens - 1) / tokens * tokens;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += block) {
+        const int64_t t_end = n_tokens - t0 < block ? n_tokens : t0 + block;
+        const int64_t n_tiles = (t_end - t0 + tokens - 1) / tokens;
+        for (int64_t r = begin; r < end; r += rows) {
+            const int nr = end - r < rows ? (int)(end - r) : rows;
+            const int64_t next_end = r + 2 * rows < w->ne[1] ? r + 2 * rows : w->ne[1];
+            const uint64_t next_bytes =
+                next_end > r + rows ? (uint64_t)(next_end - r - rows) * w->row_bytes : 0;
+            const char *next = next_bytes ? rz_tensor_row(w, r + rows) : NULL;
+            const uint64_t slice = rz_align_up(next_bytes / (uint64_t)n_tiles + 1, RZ_CACHE_LINE);
+            uint64_t fetched = 0;
+            for (int64_t t = t0; t < t_end; t += tokens) {
+                for (const uint64_t stop = fetched + slice; fetched < stop && fetched < next_bytes;
+                     fetched += RZ_CACHE_LINE)
+                    __builtin_prefetch(next + fetched);
+                const int nt = t_end - t < tokens ? (int)(t_end - t) : tokens;
+                p->gemm->tile(w->ne[0], rz_tensor_row(w, r), w->row_bytes, nr,
+                              p->act + (uint64_t)t * p->act_row_bytes, p->act_row_bytes, nt,
+                              p->y + t * p->y_stride + r, p->y_stride);
+            }
         }
     }
 }
@@ -123,7 +157,6 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
     char *free_work = work;
     for (int i = 0; i < n_parts; i++) {
         const rz_tensor *w = outs[i].w;
-        const rz_type_traits *t = rz_type_traits_get(w->type);
         matmul_part *p = &job.parts[i];
         *p = (matmul_part){
             .w = w,
@@ -141,28 +174,29 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         int64_t rows = (int64_t)(CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
         rows = rows < align ? align : rows / align * align;
         p->chunk_rows = rows;
+        p->act_type = rz_type_act_type(w->type, p->gemm);
         job.n_chunks += (w->ne[1] + rows - 1) / rows;
 
-        /* Activations: converted once per vec_dot_type, shared by the parts
-         * that read the same one. */
-        if (t->vec_dot_type == RZ_TYPE_F32) {
+        /* Activations: converted once per type, shared by the parts that
+         * read the same one. */
+        if (p->act_type == RZ_TYPE_F32) {
             p->act = (const char *)x;
             p->act_row_bytes = (uint64_t)x_stride * sizeof(float);
             continue;
         }
         int same = 0;
-        while (same < i && rz_type_traits_get(outs[same].w->type)->vec_dot_type != t->vec_dot_type)
+        while (same < i && job.parts[same].act_type != p->act_type)
             same++;
         if (same < i) {
             p->act = job.parts[same].act;
             p->act_row_bytes = job.parts[same].act_row_bytes;
             continue;
         }
-        job.convert = rz_type_from_float_act(t->vec_dot_type, isa);
+        job.convert = rz_type_from_float_act(p->act_type, isa);
         job.n = w->ne[0];
         job.act = free_work;
-        job.act_row_bytes = rz_row_bytes(rz_type_traits_get(t->vec_dot_type), (uint64_t)w->ne[0]);
-        free_work += rz_matmul_work_size(w, n_tokens);
+        job.act_row_bytes = rz_row_bytes(rz_type_traits_get(p->act_type), (uint64_t)w->ne[0]);
+        free_work += act_bytes(p->act_type, w->ne[0], n_tokens);
         p->act = job.act;
         p->act_row_bytes = job.act_row_bytes;
         rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);

@@ -24,8 +24,9 @@ size_t rz_matmul_fused_work_size(const rz_tensor *const *w, int n_parts, int64_t
 
 /* y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens, r < w->ne[1].
  * x is n_tokens rows of w->ne[0] floats (row stride x_stride floats), y has
- * row stride y_stride. Activations are converted once to the weight type's
- * vec_dot_type in `work`; weight rows are then read once per tile of tokens.
+ * row stride y_stride. Activations are converted once in `work` to the
+ * weight type's vec_dot_type, or for batches to its tile's activation type
+ * (rz_type_act_type); weight rows are then read once per tile of tokens.
  * The weight type must have a vec_dot kernel (checked at model load). */
 void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
                int64_t y_stride, int64_t n_tokens, void *work);

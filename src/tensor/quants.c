@@ -35,6 +35,30 @@ void rz_f32_to_bf16_row(const float *restrict src, void *restrict dst, int64_t n
         y[i] = rz_f32_to_bf16(src[i]);
 }
 
+void rz_f32_to_f16_act_row(const float *restrict src, void *restrict dst, int64_t n) {
+    float *y = dst;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = rz_fp16_to_f32(rz_f32_to_fp16(src[i]));
+}
+
+/* Position of value i in a BF16_ACT row of n values. */
+static int64_t bf16_act_pos(int64_t i, int64_t n) {
+    if (i >= n / 32 * 32) return i;
+    return i / 32 * 32 + (i % 2) * 16 + (i % 32) / 2;
+}
+
+void rz_f32_to_bf16_act_row(const float *restrict src, void *restrict dst, int64_t n) {
+    float *y = dst;
+    for (int64_t i = 0; i < n; i++)
+        y[bf16_act_pos(i, n)] = rz_bf16_to_f32(rz_f32_to_bf16(src[i]));
+}
+
+void rz_bf16_act_to_f32_row(const void *restrict src, float *restrict dst, int64_t n) {
+    const float *x = src;
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = x[bf16_act_pos(i, n)];
+}
+
 void rz_dequantize_row_q8_0(const void *restrict src, float *restrict dst, int64_t n) {
     const rz_block_q8_0 *x = src;
     for (int64_t b = 0; b < n / RZ_QK8_0; b++) {

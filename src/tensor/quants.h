@@ -34,6 +34,15 @@ void rz_fp16_to_f32_row(const void *restrict src, float *restrict dst, int64_t n
 void rz_f32_to_fp16_row(const float *restrict src, void *restrict dst, int64_t n);
 void rz_bf16_to_f32_row(const void *restrict src, float *restrict dst, int64_t n);
 void rz_f32_to_bf16_row(const float *restrict src, void *restrict dst, int64_t n);
+/* Activations of the F16 and BF16 tiles (F16_ACT, BF16_ACT): floats rounded
+ * to fp16 / bf16 and kept as float, so that the tiles convert only the
+ * weights and still compute what fp16 / bf16 activation rows give. BF16_ACT
+ * stores each whole 32-value block as its 16 even-indexed values, then its 16
+ * odd-indexed ones (the two halves a shift and a mask split a 64-byte bf16
+ * load into); the last n % 32 values stay in order. */
+void rz_f32_to_f16_act_row(const float *restrict src, void *restrict dst, int64_t n);
+void rz_f32_to_bf16_act_row(const float *restrict src, void *restrict dst, int64_t n);
+void rz_bf16_act_to_f32_row(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q8_0(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q4_0(const void *restrict src, float *restrict dst, int64_t n);
 

@@ -33,7 +33,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                      .from_float = rz_f32_to_fp16_row,
                      .vec_dot_type = RZ_TYPE_F16,
                      .vec_dot = {rz_vec_dot_f16, rz_vec_dot_f16_avx2, rz_vec_dot_f16_avx512},
-                     .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_f16_avx512)},
+                     .gemm = {[RZ_ISA_AVX512] = {rz_gemm_tile_f16_avx512, 4, 6, RZ_TYPE_F16_ACT}},
                      .from_float_act = {rz_f32_to_fp16_row, rz_f32_to_fp16_row_avx2,
                                         rz_f32_to_fp16_row_avx512}},
     [RZ_TYPE_Q4_0] = {.name = "q4_0",
@@ -179,7 +179,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .from_float = rz_f32_to_bf16_row,
                       .vec_dot_type = RZ_TYPE_BF16,
                       .vec_dot = {rz_vec_dot_bf16, rz_vec_dot_bf16_avx2, rz_vec_dot_bf16_avx512},
-                      .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_bf16_avx512)},
+                      .gemm = {[RZ_ISA_AVX512] = {rz_gemm_tile_bf16_avx512, 4, 6, RZ_TYPE_BF16_ACT}},
                       .from_float_act = {rz_f32_to_bf16_row, rz_f32_to_bf16_row_avx2,
                                          rz_f32_to_bf16_row_avx512}},
     [RZ_TYPE_TQ1_0] = {.name = "tq1_0",
@@ -229,6 +229,20 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .is_quantized = true,
                       .from_float_act = {rz_quantize_row_i8_s, rz_quantize_row_i8_s_avx2,
                                          rz_quantize_row_i8_s_avx512}},
+    [RZ_TYPE_F16_ACT] = {.name = "f16_act",
+                         .block_size = 1,
+                         .block_bytes = 4,
+                         .runtime_only = true,
+                         .to_float = rz_f32_to_f32_row,
+                         .from_float_act = {rz_f32_to_f16_act_row, [RZ_ISA_AVX512] =
+                                                                       rz_f32_to_f16_act_row_avx512}},
+    [RZ_TYPE_BF16_ACT] = {.name = "bf16_act",
+                          .block_size = 1,
+                          .block_bytes = 4,
+                          .runtime_only = true,
+                          .to_float = rz_bf16_act_to_f32_row,
+                          .from_float_act = {rz_f32_to_bf16_act_row, [RZ_ISA_AVX512] =
+                                                                         rz_f32_to_bf16_act_row_avx512}},
     [RZ_TYPE_Q4_0_G4] = {.name = "q4_0_g4",
                          .block_size = RZ_QK_G4,
                          .block_bytes = sizeof(rz_block_q4_0_g4),
@@ -284,9 +298,14 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .runtime_only = true,
                        .batches_slower = true,
                        .vec_dot_type = RZ_TYPE_I8_TL,
-                       .gemm = {[RZ_ISA_SCALAR] = {rz_gemm_tile_i2_tl_i8_tl, RZ_TL_ROWS, 1, true},
-                                [RZ_ISA_AVX512] = {rz_gemm_tile_i2_tl_i8_tl_avx512, RZ_TL_ROWS, RZ_TL_TOKENS,
-                                                   true}}},
+                       .gemm = {[RZ_ISA_SCALAR] = {.tile = rz_gemm_tile_i2_tl_i8_tl,
+                                                   .rows = RZ_TL_ROWS,
+                                                   .tokens = 1,
+                                                   .interleaved = true},
+                                [RZ_ISA_AVX512] = {.tile = rz_gemm_tile_i2_tl_i8_tl_avx512,
+                                                   .rows = RZ_TL_ROWS,
+                                                   .tokens = RZ_TL_TOKENS,
+                                                   .interleaved = true}}},
     [RZ_TYPE_I8_TL] = {.name = "i8_tl",
                        .block_size = 256,
                        .block_bytes = RZ_TL_ACT_BLOCK,
@@ -323,6 +342,10 @@ const rz_gemm_kernel *rz_type_gemm(rz_type type, rz_isa isa) {
     for (int i = (int)isa; i >= 0; i--)
         if (t->gemm[i].tile) return &t->gemm[i];
     return NULL;
+}
+
+rz_type rz_type_act_type(rz_type type, const rz_gemm_kernel *gemm) {
+    return gemm && gemm->act_type != RZ_TYPE_F32 ? gemm->act_type : rz_type_traits_get(type)->vec_dot_type;
 }
 
 rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, int64_t ne1, rz_isa isa) {

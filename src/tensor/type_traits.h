@@ -69,6 +69,11 @@ rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa);
 /* gemm for the ISA (or the best lower path that has one); NULL if none. */
 const rz_gemm_kernel *rz_type_gemm(rz_type type, rz_isa isa);
 
+/* The type activations are converted to for products with weights of
+ * `type`: the tile's act_type for batches through gemm, else (gemm NULL,
+ * GEMV) the vec_dot_type. */
+rz_type rz_type_act_type(rz_type type, const rz_gemm_kernel *gemm);
+
 /* llama.cpp's general.file_type for a model whose weights are mostly of this
  * type (llama_ftype; bitnet.cpp's 40 for I2_S); false if it has none. */
 bool rz_type_file_type(rz_type type, uint32_t *out);

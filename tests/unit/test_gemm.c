@@ -1,9 +1,11 @@
 /* Tiled products against rows of the type's vec_dot (their reference), on
- * random blocks, every tile shape and odd block counts. */
+ * random blocks, every tile shape and odd block counts; tiles that read
+ * another activation type (rz_type_act_type) get the same floats in it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/matmul.h"
 #include "tensor/quants.h"
 #include "tensor/type_traits.h"
 #include "test_support.h"
@@ -37,7 +39,8 @@ static void check_type(rz_type type) {
         const uint64_t w_bytes = rz_row_bytes(t, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
         unsigned char *w = malloc(ROWS * w_bytes);
         unsigned char *x = malloc(TOKENS * x_bytes);
-        float *values = malloc((size_t)n * sizeof(float));
+        float *values = malloc((size_t)n * sizeof(float)),
+              *tokens = malloc(TOKENS * (size_t)n * sizeof(float));
         for (int r = 0; r < ROWS; r++) {
             for (int64_t i = 0; i < n; i++)
                 values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
@@ -46,8 +49,8 @@ static void check_type(rz_type type) {
         }
         for (int k = 0; k < TOKENS; k++) {
             for (int64_t i = 0; i < n; i++)
-                values[i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
-            rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR)(values, x + k * x_bytes, n);
+                tokens[k * n + i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
+            rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR)(tokens + k * n, x + k * x_bytes, n);
         }
         /* References and tolerances, computed once for every tile shape. */
         float ref[TOKENS][ROWS], tol[TOKENS][ROWS];
@@ -61,11 +64,16 @@ static void check_type(rz_type type) {
             const rz_gemm_kernel *g = rz_type_gemm(type, paths[p]);
             if (!g) continue;
             assert_true(g->rows >= 1 && g->rows <= ROWS && g->tokens >= 1 && g->tokens <= TOKENS);
+            const rz_type gt = rz_type_act_type(type, g);
+            const uint64_t gx_bytes = rz_row_bytes(rz_type_traits_get(gt), (uint64_t)n);
+            unsigned char *gx = malloc(TOKENS * gx_bytes);
+            for (int k = 0; k < TOKENS; k++)
+                rz_type_from_float_act(gt, RZ_ISA_SCALAR)(tokens + k * n, gx + k * gx_bytes, n);
             for (int nr = 1; nr <= g->rows; nr++) {
                 for (int nt = 1; nt <= g->tokens; nt++) {
                     float y[TOKENS * ROWS];
                     memset(y, 0, sizeof y);
-                    g->tile(n, w, w_bytes, nr, x, x_bytes, nt, y, ROWS);
+                    g->tile(n, w, w_bytes, nr, gx, gx_bytes, nt, y, ROWS);
                     for (int k = 0; k < TOKENS; k++)
                         for (int r = 0; r < ROWS; r++) {
                             const float got = y[k * ROWS + r];
@@ -79,10 +87,12 @@ static void check_type(rz_type type) {
                         }
                 }
             }
+            free(gx);
         }
         free(w);
         free(x);
         free(values);
+        free(tokens);
     }
 }
 
@@ -116,10 +126,83 @@ static void test_tq2_0(void **state) {
     check_type(RZ_TYPE_TQ2_0);
 }
 
+/* rz_matmul on batches against its scalar path (rows of the scalar
+ * vec_dot), on every ISA path, stored and run-time layouts: ragged row and
+ * token tiles, and batches whose activations (F16_ACT, BF16_ACT: 16 KB a
+ * token here) are split into several token blocks. */
+static void test_matmul_batches(void **state) {
+    (void)state;
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    const rz_type types[] = {RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0};
+    const int64_t shapes[][3] = {{4096, 9, 70}, {4096, 21, 33}, {512, 7, 5}}; /* k, rows, tokens */
+    uint64_t seed = 11;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const rz_type_traits *st = rz_type_traits_get(types[ti]);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const int64_t cols = shapes[si][0], rows = shapes[si][1], tokens = shapes[si][2];
+            const uint64_t row_bytes = rz_row_bytes(st, (uint64_t)cols);
+            float *x = malloc((size_t)(tokens * cols) * sizeof *x),
+                  *values = malloc((size_t)cols * sizeof *values);
+            float *ref = malloc((size_t)(tokens * rows) * sizeof *ref),
+                  *y = malloc((size_t)(tokens * rows) * sizeof *y);
+            unsigned char *w = malloc(rows * row_bytes), *wl = malloc(rows * row_bytes);
+            for (int64_t i = 0; i < tokens * cols; i++)
+                x[i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
+            for (int64_t r = 0; r < rows; r++) {
+                for (int64_t i = 0; i < cols; i++)
+                    values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
+                st->from_float(values, w + r * row_bytes, cols);
+            }
+            /* the stored layout, and the run-time one where the best ISA has one */
+            const rz_type layouts[] = {types[ti],
+                                       rz_type_runtime_layout(types[ti], cols, rows, rz_isa_best())};
+            for (int li = 0; li < (layouts[1] != layouts[0] ? 2 : 1); li++) {
+                if (li) st->repack(w, wl, cols, rows);
+                const rz_tensor wt = {.type = layouts[li],
+                                      .ne = {cols, rows, 1, 1},
+                                      .row_bytes = row_bytes,
+                                      .data = li ? wl : w};
+                size_t work_size = 0;
+                for (int p = 0; p < n_paths; p++) {
+                    RZ_ASSERT_OK(rz_isa_set(paths[p]));
+                    const size_t size = rz_matmul_work_size(&wt, tokens);
+                    work_size = size > work_size ? size : work_size;
+                }
+                void *work = malloc(work_size);
+                RZ_ASSERT_OK(rz_isa_set(RZ_ISA_SCALAR));
+                rz_matmul(NULL, &wt, x, cols, ref, rows, tokens, work);
+                for (int p = 0; p < n_paths; p++) {
+                    /* a run-time layout's scalar reference is not what the ISA would pick */
+                    if (li && paths[p] != rz_isa_best()) continue;
+                    RZ_ASSERT_OK(rz_isa_set(paths[p]));
+                    for (int64_t j = 0; j < tokens * rows; j++)
+                        y[j] = NAN; /* every output written */
+                    rz_matmul(NULL, &wt, x, cols, y, rows, tokens, work);
+                    for (int64_t j = 0; j < tokens * rows; j++)
+                        if (!(fabsf(y[j] - ref[j]) <= 1e-4f * fmaxf(1.0f, fabsf(ref[j]))))
+                            fail_msg("%s matmul on %s, %lldx%lld x %lld tokens, [%lld]: %.9g vs %.9g",
+                                     rz_type_name(layouts[li]), rz_isa_name(paths[p]), (long long)rows,
+                                     (long long)cols, (long long)tokens, (long long)j, y[j], ref[j]);
+                }
+                RZ_ASSERT_OK(rz_isa_set(rz_isa_best()));
+                free(work);
+            }
+            free(x);
+            free(values);
+            free(ref);
+            free(y);
+            free(w);
+            free(wl);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q4_0), cmocka_unit_test(test_q8_0),  cmocka_unit_test(test_f16),
-        cmocka_unit_test(test_bf16), cmocka_unit_test(test_tq1_0), cmocka_unit_test(test_tq2_0),
+        cmocka_unit_test(test_q4_0),           cmocka_unit_test(test_q8_0),  cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_bf16),           cmocka_unit_test(test_tq1_0), cmocka_unit_test(test_tq2_0),
+        cmocka_unit_test(test_matmul_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

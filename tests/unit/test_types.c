@@ -287,7 +287,8 @@ static void test_from_float_act_paths_identical(void **state) {
     x[64] = NAN, x[65] = INFINITY, x[66] = -1.0f;
     for (int j = 96; j < 128; j++)
         x[j] = rz_bits_f32((uint32_t)rz_test_rand_u64(&rng));
-    const rz_type types[] = {RZ_TYPE_F32, RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0};
+    const rz_type types[] = {RZ_TYPE_F32,  RZ_TYPE_F16,     RZ_TYPE_BF16,
+                             RZ_TYPE_Q8_0, RZ_TYPE_F16_ACT, RZ_TYPE_BF16_ACT};
     unsigned char *ref = malloc(N * 4), *got = malloc(N * 4);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const rz_type type = types[ti];

@@ -104,35 +104,69 @@ void rz_vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restr
     QUANT_DOT_BODY(load_q4, dot_q4);
 }
 
+/* rz_f32_to_fp16 on 16 lanes: NaNs become its canonical 0x7e00 (see the AVX2
+ * version). */
+static inline __m256i to_fp16x16(__m512 v) {
+    const __m512 quiet = _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)),
+                        _mm512_set1_epi32(0x7fc00000)));
+    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), quiet);
+    return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+}
+
 void rz_f32_to_fp16_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
     rz_fp16 *y = dst;
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        /* NaNs become the canonical 0x7e00 of rz_f32_to_fp16 (see the AVX2 version). */
-        __m512 v = _mm512_maskz_loadu_ps(m, src + i);
-        const __m512 quiet = _mm512_castsi512_ps(
-            _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)),
-                            _mm512_set1_epi32(0x7fc00000)));
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), quiet);
-        const __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
-        _mm256_mask_storeu_epi16(y + i, m, h);
+        _mm256_mask_storeu_epi16(y + i, m, to_fp16x16(_mm512_maskz_loadu_ps(m, src + i)));
     }
 }
 
-/* Integer rounding as rz_f32_to_bf16 (vcvtneps2bf16 would flush denormals). */
+void rz_f32_to_f16_act_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
+    float *y = dst;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(to_fp16x16(_mm512_maskz_loadu_ps(m, src + i))));
+    }
+}
+
+/* rz_f32_to_bf16 on 16 lanes, the bf16 bits in the low half of each lane:
+ * integer rounding (vcvtneps2bf16 would flush denormals). */
+static inline __m512i to_bf16x16(__m512 v) {
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i top = _mm512_srli_epi32(bits, 16);
+    const __m512i bias =
+        _mm512_add_epi32(_mm512_and_si512(top, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)),
+                                                  _mm512_set1_epi32(0x7f800000));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, bias), 16);
+    return _mm512_mask_or_epi32(r, nan, top, _mm512_set1_epi32(0x40));
+}
+
 void rz_f32_to_bf16_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
     rz_bf16 *y = dst;
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        const __m512i bits = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, src + i));
-        const __m512i top = _mm512_srli_epi32(bits, 16);
-        const __m512i bias =
-            _mm512_add_epi32(_mm512_and_si512(top, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
-        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)),
-                                                      _mm512_set1_epi32(0x7f800000));
-        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, bias), 16);
-        r = _mm512_mask_or_epi32(r, nan, top, _mm512_set1_epi32(0x40));
-        _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtepi32_epi16(r));
+        _mm256_mask_storeu_epi16(y + i, m,
+                                 _mm512_cvtepi32_epi16(to_bf16x16(_mm512_maskz_loadu_ps(m, src + i))));
+    }
+}
+
+void rz_f32_to_bf16_act_row_avx512(const float *restrict src, void *restrict dst, int64_t n) {
+    float *y = dst;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512i a = _mm512_slli_epi32(to_bf16x16(_mm512_loadu_ps(src + i)), 16);
+        const __m512i b = _mm512_slli_epi32(to_bf16x16(_mm512_loadu_ps(src + i + 16)), 16);
+        _mm512_storeu_si512(y + i, _mm512_permutex2var_epi32(a, even, b));
+        _mm512_storeu_si512(y + i + 16, _mm512_permutex2var_epi32(a, odd, b));
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_epi32(y + i, m,
+                                 _mm512_slli_epi32(to_bf16x16(_mm512_maskz_loadu_ps(m, src + i)), 16));
     }
 }
 

@@ -7,28 +7,34 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ryzanstein.h"
+
 /* The tile shape most kernels use: RZ_GEMM_TILE weight rows by
  * RZ_GEMM_TILE_TOKENS tokens. No kernel's tile exceeds the MAX bounds. */
 enum { RZ_GEMM_TILE = 4, RZ_GEMM_TILE_TOKENS = 3, RZ_GEMM_MAX_ROWS = 16, RZ_GEMM_MAX_TOKENS = 16 };
 
 /* y[t * y_stride + r] = dot(row r of w, row t of x) for r < nr <= the
  * kernel's rows, t < nt <= its tokens; w rows are w_stride bytes apart, x rows
- * (in the weight type's vec_dot_type) x_stride bytes apart. */
+ * (in the kernel's activation type) x_stride bytes apart. */
 typedef void (*rz_gemm_tile_fn)(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                 uint64_t x_stride, int nt, float *y, int64_t y_stride);
 
-/* A tile kernel and the largest tile it takes. An interleaved layout stores
- * its rows in groups of `rows` (which may exceed RZ_GEMM_MAX_ROWS): rows have
- * no vec_dot, the tile serves every token count, one included, and each call
- * covers one whole group (nr == rows, the tensor's rows a multiple of it). */
+/* A tile kernel, the largest tile it takes, and the type of the activation
+ * rows it reads: act_type where the tile wants another layout than one-row
+ * vec_dot (GEMV) does, else (0) the weight type's vec_dot_type. An
+ * interleaved layout stores its rows in groups of `rows` (which may exceed
+ * RZ_GEMM_MAX_ROWS): rows have no vec_dot, the tile serves every token count,
+ * one included, and each call covers one whole group (nr == rows, the
+ * tensor's rows a multiple of it). */
 typedef struct rz_gemm_kernel {
     rz_gemm_tile_fn tile;
     int rows, tokens;
+    rz_type act_type;
     bool interleaved;
 } rz_gemm_kernel;
 
 #define RZ_GEMM_DEFAULT_SHAPE(fn)                                                                            \
-    { (fn), RZ_GEMM_TILE, RZ_GEMM_TILE_TOKENS }
+    { (fn), RZ_GEMM_TILE, RZ_GEMM_TILE_TOKENS, RZ_TYPE_F32 }
 
 void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);

@@ -148,53 +148,82 @@ void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
                                     _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), q))
 }
 
-/* Float weights: each 16-value (F16) or 32-value (BF16) slice of a weight
- * row is loaded once and multiplied into every token of the tile. */
-#define FLOAT_TILE(elem_t, step, load_w, load_x, madd)                                                       \
-    const elem_t *wr[NR], *xr[RZ_GEMM_TILE_TOKENS];                                                          \
-    for (int i = 0; i < NR; i++)                                                                             \
-        wr[i] = (const elem_t *)((const char *)w + (uint64_t)(i < nr ? i : nr - 1) * w_stride);              \
-    for (int i = 0; i < RZ_GEMM_TILE_TOKENS; i++)                                                            \
-        xr[i] = (const elem_t *)((const char *)x + (uint64_t)(i < nt ? i : nt - 1) * x_stride);              \
-    __m512 acc[NR][RZ_GEMM_TILE_TOKENS];                                                                     \
-    for (int r = 0; r < NR; r++)                                                                             \
-        for (int t = 0; t < RZ_GEMM_TILE_TOKENS; t++)                                                        \
-            acc[r][t] = _mm512_setzero_ps();                                                                 \
-    for (int64_t i = 0; i < n; i += step) {                                                                  \
-        const __mmask32 m =                                                                                  \
-            n - i >= step ? (__mmask32)((1ull << step) - 1) : (__mmask32)((1ull << (n - i)) - 1);            \
-        __m512 wv[NR];                                                                                       \
-        for (int r = 0; r < NR; r++)                                                                         \
-            wv[r] = load_w(m, wr[r] + i);                                                                    \
-        for (int t = 0; t < RZ_GEMM_TILE_TOKENS; t++) {                                                      \
-            const __m512 xv = load_x(m, xr[t] + i);                                                          \
-            for (int r = 0; r < NR; r++)                                                                     \
-                acc[r][t] = madd(acc[r][t], wv[r], xv);                                                      \
+/* Float weights times activations already rounded to the weight type and
+ * widened to float once per matmul (F16_ACT, BF16_ACT): only the weights are
+ * widened here, each 16-value slice once for FLOAT_TOKENS tokens. Widening
+ * F16 costs two uops on the FMA ports (BF16: one), so against 24 FMAs it
+ * leaves most of their time to the products. */
+enum { FLOAT_ROWS = 4, FLOAT_TOKENS = 6 };
+
+#define FLOAT_TILE_BEGIN(w_t)                                                                                \
+    const w_t *wr[FLOAT_ROWS];                                                                               \
+    const float *xr[FLOAT_TOKENS];                                                                           \
+    for (int r = 0; r < FLOAT_ROWS; r++)                                                                     \
+        wr[r] = (const w_t *)((const char *)w + (uint64_t)(r < nr ? r : nr - 1) * w_stride);                 \
+    for (int t = 0; t < FLOAT_TOKENS; t++)                                                                   \
+        xr[t] = (const float *)((const char *)x + (uint64_t)(t < nt ? t : nt - 1) * x_stride);               \
+    __m512 acc[FLOAT_ROWS][FLOAT_TOKENS];                                                                    \
+    for (int r = 0; r < FLOAT_ROWS; r++)                                                                     \
+        for (int t = 0; t < FLOAT_TOKENS; t++)                                                               \
+            acc[r][t] = _mm512_setzero_ps();
+
+/* acc[r][t] += (weights of row r) * (16 floats of token t at x_at(xr[t])). */
+#define FLOAT_TILE_STEP(load_w, x_at)                                                                        \
+    do {                                                                                                     \
+        __m512 wv[FLOAT_ROWS];                                                                               \
+        for (int r = 0; r < FLOAT_ROWS; r++)                                                                 \
+            wv[r] = load_w(wr[r]);                                                                           \
+        for (int t = 0; t < FLOAT_TOKENS; t++) {                                                             \
+            const __m512 xv = x_at(xr[t]);                                                                   \
+            for (int r = 0; r < FLOAT_ROWS; r++)                                                             \
+                acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);                                           \
         }                                                                                                    \
-    }                                                                                                        \
+    } while (0)
+
+/* Loads of the slice at i of a row p (the kernels' i, tail mask m, and for
+ * BF16 the mask high). */
+#define W_FULL(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((p) + i)))
+#define X_FULL(p) _mm512_loadu_ps((p) + i)
+#define W_PART(p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (p) + i))
+#define X_PART(p) _mm512_maskz_loadu_ps(m, (p) + i)
+#define W_EVEN(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512((p) + i), 16))
+#define W_ODD(p)  _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512((p) + i), high))
+#define X_ODD(p)  _mm512_loadu_ps((p) + i + 16)
+#define W_BF16(p)                                                                                            \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (p) + i)), 16))
+
+#define FLOAT_TILE_END                                                                                       \
     for (int t = 0; t < nt; t++)                                                                             \
         for (int r = 0; r < nr; r++)                                                                         \
             y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
 
-static inline __m512 load_f16(__mmask32 m, const rz_fp16 *p) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)m, p));
-}
-static inline __m512 fma_f32(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
-
 void rz_gemm_tile_f16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                              uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    FLOAT_TILE(rz_fp16, 16, load_f16, load_f16, fma_f32)
+    FLOAT_TILE_BEGIN(rz_fp16)
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        FLOAT_TILE_STEP(W_FULL, X_FULL);
+    const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+    if (i < n) FLOAT_TILE_STEP(W_PART, X_PART);
+    FLOAT_TILE_END
 }
 
-/* Raw bf16 pairs for vdpbf16ps (products exact in float, added in float). */
-static inline __m512 load_bf16(__mmask32 m, const rz_bf16 *p) {
-    return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, p));
-}
-static inline __m512 dot_bf16(__m512 acc, __m512 a, __m512 b) {
-    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
-}
-
+/* A 64-byte load holds 32 bf16: each 32-bit lane's low half (even index)
+ * shifted up, and its high half (odd index) masked, are those values as
+ * float, which BF16_ACT matches by storing each 32-value block evens first. */
 void rz_gemm_tile_bf16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                               uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    FLOAT_TILE(rz_bf16, 32, load_bf16, load_bf16, dot_bf16)
+    FLOAT_TILE_BEGIN(rz_bf16)
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        FLOAT_TILE_STEP(W_EVEN, X_FULL);
+        FLOAT_TILE_STEP(W_ODD, X_ODD);
+    }
+    /* the last n % 32 values, in order */
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        FLOAT_TILE_STEP(W_BF16, X_PART);
+    }
+    FLOAT_TILE_END
 }
