@@ -6,11 +6,20 @@
 #include "tensor/type_traits.h"
 
 /* Each thread owns a contiguous share of the rows and claims it in chunks of
- * about CHUNK_BYTES of weights; one that finishes early takes chunks from the
- * others' shares (the machine is shared, so equal shares rarely finish
- * together). Interleaving small chunks between threads from the start read
- * DRAM measurably slower than contiguous shares. */
-enum { CHUNK_BYTES = 128 * 1024, CHUNK_ROW_ALIGN = 16, MAX_SHARES = 64, ACT_BLOCK_BYTES = 512 * 1024 };
+ * at most MAX_CHUNK_BYTES of weights; one that finishes early takes chunks
+ * from the others' shares (the machine is shared, so equal shares rarely
+ * finish together). Small matrices get smaller chunks, about
+ * CHUNKS_PER_SHARE per thread, so that the last chunk left to wait for stays
+ * short. Interleaving small chunks between threads from the start read DRAM
+ * measurably slower than contiguous shares. */
+enum {
+    MAX_CHUNK_BYTES = 128 * 1024,
+    MIN_CHUNK_BYTES = 16 * 1024,
+    CHUNKS_PER_SHARE = 8,
+    CHUNK_ROW_ALIGN = 16,
+    MAX_SHARES = 64,
+    ACT_BLOCK_BYTES = 512 * 1024
+};
 
 typedef struct matmul_part {
     const rz_tensor *w;
@@ -154,6 +163,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
                      int64_t x_stride, int64_t n_tokens, void *work) {
     matmul_job job = {.n_parts = n_parts, .x = x, .x_stride = x_stride, .n_tokens = n_tokens};
     const rz_isa isa = rz_isa_active();
+    const int nth = rz_threadpool_size(pool);
     char *free_work = work;
     for (int i = 0; i < n_parts; i++) {
         const rz_tensor *w = outs[i].w;
@@ -171,7 +181,11 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         const rz_gemm_kernel *g = rz_type_gemm(w->type, isa);
         p->gemm = n_tokens > 1 || (g && g->interleaved) ? g : NULL;
         const int64_t align = g && g->interleaved && g->rows > CHUNK_ROW_ALIGN ? g->rows : CHUNK_ROW_ALIGN;
-        int64_t rows = (int64_t)(CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
+        uint64_t chunk_bytes = w->row_bytes * (uint64_t)w->ne[1] / ((uint64_t)nth * CHUNKS_PER_SHARE);
+        chunk_bytes = chunk_bytes < MIN_CHUNK_BYTES   ? MIN_CHUNK_BYTES
+                      : chunk_bytes > MAX_CHUNK_BYTES ? MAX_CHUNK_BYTES
+                                                      : chunk_bytes;
+        int64_t rows = (int64_t)(chunk_bytes / (w->row_bytes ? w->row_bytes : 1));
         rows = rows < align ? align : rows / align * align;
         p->chunk_rows = rows;
         p->act_type = rz_type_act_type(w->type, p->gemm);
@@ -201,7 +215,6 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         p->act_row_bytes = job.act_row_bytes;
         rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);
     }
-    const int nth = rz_threadpool_size(pool);
     job.n_shares = nth < MAX_SHARES ? nth : MAX_SHARES;
     for (int i = 0; i < job.n_shares; i++) {
         int64_t begin, end;
