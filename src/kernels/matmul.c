@@ -101,8 +101,10 @@ static void run_tiles(const matmul_part *p, int64_t n_tokens, int64_t begin, int
         for (int64_t r = begin; r < end; r += rows) {
             const int nr = end - r < rows ? (int)(end - r) : rows;
             const int64_t next_end = r + 2 * rows < w->ne[1] ? r + 2 * rows : w->ne[1];
+            /* One token tile (a GEMV through an interleaved layout) streams on
+             * its own prefetch; fetching the next group at once slowed it. */
             const uint64_t next_bytes =
-                next_end > r + rows ? (uint64_t)(next_end - r - rows) * w->row_bytes : 0;
+                n_tiles > 1 && next_end > r + rows ? (uint64_t)(next_end - r - rows) * w->row_bytes : 0;
             const char *next = next_bytes ? rz_tensor_row(w, r + rows) : NULL;
             const uint64_t slice = rz_align_up(next_bytes / (uint64_t)n_tiles + 1, RZ_CACHE_LINE);
             uint64_t fetched = 0;
