@@ -394,9 +394,9 @@ typedef struct rz_model_params {
                                    model tokenizes, but rz_context_create refuses it */
     bool no_repack;             /* compute on the file mapping as stored: no copy of the matrices
                                    into huge pages, no run-time layouts (docs/layouts.md) */
-    bool no_lut;                /* skip the run-time layouts that read fewer bytes per token but
-                                   run batches slower (I2_TL for I2_S): faster prompts, slower
-                                   generation */
+    bool lut;                   /* also use the run-time layouts that read fewer bytes per token
+                                   but run batches slower (I2_TL for I2_S, on AVX-512): faster
+                                   generation, slower prompts */
 } rz_model_params;
 
 typedef struct rz_model_desc {

@@ -484,27 +484,27 @@ static uint64_t placed_bytes(const rz_tensor *t, rz_type to) {
                        RZ_CACHE_LINE);
 }
 
-/* The layout a matrix is placed in: the ISA's run-time layout unless the
- * caller keeps batch speed over bytes per token. */
-static rz_type placed_type(const rz_tensor *t, rz_isa isa, bool no_lut) {
+/* The layout a matrix is placed in: the ISA's run-time layout, except one
+ * that trades batch speed for bytes per token unless the caller asked. */
+static rz_type placed_type(const rz_tensor *t, rz_isa isa, bool lut) {
     const rz_type to = rz_type_runtime_layout(t->type, t->ne[0], t->ne[1], isa);
-    return no_lut && rz_type_traits_get(to)->batches_slower ? t->type : to;
+    return !lut && rz_type_traits_get(to)->batches_slower ? t->type : to;
 }
 
-static rz_status place_weights(rz_model *m, bool no_lut) {
+static rz_status place_weights(rz_model *m, bool lut) {
     const rz_isa isa = rz_isa_active();
     const int64_t n = 1 + 7 * (int64_t)m->desc.n_layer;
     uint64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
         const rz_tensor *t = matrix_at(m, i);
-        total += placed_bytes(t, placed_type(t, isa, no_lut));
+        total += placed_bytes(t, placed_type(t, isa, lut));
     }
     char *dst = m->weights = rz_alloc_large(total);
     if (!dst) return rz_error_prefix(RZ_ERR_NOMEM, "copying the weights");
     m->weights_bytes = total;
     for (int64_t i = 0; i < n; i++) {
         rz_tensor *t = matrix_at(m, i);
-        const rz_type to = placed_type(t, isa, no_lut);
+        const rz_type to = placed_type(t, isa, lut);
         const rz_type_traits *from = rz_type_traits_get(t->type);
         const uint64_t row_bytes = rz_row_bytes(rz_type_traits_get(to), (uint64_t)t->ne[0]);
         const uint64_t placed = placed_bytes(t, to);
@@ -591,7 +591,7 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
     }
     if (!m->vocab_only) {
         summarize(m); /* the file's types, before any repacking */
-        if (!(params && params->no_repack) && (s = place_weights(m, params && params->no_lut)) != RZ_OK) {
+        if (!(params && params->no_repack) && (s = place_weights(m, params && params->lut)) != RZ_OK) {
             rz_error_prefix(s, "loading '%s'", path);
             rz_model_free(m);
             return s;

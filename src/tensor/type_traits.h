@@ -49,7 +49,7 @@ typedef struct rz_type_traits {
     rz_repack_fn repack; /* NULL: used as stored */
     rz_type repack_type;
     /* A run-time layout that reads fewer bytes per token than its stored
-     * type but runs batches slower (lookup tables): callers may skip it. */
+     * type but runs batches slower (lookup tables): only on request. */
     bool batches_slower;
 } rz_type_traits;
 

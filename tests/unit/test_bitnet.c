@@ -156,8 +156,8 @@ static void test_greedy_every_isa(void **state) {
     }
 }
 
-/* I2_S with and without its lookup-table layout (used where the ISA has
- * its kernel): integer sums either way, so the same logits bit for bit. */
+/* I2_S with and without its lookup-table layout (on request, where the ISA
+ * has its kernel): integer sums either way, so the same logits bit for bit. */
 static void test_lut_layout_optional(void **state) {
     (void)state;
     const rz_synth_params p = tiny_bitnet("bitnet-b1.58", RZ_TYPE_I2_S);
@@ -165,15 +165,15 @@ static void test_lut_layout_optional(void **state) {
     const size_t n = (size_t)N_PROMPT * (size_t)p.n_vocab;
     float *with = malloc(n * sizeof *with), *without = malloc(n * sizeof *without);
     int32_t greedy_with[N_GEN], greedy_without[N_GEN];
-    run_with(path, &(rz_model_params){0}, with, greedy_with);
-    run_with(path, &(rz_model_params){.no_lut = true}, without, greedy_without);
+    run_with(path, &(rz_model_params){.lut = true}, with, greedy_with);
+    run_with(path, &(rz_model_params){0}, without, greedy_without);
     assert_memory_equal(with, without, n * sizeof *with);
     assert_memory_equal(greedy_with, greedy_without, sizeof greedy_with);
-    for (int no_lut = 0; no_lut < 2; no_lut++) {
+    for (int lut = 0; lut < 2; lut++) {
         rz_model *m;
-        RZ_ASSERT_OK(rz_model_load(path, &(rz_model_params){.no_lut = no_lut}, &m));
-        const bool lut = !no_lut && rz_isa_active() == RZ_ISA_AVX512;
-        assert_int_equal(m->layers[0].wq.type, lut ? RZ_TYPE_I2_TL : RZ_TYPE_I2_S);
+        RZ_ASSERT_OK(rz_model_load(path, &(rz_model_params){.lut = lut}, &m));
+        const bool repacked = lut && rz_isa_active() == RZ_ISA_AVX512;
+        assert_int_equal(m->layers[0].wq.type, repacked ? RZ_TYPE_I2_TL : RZ_TYPE_I2_S);
         rz_model_free(m);
     }
     free(with);
