@@ -34,7 +34,7 @@ typedef struct rz_gemm_kernel {
 } rz_gemm_kernel;
 
 #define RZ_GEMM_DEFAULT_SHAPE(fn)                                                                            \
-    { (fn), RZ_GEMM_TILE, RZ_GEMM_TILE_TOKENS, RZ_TYPE_F32 }
+    { .tile = (fn), .rows = RZ_GEMM_TILE, .tokens = RZ_GEMM_TILE_TOKENS }
 
 void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
