@@ -125,12 +125,16 @@ static void write_i2_s(const int8_t *t, float s, uint8_t *dst, int64_t n) {
     memcpy(dst + n / 4, &s, sizeof s);
 }
 
-void rz_quantize_row_i8_s(const float *restrict src, void *restrict dst, int64_t n) {
-    rz_block_i8_s *y = dst;
+float rz_i8_s_scale(const float *x, int64_t n) {
     double m = 1e-5;
     for (int64_t i = 0; i < n; i++)
-        m = fmax(m, fabs((double)src[i]));
-    const float a = (float)(127.0 / m);
+        m = fmax(m, fabs((double)x[i]));
+    return (float)(127.0 / m);
+}
+
+void rz_quantize_row_i8_s(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_block_i8_s *y = dst;
+    const float a = rz_i8_s_scale(src, n);
     int32_t sum = 0;
     for (int64_t b = 0; b < n / RZ_QK_I2S; b++)
         for (int j = 0; j < RZ_QK_I2S; j++) {

@@ -59,6 +59,8 @@ void rz_dequantize_i2_s(const void *restrict src, float *restrict dst, int64_t n
 void rz_quantize_row_tq1_0_ref(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_tq2_0_ref(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_i8_s(const float *restrict src, void *restrict dst, int64_t n);
+/* The I8_S scale of a row: 127 / max(|x|, 1e-5) (shared with I8_TL). */
+float rz_i8_s_scale(const float *x, int64_t n);
 
 /* Absmean ternarization of a whole tensor (rz_quantize_tensor_fn): codes
  * t = clamp(round(w / mean|w|), -1, 1), and the scale that reproduces the
@@ -91,6 +93,7 @@ void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *rest
 void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict x,
                                  const void *restrict y);
 void rz_quantize_row_i8_s_avx512(const float *restrict src, void *restrict dst, int64_t n);
+float rz_i8_s_scale_avx512(const float *x, int64_t n); /* n a multiple of 16 */
 /* rz_gemm_tile_fn of TQ1_0 and TQ2_0, and of I2_S (unscaled, as its vec_dot;
  * its own tile shape). */
 enum { RZ_I2S_TILE_ROWS = 4, RZ_I2S_TILE_TOKENS = 6 };

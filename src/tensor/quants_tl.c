@@ -93,11 +93,7 @@ void rz_unpack_i2_tl(const void *restrict src, int8_t *restrict t, int64_t n, in
 
 void rz_quantize_row_i8_tl(const float *restrict src, void *restrict dst, int64_t n) {
     uint8_t *y = dst;
-    /* the I8_S scale and codes (rz_quantize_row_i8_s) */
-    double mx = 1e-5;
-    for (int64_t i = 0; i < n; i++)
-        mx = fmax(mx, fabs((double)src[i]));
-    const float a = (float)(127.0 / mx);
+    const float a = rz_i8_s_scale(src, n); /* codes as rz_quantize_row_i8_s's */
     memset(y, 0, RZ_TL_ACT_HEADER);
     memcpy(y, &a, sizeof a);
     for (int64_t quad = 0; quad < 2 * rz_tl_pairs(n); quad++) {

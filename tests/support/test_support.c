@@ -1,11 +1,15 @@
 #include "test_support.h"
 
+#include <math.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "tensor/type_traits.h"
 
 const char *rz_test_shared_path(const char *relative) {
     static char path[4096];
@@ -96,4 +100,17 @@ int rz_test_isa_paths(rz_isa paths[RZ_ISA_COUNT]) {
     for (int i = 0; i <= (int)rz_isa_best(); i++)
         paths[n++] = (rz_isa)i;
     return n;
+}
+
+double rz_test_abs_dot(rz_type w_type, const void *w, const void *x, int64_t n) {
+    const rz_type_traits *t = rz_type_traits_get(w_type);
+    float *wf = malloc((size_t)n * sizeof *wf), *xf = malloc((size_t)n * sizeof *xf);
+    t->to_float(w, wf, n);
+    rz_type_traits_get(t->vec_dot_type)->to_float(x, xf, n);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += fabs((double)wf[i] * xf[i]);
+    free(wf);
+    free(xf);
+    return sum;
 }

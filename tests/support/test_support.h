@@ -49,4 +49,8 @@ float rz_test_rand_uniform(uint64_t *state, float lo, float hi);
 /* The ISA paths this CPU supports, scalar first; returns the count. */
 int rz_test_isa_paths(rz_isa paths[RZ_ISA_COUNT]);
 
+/* sum |w_i x_i| over n decoded values of a row of weight type w_type and an
+ * activation row in its vec_dot_type: the scale of a dot's rounding error. */
+double rz_test_abs_dot(rz_type w_type, const void *w, const void *x, int64_t n);
+
 #endif

@@ -10,20 +10,6 @@
 #include "tensor/type_traits.h"
 #include "test_support.h"
 
-/* sum |w_i * x_i| of one weight row and one activation row. */
-static float abs_dot(const rz_type_traits *t, const rz_type_traits *at, const void *w, const void *x,
-                     int64_t n) {
-    float *wf = malloc((size_t)n * sizeof *wf), *xf = malloc((size_t)n * sizeof *xf);
-    t->to_float(w, wf, n);
-    at->to_float(x, xf, n);
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += fabs((double)wf[i] * xf[i]);
-    free(wf);
-    free(xf);
-    return (float)sum;
-}
-
 static void check_type(rz_type type) {
     enum { ROWS = RZ_GEMM_MAX_ROWS, TOKENS = RZ_GEMM_MAX_TOKENS };
     const rz_type_traits *t = rz_type_traits_get(type);
@@ -58,7 +44,8 @@ static void check_type(rz_type type) {
             for (int r = 0; r < ROWS; r++) {
                 dot(n, &ref[k][r], w + r * w_bytes, x + k * x_bytes);
                 /* Summation order differs: bound by the size of the terms. */
-                tol[k][r] = 1e-5f * fmaxf(1.0f, abs_dot(t, at, w + r * w_bytes, x + k * x_bytes, n));
+                tol[k][r] =
+                    1e-5f * fmaxf(1.0f, (float)rz_test_abs_dot(type, w + r * w_bytes, x + k * x_bytes, n));
             }
         for (int p = 0; p < n_paths; p++) {
             const rz_gemm_kernel *g = rz_type_gemm(type, paths[p]);

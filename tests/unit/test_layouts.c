@@ -14,20 +14,6 @@ static void random_floats(uint64_t *seed, float *v, int64_t n, float range) {
         v[i] = rz_test_rand_uniform(seed, -range, range);
 }
 
-/* sum |w_i x_i| over the decoded rows (x in the stored type's activation
- * type): the scale of the rounding error. */
-static double abs_dot(const rz_type_traits *wt, const void *w, const void *x, int64_t n) {
-    float *wf = malloc((size_t)n * sizeof *wf), *xf = malloc((size_t)n * sizeof *xf);
-    wt->to_float(w, wf, n);
-    rz_type_traits_get(wt->vec_dot_type)->to_float(x, xf, n);
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += fabs((double)wf[i] * xf[i]);
-    free(wf);
-    free(xf);
-    return sum;
-}
-
 /* A stored type, its run-time layout, the row lengths to try, and how to
  * make weight row r and the floats of token t. */
 typedef struct layout_case {
@@ -86,7 +72,7 @@ static void check_layout(const layout_case *c) {
                 /* the scalar reference sums in the same order: bit-exact */
                 rz_type_vec_dot(c->layout, RZ_ISA_SCALAR)(n, &got, wl + r * w_bytes, xl + t * x_bytes);
                 assert_memory_equal(&got, &want[t][r], sizeof got);
-                tol[t][r] = 1e-5 * abs_dot(st, w + r * w_bytes, x + t * ref_x_bytes, n) + 1e-6;
+                tol[t][r] = 1e-5 * rz_test_abs_dot(c->stored, w + r * w_bytes, x + t * ref_x_bytes, n) + 1e-6;
                 for (int p = 0; p < n_paths; p++) {
                     rz_type_vec_dot(c->layout, paths[p])(n, &got, wl + r * w_bytes, xl + t * x_bytes);
                     if (fabs((double)got - want[t][r]) > tol[t][r])

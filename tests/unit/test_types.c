@@ -178,20 +178,6 @@ static void make_operands(uint64_t *rng, rz_type type, int64_t n, void *w, void 
     vt->from_float_act[RZ_ISA_SCALAR](scratch, a, n);
 }
 
-/* sum |w_i * a_i| over the decoded operands: the scale of rounding error. */
-static double dot_magnitude(rz_type type, int64_t n, const void *w, const void *a) {
-    const rz_type_traits *t = rz_type_traits_get(type);
-    float *fw = malloc((size_t)n * sizeof *fw), *fa = malloc((size_t)n * sizeof *fa);
-    t->to_float(w, fw, n);
-    rz_type_traits_get(t->vec_dot_type)->to_float(a, fa, n);
-    double m = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        m += fabs((double)fw[i] * fa[i]);
-    free(fw);
-    free(fa);
-    return m;
-}
-
 static void test_vec_dot_isa_matches_scalar(void **state) {
     (void)state;
     rz_isa paths[RZ_ISA_COUNT];
@@ -208,7 +194,7 @@ static void test_vec_dot_isa_matches_scalar(void **state) {
             make_operands(&rng, type, n, w, a, scratch);
             float ref;
             rz_type_traits_get(type)->vec_dot[RZ_ISA_SCALAR](n, &ref, w, a);
-            const double tol = 1e-5 * dot_magnitude(type, n, w, a) + 1e-30;
+            const double tol = 1e-5 * rz_test_abs_dot(type, w, a, n) + 1e-30;
             for (int p = 1; p < n_paths; p++) {
                 float got = NAN;
                 rz_type_vec_dot(type, paths[p])(n, &got, w, a);

@@ -348,14 +348,17 @@ void rz_gemm_tile_tq1_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride,
         tq1_tile(n, w, w_stride, nr, x, x_stride, nt, y, y_stride, TT);
 }
 
-/* Same bytes as rz_quantize_row_i8_s (round half to even, exact clamp). */
-void rz_quantize_row_i8_s_avx512(const float *restrict x, void *restrict dst, int64_t n) {
-    rz_block_i8_s *y = dst;
+float rz_i8_s_scale_avx512(const float *x, int64_t n) {
     __m512 mx = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16)
         mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
-    const double m = fmax((double)_mm512_reduce_max_ps(mx), 1e-5);
-    const float a = (float)(127.0 / m);
+    return (float)(127.0 / fmax((double)_mm512_reduce_max_ps(mx), 1e-5));
+}
+
+/* Same bytes as rz_quantize_row_i8_s (round half to even, exact clamp). */
+void rz_quantize_row_i8_s_avx512(const float *restrict x, void *restrict dst, int64_t n) {
+    rz_block_i8_s *y = dst;
+    const float a = rz_i8_s_scale_avx512(x, n);
     const __m512 va = _mm512_set1_ps(a);
     const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
     __m512i sumv = _mm512_setzero_si512();

@@ -4,10 +4,10 @@
  * signs (+-1 for lo, +-64 for hi) and add the four slots of each row into
  * its int32 lane. */
 #include <immintrin.h>
-#include <math.h>
 #include <string.h>
 
 #include "tensor/isa/avx2_inl.h"
+#include "tensor/quants_ternary.h"
 #include "tensor/quants_tl.h"
 
 /* Per quad: the I8_S codes of its 12 activations (zero past n), the 64
@@ -15,11 +15,7 @@
  * U and of 4 (U >> 8) gathered into the two tables. */
 void rz_quantize_row_i8_tl_avx512(const float *restrict src, void *restrict dst, int64_t n) {
     uint8_t *y = dst;
-    __m512 mx = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16)
-        mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(src + i)));
-    const double m = fmax((double)_mm512_reduce_max_ps(mx), 1e-5);
-    const float a = (float)(127.0 / m);
+    const float a = rz_i8_s_scale_avx512(src, n);
     memset(y, 0, RZ_TL_ACT_HEADER);
     memcpy(y, &a, sizeof a);
     /* word w of half H is entry w % 16 of slot 2H + w / 16: the index of its
