@@ -1,10 +1,12 @@
 /* GEMV-style benchmark of the vec_dot kernels: y[r] = dot(W[r], x) over a
  * weight matrix bigger than the last-level cache, one thread, for every type
- * and ISA path. Reports the median of several runs as ns per row and GB/s of
- * weights streamed.
+ * and ISA path, and for the run-time layout the loader repacks the type into
+ * on this machine (timed with that layout's own vec_dot). Reports the median
+ * of several runs as ns per row and GB/s of weights streamed.
  *
  *   bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,18 +22,47 @@ static float rand_uniform(uint64_t *state) {
 
 enum { PATTERN_ROWS = 64, MAX_RUNS = 64 };
 
+/* Times rows of `type`'s vec_dot over w on every ISA path (with own_only,
+ * those with a kernel of their own: a run-time layout's fallbacks are only
+ * references). */
+static void bench_rows(rz_type type, bool own_only, const unsigned char *w, uint64_t cols, uint64_t rows,
+                       const float *f, void *xq, float *y, int runs) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    const uint64_t row_bytes = rz_row_bytes(t, cols), w_bytes = rows * row_bytes;
+    for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
+        rz_vec_dot_fn dot = rz_type_vec_dot(type, (rz_isa)isa);
+        if (!dot || (own_only && !t->vec_dot[isa])) continue; /* interleaved layouts: tiles only */
+        rz_type_from_float_act(t->vec_dot_type, (rz_isa)isa)(f, xq, (int64_t)cols);
+        double times[MAX_RUNS];
+        for (int run = -1; run < runs; run++) { /* run -1 warms up */
+            const double t0 = rz_time_seconds();
+            for (uint64_t r = 0; r < rows; r++)
+                dot((int64_t)cols, &y[r], w + r * row_bytes, xq);
+            if (run >= 0) times[run] = rz_time_seconds() - t0;
+        }
+        const double median = bench_median(times, runs);
+        printf("%-7s %-7s %8llu x %-6llu %7.1f MiB  %9.1f ns/row  %7.2f GB/s   x: %s\n", t->name,
+               rz_isa_name((rz_isa)isa), (unsigned long long)rows, (unsigned long long)cols,
+               w_bytes / 1048576.0, median / (double)rows * 1e9, (double)w_bytes / median * 1e-9,
+               rz_type_name(t->vec_dot_type));
+        fflush(stdout);
+    }
+}
+
 static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t target_bytes, int runs) {
     const rz_type_traits *t = rz_type_traits_get(type);
-    const rz_type_traits *vt = rz_type_traits_get(t->vec_dot_type);
     const uint64_t row_bytes = rz_row_bytes(t, cols);
     if (!rows) rows = target_bytes / row_bytes ? target_bytes / row_bytes : 1;
     const uint64_t pattern = rows < PATTERN_ROWS ? rows : PATTERN_ROWS;
     const uint64_t w_bytes = rows * row_bytes;
+    const rz_type layout = rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, rz_isa_best());
+    const uint64_t layout_bytes = layout == type ? 0 : rows * rz_row_bytes(rz_type_traits_get(layout), cols);
     unsigned char *w = rz_alloc_large(w_bytes); /* huge pages, as the engine's weights */
+    unsigned char *wl = layout_bytes ? rz_alloc_large(layout_bytes) : NULL;
     float *f = rz_alloc_aligned(cols * sizeof(float) * pattern);
-    void *xq = rz_alloc_aligned(cols * sizeof(float));
+    void *xq = rz_alloc_aligned(cols * sizeof(float) * 2); /* room for the widest activation layout */
     float *y = rz_alloc_aligned(rows * sizeof(float));
-    if (!w || !f || !xq || !y) {
+    if (!w || !f || !xq || !y || (layout_bytes && !wl)) {
         fprintf(stderr, "bench_dot: out of memory (%s, %llu MiB)\n", t->name,
                 (unsigned long long)(w_bytes >> 20));
         return 1;
@@ -43,22 +74,11 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     t->from_float(f, w, (int64_t)(cols * pattern));
     for (uint64_t r = pattern; r < rows; r++)
         memcpy(w + r * row_bytes, w + r % pattern * row_bytes, row_bytes);
-
-    for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
-        rz_vec_dot_fn dot = rz_type_vec_dot(type, (rz_isa)isa);
-        rz_type_from_float_act(t->vec_dot_type, (rz_isa)isa)(f, xq, (int64_t)cols);
-        double times[MAX_RUNS];
-        for (int run = -1; run < runs; run++) { /* run -1 warms up */
-            const double t0 = rz_time_seconds();
-            for (uint64_t r = 0; r < rows; r++)
-                dot((int64_t)cols, &y[r], w + r * row_bytes, xq);
-            if (run >= 0) times[run] = rz_time_seconds() - t0;
-        }
-        const double median = bench_median(times, runs);
-        printf("%-5s %-7s %8llu x %-6llu %7.1f MiB  %9.1f ns/row  %7.2f GB/s   x: %s\n", t->name,
-               rz_isa_name((rz_isa)isa), (unsigned long long)rows, (unsigned long long)cols,
-               w_bytes / 1048576.0, median / (double)rows * 1e9, (double)w_bytes / median * 1e-9, vt->name);
-        fflush(stdout);
+    bench_rows(type, false, w, cols, rows, f, xq, y, runs);
+    if (wl) {
+        t->repack(w, wl, (int64_t)cols, (int64_t)rows);
+        bench_rows(layout, true, wl, cols, rows, f, xq, y, runs);
+        rz_free_large(wl, layout_bytes);
     }
     rz_free_large(w, w_bytes);
     rz_free_aligned(f);

@@ -24,37 +24,42 @@ static inline __m256i dpbusd_codes4(__m256i acc, __m256i c, const int8_t *q, int
                                _mm256_loadu_si256((const __m256i *)(q + 96)));
 }
 
-static inline int32_t hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* Two 128-groups per step: 64 bytes of codes, four vpdpbusd on zmm. Field
- * l is masked in place (code << (6 - 2l) <= 128 still fits the unsigned
- * operand) instead of shifted down, into its own accumulator, whose lanes
- * are then exact multiples of 4^(3 - l) and are shifted back once. */
+/* Per 128-group, the 32 code bytes are broadcast into both halves of a zmm
+ * and fields 0 / 1 (then 2 / 3) masked in place, one per half: each 64-byte
+ * activation load (slices l and l + 1) then feeds one vpdpbusd. A masked
+ * field (code << (6 - 2l) <= 128) still fits the unsigned operand, so the
+ * lanes are exact multiples of 4^(3 - l), shifted back once per row. Two
+ * groups per step, each with its own accumulators, so the vpdpbusd chains
+ * do not limit the loads. */
 void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict vx,
                                  const void *restrict vy) {
     const uint8_t *x = vx;
     const rz_block_i8_s *y = vy;
     const int64_t ng = n / RZ_QK_I2S;
-    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
-                      _mm256_setzero_si256()};
-    const __m256i mask[4] = {_mm256_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), _mm256_set1_epi8(0x0C),
-                             _mm256_set1_epi8(0x03)};
-    for (int64_t g = 0; g < ng; g++) {
+    const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
+    const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
+    __m512i a01[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    __m512i a23[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2) {
         _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
-        const __m256i c = _mm256_loadu_si256((const __m256i *)(x + 32 * g));
-        for (int l = 0; l < 4; l++)
-            acc[l] = _mm256_dpbusd_epi32(acc[l], _mm256_and_si256(c, mask[l]),
-                                         _mm256_loadu_si256((const __m256i *)(y[g].qs + 32 * l)));
+        for (int k = 0; k < 2; k++) {
+            const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 32 * (g + k))));
+            a01[k] = _mm512_dpbusd_epi32(a01[k], _mm512_and_si512(c, m01), _mm512_loadu_si512(y[g + k].qs));
+            a23[k] =
+                _mm512_dpbusd_epi32(a23[k], _mm512_and_si512(c, m23), _mm512_loadu_si512(y[g + k].qs + 64));
+        }
     }
-    const __m256i t =
-        _mm256_add_epi32(_mm256_add_epi32(_mm256_srai_epi32(acc[0], 6), _mm256_srai_epi32(acc[1], 4)),
-                         _mm256_add_epi32(_mm256_srai_epi32(acc[2], 2), acc[3]));
-    *s = ((float)hsum_epi32(t) - (float)y[0].sum) / y[0].a;
+    if (g < ng) {
+        const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)));
+        a01[0] = _mm512_dpbusd_epi32(a01[0], _mm512_and_si512(c, m01), _mm512_loadu_si512(y[g].qs));
+        a23[0] = _mm512_dpbusd_epi32(a23[0], _mm512_and_si512(c, m23), _mm512_loadu_si512(y[g].qs + 64));
+    }
+    const __m512i shift01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
+    const __m512i shift23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
+    const __m512i t = _mm512_add_epi32(_mm512_srav_epi32(_mm512_add_epi32(a01[0], a01[1]), shift01),
+                                       _mm512_srav_epi32(_mm512_add_epi32(a23[0], a23[1]), shift23));
+    *s = ((float)_mm512_reduce_add_epi32(t) - (float)y[0].sum) / y[0].a;
 }
 
 void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx,
