@@ -145,11 +145,7 @@ void rz_vec_dot_q4_k_g_a8_k_avx512(int64_t n, float *restrict s, const void *res
         a0 = kg_half(a0, x[b].qs, _mm512_castsi512_si256(sm), d, &y[b], 0);
         a1 = kg_half(a1, x[b].qs, _mm512_extracti64x4_epi64(sm, 1), d, &y[b], 1);
     }
-    const __m256 t = _mm256_add_ps(a0, a1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    *s = _mm_cvtss_f32(h);
+    *s = hsum8(_mm256_add_ps(a0, a1));
 }
 
 /* As G4_TILE (g4_avx512.c), one weight row at a time: a decoded block takes
