@@ -1,5 +1,6 @@
 /* STREAM-like read bandwidth: sum the int64 values of a buffer much larger
- * than the caches, with scalar, AVX2 and AVX-512 loads, on 1..N threads.
+ * than the caches, with scalar, AVX2 and AVX-512 loads, the scalar and
+ * AVX-512 ones also with a software prefetch, on 1..N threads.
  * Prints the median GB/s (1e9 bytes) of several runs: the memory roofline for
  * token generation, which streams every weight once per token. The buffer is
  * allocated like the weights (rz_alloc_large: huge pages requested); --small-
@@ -36,6 +37,19 @@ static int64_t sum_scalar(const int64_t *p, size_t n) {
     return s0 + s1 + s2 + s3;
 }
 
+/* As sum_scalar with a software prefetch 1 KB ahead per cache line. */
+static int64_t sum_scalar_prefetch(const int64_t *p, size_t n) {
+    int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        __builtin_prefetch((const char *)(p + i) + 1024);
+        s0 += p[i] + p[i + 4];
+        s1 += p[i + 1] + p[i + 5];
+        s2 += p[i + 2] + p[i + 6];
+        s3 += p[i + 3] + p[i + 7];
+    }
+    return s0 + s1 + s2 + s3;
+}
+
 __attribute__((target("avx2"))) static int64_t sum_avx2(const int64_t *p, size_t n) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i < n; i += 16) {
@@ -53,6 +67,23 @@ __attribute__((target("avx2"))) static int64_t sum_avx2(const int64_t *p, size_t
 __attribute__((target("avx512f"))) static int64_t sum_avx512(const int64_t *p, size_t n) {
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i < n; i += 32) {
+        a0 = _mm512_add_epi64(a0, _mm512_load_si512(p + i));
+        a1 = _mm512_add_epi64(a1, _mm512_load_si512(p + i + 8));
+        a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 16));
+        a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 24));
+    }
+    return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+}
+
+/* As sum_avx512 with a software prefetch 1 KB ahead, as the kernels have.
+ * On the Xeon of stops 9-12 the prefetch added 10-15 % to the AVX-512 loads
+ * and 10-13 % to the scalar ones (2 KB: a little less, 4 KB: no gain), and
+ * made the scalar loop the fastest reader of all. */
+__attribute__((target("avx512f"))) static int64_t sum_avx512_prefetch(const int64_t *p, size_t n) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < n; i += 32) {
+        for (int line = 0; line < 4; line++)
+            _mm_prefetch((const char *)(p + i + 8 * line) + 1024, _MM_HINT_T0);
         a0 = _mm512_add_epi64(a0, _mm512_load_si512(p + i));
         a1 = _mm512_add_epi64(a1, _mm512_load_si512(p + i + 8));
         a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 16));
@@ -155,8 +186,10 @@ int main(int argc, char **argv) {
         bool ok;
     } kernels[] = {
         {"scalar", sum_scalar, true},
+        {"scalar+prefetch", sum_scalar_prefetch, true},
         {"avx2", sum_avx2, __builtin_cpu_supports("avx2")},
         {"avx512", sum_avx512, __builtin_cpu_supports("avx512f")},
+        {"avx512+prefetch", sum_avx512_prefetch, __builtin_cpu_supports("avx512f")},
     };
     printf("buffer %zu MiB (%s pages), median of %d runs, GB/s = 1e9 bytes/s\n", mib,
            small_pages ? "4 KB" : "huge", runs);
