@@ -24,10 +24,6 @@ void rz_vec_dot_f32_avx512(int64_t n, float *restrict s, const void *restrict vx
     *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
-static inline __m512 load_f16x16(const rz_fp16 *p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-}
-
 /* Whole 64-value steps on ymm, eight accumulators: with zmm conversions and
  * multiply-adds the row streamed 2-3 % slower here (bench_dot, rows of 1536
  * to 2560), as loops dense in 512-bit arithmetic do on this machine. */
