@@ -75,6 +75,10 @@ void rz_swiglu(float *gate, const float *up, int64_t n) {
 }
 
 void rz_relu_sqr_glu(float *gate, const float *up, int64_t n) {
+    if (avx512_active()) { /* the scalar loop branches on every sign */
+        rz_relu_sqr_glu_avx512(gate, up, n);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         const float r = gate[i] > 0.0f ? gate[i] : 0.0f;
         gate[i] = r * r * up[i];

@@ -124,6 +124,16 @@ static void test_row_ops_every_isa(void **state) {
                     fail_msg("swiglu on %s n=%lld [%lld] of %g: %.9g vs %.9g", rz_isa_name(paths[p]),
                              (long long)n, (long long)i, x[i], y[i], want);
             }
+            /* squared-ReLU GLU: exactly the scalar expression, NaN and -0 included */
+            if (n > 2) x[1] = NAN, x[2] = -0.0f;
+            memcpy(y, x, (size_t)n * sizeof *y);
+            rz_relu_sqr_glu(y, up, n);
+            for (int64_t i = 0; i < n; i++) {
+                const float r = x[i] > 0.0f ? x[i] : 0.0f, want = r * r * up[i];
+                if (memcmp(&y[i], &want, sizeof want) != 0)
+                    fail_msg("relu_sqr_glu on %s n=%lld [%lld] of %g: %.9g vs %.9g", rz_isa_name(paths[p]),
+                             (long long)n, (long long)i, x[i], y[i], want);
+            }
         }
     }
     rz_isa_set(rz_isa_best());

@@ -9,5 +9,6 @@
 void rz_rms_norm_avx512(float *out, const float *x, const float *weight, int64_t n, float eps);
 void rz_softmax_avx512(float *x, int64_t n);
 void rz_swiglu_avx512(float *gate, const float *up, int64_t n);
+void rz_relu_sqr_glu_avx512(float *gate, const float *up, int64_t n);
 
 #endif

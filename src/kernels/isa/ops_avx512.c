@@ -81,3 +81,14 @@ void rz_swiglu_avx512(float *gate, const float *up, int64_t n) {
         _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
     }
 }
+
+/* max(g, 0) gives 0 for NaN and -0 as the scalar comparison does, and the
+ * products are in the same order: the same bits. */
+void rz_relu_sqr_glu_avx512(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 r = _mm512_max_ps(_mm512_maskz_loadu_ps(m, gate + i), _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(gate + i, m,
+                              _mm512_mul_ps(_mm512_mul_ps(r, r), _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
