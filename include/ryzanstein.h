@@ -54,7 +54,7 @@ typedef struct rz_cpu_info {
     char vendor[16];
     char brand[64];
     bool sse42, avx, avx2, fma, f16c;
-    bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16, avx512vbmi;
+    bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16, avx512vbmi, gfni;
     bool avxvnni;
     int logical_cores;
     int physical_cores;
@@ -117,7 +117,8 @@ typedef enum rz_type {
     RZ_TYPE_I8_TL = 46,    /* its activations: tables of triplet partial sums */
     RZ_TYPE_F16_ACT = 47,  /* F16 tiles' activations: fp16-rounded floats */
     RZ_TYPE_BF16_ACT = 48, /* BF16 tiles' activations: bf16-rounded floats, pairs split */
-    RZ_TYPE_COUNT = 49
+    RZ_TYPE_TQ2_0_G = 49,  /* TQ2_0 and TQ1_0 as 2-bit codes grouped for 64-byte loads */
+    RZ_TYPE_COUNT = 50
 } rz_type;
 
 /* Type name as ggml spells it ("f32", "q4_0", "q4_K", ...); NULL if unknown. */

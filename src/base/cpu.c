@@ -54,7 +54,7 @@ static bool isa_supported(rz_isa isa) {
     case RZ_ISA_AVX2: return c->avx2 && c->fma && c->f16c;
     case RZ_ISA_AVX512:
         return isa_supported(RZ_ISA_AVX2) && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq &&
-               c->avx512vnni && c->avx512bf16;
+               c->avx512vnni && c->avx512bf16 && c->avx512vbmi && c->gfni; /* all used by its kernels */
     case RZ_ISA_COUNT: break;
     }
     return false;
@@ -87,6 +87,7 @@ static void detect(void) {
             c->avx512vl = (b & bit_AVX512VL) && zmm_state;
             c->avx512vbmi = (cx & bit_AVX512VBMI) && zmm_state;
             c->avx512vnni = (cx & bit_AVX512VNNI) && zmm_state;
+            c->gfni = (cx & bit_GFNI) && zmm_state;
             __cpuid_count(7, 1, a, b, cx, d);
             c->avx512bf16 = (a & bit_AVX512BF16) && zmm_state;
             c->avxvnni = (a & (1u << 4)) && ymm_state;

@@ -262,6 +262,78 @@ void rz_vec_dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx
     *s = sumf;
 }
 
+/* ------------------------------------------------------------- TQ2_0_G */
+
+static inline unsigned tq2_0_g_code(const rz_block_tq2_0_g *b, int e) {
+    return (b->qs[e % 64] >> (2 * (e / 64))) & 3;
+}
+
+void rz_dequantize_row_tq2_0_g(const void *restrict src, float *restrict dst, int64_t n) {
+    const rz_block_tq2_0_g *x = src;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const float d = rz_fp16_to_f32(x[b].d);
+        for (int e = 0; e < RZ_QK_TQ; e++)
+            *dst++ = (float)((int)tq2_0_g_code(&x[b], e) - 1) * d;
+    }
+}
+
+static void pack_tq2_0_g(const uint8_t codes[RZ_QK_TQ], rz_fp16 d, rz_block_tq2_0_g *out) {
+    for (int m = 0; m < RZ_QK_TQ / 4; m++) {
+        unsigned q = 0;
+        for (int l = 0; l < 4; l++)
+            q |= (unsigned)codes[64 * l + m] << (2 * l);
+        out->qs[m] = (uint8_t)q;
+    }
+    out->d = d;
+}
+
+void rz_repack_tq2_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
+    const rz_block_tq2_0 *x = src;
+    rz_block_tq2_0_g *y = dst;
+    uint8_t codes[RZ_QK_TQ];
+    for (int64_t b = 0; b < n_per_row / RZ_QK_TQ * nrows; b++) {
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 32; m++)
+                    codes[128 * h + 32 * l + m] = (uint8_t)((x[b].qs[32 * h + m] >> (2 * l)) & 3);
+        pack_tq2_0_g(codes, x[b].d, &y[b]);
+    }
+}
+
+/* Every byte decodes to trits 0..2 (ggml's digit formula), which are the
+ * 2-bit codes as they are. */
+void rz_repack_tq1_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
+    const rz_block_tq1_0 *x = src;
+    rz_block_tq2_0_g *y = dst;
+    uint8_t codes[RZ_QK_TQ];
+    for (int64_t b = 0; b < n_per_row / RZ_QK_TQ * nrows; b++) {
+        int e = 0;
+        for (int k = 0; k < 5; k++)
+            for (int m = 0; m < 32; m++)
+                codes[e++] = (uint8_t)trit(x[b].qs[m], k);
+        for (int k = 0; k < 5; k++)
+            for (int m = 0; m < 16; m++)
+                codes[e++] = (uint8_t)trit(x[b].qs[32 + m], k);
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 4; j++)
+                codes[e++] = (uint8_t)trit(x[b].qh[j], k);
+        pack_tq2_0_g(codes, x[b].d, &y[b]);
+    }
+}
+
+void rz_vec_dot_tq2_0_g_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_block_tq2_0_g *x = vx;
+    const rz_block_q8_K *y = vy;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        int32_t sum = 0;
+        for (int e = 0; e < RZ_QK_TQ; e++)
+            sum += ((int)tq2_0_g_code(&x[b], e) - 1) * y[b].qs[e];
+        sumf += (float)sum * (rz_fp16_to_f32(x[b].d) * y[b].d);
+    }
+    *s = sumf;
+}
+
 void rz_vec_dot_i2_s_i8_s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const uint8_t *x = vx;
     const rz_block_i8_s *y = vy;

@@ -27,6 +27,18 @@ typedef struct rz_block_tq2_0 {
     rz_fp16 d;
 } rz_block_tq2_0;
 
+/* TQ2_0_G, the run-time layout of TQ2_0 and TQ1_0 weights on AVX-512
+ * (docs/layouts.md): TQ2_0's block with its codes regrouped so that field l
+ * of the 64 code bytes holds elements 64l..64l+63, in line with one 64-byte
+ * load of Q8_K activations, so one zmm vpdpbusd per field (stored TQ2_0
+ * pairs each field's two 32-byte halves with activations 128 apart).
+ * Element 64*l + m is ((qs[m] >> 2l) & 3) - 1, times d. TQ1_0 blocks grow
+ * from 54 to 66 bytes in it. */
+typedef struct rz_block_tq2_0_g {
+    uint8_t qs[RZ_QK_TQ / 4];
+    rz_fp16 d;
+} rz_block_tq2_0_g;
+
 /* I2_S activations (our run-time type; the fork's I8_S id): per token,
  * q = clamp(nearest(x * a), -128, 127) with a = 127 / max|x|. Every block of
  * a row carries the same a, and sum, the row's sum of q (read once per row
@@ -39,6 +51,7 @@ typedef struct rz_block_i8_s {
 
 _Static_assert(sizeof(rz_block_tq1_0) == 54, "tq1_0 block must match ggml");
 _Static_assert(sizeof(rz_block_tq2_0) == 66, "tq2_0 block must match ggml");
+_Static_assert(sizeof(rz_block_tq2_0_g) == 66, "tq2_0_g block: as large as a tq2_0 block");
 _Static_assert(sizeof(rz_block_i8_s) == 136, "i8_s block size");
 
 /* I2_S code of element 32*l + m of a 128-group is (g[m] >> (6 - 2l)) & 3:
@@ -55,12 +68,18 @@ float rz_i2s_scale(const void *data, int64_t n);
  * ggml's quantize_row_tq*_0_ref (per-block absmax). */
 void rz_dequantize_row_tq1_0(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_tq2_0(const void *restrict src, float *restrict dst, int64_t n);
+void rz_dequantize_row_tq2_0_g(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_i2_s(const void *restrict src, float *restrict dst, int64_t n);
 void rz_quantize_row_tq1_0_ref(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_tq2_0_ref(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_i8_s(const float *restrict src, void *restrict dst, int64_t n);
 /* The I8_S scale of a row: 127 / max(|x|, 1e-5) (shared with I8_TL). */
 float rz_i8_s_scale(const float *x, int64_t n);
+
+/* TQ2_0 / TQ1_0 rows -> TQ2_0_G rows (rz_repack_fn): lossless, every byte
+ * pattern of the stored blocks included. */
+void rz_repack_tq2_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows);
+void rz_repack_tq1_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows);
 
 /* Absmean ternarization of a whole tensor (rz_quantize_tensor_fn): codes
  * t = clamp(round(w / mean|w|), -1, 1), and the scale that reproduces the
@@ -78,6 +97,7 @@ rz_status rz_quantize_tensor_i2_s(const float *restrict src, void *restrict dst,
  * per-tensor scale, which rz_matmul applies (rz_tensor.scale). */
 void rz_vec_dot_tq1_0_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot_tq2_0_g_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_i2_s_i8_s(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 /* Per-ISA kernels (tensor/isa/ternary_*.c): same integers, float results
@@ -90,17 +110,21 @@ void rz_vec_dot_tq1_0_q8_K_avx512(int64_t n, float *restrict s, const void *rest
                                   const void *restrict y);
 void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict x,
                                   const void *restrict y);
+void rz_vec_dot_tq2_0_g_q8_K_avx512(int64_t n, float *restrict s, const void *restrict x,
+                                    const void *restrict y);
 void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict x,
                                  const void *restrict y);
 void rz_quantize_row_i8_s_avx512(const float *restrict src, void *restrict dst, int64_t n);
 float rz_i8_s_scale_avx512(const float *x, int64_t n); /* n a multiple of 16 */
-/* rz_gemm_tile_fn of TQ1_0 and TQ2_0, and of I2_S (unscaled, as its vec_dot;
+/* rz_gemm_tile_fn of TQ1_0, TQ2_0 and TQ2_0_G, and of I2_S (unscaled, as its vec_dot;
  * its own tile shape). */
 enum { RZ_I2S_TILE_ROWS = 4, RZ_I2S_TILE_TOKENS = 6 };
 void rz_gemm_tile_tq1_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                     uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                     uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_tq2_0_g_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                      uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
 

@@ -198,7 +198,9 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .vec_dot_type = RZ_TYPE_Q8_K,
                        .vec_dot = {rz_vec_dot_tq1_0_q8_K, rz_vec_dot_tq1_0_q8_K_avx2,
                                    rz_vec_dot_tq1_0_q8_K_avx512},
-                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq1_0_q8_K_avx512)}},
+                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq1_0_q8_K_avx512)},
+                       .repack = rz_repack_tq1_0_g,
+                       .repack_type = RZ_TYPE_TQ2_0_G},
     [RZ_TYPE_TQ2_0] = {.name = "tq2_0",
                        .block_size = 256,
                        .block_bytes = 66,
@@ -209,7 +211,9 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .vec_dot_type = RZ_TYPE_Q8_K,
                        .vec_dot = {rz_vec_dot_tq2_0_q8_K, rz_vec_dot_tq2_0_q8_K_avx2,
                                    rz_vec_dot_tq2_0_q8_K_avx512},
-                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq2_0_q8_K_avx512)}},
+                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq2_0_q8_K_avx512)},
+                       .repack = rz_repack_tq2_0_g,
+                       .repack_type = RZ_TYPE_TQ2_0_G},
     /* Groups of 128 2-bit codes in 32 bytes, then a 32-byte trailer holding
      * the scale: to_float and quantize_tensor take whole tensors (no row
      * quantizer: rows cannot hold the scale), vec_dot leaves the scale to
@@ -295,6 +299,16 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .runtime_only = true,
                       .from_float_act = {rz_quantize_row_a8_k, [RZ_ISA_AVX512] =
                                                                    rz_quantize_row_a8_k_avx512}},
+    [RZ_TYPE_TQ2_0_G] = {.name = "tq2_0_g",
+                         .block_size = RZ_QK_TQ,
+                         .block_bytes = sizeof(rz_block_tq2_0_g),
+                         .is_quantized = true,
+                         .runtime_only = true,
+                         .to_float = rz_dequantize_row_tq2_0_g,
+                         .vec_dot_type = RZ_TYPE_Q8_K,
+                         .vec_dot = {rz_vec_dot_tq2_0_g_q8_K, [RZ_ISA_AVX512] =
+                                                                  rz_vec_dot_tq2_0_g_q8_K_avx512},
+                         .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq2_0_g_q8_K_avx512)}},
     /* Row-interleaved (quants_tl.h): only tiles, no row decoder. Blocks are
      * an allotment (RZ_TL_BLOCK_BYTES per 256 weights of a row) that row
      * groups fill up to their last quad pair. */

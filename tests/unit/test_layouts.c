@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/quants_k.h"
+#include "tensor/quants_ternary.h"
 #include "tensor/type_traits.h"
 #include "test_support.h"
 
@@ -36,20 +37,20 @@ static void check_layout(const layout_case *c) {
     enum { ROWS = RZ_GEMM_MAX_ROWS, TOKENS = RZ_GEMM_MAX_TOKENS };
     for (size_t li = 0; li < c->n_lengths; li++) {
         const int64_t n = c->lengths[li];
-        const uint64_t w_bytes = rz_row_bytes(lt, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
+        const uint64_t w_bytes = rz_row_bytes(st, (uint64_t)n), wl_bytes = rz_row_bytes(lt, (uint64_t)n),
+                       x_bytes = rz_row_bytes(at, (uint64_t)n);
         const uint64_t ref_x_bytes = rz_row_bytes(rz_type_traits_get(st->vec_dot_type), (uint64_t)n);
-        assert_int_equal(w_bytes, rz_row_bytes(st, (uint64_t)n)); /* the layouts keep the row size */
-        unsigned char *w = malloc(ROWS * w_bytes), *wl = malloc(ROWS * w_bytes);
+        unsigned char *w = malloc(ROWS * w_bytes), *wl = malloc(ROWS * wl_bytes);
         unsigned char *x = malloc(TOKENS * ref_x_bytes), *xl = malloc(TOKENS * x_bytes),
                       *xli = malloc(x_bytes);
         float *values = malloc((size_t)n * sizeof(float)), *a = malloc((size_t)n * sizeof(float)),
               *b = malloc((size_t)n * sizeof(float));
         for (int r = 0; r < ROWS; r++) {
             c->weight_row(&seed, r, values, st, w + r * w_bytes, n);
-            st->repack(w + r * w_bytes, wl + r * w_bytes, n, 1);
+            st->repack(w + r * w_bytes, wl + r * wl_bytes, n, 1);
             /* lossless: both layouts decode to the same floats */
             st->to_float(w + r * w_bytes, a, n);
-            lt->to_float(wl + r * w_bytes, b, n);
+            lt->to_float(wl + r * wl_bytes, b, n);
             assert_memory_equal(a, b, (size_t)n * sizeof(float));
         }
         for (int t = 0; t < TOKENS; t++) {
@@ -70,11 +71,11 @@ static void check_layout(const layout_case *c) {
                 float got;
                 ref(n, &want[t][r], w + r * w_bytes, x + t * ref_x_bytes);
                 /* the scalar reference sums in the same order: bit-exact */
-                rz_type_vec_dot(c->layout, RZ_ISA_SCALAR)(n, &got, wl + r * w_bytes, xl + t * x_bytes);
+                rz_type_vec_dot(c->layout, RZ_ISA_SCALAR)(n, &got, wl + r * wl_bytes, xl + t * x_bytes);
                 assert_memory_equal(&got, &want[t][r], sizeof got);
                 tol[t][r] = 1e-5 * rz_test_abs_dot(c->stored, w + r * w_bytes, x + t * ref_x_bytes, n) + 1e-6;
                 for (int p = 0; p < n_paths; p++) {
-                    rz_type_vec_dot(c->layout, paths[p])(n, &got, wl + r * w_bytes, xl + t * x_bytes);
+                    rz_type_vec_dot(c->layout, paths[p])(n, &got, wl + r * wl_bytes, xl + t * x_bytes);
                     if (fabs((double)got - want[t][r]) > tol[t][r])
                         fail_msg("%s n=%lld isa %d vec_dot row %d token %d: %g vs %g", lt->name, (long long)n,
                                  paths[p], r, t, got, want[t][r]);
@@ -87,7 +88,7 @@ static void check_layout(const layout_case *c) {
             for (int nr = 1; nr <= g->rows; nr++)
                 for (int nt = 1; nt <= g->tokens; nt++) {
                     float y[TOKENS * ROWS] = {0};
-                    g->tile(n, wl, w_bytes, nr, xl, x_bytes, nt, y, ROWS);
+                    g->tile(n, wl, wl_bytes, nr, xl, x_bytes, nt, y, ROWS);
                     for (int t = 0; t < TOKENS; t++)
                         for (int r = 0; r < ROWS; r++) {
                             if (t >= nt || r >= nr) {
@@ -172,6 +173,29 @@ static void test_q4_k_g(void **state) {
     check_layout(&(layout_case){RZ_TYPE_Q4_K, RZ_TYPE_Q4_K_G, k_lengths, 4, 13, q4_K_row, a8_k_token});
 }
 
+/* Ternary rows: quantized ones, then raw random code bytes (TQ2_0's code 3,
+ * every TQ1_0 byte) with scales of either sign. */
+static void tq_row(uint64_t *seed, int r, float *values, const rz_type_traits *st, void *row, int64_t n) {
+    quantized_row(seed, r, values, st, row, n);
+    if (r < 2) return;
+    unsigned char *bytes = row;
+    for (int64_t b = 0; b < n / (int64_t)st->block_size; b++) {
+        unsigned char *block = bytes + b * st->block_bytes;
+        for (uint32_t i = 0; i + sizeof(rz_fp16) < st->block_bytes; i++)
+            block[i] = (unsigned char)rz_test_rand_u64(seed);
+        const rz_fp16 d = rz_f32_to_fp16(rz_test_rand_uniform(seed, -2.0f, 2.0f));
+        memcpy(block + st->block_bytes - sizeof d, &d, sizeof d); /* d ends both block types */
+    }
+}
+
+static const int64_t tq_lengths[] = {256, 768, 2560};
+
+static void test_tq2_0_g(void **state) {
+    (void)state;
+    check_layout(&(layout_case){RZ_TYPE_TQ2_0, RZ_TYPE_TQ2_0_G, tq_lengths, 3, 17, tq_row, a8_k_token});
+    check_layout(&(layout_case){RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0_G, tq_lengths, 3, 19, tq_row, a8_k_token});
+}
+
 /* Repacked only where the ISA has the layout's own kernel and rows are whole
  * groups; never readable from a file. */
 static void test_runtime_layout_choice(void **state) {
@@ -189,6 +213,10 @@ static void test_runtime_layout_choice(void **state) {
     assert_true(rz_type_traits_get(RZ_TYPE_Q8_0_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_K_G)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_K)->runtime_only);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_TQ2_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_TQ2_0_G);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_TQ1_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_TQ2_0_G);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_TQ1_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_TQ1_0);
+    assert_true(rz_type_traits_get(RZ_TYPE_TQ2_0_G)->runtime_only);
     assert_false(rz_type_can_quantize(RZ_TYPE_Q4_0_G4));
 }
 
@@ -197,6 +225,7 @@ int main(void) {
         cmocka_unit_test(test_q4_0_g4),
         cmocka_unit_test(test_q8_0_g4),
         cmocka_unit_test(test_q4_k_g),
+        cmocka_unit_test(test_tq2_0_g),
         cmocka_unit_test(test_runtime_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,7 @@ static void print_cpu_text(void) {
                  {"avx512vnni", c->avx512vnni},
                  {"avx512bf16", c->avx512bf16},
                  {"avx512vbmi", c->avx512vbmi},
+                 {"gfni", c->gfni},
                  {"avxvnni", c->avxvnni}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (flags[i].present) printf(" %s", flags[i].name);
@@ -53,6 +54,7 @@ static void print_cpu_json(void) {
     cJSON_AddBoolToObject(features, "avx512vnni", c->avx512vnni);
     cJSON_AddBoolToObject(features, "avx512bf16", c->avx512bf16);
     cJSON_AddBoolToObject(features, "avx512vbmi", c->avx512vbmi);
+    cJSON_AddBoolToObject(features, "gfni", c->gfni);
     cJSON_AddStringToObject(root, "isa_detected", rz_isa_name(rz_isa_best()));
     cJSON_AddStringToObject(root, "isa_active", rz_isa_name(rz_isa_active()));
     char *text = cJSON_Print(root);

@@ -4,6 +4,7 @@
  * via the activation sums. */
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 
 #include "tensor/isa/avx2_inl.h"
 #include "tensor/isa/gemm.h"
@@ -62,6 +63,14 @@ void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restr
     *s = ((float)_mm512_reduce_add_epi32(t) - (float)y[0].sum) / y[0].a;
 }
 
+/* -sum q of a Q8_K block over eight int32 lanes: the seed that makes the
+ * vpdpbusd of codes (value + 1) sum the values. */
+static inline __m256i tq_seed(const rz_block_q8_K *y) {
+    return _mm256_sub_epi32(
+        _mm256_setzero_si256(),
+        _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1)));
+}
+
 void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx,
                                   const void *restrict vy) {
     const rz_block_tq2_0 *x = vx;
@@ -69,15 +78,38 @@ void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *rest
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
         _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
-        /* start from -sum q so the lanes end up holding sum (code - 1) * q */
-        __m256i v = _mm256_sub_epi32(
-            _mm256_setzero_si256(),
-            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1)));
+        __m256i v = tq_seed(&y[b]);
         v = dpbusd_codes4(v, _mm256_loadu_si256((const __m256i *)x[b].qs), y[b].qs, 0, 2, 4, 6);
         v = dpbusd_codes4(v, _mm256_loadu_si256((const __m256i *)(x[b].qs + 32)), y[b].qs + 128, 0, 2, 4, 6);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d) * y[b].d), _mm256_cvtepi32_ps(v), acc);
     }
     *s = hsum8(acc);
+}
+
+/* Bits 2l and 2l + 1 of every byte as its value 0..3: one GF(2) affine
+ * map (output bit i is the parity of the byte ANDed with matrix byte 7 - i)
+ * instead of a shift and a mask. */
+static inline __m512i tq_field(__m512i c, int l) {
+    const uint64_t rows = (1ull << (2 * l)) << 56 | (1ull << (2 * l + 1)) << 48;
+    return _mm512_gf2p8affine_epi64_epi8(c, _mm512_set1_epi64((long long)rows), 0);
+}
+
+/* TQ2_0_G: per block one 64-byte code load and, per field, one affine
+ * extraction and one vpdpbusd against 64 contiguous activations. */
+void rz_vec_dot_tq2_0_g_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx,
+                                    const void *restrict vy) {
+    const rz_block_tq2_0_g *x = vx;
+    const rz_block_q8_K *y = vy;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
+        const __m512i c = _mm512_loadu_si512(x[b].qs);
+        __m512i v = _mm512_zextsi256_si512(tq_seed(&y[b]));
+        for (int l = 0; l < 4; l++)
+            v = _mm512_dpbusd_epi32(v, tq_field(c, l), _mm512_loadu_si512(y[b].qs + 64 * l));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(x[b].d) * y[b].d), _mm512_cvtepi32_ps(v), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
 }
 
 /* acc + u * s on vpdpbusd in place: GCC 12 otherwise gives every
@@ -170,20 +202,26 @@ void rz_gemm_tile_i2_s_i8_s_avx512(int64_t n, const void *w, uint64_t w_stride, 
 
 enum { TR = RZ_GEMM_TILE, TT = RZ_GEMM_TILE_TOKENS };
 
-/* TQ2_0 tile: four rows against the tokens two at a time (float
+/* The 64 activations that field l of a code vector meets: 32l.. and
+ * 128 + 32l.. for TQ2_0's halves, 64l.. for TQ2_0_G. */
+static inline __m512i tq2_acts(const rz_block_q8_K *x, int l, bool grouped) {
+    if (grouped) return _mm512_loadu_si512(x->qs + 64 * l);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * l))),
+                              _mm256_loadu_si256((const __m256i *)(x->qs + 128 + 32 * l)), 1);
+}
+
+/* TQ2_0 and TQ2_0_G tile: four rows against the tokens two at a time (float
  * accumulators per block scale leave no room for four). Field l of a 64-byte
- * code vector holds elements 32l.. and 128 + 32l.. of the block; each
- * product starts from -sum q in lane 0, so the lanes add up to the exact
- * sum (t - 1) q of the block before its scale is applied. */
-#define TQ2_TILE_STEP(SH, L)                                                                                 \
+ * code vector meets tq2_acts(l); each product starts from -sum q in lane 0,
+ * so the lanes add up to the exact sum (t - 1) q of the block before its
+ * scale is applied. */
+#define TQ2_TILE_STEP(L)                                                                                     \
     do {                                                                                                     \
         __m512i c[4];                                                                                        \
         for (int r = 0; r < 4; r++)                                                                          \
-            c[r] = _mm512_and_si512(_mm512_srli_epi16(codes[r], SH), m3);                                    \
+            c[r] = tq_field(codes[r], L);                                                                    \
         for (int t = 0; t < 2; t++) {                                                                        \
-            const __m512i q = _mm512_inserti64x4(                                                            \
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xb[t]->qs + 32 * (L)))),         \
-                _mm256_loadu_si256((const __m256i *)(xb[t]->qs + 128 + 32 * (L))), 1);                       \
+            const __m512i q = tq2_acts(xb[t], L, grouped);                                                   \
             for (int r = 0; r < 4; r++)                                                                      \
                 acc[t][r] = _mm512_dpbusd_epi32(acc[t][r], c[r], q);                                         \
         }                                                                                                    \
@@ -192,8 +230,10 @@ enum { TR = RZ_GEMM_TILE, TT = RZ_GEMM_TILE_TOKENS };
 _Static_assert(RZ_GEMM_TILE == 4 && RZ_GEMM_TILE_TOKENS <= 4,
                "the TQ2_0 tile holds 4 rows, tokens in two pairs");
 
-void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
-                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+/* TQ2_0 and TQ2_0_G blocks differ only in the order of their codes. */
+static inline __attribute__((always_inline)) void tq2_tile(int64_t n, const void *w, uint64_t w_stride,
+                                                           int nr, const void *x, uint64_t x_stride, int nt,
+                                                           float *y, int64_t y_stride, const bool grouped) {
     const rz_block_tq2_0 *rows[4];
     const rz_block_q8_K *xs[4]; /* tokens in pairs: room for RZ_GEMM_TILE_TOKENS rounded up */
     for (int i = 0; i < 4; i++) {
@@ -202,7 +242,6 @@ void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride,
         xs[i] =
             (const rz_block_q8_K *)(const void *)((const char *)x + (i < nt ? (uint64_t)i : 0) * x_stride);
     }
-    const __m512i m3 = _mm512_set1_epi8(3);
     for (int t0 = 0; t0 < nt; t0 += 2) {
         const rz_block_q8_K *pair[2] = {xs[t0], xs[t0 + 1]};
         __m512 facc[2][4];
@@ -221,10 +260,10 @@ void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride,
                 for (int r = 0; r < 4; r++)
                     acc[t][r] = _mm512_zextsi128_si512(_mm_cvtsi32_si128(-sum));
             }
-            TQ2_TILE_STEP(0, 0);
-            TQ2_TILE_STEP(2, 1);
-            TQ2_TILE_STEP(4, 2);
-            TQ2_TILE_STEP(6, 3);
+            TQ2_TILE_STEP(0);
+            TQ2_TILE_STEP(1);
+            TQ2_TILE_STEP(2);
+            TQ2_TILE_STEP(3);
             for (int r = 0; r < 4; r++) {
                 const float dr = _cvtsh_ss(rows[r][b].d);
                 for (int t = 0; t < 2; t++)
@@ -236,6 +275,16 @@ void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride,
             for (int r = 0; r < nr; r++)
                 y[(t0 + t) * y_stride + r] = _mm512_reduce_add_ps(facc[t][r]);
     }
+}
+
+void rz_gemm_tile_tq2_0_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    tq2_tile(n, w, w_stride, nr, x, x_stride, nt, y, y_stride, false);
+}
+
+void rz_gemm_tile_tq2_0_g_q8_K_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                      uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    tq2_tile(n, w, w_stride, nr, x, x_stride, nt, y, y_stride, true);
 }
 
 /* TQ1_0. With x_k = q * 3^k mod 256, trit k of a byte q is 3 x_k >> 8, so
