@@ -1,6 +1,7 @@
 /* Ternary mat-mul benchmark: rz_matmul on the BitNet b1.58 2B-4T shapes
  * ([1x2560]x[2560x6912], [1x6912]x[6912x2560], [128x2560]x[2560x2560]) for
- * I2_S, I2_TL (its lookup-table layout), TQ2_0 and TQ1_0 on every ISA path at
+ * I2_S, I2_TL (its lookup-table layout), TQ2_0, TQ1_0 and TQ2_0_G (the
+ * run-time layout of both, made from TQ2_0 here) on every ISA path at
  * 1 and 2 threads. Weights
  * rotate through copies totalling more than the last-level cache, so GEMV
  * streams them from DRAM as token generation does. Reports the median time,
@@ -36,14 +37,18 @@ typedef struct shape {
     int64_t tokens, k, n;
 } shape;
 
-static int bench(rz_type type, shape sh, uint64_t mib, int runs, rz_threadpool *pools[2]) {
-    const rz_type_traits *t = rz_type_traits_get(type);
-    /* I2_TL is made from I2_S, as at load */
-    const rz_type_traits *qt = type == RZ_TYPE_I2_TL ? rz_type_traits_get(RZ_TYPE_I2_S) : t;
+/* A benchmarked type and the stored type it is made from at load (itself
+ * when stored as it is). */
+typedef struct bench_type {
+    rz_type type, from;
+} bench_type;
+
+static int bench(bench_type bt, shape sh, uint64_t mib, int runs, rz_threadpool *pools[2]) {
+    const rz_type type = bt.type;
+    const rz_type_traits *t = rz_type_traits_get(type), *qt = rz_type_traits_get(bt.from);
     uint64_t bytes, q_bytes;
     if (rz_type_tensor_bytes(type, (uint64_t)(sh.k * sh.n), &bytes) != RZ_OK ||
-        rz_type_tensor_bytes(type == RZ_TYPE_I2_TL ? RZ_TYPE_I2_S : type, (uint64_t)(sh.k * sh.n),
-                             &q_bytes) != RZ_OK)
+        rz_type_tensor_bytes(bt.from, (uint64_t)(sh.k * sh.n), &q_bytes) != RZ_OK)
         return 1;
     const uint64_t read_bytes =
         type == RZ_TYPE_I2_TL ? (uint64_t)(sh.n / RZ_TL_ROWS * RZ_TL_PAIR_BYTES * rz_tl_pairs(sh.k)) : bytes;
@@ -137,12 +142,16 @@ int main(int argc, char **argv) {
     rz_threadpool *pools[2] = {NULL, NULL};
     if (rz_threadpool_create(2, &pools[1]) != RZ_OK) return 1;
     const shape shapes[] = {{1, 2560, 6912}, {1, 6912, 2560}, {128, 2560, 2560}};
-    const rz_type types[] = {RZ_TYPE_I2_S, RZ_TYPE_I2_TL, RZ_TYPE_TQ2_0, RZ_TYPE_TQ1_0};
+    const bench_type types[] = {{RZ_TYPE_I2_S, RZ_TYPE_I2_S},
+                                {RZ_TYPE_I2_TL, RZ_TYPE_I2_S},
+                                {RZ_TYPE_TQ2_0, RZ_TYPE_TQ2_0},
+                                {RZ_TYPE_TQ1_0, RZ_TYPE_TQ1_0},
+                                {RZ_TYPE_TQ2_0_G, RZ_TYPE_TQ2_0}};
     printf("median of %d runs; GEMV weights rotate through %llu MiB of copies\n", runs,
            (unsigned long long)mib);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-            if (only && strcmp(only, rz_type_name(types[i])) != 0) continue;
+            if (only && strcmp(only, rz_type_name(types[i].type)) != 0) continue;
             if (bench(types[i], shapes[s], mib, runs, pools) != 0) return 1;
         }
     rz_threadpool_free(pools[1]);
