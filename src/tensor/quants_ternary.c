@@ -17,23 +17,119 @@ static inline int trit(uint8_t q, int k) { return (int)(((uint16_t)(uint8_t)(q *
 /* ggml's nearest_int: round half to even (the default FP rounding mode). */
 static inline int nearest(float v) { return (int)lrintf(v); }
 
-/* ------------------------------------------------------------- TQ1_0 */
+/* ------------------------------------ TQ1_0, TQ2_0, TQ2_0_G: decoding */
 
-void rz_dequantize_row_tq1_0(const void *restrict src, float *restrict dst, int64_t n) {
-    const rz_block_tq1_0 *x = src;
-    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
-        const float d = rz_fp16_to_f32(x[b].d);
-        for (int k = 0; k < 5; k++)
+/* The 256 codes (value + 1) of one block of each TQ layout, in element
+ * order, and its scale: the row converters, the vec_dot references and the
+ * repacks to TQ2_0_G all go through them. */
+typedef rz_fp16 (*tq_codes_fn)(const void *block, uint8_t codes[RZ_QK_TQ]);
+
+/* Every TQ1_0 byte decodes to digits 0..2 (ggml's formula), which serve as
+ * 2-bit codes as they are. */
+static rz_fp16 tq1_0_codes(const void *block, uint8_t codes[RZ_QK_TQ]) {
+    const rz_block_tq1_0 *b = block;
+    int e = 0;
+    for (int k = 0; k < 5; k++)
+        for (int m = 0; m < 32; m++)
+            codes[e++] = (uint8_t)trit(b->qs[m], k);
+    for (int k = 0; k < 5; k++)
+        for (int m = 0; m < 16; m++)
+            codes[e++] = (uint8_t)trit(b->qs[32 + m], k);
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 4; j++)
+            codes[e++] = (uint8_t)trit(b->qh[j], k);
+    return b->d;
+}
+
+static rz_fp16 tq2_0_codes(const void *block, uint8_t codes[RZ_QK_TQ]) {
+    const rz_block_tq2_0 *b = block;
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 4; l++)
             for (int m = 0; m < 32; m++)
-                *dst++ = (float)(trit(x[b].qs[m], k) - 1) * d;
-        for (int k = 0; k < 5; k++)
-            for (int m = 0; m < 16; m++)
-                *dst++ = (float)(trit(x[b].qs[32 + m], k) - 1) * d;
-        for (int k = 0; k < 4; k++)
-            for (int j = 0; j < 4; j++)
-                *dst++ = (float)(trit(x[b].qh[j], k) - 1) * d;
+                codes[128 * h + 32 * l + m] = (uint8_t)((b->qs[32 * h + m] >> (2 * l)) & 3);
+    return b->d;
+}
+
+static rz_fp16 tq2_0_g_codes(const void *block, uint8_t codes[RZ_QK_TQ]) {
+    const rz_block_tq2_0_g *b = block;
+    for (int e = 0; e < RZ_QK_TQ; e++)
+        codes[e] = (uint8_t)((b->qs[e % 64] >> (2 * (e / 64))) & 3);
+    return b->d;
+}
+
+static void tq_dequantize(const void *src, size_t block_bytes, tq_codes_fn codes_of, float *dst, int64_t n) {
+    uint8_t codes[RZ_QK_TQ];
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const float d = rz_fp16_to_f32(codes_of((const char *)src + b * block_bytes, codes));
+        for (int e = 0; e < RZ_QK_TQ; e++)
+            *dst++ = (float)(codes[e] - 1) * d;
     }
 }
+
+/* Sum over blocks of (float)sumi * (d * d8), as ggml. */
+static float tq_vec_dot(int64_t n, const void *vx, size_t block_bytes, tq_codes_fn codes_of,
+                        const rz_block_q8_K *y) {
+    uint8_t codes[RZ_QK_TQ];
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const rz_fp16 d = codes_of((const char *)vx + b * block_bytes, codes);
+        int32_t sum = 0;
+        for (int e = 0; e < RZ_QK_TQ; e++)
+            sum += (codes[e] - 1) * y[b].qs[e];
+        sumf += (float)sum * (rz_fp16_to_f32(d) * y[b].d);
+    }
+    return sumf;
+}
+
+/* Field l of byte m of a TQ2_0_G block is element 64l + m. */
+static void tq_repack_g(const void *src, size_t block_bytes, tq_codes_fn codes_of, void *dst,
+                        int64_t n_blocks) {
+    rz_block_tq2_0_g *y = dst;
+    uint8_t codes[RZ_QK_TQ];
+    for (int64_t b = 0; b < n_blocks; b++) {
+        y[b].d = codes_of((const char *)src + b * block_bytes, codes);
+        for (int m = 0; m < RZ_QK_TQ / 4; m++) {
+            unsigned q = 0;
+            for (int l = 0; l < 4; l++)
+                q |= (unsigned)codes[64 * l + m] << (2 * l);
+            y[b].qs[m] = (uint8_t)q;
+        }
+    }
+}
+
+void rz_dequantize_row_tq1_0(const void *restrict src, float *restrict dst, int64_t n) {
+    tq_dequantize(src, sizeof(rz_block_tq1_0), tq1_0_codes, dst, n);
+}
+
+void rz_dequantize_row_tq2_0(const void *restrict src, float *restrict dst, int64_t n) {
+    tq_dequantize(src, sizeof(rz_block_tq2_0), tq2_0_codes, dst, n);
+}
+
+void rz_dequantize_row_tq2_0_g(const void *restrict src, float *restrict dst, int64_t n) {
+    tq_dequantize(src, sizeof(rz_block_tq2_0_g), tq2_0_g_codes, dst, n);
+}
+
+void rz_vec_dot_tq1_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    *s = tq_vec_dot(n, vx, sizeof(rz_block_tq1_0), tq1_0_codes, vy);
+}
+
+void rz_vec_dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    *s = tq_vec_dot(n, vx, sizeof(rz_block_tq2_0), tq2_0_codes, vy);
+}
+
+void rz_vec_dot_tq2_0_g_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    *s = tq_vec_dot(n, vx, sizeof(rz_block_tq2_0_g), tq2_0_g_codes, vy);
+}
+
+void rz_repack_tq1_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
+    tq_repack_g(src, sizeof(rz_block_tq1_0), tq1_0_codes, dst, n_per_row / RZ_QK_TQ * nrows);
+}
+
+void rz_repack_tq2_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
+    tq_repack_g(src, sizeof(rz_block_tq2_0), tq2_0_codes, dst, n_per_row / RZ_QK_TQ * nrows);
+}
+
+/* ------------------------------------------------------------- TQ1_0 */
 
 /* Packs `digits` trits (0..2, most significant first) of elements stride
  * apart, padded to five, into one byte. */
@@ -70,17 +166,6 @@ void rz_quantize_row_tq1_0_ref(const float *restrict src, void *restrict dst, in
 }
 
 /* ------------------------------------------------------------- TQ2_0 */
-
-void rz_dequantize_row_tq2_0(const void *restrict src, float *restrict dst, int64_t n) {
-    const rz_block_tq2_0 *x = src;
-    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
-        const float d = rz_fp16_to_f32(x[b].d);
-        for (int h = 0; h < 2; h++)
-            for (int l = 0; l < 4; l++)
-                for (int m = 0; m < 32; m++)
-                    *dst++ = (float)(((x[b].qs[32 * h + m] >> (2 * l)) & 3) - 1) * d;
-    }
-}
 
 void rz_quantize_row_tq2_0_ref(const float *restrict src, void *restrict dst, int64_t n) {
     rz_block_tq2_0 *y = dst;
@@ -225,114 +310,6 @@ rz_status rz_quantize_tensor_i2_s(const float *restrict src, void *restrict dst,
 }
 
 /* ---------------------------------------------------------- vec_dot */
-
-void rz_vec_dot_tq1_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_block_tq1_0 *x = vx;
-    const rz_block_q8_K *y = vy;
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
-        const int8_t *q = y[b].qs;
-        int32_t sum = 0;
-        for (int k = 0; k < 5; k++)
-            for (int m = 0; m < 32; m++)
-                sum += (trit(x[b].qs[m], k) - 1) * q[32 * k + m];
-        for (int k = 0; k < 5; k++)
-            for (int m = 0; m < 16; m++)
-                sum += (trit(x[b].qs[32 + m], k) - 1) * q[160 + 16 * k + m];
-        for (int k = 0; k < 4; k++)
-            for (int j = 0; j < 4; j++)
-                sum += (trit(x[b].qh[j], k) - 1) * q[240 + 4 * k + j];
-        sumf += (float)sum * (rz_fp16_to_f32(x[b].d) * y[b].d);
-    }
-    *s = sumf;
-}
-
-void rz_vec_dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_block_tq2_0 *x = vx;
-    const rz_block_q8_K *y = vy;
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
-        int32_t sum = 0;
-        for (int h = 0; h < 2; h++)
-            for (int l = 0; l < 4; l++)
-                for (int m = 0; m < 32; m++)
-                    sum += (((x[b].qs[32 * h + m] >> (2 * l)) & 3) - 1) * y[b].qs[128 * h + 32 * l + m];
-        sumf += (float)sum * (rz_fp16_to_f32(x[b].d) * y[b].d);
-    }
-    *s = sumf;
-}
-
-/* ------------------------------------------------------------- TQ2_0_G */
-
-static inline unsigned tq2_0_g_code(const rz_block_tq2_0_g *b, int e) {
-    return (b->qs[e % 64] >> (2 * (e / 64))) & 3;
-}
-
-void rz_dequantize_row_tq2_0_g(const void *restrict src, float *restrict dst, int64_t n) {
-    const rz_block_tq2_0_g *x = src;
-    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
-        const float d = rz_fp16_to_f32(x[b].d);
-        for (int e = 0; e < RZ_QK_TQ; e++)
-            *dst++ = (float)((int)tq2_0_g_code(&x[b], e) - 1) * d;
-    }
-}
-
-static void pack_tq2_0_g(const uint8_t codes[RZ_QK_TQ], rz_fp16 d, rz_block_tq2_0_g *out) {
-    for (int m = 0; m < RZ_QK_TQ / 4; m++) {
-        unsigned q = 0;
-        for (int l = 0; l < 4; l++)
-            q |= (unsigned)codes[64 * l + m] << (2 * l);
-        out->qs[m] = (uint8_t)q;
-    }
-    out->d = d;
-}
-
-void rz_repack_tq2_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
-    const rz_block_tq2_0 *x = src;
-    rz_block_tq2_0_g *y = dst;
-    uint8_t codes[RZ_QK_TQ];
-    for (int64_t b = 0; b < n_per_row / RZ_QK_TQ * nrows; b++) {
-        for (int h = 0; h < 2; h++)
-            for (int l = 0; l < 4; l++)
-                for (int m = 0; m < 32; m++)
-                    codes[128 * h + 32 * l + m] = (uint8_t)((x[b].qs[32 * h + m] >> (2 * l)) & 3);
-        pack_tq2_0_g(codes, x[b].d, &y[b]);
-    }
-}
-
-/* Every byte decodes to trits 0..2 (ggml's digit formula), which are the
- * 2-bit codes as they are. */
-void rz_repack_tq1_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows) {
-    const rz_block_tq1_0 *x = src;
-    rz_block_tq2_0_g *y = dst;
-    uint8_t codes[RZ_QK_TQ];
-    for (int64_t b = 0; b < n_per_row / RZ_QK_TQ * nrows; b++) {
-        int e = 0;
-        for (int k = 0; k < 5; k++)
-            for (int m = 0; m < 32; m++)
-                codes[e++] = (uint8_t)trit(x[b].qs[m], k);
-        for (int k = 0; k < 5; k++)
-            for (int m = 0; m < 16; m++)
-                codes[e++] = (uint8_t)trit(x[b].qs[32 + m], k);
-        for (int k = 0; k < 4; k++)
-            for (int j = 0; j < 4; j++)
-                codes[e++] = (uint8_t)trit(x[b].qh[j], k);
-        pack_tq2_0_g(codes, x[b].d, &y[b]);
-    }
-}
-
-void rz_vec_dot_tq2_0_g_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_block_tq2_0_g *x = vx;
-    const rz_block_q8_K *y = vy;
-    float sumf = 0.0f;
-    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
-        int32_t sum = 0;
-        for (int e = 0; e < RZ_QK_TQ; e++)
-            sum += ((int)tq2_0_g_code(&x[b], e) - 1) * y[b].qs[e];
-        sumf += (float)sum * (rz_fp16_to_f32(x[b].d) * y[b].d);
-    }
-    *s = sumf;
-}
 
 void rz_vec_dot_i2_s_i8_s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const uint8_t *x = vx;
