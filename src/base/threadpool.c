@@ -12,6 +12,16 @@
  * longer spinning only steals the CPU when cores are oversubscribed. */
 enum { SPIN_ITERATIONS = 10000 };
 
+/* Lines of an idle prefetch issued between two looks at the pool's state. */
+enum { IDLE_PREFETCH_LINES = 8 };
+
+/* What a thread prefetches while it waits; written and read by that thread
+ * only. */
+typedef struct idle_prefetch {
+    _Alignas(RZ_CACHE_LINE) const char *next;
+    const char *end;
+} idle_prefetch;
+
 struct rz_threadpool {
     int n_threads;
     pthread_t *threads;
@@ -24,6 +34,7 @@ struct rz_threadpool {
     rz_task_fn fn;
     void *arg;
     atomic_bool stop;
+    idle_prefetch *idle; /* one per thread */
 };
 
 typedef struct worker_start {
@@ -33,15 +44,31 @@ typedef struct worker_start {
 
 static inline void cpu_relax(void) { __builtin_ia32_pause(); }
 
+/* A few more lines of the thread's idle prefetch into L2; false when none is
+ * left. */
+static bool idle_prefetch_step(idle_prefetch *ip) {
+    if (ip->next >= ip->end) return false;
+    for (int i = 0; i < IDLE_PREFETCH_LINES && ip->next < ip->end; i++, ip->next += RZ_CACHE_LINE)
+        __builtin_prefetch(ip->next, 0, 2);
+    return true;
+}
+
+void rz_threadpool_prefetch_while_idle(rz_threadpool *pool, int ith, const void *p, size_t bytes) {
+    if (!pool || pool->n_threads == 1) return;
+    pool->idle[ith] = (idle_prefetch){.next = p, .end = (const char *)p + bytes};
+}
+
 static void *worker_main(void *p) {
     worker_start start = *(worker_start *)p;
     free(p);
     rz_threadpool *pool = start.pool;
     uint_fast64_t seen = 0;
+    idle_prefetch *idle = &pool->idle[start.index];
     for (;;) {
         uint_fast64_t gen;
         int spins = 0;
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen) {
+            if (idle_prefetch_step(idle)) continue;
             if (++spins < SPIN_ITERATIONS) {
                 cpu_relax();
                 continue;
@@ -70,7 +97,8 @@ rz_status rz_threadpool_create(int n_threads, rz_threadpool **out) {
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->threads = rz_calloc((size_t)n_threads, sizeof(pthread_t));
-    if (!pool->threads) {
+    pool->idle = rz_calloc_aligned((size_t)n_threads, sizeof *pool->idle);
+    if (!pool->threads || !pool->idle) {
         rz_threadpool_free(pool);
         return RZ_ERR_NOMEM;
     }
@@ -104,6 +132,7 @@ void rz_threadpool_free(rz_threadpool *pool) {
     for (int i = 1; i < pool->n_threads; i++)
         if (pool->threads) pthread_join(pool->threads[i], NULL);
     free(pool->threads);
+    rz_free_aligned(pool->idle);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->wake);
     rz_free_aligned(pool);
@@ -126,9 +155,11 @@ void rz_threadpool_run(rz_threadpool *pool, rz_task_fn fn, void *arg) {
         pthread_cond_broadcast(&pool->wake);
         pthread_mutex_unlock(&pool->mutex);
     }
+    idle_prefetch *idle = &pool->idle[0];
     fn(arg, 0, pool->n_threads);
     int spins = 0;
     while (atomic_load_explicit(&pool->done, memory_order_acquire) < pool->n_threads - 1) {
+        if (idle_prefetch_step(idle)) continue;
         if (++spins < SPIN_ITERATIONS)
             cpu_relax();
         else

@@ -42,6 +42,10 @@ typedef struct matmul_job {
         _Alignas(64) atomic_int_fast64_t next; /* next unclaimed chunk of the share */
         int64_t end;
     } shares[MAX_SHARES];
+    /* what each thread prefetches once out of chunks */
+    rz_threadpool *pool;
+    const rz_tensor *const *next;
+    int n_next;
     /* activation conversion */
     rz_from_float_fn convert;
     const float *x;
@@ -148,8 +152,46 @@ static void run_chunk(const matmul_job *job, int64_t c) {
                 p->y[t * p->y_stride + r] *= p->w->scale;
 }
 
+/* Rows per chunk of w in a region of nth threads: whole row groups of an
+ * interleaved layout. */
+static int64_t chunk_rows(const rz_tensor *w, rz_isa isa, int nth) {
+    const rz_gemm_kernel *g = rz_type_gemm(w->type, isa);
+    const int64_t align = g && g->interleaved && g->rows > CHUNK_ROW_ALIGN ? g->rows : CHUNK_ROW_ALIGN;
+    uint64_t chunk_bytes = w->row_bytes * (uint64_t)w->ne[1] / ((uint64_t)nth * CHUNKS_PER_SHARE);
+    chunk_bytes = chunk_bytes < MIN_CHUNK_BYTES   ? MIN_CHUNK_BYTES
+                  : chunk_bytes > MAX_CHUNK_BYTES ? MAX_CHUNK_BYTES
+                                                  : chunk_bytes;
+    const int64_t rows = (int64_t)(chunk_bytes / (w->row_bytes ? w->row_bytes : 1));
+    return rows < align ? align : rows / align * align;
+}
+
+/* Thread ith's first chunk in a mat-mul over the weights w: where its share
+ * of the chunks starts. */
+static void first_chunk(const rz_tensor *const *w, int n_parts, int ith, int nth, const char **data,
+                        size_t *bytes) {
+    const rz_isa isa = rz_isa_active();
+    int64_t rows[RZ_MATMUL_MAX_PARTS], n_chunks = 0;
+    for (int i = 0; i < n_parts; i++) {
+        rows[i] = chunk_rows(w[i], isa, nth);
+        n_chunks += (w[i]->ne[1] + rows[i] - 1) / rows[i];
+    }
+    int64_t c, end;
+    rz_split_range(n_chunks, 1, ith, nth, &c, &end);
+    *bytes = 0;
+    if (c == end) return;
+    for (int i = 0; i < n_parts; i++) {
+        const int64_t part_chunks = (w[i]->ne[1] + rows[i] - 1) / rows[i];
+        if (c < part_chunks) {
+            const int64_t r = c * rows[i], n = w[i]->ne[1] - r < rows[i] ? w[i]->ne[1] - r : rows[i];
+            *data = rz_tensor_row(w[i], r);
+            *bytes = (size_t)((uint64_t)n * w[i]->row_bytes);
+            return;
+        }
+        c -= part_chunks;
+    }
+}
+
 static void dot_task(void *arg, int ith, int nth) {
-    (void)nth;
     matmul_job *job = arg;
     for (int k = 0; k < job->n_shares; k++) {
         const int s = (ith + k) % job->n_shares;
@@ -159,11 +201,24 @@ static void dot_task(void *arg, int ith, int nth) {
             run_chunk(job, c);
         }
     }
+    if (job->n_next > 0 && nth > 1) {
+        const char *data;
+        size_t bytes;
+        first_chunk(job->next, job->n_next, ith, nth, &data, &bytes);
+        if (bytes) rz_threadpool_prefetch_while_idle(job->pool, ith, data, bytes);
+    }
 }
 
 void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts, const float *x,
-                     int64_t x_stride, int64_t n_tokens, void *work) {
-    matmul_job job = {.n_parts = n_parts, .x = x, .x_stride = x_stride, .n_tokens = n_tokens};
+                     int64_t x_stride, int64_t n_tokens, void *work, const rz_tensor *const *next,
+                     int n_next) {
+    matmul_job job = {.n_parts = n_parts,
+                      .x = x,
+                      .x_stride = x_stride,
+                      .n_tokens = n_tokens,
+                      .pool = pool,
+                      .next = next,
+                      .n_next = n_next};
     const rz_isa isa = rz_isa_active();
     const int nth = rz_threadpool_size(pool);
     char *free_work = work;
@@ -178,18 +233,10 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .first_chunk = job.n_chunks,
         };
         /* One token gains nothing from tiles, GEMV stays on vec_dot, except
-         * in interleaved layouts, which have only tiles; their chunks are
-         * whole row groups. */
+         * in interleaved layouts, which have only tiles. */
         const rz_gemm_kernel *g = rz_type_gemm(w->type, isa);
         p->gemm = n_tokens > 1 || (g && g->interleaved) ? g : NULL;
-        const int64_t align = g && g->interleaved && g->rows > CHUNK_ROW_ALIGN ? g->rows : CHUNK_ROW_ALIGN;
-        uint64_t chunk_bytes = w->row_bytes * (uint64_t)w->ne[1] / ((uint64_t)nth * CHUNKS_PER_SHARE);
-        chunk_bytes = chunk_bytes < MIN_CHUNK_BYTES   ? MIN_CHUNK_BYTES
-                      : chunk_bytes > MAX_CHUNK_BYTES ? MAX_CHUNK_BYTES
-                                                      : chunk_bytes;
-        int64_t rows = (int64_t)(chunk_bytes / (w->row_bytes ? w->row_bytes : 1));
-        rows = rows < align ? align : rows / align * align;
-        p->chunk_rows = rows;
+        const int64_t rows = p->chunk_rows = chunk_rows(w, isa, nth);
         p->act_type = rz_type_act_type(w->type, p->gemm);
         job.n_chunks += (w->ne[1] + rows - 1) / rows;
 
@@ -230,5 +277,5 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
 void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
                int64_t y_stride, int64_t n_tokens, void *work) {
     const rz_matmul_out out = {.w = w, .y = y, .y_stride = y_stride};
-    rz_matmul_fused(pool, &out, 1, x, x_stride, n_tokens, work);
+    rz_matmul_fused(pool, &out, 1, x, x_stride, n_tokens, work, NULL, 0);
 }

@@ -33,8 +33,12 @@ void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t 
 
 /* rz_matmul for up to RZ_MATMUL_MAX_PARTS weights of the same ne[0] applied
  * to the same x (Q/K/V, gate/up): one conversion per activation type and one
- * parallel region, whose rows are handed out in chunks as threads free up. */
+ * parallel region, whose rows are handed out in chunks as threads free up.
+ * next (n_next weights, or none) is the fused mat-mul that comes after this
+ * one: a thread out of chunks prefetches its first chunk of it while it
+ * waits. */
 void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts, const float *x,
-                     int64_t x_stride, int64_t n_tokens, void *work);
+                     int64_t x_stride, int64_t n_tokens, void *work, const rz_tensor *const *next,
+                     int n_next);
 
 #endif

@@ -236,8 +236,17 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
         const rz_layer *L = &m->layers[l];
         for (uint32_t t = 0; t < n_tokens; t++)
             rz_rms_norm(b->xb + t * E, b->x + t * E, L->attn_norm.data, E, d->rms_eps);
+        /* Each mat-mul names the next, whose first chunks threads out of
+         * work prefetch (through the serial steps in between too). */
+        const rz_tensor *wo[] = {&L->wo}, *gate_up_w[] = {&L->ffn_gate, &L->ffn_up}, *down[] = {&L->ffn_down};
+        const rz_tensor *after_down[3] = {&m->output};
+        int n_after_down = 1;
+        if (l + 1 < d->n_layer) {
+            const rz_layer *N = &m->layers[l + 1];
+            after_down[0] = &N->wq, after_down[1] = &N->wk, after_down[2] = &N->wv, n_after_down = 3;
+        }
         const rz_matmul_out qkv[] = {{&L->wq, b->q, E}, {&L->wk, b->k, kv_dim}, {&L->wv, b->v, kv_dim}};
-        rz_matmul_fused(pool, qkv, 3, b->xb, E, n_tokens, b->work);
+        rz_matmul_fused(pool, qkv, 3, b->xb, E, n_tokens, b->work, wo, 1);
         for (uint32_t t = 0; t < n_tokens; t++) {
             const float *cs = b->rope_cos + t * n_pairs, *sn = b->rope_sin + t * n_pairs;
             rz_rope_apply(b->q + t * E, d->n_head, hd, d->n_rot, m->rope_style, cs, sn);
@@ -256,13 +265,14 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
         if (L->attn_sub_norm.data)
             for (uint32_t t = 0; t < n_tokens; t++)
                 rz_rms_norm(b->att + t * E, b->att + t * E, L->attn_sub_norm.data, E, d->rms_eps);
-        rz_matmul(pool, &L->wo, b->att, E, b->xb, E, n_tokens, b->work);
+        const rz_matmul_out attn_out[] = {{&L->wo, b->xb, E}};
+        rz_matmul_fused(pool, attn_out, 1, b->att, E, n_tokens, b->work, gate_up_w, 2);
         rz_add(b->x, b->xb, (int64_t)n_tokens * E);
 
         for (uint32_t t = 0; t < n_tokens; t++)
             rz_rms_norm(b->xb + t * E, b->x + t * E, L->ffn_norm.data, E, d->rms_eps);
         const rz_matmul_out gate_up[] = {{&L->ffn_gate, b->gate, F}, {&L->ffn_up, b->up, F}};
-        rz_matmul_fused(pool, gate_up, 2, b->xb, E, n_tokens, b->work);
+        rz_matmul_fused(pool, gate_up, 2, b->xb, E, n_tokens, b->work, down, 1);
         if (m->arch->ffn_activation == RZ_FFN_SILU)
             rz_swiglu(b->gate, b->up, (int64_t)n_tokens * F);
         else
@@ -270,7 +280,8 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
         if (L->ffn_sub_norm.data)
             for (uint32_t t = 0; t < n_tokens; t++)
                 rz_rms_norm(b->gate + t * F, b->gate + t * F, L->ffn_sub_norm.data, F, d->rms_eps);
-        rz_matmul(pool, &L->ffn_down, b->gate, F, b->xb, E, n_tokens, b->work);
+        const rz_matmul_out ffn_out[] = {{&L->ffn_down, b->xb, E}};
+        rz_matmul_fused(pool, ffn_out, 1, b->gate, F, n_tokens, b->work, after_down, n_after_down);
         rz_add(b->x, b->xb, (int64_t)n_tokens * E);
     }
     return n_tokens;

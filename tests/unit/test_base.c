@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "base/threadpool.h"
 #include "test_support.h"
 
 static void test_error_message(void **state) {
@@ -41,11 +42,47 @@ static void test_isa_selection(void **state) {
     rz_isa_set(best);
 }
 
+enum { IDLE_REGIONS = 2000, IDLE_BYTES = 1 << 20 };
+
+typedef struct idle_job {
+    rz_threadpool *pool;
+    const char *buf;
+    _Alignas(64) int count[2][16]; /* one cache line per thread */
+} idle_job;
+
+/* Every thread leaves an idle prefetch behind, of every size from empty to
+ * the whole buffer, and of odd lengths. */
+static void idle_task(void *arg, int ith, int nth) {
+    (void)nth;
+    idle_job *job = arg;
+    const int done = job->count[ith][0]++;
+    const size_t bytes = (size_t)done * 977 % (IDLE_BYTES + 1);
+    rz_threadpool_prefetch_while_idle(job->pool, ith, job->buf + (size_t)(done % 7), bytes);
+}
+
+/* Regions keep running, every thread once per region, while threads prefetch
+ * between them. */
+static void test_threadpool_idle_prefetch(void **state) {
+    (void)state;
+    static idle_job job;
+    char *buf = rz_calloc_aligned(IDLE_BYTES + 64, 1);
+    assert_non_null(buf);
+    RZ_ASSERT_OK(rz_threadpool_create(2, &job.pool));
+    job.buf = buf;
+    for (int r = 0; r < IDLE_REGIONS; r++)
+        rz_threadpool_run(job.pool, idle_task, &job);
+    assert_int_equal(job.count[0][0], IDLE_REGIONS);
+    assert_int_equal(job.count[1][0], IDLE_REGIONS);
+    rz_threadpool_free(job.pool);
+    rz_free_aligned(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_message),
         cmocka_unit_test(test_overflow_helpers),
         cmocka_unit_test(test_isa_selection),
+        cmocka_unit_test(test_threadpool_idle_prefetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
