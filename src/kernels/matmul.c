@@ -146,7 +146,7 @@ static void run_chunk(const matmul_job *job, int64_t c) {
         run_tiles(p, job->n_tokens, begin, end);
     else
         run_rows(p, job->n_tokens, begin, end);
-    if (p->w->scale != 0.0f) /* per-tensor scale (I2_S) */
+    if (rz_type_traits_get(p->w->type)->tensor_scale)
         for (int64_t t = 0; t < job->n_tokens; t++)
             for (int64_t r = begin; r < end; r++)
                 p->y[t * p->y_stride + r] *= p->w->scale;

@@ -97,6 +97,58 @@ static void tq_repack_g(const void *src, size_t block_bytes, tq_codes_fn codes_o
     }
 }
 
+/* The decoder and block size of the stored TQ types (NULL for others). */
+static tq_codes_fn tq_stored_layout(rz_type type, size_t *block_bytes) {
+    switch (type) {
+    case RZ_TYPE_TQ1_0: *block_bytes = sizeof(rz_block_tq1_0); return tq1_0_codes;
+    case RZ_TYPE_TQ2_0: *block_bytes = sizeof(rz_block_tq2_0); return tq2_0_codes;
+    default: return NULL;
+    }
+}
+
+/* A block whose codes all mean 0 (TQ2_0: every byte 0x55; TQ1_0: every
+ * digit 1) under a finite scale is 0 under any other. */
+static bool tq_block_is_zero(const uint8_t codes[RZ_QK_TQ], rz_fp16 d) {
+    if (!isfinite(rz_fp16_to_f32(d))) return false;
+    for (int e = 0; e < RZ_QK_TQ; e++)
+        if (codes[e] != 1) return false;
+    return true;
+}
+
+bool rz_tq_shared_scale(rz_type type, const void *data, int64_t n, float *scale) {
+    size_t bytes = 0;
+    const tq_codes_fn codes_of = tq_stored_layout(type, &bytes);
+    if (!codes_of || n % RZ_QK_I2S != 0) return false;
+    uint8_t codes[RZ_QK_TQ];
+    bool have = false;
+    rz_fp16 shared = 0;
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        const rz_fp16 d = codes_of((const char *)data + (size_t)b * bytes, codes);
+        if ((have && d == shared) || tq_block_is_zero(codes, d)) continue;
+        if (have) return false;
+        shared = d;
+        have = true;
+    }
+    *scale = rz_fp16_to_f32(shared);
+    return true;
+}
+
+void rz_tq_to_i2_s(rz_type type, const void *restrict src, void *restrict dst, int64_t n, float scale) {
+    size_t bytes = 0;
+    const tq_codes_fn codes_of = tq_stored_layout(type, &bytes);
+    if (!codes_of) return;
+    uint8_t *out = dst, codes[RZ_QK_TQ];
+    memset(out, 0, (size_t)(n / 4) + 32);
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        codes_of((const char *)src + (size_t)b * bytes, codes);
+        for (int e = 0; e < RZ_QK_TQ; e++) {
+            const int64_t i = b * RZ_QK_TQ + e, g = i / RZ_QK_I2S, j = i % RZ_QK_I2S;
+            out[32 * g + j % 32] |= (uint8_t)(codes[e] << (6 - 2 * (j / 32)));
+        }
+    }
+    memcpy(out + n / 4, &scale, sizeof scale);
+}
+
 void rz_dequantize_row_tq1_0(const void *restrict src, float *restrict dst, int64_t n) {
     tq_dequantize(src, sizeof(rz_block_tq1_0), tq1_0_codes, dst, n);
 }

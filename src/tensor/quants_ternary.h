@@ -81,6 +81,15 @@ float rz_i8_s_scale(const float *x, int64_t n);
 void rz_repack_tq2_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows);
 void rz_repack_tq1_0_g(const void *restrict src, void *restrict dst, int64_t n_per_row, int64_t nrows);
 
+/* TQ1_0 / TQ2_0 tensors of n values whose blocks all have one scale (bit
+ * for bit, blocks of zeros aside), as BitNet's do, hold an I2_S tensor:
+ * rz_tq_shared_scale tells whether (false for other types, and for n not
+ * a multiple of RZ_QK_I2S) and gives that scale; rz_tq_to_i2_s writes the
+ * I2_S tensor (codes and trailer), whose values equal the source's
+ * (TQ2_0's code 3, value 2, included). */
+bool rz_tq_shared_scale(rz_type type, const void *data, int64_t n, float *scale);
+void rz_tq_to_i2_s(rz_type type, const void *restrict src, void *restrict dst, int64_t n, float scale);
+
 /* Absmean ternarization of a whole tensor (rz_quantize_tensor_fn): codes
  * t = clamp(round(w / mean|w|), -1, 1), and the scale that reproduces the
  * weights best for those codes, s = mean |w| over t != 0 (so already-ternary

@@ -12,7 +12,7 @@ typedef struct rz_tensor {
     uint64_t row_bytes;      /* bytes of one ne[0]-row */
     const void *data;
     /* Per-tensor factor rz_matmul applies to vec_dot results, for types whose
-     * scale is not in the rows (I2_S); 0 when there is none. */
+     * scale is not in the rows (rz_type_traits.tensor_scale: I2_S). */
     float scale;
 } rz_tensor;
 

@@ -30,6 +30,7 @@ typedef struct rz_type_traits {
     uint32_t block_bytes;   /* bytes per block */
     uint32_t trailer_bytes; /* per-tensor bytes after the blocks (I2_S scale) */
     bool is_quantized;
+    bool tensor_scale;                     /* kernels leave the tensor's scale to rz_matmul */
     bool runtime_only;                     /* a layout of ours or an activation type: refused in files */
     rz_to_float_fn to_float;               /* NULL if we cannot decode it */
     rz_from_float_fn from_float;           /* reference quantizer; NULL if none */

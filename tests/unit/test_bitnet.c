@@ -180,6 +180,36 @@ static void test_lut_layout_optional(void **state) {
     free(without);
 }
 
+/* TQ2_0 / TQ1_0 matrices of one scale run as I2_S where the TQ layouts
+ * would be repacked (AVX-512): the same logits bit for bit as the I2_S
+ * quantization of the same weights; elsewhere, and without repacking, they
+ * stay as stored. */
+static void test_tq_runs_as_i2_s(void **state) {
+    (void)state;
+    const rz_synth_params p = tiny_bitnet("bitnet-b1.58", RZ_TYPE_F32);
+    const char *f32 = write_model(&p, "bitnet-f32.gguf");
+    const size_t n = (size_t)N_PROMPT * (size_t)p.n_vocab;
+    float *ref = malloc(n * sizeof *ref), *got = malloc(n * sizeof *got);
+    for (size_t k = 0; k < sizeof ternary_types / sizeof ternary_types[0]; k++) {
+        rz_quantize_params qp;
+        rz_quantize_params_init(&qp);
+        qp.preset = rz_type_name(ternary_types[k]);
+        const char *q = temp_path("bitnet-q.gguf", PATH_QUANTIZED);
+        RZ_ASSERT_OK(rz_quantize_model(f32, q, &qp));
+        run(q, k == 0 ? ref : got, NULL);
+        for (int no_repack = 0; no_repack < 2; no_repack++) {
+            rz_model *m;
+            RZ_ASSERT_OK(rz_model_load(q, &(rz_model_params){.no_repack = no_repack}, &m));
+            const bool as_i2_s = !no_repack && rz_isa_active() == RZ_ISA_AVX512;
+            assert_int_equal(m->layers[1].ffn_down.type, as_i2_s ? RZ_TYPE_I2_S : ternary_types[k]);
+            rz_model_free(m);
+        }
+        if (k > 0 && rz_isa_active() == RZ_ISA_AVX512) assert_memory_equal(got, ref, n * sizeof *got);
+    }
+    free(ref);
+    free(got);
+}
+
 /* The presets have exactly the reference shapes. */
 static void test_presets(void **state) {
     (void)state;
@@ -223,6 +253,7 @@ int main(void) {
         cmocka_unit_test(test_presets),         cmocka_unit_test(test_round_trip_bitnet),
         cmocka_unit_test(test_round_trip_b158), cmocka_unit_test(test_greedy_every_isa),
         cmocka_unit_test(test_output_types),    cmocka_unit_test(test_lut_layout_optional),
+        cmocka_unit_test(test_tq_runs_as_i2_s),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

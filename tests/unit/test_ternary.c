@@ -239,6 +239,56 @@ static void test_tq_raw_bytes_exact(void **state) {
     }
 }
 
+/* rz_tq_to_i2_s on raw code bytes (TQ2_0's code 3, every TQ1_0 byte) of
+ * one scale, with blocks of zeros under scales of their own: the I2_S
+ * tensor decodes to the same values. Scales that differ, or a block of
+ * zeros under a scale that is not finite, keep a tensor from I2_S. */
+static void test_tq_as_i2_s(void **state) {
+    (void)state;
+    uint64_t rng = 41;
+    const rz_type types[] = {RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0};
+    const int64_t nb = 9, n = nb * RZ_QK_TQ;
+    const rz_fp16 shared = rz_f32_to_fp16(-0.75f), own = rz_f32_to_fp16(3.0f), nan = 0x7e00;
+    float zeros[RZ_QK_TQ] = {0}, *want = malloc((size_t)n * sizeof *want),
+          *got = malloc((size_t)n * sizeof *got);
+    uint8_t *i2_s = malloc((size_t)n / 4 + 32);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_non_null(i2_s);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const rz_type_traits *t = rz_type_traits_get(types[k]);
+        uint8_t *w = malloc((size_t)nb * t->block_bytes);
+        assert_non_null(w);
+        for (int64_t i = 0; i < nb * (int64_t)t->block_bytes; i++)
+            w[i] = (uint8_t)rz_test_rand_u64(&rng);
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *block = w + b * t->block_bytes;
+            if (b % 4 == 1) t->from_float(zeros, block, RZ_QK_TQ); /* codes of zeros */
+            memcpy(block + t->block_bytes - sizeof(rz_fp16), b % 4 == 1 ? &own : &shared, sizeof(rz_fp16));
+        }
+        float scale;
+        assert_true(rz_tq_shared_scale(types[k], w, n, &scale));
+        assert_true(scale == -0.75f);
+        rz_tq_to_i2_s(types[k], w, i2_s, n, scale);
+        t->to_float(w, want, n);
+        rz_dequantize_i2_s(i2_s, got, n);
+        for (int64_t i = 0; i < n; i++)
+            if (got[i] != want[i])
+                fail_msg("%s as I2_S, value %lld: %g vs %g", t->name, (long long)i, got[i], want[i]);
+
+        memcpy(w + 2 * t->block_bytes - sizeof(rz_fp16), &nan, sizeof nan); /* the zeros' scale */
+        assert_false(rz_tq_shared_scale(types[k], w, n, &scale));
+        memcpy(w + 2 * t->block_bytes - sizeof(rz_fp16), &own, sizeof own);
+        memcpy(w + t->block_bytes - sizeof(rz_fp16), &own, sizeof own); /* a block of codes */
+        assert_false(rz_tq_shared_scale(types[k], w, n, &scale));
+        free(w);
+    }
+    assert_false(rz_tq_shared_scale(RZ_TYPE_I2_S, i2_s, n, &(float){0}));
+    free(i2_s);
+    free(got);
+    free(want);
+}
+
 /* The scalar I2_S path against a double product with the dequantized
  * weights: only the activation rounding separates them. */
 static void test_i2_s_matmul_close_to_exact(void **state) {
@@ -367,8 +417,8 @@ int main(void) {
         cmocka_unit_test(test_round_trip_lossless), cmocka_unit_test(test_absmean_codes),
         cmocka_unit_test(test_isa_matches_scalar),  cmocka_unit_test(test_matmul_batches_match_scalar),
         cmocka_unit_test(test_tq_raw_bytes_exact),  cmocka_unit_test(test_i2_s_matmul_close_to_exact),
-        cmocka_unit_test(test_golden_bitnet_i2_s),  cmocka_unit_test(test_golden_bitnet_tq2_0),
-        cmocka_unit_test(test_golden_llama_tq2_0),
+        cmocka_unit_test(test_tq_as_i2_s),          cmocka_unit_test(test_golden_bitnet_i2_s),
+        cmocka_unit_test(test_golden_bitnet_tq2_0), cmocka_unit_test(test_golden_llama_tq2_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
