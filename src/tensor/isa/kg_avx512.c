@@ -113,7 +113,9 @@ static inline __m512 kg_dot(__m512 acc, const kg_block *w, const rz_block_a8_k *
 /* A row's dot product on ymm halves of each block (sub-blocks 0-3 and 4-7):
  * with four zmm vpdpbusd per 144 bytes this GEMV streamed 3-5 % slower
  * (bench_dot, rows of 2048 and 5632) than with the same work on ymm, as
- * loops dense in 512-bit integer multiplies do on this machine. */
+ * loops dense in 512-bit integer multiplies do on this machine. Two chains
+ * of two vpdpbusd rather than one of four: rows of 5632 streamed 3-4 %
+ * faster. */
 static inline __m256 kg_half(__m256 acc, const uint8_t *qs, __m256i sm, __m256 d, const rz_block_a8_k *y,
                              int h) {
     const __m256i low4 = _mm256_set1_epi8(15);
@@ -121,12 +123,13 @@ static inline __m256 kg_half(__m256 acc, const uint8_t *qs, __m256i sm, __m256 d
     const __m256i r1 = _mm256_loadu_si256((const __m256i *)(qs + 64 + 32 * h));
     __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(r0, low4),
                                       _mm256_loadu_si256((const __m256i *)(y->qs + 32 * h)));
+    __m256i dot1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(r1, low4),
+                                       _mm256_loadu_si256((const __m256i *)(y->qs + 128 + 32 * h)));
     dot = _mm256_dpbusd_epi32(dot, _mm256_and_si256(_mm256_srli_epi16(r0, 4), low4),
                               _mm256_loadu_si256((const __m256i *)(y->qs + 64 + 32 * h)));
-    dot = _mm256_dpbusd_epi32(dot, _mm256_and_si256(r1, low4),
-                              _mm256_loadu_si256((const __m256i *)(y->qs + 128 + 32 * h)));
-    dot = _mm256_dpbusd_epi32(dot, _mm256_and_si256(_mm256_srli_epi16(r1, 4), low4),
-                              _mm256_loadu_si256((const __m256i *)(y->qs + 192 + 32 * h)));
+    dot1 = _mm256_dpbusd_epi32(dot1, _mm256_and_si256(_mm256_srli_epi16(r1, 4), low4),
+                               _mm256_loadu_si256((const __m256i *)(y->qs + 192 + 32 * h)));
+    dot = _mm256_add_epi32(dot, dot1);
     const __m256i sums = _mm256_madd_epi16(
         _mm256_packs_epi32(dot, _mm256_loadu_si256((const __m256i *)(y->msums + 8 * h))), sm);
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), d, acc);
