@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Whole-model throughput on synthetic models of real shapes, with the memory
 # bandwidth measured in the same run so that each figure can be put against
-# its roofline (bandwidth / bytes read per token).
+# its roofline (bandwidth / bytes read per token): before the first model and
+# after each one, so that every model's figures sit between two measurements
+# a few minutes apart (the bandwidth of a shared machine drifts).
 #
 #   bench/models.sh [BUILD_DIR] [PRESET] [TYPES...]
 #   e.g. bench/models.sh build tinyllama-1.1b f16 q8_0 q4_0 q4_k_m
@@ -25,7 +27,7 @@ mkdir -p "$dir"
 
 bandwidth() { "$build/bench/bench_bandwidth" --threads 1,2 --runs 5 --mib 1024; }
 
-echo "== read bandwidth (before)"; bandwidth
+echo "== read bandwidth"; bandwidth
 for spec in "${types[@]}"; do
   type=${spec%%:*}
   output=()
@@ -43,5 +45,5 @@ for spec in "${types[@]}"; do
   "$build/rz" bench -m "$model" -p "${RZ_BENCH_P:-64}" -n "${RZ_BENCH_N:-32}" -t 1,2 -r "$reps" \
     ${RZ_BENCH_ARGS:-} ${RZ_BENCH_JSON:+--json}
   rm -f "$model"
+  echo "== read bandwidth"; bandwidth
 done
-echo "== read bandwidth (after)"; bandwidth
