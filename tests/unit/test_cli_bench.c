@@ -138,6 +138,14 @@ static void test_bench_table(void **state) {
     snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 0 -r 0 2>&1", model);
     assert_int_equal(rz(args, &out), 2);
     free(out);
+    /* llama.cpp's short KV cache options. */
+    snprintf(args, sizeof args, "bench -m '%s' -p 0 -n 4 -t 1 -r 1 -ctk f16 -ctv bf16 2>&1", model);
+    assert_int_equal(rz(args, &out), 0);
+    assert_contains(out, " | f16 | 1 | tg4 | ");
+    free(out);
+    snprintf(args, sizeof args, "bench -m '%s' -p 0 -n 4 -ctk q9_0 2>&1", model);
+    assert_int_equal(rz(args, &out), 2);
+    free(out);
     /* A prompt longer than the -c context fails cleanly. */
     snprintf(args, sizeof args, "bench -m '%s' -p 64 -n 0 -c 16 -r 1 2>&1", model);
     assert_int_equal(rz(args, &out), 1);

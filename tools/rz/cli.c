@@ -94,8 +94,8 @@ const char rz_cli_model_opts_help[] =
     "                            no run-time layouts)\n"
     "  --lut                     ternary (I2_S) weights in the lookup-table layout (AVX-512):\n"
     "                            generation 4-13% faster, prompt processing 15-30% slower\n"
-    "  --cache-type-k TYPE       K cache type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
-    "  --cache-type-v TYPE       V cache type (default f32)\n"
+    "  -ctk, --cache-type-k TYPE K cache type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
+    "  -ctv, --cache-type-v TYPE V cache type (default f32)\n"
     "  --temp T                  temperature; 0 = greedy (default 0.8)\n"
     "  --top-k N                 top-k (default 40; 0 = off)\n"
     "  --top-p P                 top-p (default 0.95; 1 = off)\n"
@@ -144,7 +144,9 @@ int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, 
                                              "--ctx-size",
                                              "-b",
                                              "--batch-size",
+                                             "-ctk",
                                              "--cache-type-k",
+                                             "-ctv",
                                              "--cache-type-v",
                                              "--temp",
                                              "--top-k",
@@ -178,9 +180,9 @@ int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, 
         ok = parse_long(v, 0, INT32_MAX, &n) && (o->context.n_ctx = (uint32_t)n, true);
     else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size"))
         ok = parse_long(v, 1, 1 << 16, &n) && (o->context.n_batch = (uint32_t)n, true);
-    else if (!strcmp(a, "--cache-type-k"))
+    else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k"))
         ok = rz_type_from_name(v, &o->context.type_k) == RZ_OK;
-    else if (!strcmp(a, "--cache-type-v"))
+    else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v"))
         ok = rz_type_from_name(v, &o->context.type_v) == RZ_OK;
     else if (!strcmp(a, "--temp"))
         ok = parse_float(v, &o->sampling.temperature);

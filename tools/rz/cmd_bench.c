@@ -23,7 +23,7 @@ static const char usage[] =
     "  --json                a JSON array with every figure (adds bytes_per_token, gb_per_s of token\n"
     "                        generation, peak resident memory)\n"
     "  -c, --ctx-size N      context size (default: what the test needs)\n"
-    "  -m, -z, --cache-type-k, --cache-type-v as for rz run\n"
+    "  -m, -z, -ctk / --cache-type-k, -ctv / --cache-type-v as for rz run\n"
     "Speculative decoding (test specN, for each generation length N): greedy generation of N tokens after\n"
     "--spec-prompt, without and with speculation; reports the speedup, the share of proposals accepted\n"
     "and the tokens per target forward pass.\n"
