@@ -9,13 +9,16 @@
  * at most MAX_CHUNK_BYTES of weights; one that finishes early takes chunks
  * from the others' shares (the machine is shared, so equal shares rarely
  * finish together). Small matrices get smaller chunks, about
- * CHUNKS_PER_SHARE per thread, so that the last chunk left to wait for stays
- * short. Interleaving small chunks between threads from the start read DRAM
- * measurably slower than contiguous shares. */
+ * CHUNKS_PER_SHARE per thread. Chunks are claimed as UNITS_PER_CHUNK units,
+ * and the last chunk's worth of a share one unit at a time, so that the
+ * last piece of work the others wait for is short. Interleaving small chunks
+ * between threads from the start read DRAM measurably slower than
+ * contiguous shares. */
 enum {
     MAX_CHUNK_BYTES = 128 * 1024,
     MIN_CHUNK_BYTES = 16 * 1024,
     CHUNKS_PER_SHARE = 8,
+    UNITS_PER_CHUNK = 4,
     CHUNK_ROW_ALIGN = 16,
     MAX_SHARES = 64,
     ACT_BLOCK_BYTES = 512 * 1024
@@ -30,16 +33,16 @@ typedef struct matmul_part {
     rz_type act_type;           /* rz_type_act_type: what x is converted to */
     const char *act;
     uint64_t act_row_bytes;
-    int64_t chunk_rows, first_chunk; /* this part's chunks start at first_chunk */
+    int64_t unit_rows, first_unit; /* this part's units start at first_unit */
 } matmul_part;
 
 typedef struct matmul_job {
     matmul_part parts[RZ_MATMUL_MAX_PARTS];
     int n_parts;
-    int64_t n_chunks;
+    int64_t n_units;
     int n_shares;
     struct {
-        _Alignas(64) atomic_int_fast64_t next; /* next unclaimed chunk of the share */
+        _Alignas(64) atomic_int_fast64_t next; /* next unclaimed unit of the share */
         int64_t end;
     } shares[MAX_SHARES];
     /* what each thread prefetches once out of chunks */
@@ -135,13 +138,12 @@ static void run_rows(const matmul_part *p, int64_t n_tokens, int64_t begin, int6
     }
 }
 
-static void run_chunk(const matmul_job *job, int64_t c) {
-    int i = job->n_parts - 1;
-    while (job->parts[i].first_chunk > c)
-        i--;
-    const matmul_part *p = &job->parts[i];
-    const int64_t begin = (c - p->first_chunk) * p->chunk_rows;
-    const int64_t end = begin + p->chunk_rows < p->w->ne[1] ? begin + p->chunk_rows : p->w->ne[1];
+/* Units [u, u_end) of one part. */
+static void run_units(const matmul_job *job, const matmul_part *p, int64_t u, int64_t u_end) {
+    const int64_t begin = (u - p->first_unit) * p->unit_rows;
+    const int64_t end = (u_end - p->first_unit) * p->unit_rows < p->w->ne[1]
+                            ? (u_end - p->first_unit) * p->unit_rows
+                            : p->w->ne[1];
     if (p->gemm)
         run_tiles(p, job->n_tokens, begin, end);
     else
@@ -152,42 +154,44 @@ static void run_chunk(const matmul_job *job, int64_t c) {
                 p->y[t * p->y_stride + r] *= p->w->scale;
 }
 
-/* Rows per chunk of w in a region of nth threads: whole row groups of an
+/* Rows per unit of w in a region of nth threads: whole row groups of an
  * interleaved layout. */
-static int64_t chunk_rows(const rz_tensor *w, rz_isa isa, int nth) {
+static int64_t unit_rows(const rz_tensor *w, rz_isa isa, int nth) {
     const rz_gemm_kernel *g = rz_type_gemm(w->type, isa);
     const int64_t align = g && g->interleaved && g->rows > CHUNK_ROW_ALIGN ? g->rows : CHUNK_ROW_ALIGN;
     uint64_t chunk_bytes = w->row_bytes * (uint64_t)w->ne[1] / ((uint64_t)nth * CHUNKS_PER_SHARE);
     chunk_bytes = chunk_bytes < MIN_CHUNK_BYTES   ? MIN_CHUNK_BYTES
                   : chunk_bytes > MAX_CHUNK_BYTES ? MAX_CHUNK_BYTES
                                                   : chunk_bytes;
-    const int64_t rows = (int64_t)(chunk_bytes / (w->row_bytes ? w->row_bytes : 1));
-    return rows < align ? align : rows / align * align;
+    const int64_t rows =
+        (int64_t)(chunk_bytes / UNITS_PER_CHUNK / (w->row_bytes ? w->row_bytes : 1)) / align * align;
+    return rows < align ? align : rows;
 }
 
-/* Thread ith's first chunk in a mat-mul over the weights w: where its share
- * of the chunks starts. */
-static void first_chunk(const rz_tensor *const *w, int n_parts, int ith, int nth, const char **data,
+/* Thread ith's first claim in a mat-mul over the weights w: the start of
+ * its share of the units. */
+static void first_claim(const rz_tensor *const *w, int n_parts, int ith, int nth, const char **data,
                         size_t *bytes) {
     const rz_isa isa = rz_isa_active();
-    int64_t rows[RZ_MATMUL_MAX_PARTS], n_chunks = 0;
+    int64_t rows[RZ_MATMUL_MAX_PARTS], n_units = 0;
     for (int i = 0; i < n_parts; i++) {
-        rows[i] = chunk_rows(w[i], isa, nth);
-        n_chunks += (w[i]->ne[1] + rows[i] - 1) / rows[i];
+        rows[i] = unit_rows(w[i], isa, nth);
+        n_units += (w[i]->ne[1] + rows[i] - 1) / rows[i];
     }
-    int64_t c, end;
-    rz_split_range(n_chunks, 1, ith, nth, &c, &end);
+    int64_t u, end;
+    rz_split_range(n_units, 1, ith, nth, &u, &end);
     *bytes = 0;
-    if (c == end) return;
+    if (u == end) return;
     for (int i = 0; i < n_parts; i++) {
-        const int64_t part_chunks = (w[i]->ne[1] + rows[i] - 1) / rows[i];
-        if (c < part_chunks) {
-            const int64_t r = c * rows[i], n = w[i]->ne[1] - r < rows[i] ? w[i]->ne[1] - r : rows[i];
+        const int64_t part_units = (w[i]->ne[1] + rows[i] - 1) / rows[i];
+        if (u < part_units) {
+            const int64_t r = u * rows[i], claim = UNITS_PER_CHUNK * rows[i];
             *data = rz_tensor_row(w[i], r);
-            *bytes = (size_t)((uint64_t)n * w[i]->row_bytes);
+            *bytes =
+                (size_t)((uint64_t)(w[i]->ne[1] - r < claim ? w[i]->ne[1] - r : claim) * w[i]->row_bytes);
             return;
         }
-        c -= part_chunks;
+        u -= part_units;
     }
 }
 
@@ -195,16 +199,28 @@ static void dot_task(void *arg, int ith, int nth) {
     matmul_job *job = arg;
     for (int k = 0; k < job->n_shares; k++) {
         const int s = (ith + k) % job->n_shares;
+        const int64_t share_end = job->shares[s].end;
         for (;;) {
-            const int64_t c = atomic_fetch_add_explicit(&job->shares[s].next, 1, memory_order_relaxed);
-            if (c >= job->shares[s].end) break;
-            run_chunk(job, c);
+            const int64_t left = share_end - atomic_load_explicit(&job->shares[s].next, memory_order_relaxed);
+            const int64_t n = left > UNITS_PER_CHUNK ? UNITS_PER_CHUNK : 1;
+            int64_t u = atomic_fetch_add_explicit(&job->shares[s].next, n, memory_order_relaxed);
+            if (u >= share_end) break;
+            /* the claim, part by part */
+            for (const int64_t u_end = u + n < share_end ? u + n : share_end; u < u_end;) {
+                int i = job->n_parts - 1;
+                while (job->parts[i].first_unit > u)
+                    i--;
+                const int64_t part_end = i + 1 < job->n_parts ? job->parts[i + 1].first_unit : job->n_units;
+                const int64_t stop = u_end < part_end ? u_end : part_end;
+                run_units(job, &job->parts[i], u, stop);
+                u = stop;
+            }
         }
     }
     if (job->n_next > 0 && nth > 1) {
         const char *data;
         size_t bytes;
-        first_chunk(job->next, job->n_next, ith, nth, &data, &bytes);
+        first_claim(job->next, job->n_next, ith, nth, &data, &bytes);
         if (bytes) rz_threadpool_prefetch_while_idle(job->pool, ith, data, bytes);
     }
 }
@@ -230,15 +246,15 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .y = outs[i].y,
             .y_stride = outs[i].y_stride,
             .vec_dot = rz_type_vec_dot(w->type, isa),
-            .first_chunk = job.n_chunks,
+            .first_unit = job.n_units,
         };
         /* One token gains nothing from tiles, GEMV stays on vec_dot, except
          * in interleaved layouts, which have only tiles. */
         const rz_gemm_kernel *g = rz_type_gemm(w->type, isa);
         p->gemm = n_tokens > 1 || (g && g->interleaved) ? g : NULL;
-        const int64_t rows = p->chunk_rows = chunk_rows(w, isa, nth);
+        const int64_t rows = p->unit_rows = unit_rows(w, isa, nth);
         p->act_type = rz_type_act_type(w->type, p->gemm);
-        job.n_chunks += (w->ne[1] + rows - 1) / rows;
+        job.n_units += (w->ne[1] + rows - 1) / rows;
 
         /* Activations: converted once per type, shared by the parts that
          * read the same one. */
@@ -267,7 +283,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
     job.n_shares = nth < MAX_SHARES ? nth : MAX_SHARES;
     for (int i = 0; i < job.n_shares; i++) {
         int64_t begin, end;
-        rz_split_range(job.n_chunks, 1, i, job.n_shares, &begin, &end);
+        rz_split_range(job.n_units, 1, i, job.n_shares, &begin, &end);
         atomic_init(&job.shares[i].next, begin);
         job.shares[i].end = end;
     }
