@@ -90,6 +90,10 @@ rz_status rz_attn_kernels_get(rz_type type_k, rz_type type_v, int64_t head_dim, 
     out->v_to_float = rz_type_traits_get(type_v)->to_float;
     out->q_to_float = rz_type_traits_get(out->q_type)->to_float;
     out->gemm = rz_attn_gemm(isa);
+    if (isa == RZ_ISA_AVX512 && head_dim % 16 == 0) {
+        if (type_k == RZ_TYPE_F32) out->k_scores = rz_attn_scores_f32_avx512;
+        if (type_v == RZ_TYPE_F32) out->v_sum = rz_attn_sum_f32_avx512;
+    }
     return RZ_OK;
 }
 
@@ -191,15 +195,23 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
 void rz_attention_head(const rz_attn_kernels *kern, const rz_attn_head *a, float *scores, void *q_conv,
                        float *out) {
     const void *q = a->q;
-    if (kern->q_convert) {
-        kern->q_convert(a->q, q_conv, a->head_dim);
-        q = q_conv;
-    }
-    for (uint32_t j = 0; j < a->n_keys; j++) {
-        kern->k_dot(a->head_dim, &scores[j], a->k + j * a->k_stride, q);
-        scores[j] *= a->scale;
+    if (kern->k_scores) {
+        kern->k_scores(a->head_dim, a->q, a->k, a->k_stride, a->n_keys, a->scale, scores);
+    } else {
+        if (kern->q_convert) {
+            kern->q_convert(a->q, q_conv, a->head_dim);
+            q = q_conv;
+        }
+        for (uint32_t j = 0; j < a->n_keys; j++) {
+            kern->k_dot(a->head_dim, &scores[j], a->k + j * a->k_stride, q);
+            scores[j] *= a->scale;
+        }
     }
     rz_softmax(scores, a->n_keys);
+    if (kern->v_sum) {
+        kern->v_sum(a->head_dim, scores, a->v, a->v_stride, a->n_keys, out);
+        return;
+    }
     memset(out, 0, (size_t)a->head_dim * sizeof *out);
     for (uint32_t j = 0; j < a->n_keys; j++)
         kern->v_axpy(a->head_dim, scores[j], a->v + j * a->v_stride, out);

@@ -42,6 +42,12 @@ typedef struct rz_attn_kernels {
     rz_from_float_fn q_convert; /* NULL when q_type is F32 */
     rz_vec_dot_fn k_dot;
     rz_attn_axpy_fn v_axpy;
+    /* Decoding over all keys at once (F32 keys / values on AVX-512, head_dim
+     * a multiple of 16); NULL: k_dot and v_axpy key by key. */
+    void (*k_scores)(int64_t head_dim, const float *q, const char *k, uint64_t k_stride, uint32_t n_keys,
+                     float scale, float *scores);
+    void (*v_sum)(int64_t head_dim, const float *p, const char *v, uint64_t v_stride, uint32_t n_keys,
+                  float *out);
     uint64_t q_conv_bytes; /* scratch for one converted head */
     /* blocked attention: rows of K, V and converted queries back to float */
     rz_to_float_fn k_to_float, v_to_float, q_to_float;

@@ -120,6 +120,67 @@ static void test_head_matches_float(void **state) {
     free(k), free(v), free(kd), free(vd), free(kq), free(vq);
 }
 
+/* F32 caches decode through whole-head kernels where the ISA has them:
+ * every head size the register blocking distinguishes (16, 80 = five
+ * vectors, 96, 128, 256 = two slices) and key counts with and without a tail
+ * of the four-key steps, on every ISA path, against a double computation. */
+static void test_head_sizes_f32(void **state) {
+    (void)state;
+    enum { MAX_HD = 256, MAX_KEYS = 67, ROWS = 3 };
+    const int64_t head_dims[] = {16, 80, 96, 128, 256};
+    const uint32_t key_counts[] = {1, 4, 7, MAX_KEYS};
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 29;
+    float *k = malloc(MAX_KEYS * ROWS * MAX_HD * sizeof *k),
+          *v = malloc(MAX_KEYS * ROWS * MAX_HD * sizeof *v);
+    float q[MAX_HD], scores[MAX_KEYS], want[MAX_HD], got[MAX_HD];
+    assert_non_null(k);
+    assert_non_null(v);
+    fill(&rng, k, MAX_KEYS * ROWS * MAX_HD);
+    fill(&rng, v, MAX_KEYS * ROWS * MAX_HD);
+    fill(&rng, q, MAX_HD);
+    for (size_t h = 0; h < sizeof head_dims / sizeof head_dims[0]; h++)
+        for (size_t c = 0; c < sizeof key_counts / sizeof key_counts[0]; c++) {
+            const int64_t hd = head_dims[h],
+                          stride = ROWS * hd; /* rows of three heads: ours is the middle one */
+            const uint32_t n = key_counts[c];
+            const float scale = 1.0f / sqrtf((float)hd);
+            for (uint32_t j = 0; j < n; j++) {
+                double s = 0;
+                for (int64_t i = 0; i < hd; i++)
+                    s += (double)q[i] * k[j * stride + hd + i];
+                scores[j] = (float)s * scale;
+            }
+            rz_softmax(scores, n);
+            for (int64_t i = 0; i < hd; i++) {
+                double s = 0;
+                for (uint32_t j = 0; j < n; j++)
+                    s += (double)scores[j] * v[j * stride + hd + i];
+                want[i] = (float)s;
+            }
+            for (int pi = 0; pi < n_paths; pi++) {
+                rz_attn_kernels kern;
+                RZ_ASSERT_OK(rz_attn_kernels_get(RZ_TYPE_F32, RZ_TYPE_F32, hd, paths[pi], &kern));
+                const rz_attn_head head = {.q = q,
+                                           .k = (const char *)(k + hd),
+                                           .v = (const char *)(v + hd),
+                                           .k_stride = (uint64_t)stride * sizeof(float),
+                                           .v_stride = (uint64_t)stride * sizeof(float),
+                                           .n_keys = n,
+                                           .head_dim = hd,
+                                           .scale = scale};
+                rz_attention_head(&kern, &head, scores, NULL, got);
+                for (int64_t i = 0; i < hd; i++)
+                    if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i])))
+                        fail_msg("head %lld, %u keys on %s, i=%lld: %g != %g", (long long)hd, n,
+                                 rz_isa_name(paths[pi]), (long long)i, got[i], want[i]);
+            }
+        }
+    free(k);
+    free(v);
+}
+
 typedef struct agreement {
     double mean_kl, top1;
 } agreement;
@@ -328,7 +389,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_axpy_every_isa),      cmocka_unit_test(test_head_matches_float),
         cmocka_unit_test(test_cache_quality),       cmocka_unit_test(test_gemm_every_isa),
-        cmocka_unit_test(test_block_matches_heads),
+        cmocka_unit_test(test_block_matches_heads), cmocka_unit_test(test_head_sizes_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

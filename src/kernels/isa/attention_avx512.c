@@ -104,3 +104,66 @@ void rz_attn_gemm_avx512(int m, int n, int k, const float *a, int64_t lda, const
         }
     }
 }
+
+/* Four keys per step, each with its own accumulator over the head. */
+void rz_attn_scores_f32_avx512(int64_t head_dim, const float *q, const char *k, uint64_t k_stride,
+                               uint32_t n_keys, float scale, float *scores) {
+    uint32_t j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const float *kr[4];
+        __m512 acc[4];
+        for (int r = 0; r < 4; r++) {
+            kr[r] = (const float *)(k + (uint64_t)(j + r) * k_stride);
+            acc[r] = _mm512_setzero_ps();
+        }
+        for (int64_t d = 0; d < head_dim; d += 16) {
+            const __m512 qv = _mm512_loadu_ps(q + d);
+            for (int r = 0; r < 4; r++)
+                acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(kr[r] + d), qv, acc[r]);
+        }
+        for (int r = 0; r < 4; r++)
+            scores[j + r] = _mm512_reduce_add_ps(acc[r]) * scale;
+    }
+    for (; j < n_keys; j++) {
+        const float *kr = (const float *)(k + (uint64_t)j * k_stride);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += 16)
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(kr + d), _mm512_loadu_ps(q + d), acc);
+        scores[j] = _mm512_reduce_add_ps(acc) * scale;
+    }
+}
+
+/* The whole head's output in nv registers, keys in order, two sets of
+ * accumulators taking turns (each key's row is read as it lies; passes of
+ * sixteen outputs over all keys instead met rows 6 KB apart in two L1 sets). */
+static inline void sum_rows(int nv, const float *p, const char *v, uint64_t v_stride, uint32_t n_keys,
+                            float *out) {
+    __m512 a[2][8];
+    for (int c = 0; c < nv; c++)
+        a[0][c] = a[1][c] = _mm512_setzero_ps();
+    for (uint32_t j = 0; j < n_keys; j++) {
+        const float *row = (const float *)(v + (uint64_t)j * v_stride);
+        const __m512 pj = _mm512_set1_ps(p[j]);
+        for (int c = 0; c < nv; c++)
+            a[j & 1][c] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(row + 16 * c), a[j & 1][c]);
+    }
+    for (int c = 0; c < nv; c++)
+        _mm512_storeu_ps(out + 16 * c, _mm512_add_ps(a[0][c], a[1][c]));
+}
+
+/* Heads of up to 128 values at once, longer ones in 128-value slices. */
+void rz_attn_sum_f32_avx512(int64_t head_dim, const float *p, const char *v, uint64_t v_stride,
+                            uint32_t n_keys, float *out) {
+    for (int64_t d = 0; d < head_dim; d += 128) {
+        const int nv = head_dim - d >= 128 ? 8 : (int)(head_dim - d) / 16;
+        const char *vd = v + d * (int64_t)sizeof(float);
+        switch (nv) { /* constant register counts */
+        case 8: sum_rows(8, p, vd, v_stride, n_keys, out + d); break;
+        case 6: sum_rows(6, p, vd, v_stride, n_keys, out + d); break;
+        case 4: sum_rows(4, p, vd, v_stride, n_keys, out + d); break;
+        default:
+            for (int c = 0; c < nv; c++)
+                sum_rows(1, p, vd + 64 * c, v_stride, n_keys, out + d + 16 * c);
+        }
+    }
+}
