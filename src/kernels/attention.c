@@ -194,10 +194,10 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
 
 void rz_attention_head(const rz_attn_kernels *kern, const rz_attn_head *a, float *scores, void *q_conv,
                        float *out) {
-    const void *q = a->q;
     if (kern->k_scores) {
         kern->k_scores(a->head_dim, a->q, a->k, a->k_stride, a->n_keys, a->scale, scores);
     } else {
+        const void *q = a->q;
         if (kern->q_convert) {
             kern->q_convert(a->q, q_conv, a->head_dim);
             q = q_conv;

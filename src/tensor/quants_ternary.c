@@ -1,6 +1,7 @@
 #include "tensor/quants_ternary.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,9 @@ static void tq_repack_g(const void *src, size_t block_bytes, tq_codes_fn codes_o
     }
 }
 
+_Static_assert(offsetof(rz_block_tq1_0, d) == sizeof(rz_block_tq1_0) - sizeof(rz_fp16), "tq1_0 ends in d");
+_Static_assert(offsetof(rz_block_tq2_0, d) == sizeof(rz_block_tq2_0) - sizeof(rz_fp16), "tq2_0 ends in d");
+
 /* The decoder and block size of the stored TQ types (NULL for others). */
 static tq_codes_fn tq_stored_layout(rz_type type, size_t *block_bytes) {
     switch (type) {
@@ -123,8 +127,13 @@ bool rz_tq_shared_scale(rz_type type, const void *data, int64_t n, float *scale)
     bool have = false;
     rz_fp16 shared = 0;
     for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
-        const rz_fp16 d = codes_of((const char *)data + (size_t)b * bytes, codes);
-        if ((have && d == shared) || tq_block_is_zero(codes, d)) continue;
+        /* the scale ends both blocks: codes are decoded only where it differs */
+        const char *block = (const char *)data + (size_t)b * bytes;
+        rz_fp16 d;
+        memcpy(&d, block + bytes - sizeof d, sizeof d);
+        if (have && d == shared) continue;
+        codes_of(block, codes);
+        if (tq_block_is_zero(codes, d)) continue;
         if (have) return false;
         shared = d;
         have = true;

@@ -54,6 +54,25 @@ static void test_axpy_every_isa(void **state) {
 }
 
 /* K rows [N_KEYS][2 heads][hd] in type_k, V likewise; attention of head 1. */
+/* want = softmax(scale * q.K) V in double, over n rows of K and V (floats,
+ * rows `stride` floats apart); scores is scratch for n floats. */
+static void reference_head(const float *q, const float *k, const float *v, int64_t stride, int64_t hd,
+                           uint32_t n, float scale, float *scores, float *want) {
+    for (uint32_t j = 0; j < n; j++) {
+        double s = 0;
+        for (int64_t i = 0; i < hd; i++)
+            s += (double)q[i] * k[j * stride + i];
+        scores[j] = (float)s * scale;
+    }
+    rz_softmax(scores, n);
+    for (int64_t i = 0; i < hd; i++) {
+        double s = 0;
+        for (uint32_t j = 0; j < n; j++)
+            s += (double)scores[j] * v[j * stride + i];
+        want[i] = (float)s;
+    }
+}
+
 static void test_head_matches_float(void **state) {
     (void)state;
     enum { HD = 64, KV_DIM = 2 * HD };
@@ -78,19 +97,7 @@ static void test_head_matches_float(void **state) {
             /* Reference in float from the dequantized rows (the query stays
              * float: its Q8_0 conversion for quantized keys is within 1%). */
             const float scale = 1.0f / sqrtf((float)HD);
-            for (int j = 0; j < N_KEYS; j++) {
-                double s = 0;
-                for (int i = 0; i < HD; i++)
-                    s += (double)q[i] * kd[j * KV_DIM + HD + i];
-                scores[j] = (float)s * scale;
-            }
-            rz_softmax(scores, N_KEYS);
-            for (int i = 0; i < HD; i++) {
-                double s = 0;
-                for (int j = 0; j < N_KEYS; j++)
-                    s += (double)scores[j] * vd[j * KV_DIM + HD + i];
-                want[i] = (float)s;
-            }
+            reference_head(q, kd + HD, vd + HD, KV_DIM, HD, N_KEYS, scale, scores, want);
             const uint64_t k_row = rz_type_block_bytes(type_k) * (KV_DIM / rz_type_block_size(type_k));
             const uint64_t v_row = rz_type_block_bytes(type_v) * (KV_DIM / rz_type_block_size(type_v));
             /* The query is converted to the K type's vec_dot_type. */
@@ -146,19 +153,7 @@ static void test_head_sizes_f32(void **state) {
                           stride = ROWS * hd; /* rows of three heads: ours is the middle one */
             const uint32_t n = key_counts[c];
             const float scale = 1.0f / sqrtf((float)hd);
-            for (uint32_t j = 0; j < n; j++) {
-                double s = 0;
-                for (int64_t i = 0; i < hd; i++)
-                    s += (double)q[i] * k[j * stride + hd + i];
-                scores[j] = (float)s * scale;
-            }
-            rz_softmax(scores, n);
-            for (int64_t i = 0; i < hd; i++) {
-                double s = 0;
-                for (uint32_t j = 0; j < n; j++)
-                    s += (double)scores[j] * v[j * stride + hd + i];
-                want[i] = (float)s;
-            }
+            reference_head(q, k + hd, v + hd, stride, hd, n, scale, scores, want);
             for (int pi = 0; pi < n_paths; pi++) {
                 rz_attn_kernels kern;
                 RZ_ASSERT_OK(rz_attn_kernels_get(RZ_TYPE_F32, RZ_TYPE_F32, hd, paths[pi], &kern));
