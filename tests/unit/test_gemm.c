@@ -185,11 +185,98 @@ static void test_matmul_batches(void **state) {
     }
 }
 
+/* One token through rz_matmul_fused on 1-3 threads, whose rows are read two
+ * claims at a time per thread (gemv_task), against the rows of the type's
+ * vec_dot on the same activations: bit for bit, every row written once. Three
+ * parts of ragged sizes, in the stored layout and the run-time one. */
+static void test_matmul_gemv_threads(void **state) {
+    (void)state;
+    enum { COLS = 512, PARTS = 3 };
+    const int64_t part_rows[PARTS] = {301, 40, 57};
+    const rz_type types[] = {RZ_TYPE_F16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0};
+    uint64_t seed = 5;
+    float x[COLS];
+    for (int i = 0; i < COLS; i++)
+        x[i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const rz_type_traits *st = rz_type_traits_get(types[ti]);
+        const uint64_t row_bytes = rz_row_bytes(st, COLS);
+        const rz_type layouts[] = {types[ti], rz_type_runtime_layout(types[ti], COLS, 40, rz_isa_best())};
+        for (int li = 0; li < (layouts[1] != layouts[0] ? 2 : 1); li++) {
+            const rz_type_traits *lt = rz_type_traits_get(layouts[li]);
+            unsigned char *w[PARTS];
+            rz_tensor wt[PARTS];
+            float *y[PARTS], *ref[PARTS];
+            for (int p = 0; p < PARTS; p++) {
+                unsigned char *stored = malloc(part_rows[p] * row_bytes);
+                float values[COLS];
+                for (int64_t r = 0; r < part_rows[p]; r++) {
+                    for (int i = 0; i < COLS; i++)
+                        values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
+                    st->from_float(values, stored + r * row_bytes, COLS);
+                }
+                w[p] = stored;
+                if (li) {
+                    w[p] = malloc(part_rows[p] * row_bytes);
+                    st->repack(stored, w[p], COLS, part_rows[p]);
+                    free(stored);
+                }
+                wt[p] = (rz_tensor){.type = layouts[li],
+                                    .ne = {COLS, part_rows[p], 1, 1},
+                                    .row_bytes = row_bytes,
+                                    .data = w[p]};
+                y[p] = malloc((size_t)part_rows[p] * sizeof(float));
+                ref[p] = malloc((size_t)part_rows[p] * sizeof(float));
+            }
+            const rz_type at = lt->vec_dot_type;
+            unsigned char *xq = malloc(rz_row_bytes(rz_type_traits_get(at), COLS));
+            rz_type_from_float_act(at, rz_isa_best())(x, xq, COLS);
+            for (int p = 0; p < PARTS; p++)
+                for (int64_t r = 0; r < part_rows[p]; r++)
+                    rz_type_vec_dot(layouts[li], rz_isa_best())(COLS, &ref[p][r], w[p] + r * row_bytes, xq);
+            const rz_tensor *ws[PARTS] = {&wt[0], &wt[1], &wt[2]};
+            void *work = malloc(rz_matmul_fused_work_size(ws, PARTS, 1));
+            for (int n_threads = 1; n_threads <= 3; n_threads++) {
+                rz_threadpool *pool;
+                RZ_ASSERT_OK(rz_threadpool_create(n_threads, &pool));
+                for (int rep = 0; rep < 20; rep++) {
+                    rz_matmul_out outs[PARTS];
+                    for (int p = 0; p < PARTS; p++) {
+                        for (int64_t r = 0; r < part_rows[p]; r++)
+                            y[p][r] = NAN;
+                        outs[p] = (rz_matmul_out){.w = &wt[p], .y = y[p], .y_stride = part_rows[p]};
+                    }
+                    rz_matmul_fused(pool, outs, PARTS, x, COLS, 1, work, NULL, 0);
+                    for (int p = 0; p < PARTS; p++)
+                        for (int64_t r = 0; r < part_rows[p]; r++)
+                            if (memcmp(&y[p][r], &ref[p][r], sizeof(float)))
+                                fail_msg("%s, %d threads, part %d row %lld: %.9g vs %.9g",
+                                         rz_type_name(layouts[li]), n_threads, p, (long long)r, y[p][r],
+                                         ref[p][r]);
+                }
+                rz_threadpool_free(pool);
+            }
+            free(work);
+            free(xq);
+            for (int p = 0; p < PARTS; p++) {
+                free(w[p]);
+                free(y[p]);
+                free(ref[p]);
+            }
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q4_0),           cmocka_unit_test(test_q8_0),  cmocka_unit_test(test_f16),
-        cmocka_unit_test(test_bf16),           cmocka_unit_test(test_tq1_0), cmocka_unit_test(test_tq2_0),
+        cmocka_unit_test(test_q4_0),
+        cmocka_unit_test(test_q8_0),
+        cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_tq1_0),
+        cmocka_unit_test(test_tq2_0),
         cmocka_unit_test(test_matmul_batches),
+        cmocka_unit_test(test_matmul_gemv_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
