@@ -31,6 +31,7 @@ typedef struct matmul_part {
     rz_vec_dot_fn vec_dot;
     const rz_gemm_kernel *gemm; /* NULL: rows of vec_dot */
     rz_type act_type;           /* rz_type_act_type: what x is converted to */
+    bool scaled;                /* rows are multiplied by w->scale (type trait tensor_scale) */
     const char *act;
     uint64_t act_row_bytes;
     int64_t unit_rows, first_unit; /* this part's units start at first_unit */
@@ -149,7 +150,7 @@ static void run_units(const matmul_job *job, const matmul_part *p, int64_t u, in
         run_tiles(p, job->n_tokens, begin, end);
     else
         run_rows(p, job->n_tokens, begin, end);
-    if (rz_type_traits_get(p->w->type)->tensor_scale)
+    if (p->scaled)
         for (int64_t t = 0; t < job->n_tokens; t++)
             for (int64_t r = begin; r < end; r++)
                 p->y[t * p->y_stride + r] *= p->w->scale;
@@ -224,7 +225,7 @@ static int64_t part_end_unit(const matmul_job *job, const matmul_part *p) {
 typedef struct row_stream {
     int64_t u, u_end; /* units of the claim past the current part's rows */
     const matmul_part *p;
-    int64_t r, end; /* rows of p left */
+    int64_t begin, r, end; /* rows of p in the claim, r the next */
 } row_stream;
 
 static bool stream_left(const row_stream *st) { return st->r < st->end || st->u < st->u_end; }
@@ -233,7 +234,7 @@ static void stream_step(const matmul_job *job, row_stream *st) {
     if (st->r == st->end) { /* into the next part of the claim */
         const matmul_part *p = st->p = part_of(job, st->u);
         const int64_t stop = st->u_end < part_end_unit(job, p) ? st->u_end : part_end_unit(job, p);
-        st->r = (st->u - p->first_unit) * p->unit_rows;
+        st->begin = st->r = (st->u - p->first_unit) * p->unit_rows;
         st->end = (stop - p->first_unit) * p->unit_rows < p->w->ne[1] ? (stop - p->first_unit) * p->unit_rows
                                                                       : p->w->ne[1];
         st->u = stop;
@@ -248,10 +249,10 @@ static void stream_step(const matmul_job *job, row_stream *st) {
     } else {
         p->vec_dot(w->ne[0], &p->y[st->r], rz_tensor_row(w, st->r), p->act);
     }
-    if (rz_type_traits_get(w->type)->tensor_scale)
-        for (int64_t r = st->r; r < st->r + nr; r++)
-            p->y[r] *= w->scale;
     st->r += nr;
+    if (st->r == st->end && p->scaled)
+        for (int64_t r = st->begin; r < st->end; r++)
+            p->y[r] *= w->scale;
 }
 
 /* One token: each thread owns two shares, the halves of its rows, and reads
@@ -322,6 +323,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .y_stride = outs[i].y_stride,
             .vec_dot = rz_type_vec_dot(w->type, isa),
             .first_unit = job.n_units,
+            .scaled = rz_type_traits_get(w->type)->tensor_scale,
         };
         /* One token gains nothing from tiles, GEMV stays on vec_dot, except
          * in interleaved layouts, which have only tiles. */
