@@ -18,8 +18,8 @@ enum { IDLE_PREFETCH_LINES = 8 };
 /* What a thread prefetches while it waits; written and read by that thread
  * only. */
 typedef struct idle_prefetch {
-    _Alignas(RZ_CACHE_LINE) const char *next;
-    const char *end;
+    _Alignas(RZ_CACHE_LINE) const char *next[RZ_IDLE_PREFETCH_RANGES];
+    const char *end[RZ_IDLE_PREFETCH_RANGES];
 } idle_prefetch;
 
 struct rz_threadpool {
@@ -47,15 +47,24 @@ static inline void cpu_relax(void) { __builtin_ia32_pause(); }
 /* A few more lines of the thread's idle prefetch into L2; false when none is
  * left. */
 static bool idle_prefetch_step(idle_prefetch *ip) {
-    if (ip->next >= ip->end) return false;
-    for (int i = 0; i < IDLE_PREFETCH_LINES && ip->next < ip->end; i++, ip->next += RZ_CACHE_LINE)
-        __builtin_prefetch(ip->next, 0, 2);
-    return true;
+    bool any = false;
+    for (int r = 0; r < RZ_IDLE_PREFETCH_RANGES; r++)
+        for (int i = 0; i < IDLE_PREFETCH_LINES / RZ_IDLE_PREFETCH_RANGES && ip->next[r] < ip->end[r];
+             i++, ip->next[r] += RZ_CACHE_LINE) {
+            __builtin_prefetch(ip->next[r], 0, 2);
+            any = true;
+        }
+    return any;
 }
 
-void rz_threadpool_prefetch_while_idle(rz_threadpool *pool, int ith, const void *p, size_t bytes) {
+void rz_threadpool_prefetch_while_idle(rz_threadpool *pool, int ith, const rz_byte_range *ranges,
+                                       int n_ranges) {
     if (!pool || pool->n_threads == 1) return;
-    pool->idle[ith] = (idle_prefetch){.next = p, .end = (const char *)p + bytes};
+    idle_prefetch *ip = &pool->idle[ith];
+    for (int r = 0; r < RZ_IDLE_PREFETCH_RANGES; r++) {
+        ip->next[r] = r < n_ranges ? ranges[r].p : NULL;
+        ip->end[r] = r < n_ranges ? (const char *)ranges[r].p + ranges[r].bytes : NULL;
+    }
 }
 
 static void *worker_main(void *p) {

@@ -16,12 +16,21 @@ int rz_threadpool_size(const rz_threadpool *pool);
 /* Runs fn(arg, i, n) for i in [0, n) concurrently; pool may be NULL (runs inline). */
 void rz_threadpool_run(rz_threadpool *pool, rz_task_fn fn, void *arg);
 
+/* Bytes [p, p + bytes). */
+typedef struct rz_byte_range {
+    const void *p;
+    size_t bytes;
+} rz_byte_range;
+
+enum { RZ_IDLE_PREFETCH_RANGES = 2 };
+
 /* For a task to call from thread ith: what that thread will read first in
- * the next region, for it to prefetch into L2 while it waits for the others
- * to finish this one or for the next to start (memory would otherwise sit
- * idle through those waits). Regions in between that set none leave it in
- * place. */
-void rz_threadpool_prefetch_while_idle(rz_threadpool *pool, int ith, const void *p, size_t bytes);
+ * the next region (up to RZ_IDLE_PREFETCH_RANGES ranges, read at once), for
+ * it to prefetch into L2 while it waits for the others to finish this one or
+ * for the next to start (memory would otherwise sit idle through those
+ * waits). Regions in between that set none leave it in place. */
+void rz_threadpool_prefetch_while_idle(rz_threadpool *pool, int ith, const rz_byte_range *ranges,
+                                       int n_ranges);
 
 /* Rows [begin, end) of `total` for thread ith of nth, in chunks of `align`. */
 static inline void rz_split_range(int64_t total, int64_t align, int ith, int nth, int64_t *begin,

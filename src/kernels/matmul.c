@@ -170,31 +170,35 @@ static int64_t unit_rows(const rz_tensor *w, rz_isa isa, int nth) {
     return rows < align ? align : rows;
 }
 
-/* Thread ith's first claim in a mat-mul over the weights w: the start of
- * its share of the units. */
-static void first_claim(const rz_tensor *const *w, int n_parts, int ith, int nth, const char **data,
-                        size_t *bytes) {
+/* Thread ith's first claims in a mat-mul over the weights w, the starts of
+ * its shares (one, or two in a GEMV) of the units; returns how many. */
+static int first_claims(const rz_tensor *const *w, int n_parts, int ith, int nth, bool two_streams,
+                        rz_byte_range claims[2]) {
     const rz_isa isa = rz_isa_active();
     int64_t rows[RZ_MATMUL_MAX_PARTS], n_units = 0;
     for (int i = 0; i < n_parts; i++) {
         rows[i] = unit_rows(w[i], isa, nth);
         n_units += (w[i]->ne[1] + rows[i] - 1) / rows[i];
     }
-    int64_t u, end;
-    rz_split_range(n_units, 1, ith, nth, &u, &end);
-    *bytes = 0;
-    if (u == end) return;
-    for (int i = 0; i < n_parts; i++) {
-        const int64_t part_units = (w[i]->ne[1] + rows[i] - 1) / rows[i];
-        if (u < part_units) {
-            const int64_t r = u * rows[i], claim = UNITS_PER_CHUNK * rows[i];
-            *data = rz_tensor_row(w[i], r);
-            *bytes =
-                (size_t)((uint64_t)(w[i]->ne[1] - r < claim ? w[i]->ne[1] - r : claim) * w[i]->row_bytes);
-            return;
+    const int streams = two_streams ? 2 : 1;
+    int n_claims = 0;
+    for (int k = 0; k < streams; k++) {
+        int64_t u, end;
+        rz_split_range(n_units, 1, ith * streams + k, nth * streams, &u, &end);
+        for (int i = 0; i < n_parts && u < end; i++) {
+            const int64_t part_units = (w[i]->ne[1] + rows[i] - 1) / rows[i];
+            if (u < part_units) {
+                const int64_t r = u * rows[i], claim = UNITS_PER_CHUNK * rows[i];
+                claims[n_claims++] =
+                    (rz_byte_range){rz_tensor_row(w[i], r),
+                                    (size_t)((uint64_t)(w[i]->ne[1] - r < claim ? w[i]->ne[1] - r : claim) *
+                                             w[i]->row_bytes)};
+                break;
+            }
+            u -= part_units;
         }
-        u -= part_units;
     }
+    return n_claims;
 }
 
 /* Units [u, end) of share s, claimed UNITS_PER_CHUNK at a time and the last
@@ -293,11 +297,10 @@ static void dot_task(void *arg, int ith, int nth) {
                 }
         }
     }
-    if (job->n_next > 0 && nth > 1) {
-        const char *data;
-        size_t bytes;
-        first_claim(job->next, job->n_next, ith, nth, &data, &bytes);
-        if (bytes) rz_threadpool_prefetch_while_idle(job->pool, ith, data, bytes);
+    if (job->n_next > 0 && nth > 1) { /* the next mat-mul has as many tokens */
+        rz_byte_range claims[2];
+        const int n = first_claims(job->next, job->n_next, ith, nth, job->two_streams, claims);
+        if (n) rz_threadpool_prefetch_while_idle(job->pool, ith, claims, n);
     }
 }
 

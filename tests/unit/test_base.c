@@ -50,14 +50,16 @@ typedef struct idle_job {
     _Alignas(64) int count[2][16]; /* one cache line per thread */
 } idle_job;
 
-/* Every thread leaves an idle prefetch behind, of every size from empty to
- * the whole buffer, and of odd lengths. */
+/* Every thread leaves an idle prefetch behind, of one range or two, of every
+ * size from empty to the whole buffer, and of odd lengths. */
 static void idle_task(void *arg, int ith, int nth) {
     (void)nth;
     idle_job *job = arg;
     const int done = job->count[ith][0]++;
     const size_t bytes = (size_t)done * 977 % (IDLE_BYTES + 1);
-    rz_threadpool_prefetch_while_idle(job->pool, ith, job->buf + (size_t)(done % 7), bytes);
+    const rz_byte_range ranges[2] = {{job->buf + (size_t)(done % 7), bytes},
+                                     {job->buf + (size_t)(done % 5), bytes / 2}};
+    rz_threadpool_prefetch_while_idle(job->pool, ith, ranges, 1 + done % 2);
 }
 
 /* Regions keep running, every thread once per region, while threads prefetch
