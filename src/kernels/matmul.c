@@ -13,7 +13,8 @@
  * and the last chunk's worth of a share one unit at a time, so that the
  * last piece of work the others wait for is short. Interleaving small chunks
  * between threads from the start read DRAM measurably slower than
- * contiguous shares. */
+ * contiguous shares. A GEMV gives each thread two shares, read at once
+ * (gemv_task). */
 enum {
     MAX_CHUNK_BYTES = 128 * 1024,
     MIN_CHUNK_BYTES = 16 * 1024,
