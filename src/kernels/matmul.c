@@ -30,6 +30,7 @@ typedef struct matmul_part {
     float *y;
     int64_t y_stride;
     rz_vec_dot_fn vec_dot;
+    rz_vec_dot2_fn vec_dot2;    /* NULL: none */
     const rz_gemm_kernel *gemm; /* NULL: rows of vec_dot */
     rz_type act_type;           /* rz_type_act_type: what x is converted to */
     bool scaled;                /* rows are multiplied by w->scale (type trait tensor_scale) */
@@ -235,15 +236,27 @@ typedef struct row_stream {
 
 static bool stream_left(const row_stream *st) { return st->r < st->end || st->u < st->u_end; }
 
-static void stream_step(const matmul_job *job, row_stream *st) {
-    if (st->r == st->end) { /* into the next part of the claim */
-        const matmul_part *p = st->p = part_of(job, st->u);
-        const int64_t stop = st->u_end < part_end_unit(job, p) ? st->u_end : part_end_unit(job, p);
-        st->begin = st->r = (st->u - p->first_unit) * p->unit_rows;
-        st->end = (stop - p->first_unit) * p->unit_rows < p->w->ne[1] ? (stop - p->first_unit) * p->unit_rows
-                                                                      : p->w->ne[1];
-        st->u = stop;
-    }
+/* Makes st->r the next row of the claim. */
+static void stream_open(const matmul_job *job, row_stream *st) {
+    if (st->r < st->end) return;
+    const matmul_part *p = st->p = part_of(job, st->u);
+    const int64_t stop = st->u_end < part_end_unit(job, p) ? st->u_end : part_end_unit(job, p);
+    st->begin = st->r = (st->u - p->first_unit) * p->unit_rows;
+    st->end = (stop - p->first_unit) * p->unit_rows < p->w->ne[1] ? (stop - p->first_unit) * p->unit_rows
+                                                                  : p->w->ne[1];
+    st->u = stop;
+}
+
+/* Past nr rows done; a part's rows done get its per-tensor scale. */
+static void stream_advance(row_stream *st, int64_t nr) {
+    const matmul_part *p = st->p;
+    st->r += nr;
+    if (st->r == st->end && p->scaled)
+        for (int64_t r = st->begin; r < st->end; r++)
+            p->y[r] *= p->w->scale;
+}
+
+static void stream_step(row_stream *st) {
     const matmul_part *p = st->p;
     const rz_tensor *w = p->w;
     int64_t nr = 1;
@@ -254,10 +267,20 @@ static void stream_step(const matmul_job *job, row_stream *st) {
     } else {
         p->vec_dot(w->ne[0], &p->y[st->r], rz_tensor_row(w, st->r), p->act);
     }
-    st->r += nr;
-    if (st->r == st->end && p->scaled)
-        for (int64_t r = st->begin; r < st->end; r++)
-            p->y[r] *= w->scale;
+    stream_advance(st, nr);
+}
+
+/* A row of each stream in one vec_dot2 where their parts have the same one. */
+static bool pair_step(row_stream *a, row_stream *b) {
+    const matmul_part *p = a->p, *q = b->p;
+    if (p->gemm || q->gemm || !p->vec_dot2 || p->vec_dot2 != q->vec_dot2 || p->act != q->act) return false;
+    float s[2];
+    p->vec_dot2(p->w->ne[0], s, rz_tensor_row(p->w, a->r), rz_tensor_row(q->w, b->r), p->act);
+    p->y[a->r] = s[0];
+    q->y[b->r] = s[1];
+    stream_advance(a, 1);
+    stream_advance(b, 1);
+    return true;
 }
 
 /* One token: each thread owns two shares, the halves of its rows, and reads
@@ -275,8 +298,11 @@ static void gemv_task(matmul_job *job, int ith, int n_owners) {
                     st[i].r = st[i].end = 0;
             const bool left0 = stream_left(&st[0]), left1 = stream_left(&st[1]);
             if (!left0 && !left1) break;
-            if (left0) stream_step(job, &st[0]);
-            if (left1) stream_step(job, &st[1]);
+            if (left0) stream_open(job, &st[0]);
+            if (left1) stream_open(job, &st[1]);
+            if (left0 && left1 && pair_step(&st[0], &st[1])) continue;
+            if (left0) stream_step(&st[0]);
+            if (left1) stream_step(&st[1]);
         }
     }
 }
@@ -326,6 +352,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .y = outs[i].y,
             .y_stride = outs[i].y_stride,
             .vec_dot = rz_type_vec_dot(w->type, isa),
+            .vec_dot2 = rz_type_vec_dot2(w->type, isa),
             .first_unit = job.n_units,
             .scaled = rz_type_traits_get(w->type)->tensor_scale,
         };

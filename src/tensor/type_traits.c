@@ -33,6 +33,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                      .from_float = rz_f32_to_fp16_row,
                      .vec_dot_type = RZ_TYPE_F16,
                      .vec_dot = {rz_vec_dot_f16, rz_vec_dot_f16_avx2, rz_vec_dot_f16_avx512},
+                     .vec_dot2 = {[RZ_ISA_AVX512] = rz_vec_dot2_f16_avx512},
                      .gemm = {[RZ_ISA_AVX512] = {.tile = rz_gemm_tile_f16_avx512,
                                                  .rows = 4,
                                                  .tokens = 6,
@@ -348,6 +349,14 @@ rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa) {
     if (!t) return NULL;
     for (int i = (int)isa; i >= 0; i--)
         if (t->vec_dot[i]) return t->vec_dot[i];
+    return NULL;
+}
+
+rz_vec_dot2_fn rz_type_vec_dot2(rz_type type, rz_isa isa) {
+    const rz_type_traits *t = rz_type_traits_get(type);
+    if (!t) return NULL;
+    for (int i = (int)isa; i >= 0; i--)
+        if (t->vec_dot[i]) return t->vec_dot2[i];
     return NULL;
 }
 

@@ -23,6 +23,11 @@ typedef rz_status (*rz_quantize_tensor_fn)(const float *restrict src, void *rest
 typedef void (*rz_repack_fn)(const void *restrict src, void *restrict dst, int64_t n, int64_t nrows);
 /* *s = dot(x, y): x in the weight's type, y in its vec_dot_type. */
 typedef void (*rz_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+/* s[0] = dot(x0, y), s[1] = dot(x1, y), each bit for bit vec_dot's: two rows
+ * streamed at once (they lie far apart in a GEMV, where two streams read
+ * memory faster than one). */
+typedef void (*rz_vec_dot2_fn)(int64_t n, float *restrict s, const void *restrict x0, const void *restrict x1,
+                               const void *restrict y);
 
 typedef struct rz_type_traits {
     const char *name;       /* ggml spelling; NULL for unused ids */
@@ -37,6 +42,7 @@ typedef struct rz_type_traits {
     rz_quantize_tensor_fn quantize_tensor; /* whole-tensor quantizer; NULL if rows suffice */
     rz_type vec_dot_type;                  /* type activations are converted to for vec_dot */
     rz_vec_dot_fn vec_dot[RZ_ISA_COUNT];   /* NULL entries fall back to a lower ISA */
+    rz_vec_dot2_fn vec_dot2[RZ_ISA_COUNT]; /* optional, beside the ISA's vec_dot */
     /* Converts activations into this type when it is a vec_dot_type. Every
      * ISA entry writes the same bytes (for Q8_0 those of ggml's x86
      * quantize_row_q8_0, not of from_float); NULL entries fall back. */
@@ -63,6 +69,9 @@ const rz_type_traits *rz_type_traits_get(rz_type type);
 
 /* vec_dot for the active ISA (falls back to the best lower path present). */
 rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa);
+
+/* vec_dot2 beside the vec_dot rz_type_vec_dot gives; NULL if none. */
+rz_vec_dot2_fn rz_type_vec_dot2(rz_type type, rz_isa isa);
 
 /* from_float_act for the active ISA (same fallback); NULL if none. */
 rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa);

@@ -209,6 +209,47 @@ static void test_vec_dot_isa_matches_scalar(void **state) {
     free(a);
 }
 
+/* vec_dot2 gives each of its two rows bit for bit what vec_dot gives it, at
+ * every length (tails included), on every path that has one. */
+static void test_vec_dot2_matches_vec_dot(void **state) {
+    (void)state;
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 9;
+    float *scratch = malloc(MAX_N * sizeof *scratch);
+    void *w0 = malloc(MAX_N * 4), *w1 = malloc(MAX_N * 4), *a = malloc(MAX_N * 4),
+         *unused = malloc(MAX_N * 4);
+    int checked = 0;
+    for (size_t ti = 0; ti < sizeof dot_types / sizeof dot_types[0]; ti++) {
+        const rz_type type = dot_types[ti];
+        const uint32_t bs = rz_type_block_size(type);
+        for (int p = 0; p < n_paths; p++) {
+            const rz_vec_dot2_fn dot2 = rz_type_vec_dot2(type, paths[p]);
+            if (!dot2) continue;
+            checked++;
+            for (int64_t len = 1; len <= MAX_N; len += bs == 1 ? 7 : 1) {
+                const int64_t n = bs == 1 ? len : (len % MAX_BLOCKS + 1) * 32;
+                if (bs != 1 && len > MAX_BLOCKS) break;
+                make_operands(&rng, type, n, w0, a, scratch);
+                make_operands(&rng, type, n, w1, unused, scratch);
+                float ref[2], got[2] = {NAN, NAN};
+                rz_type_vec_dot(type, paths[p])(n, &ref[0], w0, a);
+                rz_type_vec_dot(type, paths[p])(n, &ref[1], w1, a);
+                dot2(n, got, w0, w1, a);
+                if (memcmp(got, ref, sizeof got))
+                    fail_msg("%s vec_dot2 n=%lld on %s: %.9g, %.9g vs %.9g, %.9g", rz_type_name(type),
+                             (long long)n, rz_isa_name(paths[p]), got[0], got[1], ref[0], ref[1]);
+            }
+        }
+    }
+    if (rz_isa_best() >= RZ_ISA_AVX512) assert_true(checked > 0); /* F16 has one there */
+    free(scratch);
+    free(w0);
+    free(w1);
+    free(a);
+    free(unused);
+}
+
 /* With unit scales the quantized dots are integers below 2^24, so every
  * path must return the exact block-sum total. */
 static void test_quant_dot_integer_exact(void **state) {
@@ -332,6 +373,7 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_q4_0),
         cmocka_unit_test(test_roundtrip_f16_bf16),
         cmocka_unit_test(test_vec_dot_isa_matches_scalar),
+        cmocka_unit_test(test_vec_dot2_matches_vec_dot),
         cmocka_unit_test(test_quant_dot_integer_exact),
         cmocka_unit_test(test_from_float_act_paths_identical),
         cmocka_unit_test(test_traits_table),

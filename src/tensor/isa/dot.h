@@ -18,6 +18,8 @@ void rz_quantize_row_q8_0_avx2(const float *restrict src, void *restrict dst, in
 
 void rz_vec_dot_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot2_f16_avx512(int64_t n, float *restrict s, const void *restrict x0, const void *restrict x1,
+                            const void *restrict y);
 void rz_vec_dot_bf16_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_q8_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x,
                                  const void *restrict y);

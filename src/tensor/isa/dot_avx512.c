@@ -27,18 +27,15 @@ void rz_vec_dot_f32_avx512(int64_t n, float *restrict s, const void *restrict vx
 /* Whole 64-value steps on ymm, eight accumulators: with zmm conversions and
  * multiply-adds the row streamed 2-3 % slower here (bench_dot, rows of 1536
  * to 2560), as loops dense in 512-bit arithmetic do on this machine. */
-void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_fp16 *x = vx, *y = vy;
-    __m256 a[8];
+/* 64 values of x against y into eight accumulators. */
+static inline void f16_step(__m256 a[8], const rz_fp16 *x, const rz_fp16 *y) {
+    prefetch_bytes(x, PREFETCH_BYTES, 64 * sizeof(rz_fp16));
     for (int k = 0; k < 8; k++)
-        a[k] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        prefetch_bytes(x + i, PREFETCH_BYTES, 64 * sizeof(rz_fp16));
-        for (int k = 0; k < 8; k++)
-            a[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8 * k))),
-                                   _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8 * k))), a[k]);
-    }
+        a[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * k))),
+                               _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + 8 * k))), a[k]);
+}
+
+static inline float f16_finish(__m256 a[8], int64_t i, int64_t n, const rz_fp16 *x, const rz_fp16 *y) {
     __m512 tail = _mm512_setzero_ps();
     for (; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
@@ -49,7 +46,33 @@ void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx
     for (int k = 0; k < 4; k++)
         a[k] = _mm256_add_ps(a[k], a[k + 4]);
     const __m256 sum = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
-    *s = _mm512_reduce_add_ps(_mm512_add_ps(tail, _mm512_castps256_ps512(sum)));
+    return _mm512_reduce_add_ps(_mm512_add_ps(tail, _mm512_castps256_ps512(sum)));
+}
+
+void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_fp16 *x = vx, *y = vy;
+    __m256 a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        f16_step(a, x + i, y + i);
+    *s = f16_finish(a, i, n, x, y);
+}
+
+void rz_vec_dot2_f16_avx512(int64_t n, float *restrict s, const void *restrict vx0, const void *restrict vx1,
+                            const void *restrict vy) {
+    const rz_fp16 *x0 = vx0, *x1 = vx1, *y = vy;
+    __m256 a[8], b[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = b[k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        f16_step(a, x0 + i, y + i);
+        f16_step(b, x1 + i, y + i);
+    }
+    s[0] = f16_finish(a, i, n, x0, y);
+    s[1] = f16_finish(b, i, n, x1, y);
 }
 
 /* vdpbf16ps: bf16 products are exact in float, and are added in float like
