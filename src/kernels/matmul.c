@@ -226,8 +226,8 @@ static int64_t part_end_unit(const matmul_job *job, const matmul_part *p) {
     return p + 1 < job->parts + job->n_parts ? p[1].first_unit : job->n_units;
 }
 
-/* A claim of a GEMV worked through a row (or a row tile) at a time, so that
- * a thread can interleave two of them. */
+/* A claim of a GEMV worked through a row at a time, so that a thread can
+ * interleave two of them. */
 typedef struct row_stream {
     int64_t u, u_end; /* units of the claim past the current part's rows */
     const matmul_part *p;
@@ -247,10 +247,10 @@ static void stream_open(const matmul_job *job, row_stream *st) {
     st->u = stop;
 }
 
-/* Past nr rows done; a part's rows done get its per-tensor scale. */
-static void stream_advance(row_stream *st, int64_t nr) {
+/* Past a row; a part's rows done get its per-tensor scale. */
+static void stream_advance(row_stream *st) {
     const matmul_part *p = st->p;
-    st->r += nr;
+    st->r++;
     if (st->r == st->end && p->scaled)
         for (int64_t r = st->begin; r < st->end; r++)
             p->y[r] *= p->w->scale;
@@ -258,28 +258,20 @@ static void stream_advance(row_stream *st, int64_t nr) {
 
 static void stream_step(row_stream *st) {
     const matmul_part *p = st->p;
-    const rz_tensor *w = p->w;
-    int64_t nr = 1;
-    if (p->gemm) {
-        nr = st->end - st->r < p->gemm->rows ? st->end - st->r : p->gemm->rows;
-        p->gemm->tile(w->ne[0], rz_tensor_row(w, st->r), w->row_bytes, (int)nr, p->act, p->act_row_bytes, 1,
-                      p->y + st->r, p->y_stride);
-    } else {
-        p->vec_dot(w->ne[0], &p->y[st->r], rz_tensor_row(w, st->r), p->act);
-    }
-    stream_advance(st, nr);
+    p->vec_dot(p->w->ne[0], &p->y[st->r], rz_tensor_row(p->w, st->r), p->act);
+    stream_advance(st);
 }
 
 /* A row of each stream in one vec_dot2 where their parts have the same one. */
 static bool pair_step(row_stream *a, row_stream *b) {
     const matmul_part *p = a->p, *q = b->p;
-    if (p->gemm || q->gemm || !p->vec_dot2 || p->vec_dot2 != q->vec_dot2 || p->act != q->act) return false;
+    if (!p->vec_dot2 || p->vec_dot2 != q->vec_dot2 || p->act != q->act) return false;
     float s[2];
     p->vec_dot2(p->w->ne[0], s, rz_tensor_row(p->w, a->r), rz_tensor_row(q->w, b->r), p->act);
     p->y[a->r] = s[0];
     q->y[b->r] = s[1];
-    stream_advance(a, 1);
-    stream_advance(b, 1);
+    stream_advance(a);
+    stream_advance(b);
     return true;
 }
 
@@ -287,7 +279,7 @@ static bool pair_step(row_stream *a, row_stream *b) {
  * them at once, a row of each in turn; then helps with the others' pairs.
  * Two streams far apart read memory faster than one here (bench_bandwidth's
  * "two streams"; a Q4_0 GEMV of rows of 2048 in bench_dot: about 14 -> 17
- * GB/s). */
+ * GB/s). Not for interleaved layouts (rz_matmul_fused). */
 static void gemv_task(matmul_job *job, int ith, int n_owners) {
     for (int k = 0; k < n_owners; k++) {
         const int owner = (ith + k) % n_owners;
@@ -388,7 +380,12 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         p->act_row_bytes = job.act_row_bytes;
         rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);
     }
-    job.two_streams = n_tokens == 1 && 2 * nth <= MAX_SHARES;
+    /* Interleaved layouts' GEMV (a row group per tile) streamed slower as two
+     * streams of tiles: 14.0 -> 12.1 GB/s for I2_TL in bench_ternary. */
+    bool tiles = false;
+    for (int i = 0; i < n_parts; i++)
+        tiles = tiles || job.parts[i].gemm;
+    job.two_streams = n_tokens == 1 && !tiles && 2 * nth <= MAX_SHARES;
     job.n_shares = job.two_streams ? 2 * nth : nth < MAX_SHARES ? nth : MAX_SHARES;
     for (int i = 0; i < job.n_shares; i++) {
         int64_t begin, end;
