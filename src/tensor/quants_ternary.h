@@ -123,6 +123,8 @@ void rz_vec_dot_tq2_0_g_q8_K_avx512(int64_t n, float *restrict s, const void *re
                                     const void *restrict y);
 void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict x,
                                  const void *restrict y);
+void rz_vec_dot2_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict x0,
+                                  const void *restrict x1, const void *restrict y);
 void rz_quantize_row_i8_s_avx512(const float *restrict src, void *restrict dst, int64_t n);
 float rz_i8_s_scale_avx512(const float *x, int64_t n); /* n a multiple of 16 */
 /* rz_gemm_tile_fn of TQ1_0, TQ2_0 and TQ2_0_G, and of I2_S (unscaled, as its vec_dot;

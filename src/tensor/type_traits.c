@@ -230,6 +230,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot_type = RZ_TYPE_I8_S,
                       .vec_dot = {rz_vec_dot_i2_s_i8_s, rz_vec_dot_i2_s_i8_s_avx2,
                                   rz_vec_dot_i2_s_i8_s_avx512},
+                      .vec_dot2 = {[RZ_ISA_AVX512] = rz_vec_dot2_i2_s_i8_s_avx512},
                       .gemm = {[RZ_ISA_AVX512] = {.tile = rz_gemm_tile_i2_s_i8_s_avx512,
                                                   .rows = RZ_I2S_TILE_ROWS,
                                                   .tokens = RZ_I2S_TILE_TOKENS}},

@@ -32,35 +32,64 @@ static inline __m256i dpbusd_codes4(__m256i acc, __m256i c, const int8_t *q, int
  * lanes are exact multiples of 4^(3 - l), shifted back once per row. Two
  * groups per step, each with its own accumulators, so the vpdpbusd chains
  * do not limit the loads. */
+typedef struct i2s_acc {
+    __m512i a01[2], a23[2]; /* fields 0 / 1 and 2 / 3, per group parity */
+} i2s_acc;
+
+static inline void i2s_group(i2s_acc *acc, int k, const uint8_t *codes, const rz_block_i8_s *y) {
+    const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
+    const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
+    const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)codes));
+    acc->a01[k] = _mm512_dpbusd_epi32(acc->a01[k], _mm512_and_si512(c, m01), _mm512_loadu_si512(y->qs));
+    acc->a23[k] = _mm512_dpbusd_epi32(acc->a23[k], _mm512_and_si512(c, m23), _mm512_loadu_si512(y->qs + 64));
+}
+
+/* Two groups per step, each with its own accumulators. */
+static inline void i2s_step(i2s_acc *acc, const uint8_t *x, const rz_block_i8_s *y, int64_t g) {
+    _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
+    i2s_group(acc, 0, x + 32 * g, &y[g]);
+    i2s_group(acc, 1, x + 32 * (g + 1), &y[g + 1]);
+}
+
+static inline float i2s_finish(i2s_acc *acc, const uint8_t *x, const rz_block_i8_s *y, int64_t g,
+                               int64_t ng) {
+    if (g < ng) i2s_group(acc, 0, x + 32 * g, &y[g]);
+    const __m512i shift01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
+    const __m512i shift23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
+    const __m512i t =
+        _mm512_add_epi32(_mm512_srav_epi32(_mm512_add_epi32(acc->a01[0], acc->a01[1]), shift01),
+                         _mm512_srav_epi32(_mm512_add_epi32(acc->a23[0], acc->a23[1]), shift23));
+    return ((float)_mm512_reduce_add_epi32(t) - (float)y[0].sum) / y[0].a;
+}
+
 void rz_vec_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict vx,
                                  const void *restrict vy) {
     const uint8_t *x = vx;
     const rz_block_i8_s *y = vy;
     const int64_t ng = n / RZ_QK_I2S;
-    const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
-    const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
-    __m512i a01[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-    __m512i a23[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    i2s_acc acc = {{_mm512_setzero_si512(), _mm512_setzero_si512()},
+                   {_mm512_setzero_si512(), _mm512_setzero_si512()}};
+    int64_t g = 0;
+    for (; g + 2 <= ng; g += 2)
+        i2s_step(&acc, x, y, g);
+    *s = i2s_finish(&acc, x, y, g, ng);
+}
+
+void rz_vec_dot2_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict vx0,
+                                  const void *restrict vx1, const void *restrict vy) {
+    const uint8_t *x0 = vx0, *x1 = vx1;
+    const rz_block_i8_s *y = vy;
+    const int64_t ng = n / RZ_QK_I2S;
+    i2s_acc acc0 = {{_mm512_setzero_si512(), _mm512_setzero_si512()},
+                    {_mm512_setzero_si512(), _mm512_setzero_si512()}},
+            acc1 = acc0;
     int64_t g = 0;
     for (; g + 2 <= ng; g += 2) {
-        _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
-        for (int k = 0; k < 2; k++) {
-            const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 32 * (g + k))));
-            a01[k] = _mm512_dpbusd_epi32(a01[k], _mm512_and_si512(c, m01), _mm512_loadu_si512(y[g + k].qs));
-            a23[k] =
-                _mm512_dpbusd_epi32(a23[k], _mm512_and_si512(c, m23), _mm512_loadu_si512(y[g + k].qs + 64));
-        }
+        i2s_step(&acc0, x0, y, g);
+        i2s_step(&acc1, x1, y, g);
     }
-    if (g < ng) {
-        const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)));
-        a01[0] = _mm512_dpbusd_epi32(a01[0], _mm512_and_si512(c, m01), _mm512_loadu_si512(y[g].qs));
-        a23[0] = _mm512_dpbusd_epi32(a23[0], _mm512_and_si512(c, m23), _mm512_loadu_si512(y[g].qs + 64));
-    }
-    const __m512i shift01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
-    const __m512i shift23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
-    const __m512i t = _mm512_add_epi32(_mm512_srav_epi32(_mm512_add_epi32(a01[0], a01[1]), shift01),
-                                       _mm512_srav_epi32(_mm512_add_epi32(a23[0], a23[1]), shift23));
-    *s = ((float)_mm512_reduce_add_epi32(t) - (float)y[0].sum) / y[0].a;
+    s[0] = i2s_finish(&acc0, x0, y, g, ng);
+    s[1] = i2s_finish(&acc1, x1, y, g, ng);
 }
 
 /* -sum q of a Q8_K block over eight int32 lanes: the seed that makes the
