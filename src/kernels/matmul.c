@@ -172,9 +172,21 @@ static int64_t unit_rows(const rz_tensor *w, rz_isa isa, int nth) {
     return rows < align ? align : rows;
 }
 
+/* Whether a mat-mul over the weights w runs as gemv_task: one token, and no
+ * interleaved layout, whose GEMV of row-group tiles streamed slower as two
+ * streams of tiles (I2_TL in bench_ternary: 14.0 -> 12.1 GB/s). */
+static bool gemv_two_streams(const rz_tensor *const *w, int n_parts, int64_t n_tokens, int nth, rz_isa isa) {
+    if (n_tokens != 1 || 2 * nth > MAX_SHARES) return false;
+    for (int i = 0; i < n_parts; i++) {
+        const rz_gemm_kernel *g = rz_type_gemm(w[i]->type, isa);
+        if (g && g->interleaved) return false;
+    }
+    return true;
+}
+
 /* Thread ith's first claims in a mat-mul over the weights w, the starts of
  * its shares (one, or two in a GEMV) of the units; returns how many. */
-static int first_claims(const rz_tensor *const *w, int n_parts, int ith, int nth, bool two_streams,
+static int first_claims(const rz_tensor *const *w, int n_parts, int64_t n_tokens, int ith, int nth,
                         rz_byte_range claims[2]) {
     const rz_isa isa = rz_isa_active();
     int64_t rows[RZ_MATMUL_MAX_PARTS], n_units = 0;
@@ -182,7 +194,7 @@ static int first_claims(const rz_tensor *const *w, int n_parts, int ith, int nth
         rows[i] = unit_rows(w[i], isa, nth);
         n_units += (w[i]->ne[1] + rows[i] - 1) / rows[i];
     }
-    const int streams = two_streams ? 2 : 1;
+    const int streams = gemv_two_streams(w, n_parts, n_tokens, nth, isa) ? 2 : 1;
     int n_claims = 0;
     for (int k = 0; k < streams; k++) {
         int64_t u, end;
@@ -279,7 +291,7 @@ static bool pair_step(row_stream *a, row_stream *b) {
  * them at once, a row of each in turn; then helps with the others' pairs.
  * Two streams far apart read memory faster than one here (bench_bandwidth's
  * "two streams"; a Q4_0 GEMV of rows of 2048 in bench_dot: about 14 -> 17
- * GB/s). Not for interleaved layouts (rz_matmul_fused). */
+ * GB/s). Not for interleaved layouts (gemv_two_streams). */
 static void gemv_task(matmul_job *job, int ith, int n_owners) {
     for (int k = 0; k < n_owners; k++) {
         const int owner = (ith + k) % n_owners;
@@ -318,7 +330,7 @@ static void dot_task(void *arg, int ith, int nth) {
     }
     if (job->n_next > 0 && nth > 1) { /* the next mat-mul has as many tokens */
         rz_byte_range claims[2];
-        const int n = first_claims(job->next, job->n_next, ith, nth, job->two_streams, claims);
+        const int n = first_claims(job->next, job->n_next, job->n_tokens, ith, nth, claims);
         if (n) rz_threadpool_prefetch_while_idle(job->pool, ith, claims, n);
     }
 }
@@ -380,12 +392,10 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         p->act_row_bytes = job.act_row_bytes;
         rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);
     }
-    /* Interleaved layouts' GEMV (a row group per tile) streamed slower as two
-     * streams of tiles: 14.0 -> 12.1 GB/s for I2_TL in bench_ternary. */
-    bool tiles = false;
+    const rz_tensor *w[RZ_MATMUL_MAX_PARTS];
     for (int i = 0; i < n_parts; i++)
-        tiles = tiles || job.parts[i].gemm;
-    job.two_streams = n_tokens == 1 && !tiles && 2 * nth <= MAX_SHARES;
+        w[i] = outs[i].w;
+    job.two_streams = gemv_two_streams(w, n_parts, n_tokens, nth, isa);
     job.n_shares = job.two_streams ? 2 * nth : nth < MAX_SHARES ? nth : MAX_SHARES;
     for (int i = 0; i < job.n_shares; i++) {
         int64_t begin, end;
