@@ -277,8 +277,9 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                          .vec_dot_type = RZ_TYPE_A8_G4,
                          .vec_dot = {rz_vec_dot_q8_0_g4_a8_g4, [RZ_ISA_AVX512] =
                                                                    rz_vec_dot_q8_0_g4_a8_g4_avx512},
-                         .gemm = {[RZ_ISA_AVX512] =
-                                      RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q8_0_g4_a8_g4_avx512)}},
+                         .gemm = {[RZ_ISA_AVX512] = {.tile = rz_gemm_tile_q8_0_g4_a8_g4_avx512,
+                                                     .rows = RZ_Q8_0_G4_TILE_ROWS,
+                                                     .tokens = RZ_Q8_0_G4_TILE_TOKENS}}},
     [RZ_TYPE_A8_G4] = {.name = "a8_g4",
                        .block_size = RZ_QK_G4,
                        .block_bytes = sizeof(rz_block_a8_g4),

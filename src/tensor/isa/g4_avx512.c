@@ -126,14 +126,14 @@ void rz_vec_dot_q8_0_g4_a8_g4_avx512(int64_t n, float *restrict s, const void *r
     G4_VEC_DOT(rz_block_q8_0_g4, load_q8_0_g4, seed_q8_0_g4);
 }
 
-/* RZ_GEMM_TILE rows by RZ_GEMM_TILE_TOKENS tokens; rows and tokens past
+/* NR_ rows by NT_ tokens; rows and tokens past
  * nr / nt repeat the last one and are not stored. The next row tile is
  * prefetched by the caller (run_tiles), once per row tile rather than once
  * per token tile, which cost about a fifth of the tile's time here. (Token
  * generation stays on vec_dot: four rows at once read DRAM at two thirds of
  * the speed of one long stream here.) */
-#define G4_TILE(WTYPE, LOAD, SEED)                                                                           \
-    enum { NR = RZ_GEMM_TILE, NT = RZ_GEMM_TILE_TOKENS };                                                    \
+#define G4_TILE(WTYPE, LOAD, SEED, NR_, NT_)                                                                 \
+    enum { NR = NR_, NT = NT_ };                                                                             \
     const WTYPE *wr[NR];                                                                                     \
     const rz_block_a8_g4 *xr[NT];                                                                            \
     for (int i = 0; i < NR; i++)                                                                             \
@@ -161,10 +161,10 @@ void rz_vec_dot_q8_0_g4_a8_g4_avx512(int64_t n, float *restrict s, const void *r
 
 void rz_gemm_tile_q4_0_g4_a8_g4_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                        uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    G4_TILE(rz_block_q4_0_g4, load_q4_0_g4, seed_q4_0_g4);
+    G4_TILE(rz_block_q4_0_g4, load_q4_0_g4, seed_q4_0_g4, RZ_GEMM_TILE, RZ_GEMM_TILE_TOKENS);
 }
 
 void rz_gemm_tile_q8_0_g4_a8_g4_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                        uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    G4_TILE(rz_block_q8_0_g4, load_q8_0_g4, seed_q8_0_g4);
+    G4_TILE(rz_block_q8_0_g4, load_q8_0_g4, seed_q8_0_g4, RZ_Q8_0_G4_TILE_ROWS, RZ_Q8_0_G4_TILE_TOKENS);
 }
