@@ -346,20 +346,24 @@ const rz_type_traits *rz_type_traits_get(rz_type type) {
     return &type_table[type];
 }
 
+/* The ISA whose vec_dot rz_type_vec_dot picks (-1: none). */
+static int vec_dot_isa(const rz_type_traits *t, rz_isa isa) {
+    int i = t ? (int)isa : -1;
+    while (i >= 0 && !t->vec_dot[i])
+        i--;
+    return i;
+}
+
 rz_vec_dot_fn rz_type_vec_dot(rz_type type, rz_isa isa) {
     const rz_type_traits *t = rz_type_traits_get(type);
-    if (!t) return NULL;
-    for (int i = (int)isa; i >= 0; i--)
-        if (t->vec_dot[i]) return t->vec_dot[i];
-    return NULL;
+    const int i = vec_dot_isa(t, isa);
+    return i < 0 ? NULL : t->vec_dot[i];
 }
 
 rz_vec_dot2_fn rz_type_vec_dot2(rz_type type, rz_isa isa) {
     const rz_type_traits *t = rz_type_traits_get(type);
-    if (!t) return NULL;
-    for (int i = (int)isa; i >= 0; i--)
-        if (t->vec_dot[i]) return t->vec_dot2[i];
-    return NULL;
+    const int i = vec_dot_isa(t, isa);
+    return i < 0 ? NULL : t->vec_dot2[i];
 }
 
 rz_from_float_fn rz_type_from_float_act(rz_type type, rz_isa isa) {
