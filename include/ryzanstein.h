@@ -110,7 +110,7 @@ typedef enum rz_type {
     /* Run-time layouts (docs/layouts.md): made at load, never in files. */
     RZ_TYPE_Q4_0_G4 = 40,  /* Q4_0 in groups of four blocks */
     RZ_TYPE_A8_G4 = 41,    /* their activations */
-    RZ_TYPE_Q8_0_G4 = 42,  /* Q8_0 in groups of four blocks */
+    RZ_TYPE_Q8_0_G16 = 42, /* Q8_0 in groups of 16 blocks, one per 32-bit lane */
     RZ_TYPE_Q4_K_G = 43,   /* Q4_K with unpacked scales */
     RZ_TYPE_A8_K = 44,     /* its activations: Q8_K in the order of its nibbles */
     RZ_TYPE_I2_TL = 45,    /* I2_S as 5-bit lookup indices of weight triplets, rows interleaved */
@@ -118,7 +118,8 @@ typedef enum rz_type {
     RZ_TYPE_F16_ACT = 47,  /* F16 tiles' activations: fp16-rounded floats */
     RZ_TYPE_BF16_ACT = 48, /* BF16 tiles' activations: bf16-rounded floats, pairs split */
     RZ_TYPE_TQ2_0_G = 49,  /* TQ2_0 and TQ1_0 as 2-bit codes grouped for 64-byte loads */
-    RZ_TYPE_COUNT = 50
+    RZ_TYPE_A8_G16 = 50,   /* Q8_0_G16's activations */
+    RZ_TYPE_COUNT = 51
 } rz_type;
 
 /* Type name as ggml spells it ("f32", "q4_0", "q4_K", ...); NULL if unknown. */

@@ -133,10 +133,13 @@ static void test_q4_0_g4(void **state) {
         &(layout_case){RZ_TYPE_Q4_0, RZ_TYPE_Q4_0_G4, g4_lengths, 4, 11, quantized_row, random_token});
 }
 
-static void test_q8_0_g4(void **state) {
+/* Whole groups of 16 blocks and rows that end in a shorter one. */
+static const int64_t g16_lengths[] = {32, 96, 512, 2048 + 128 + 32, 5632};
+
+static void test_q8_0_g16(void **state) {
     (void)state;
     check_layout(
-        &(layout_case){RZ_TYPE_Q8_0, RZ_TYPE_Q8_0_G4, g4_lengths, 4, 11, quantized_row, random_token});
+        &(layout_case){RZ_TYPE_Q8_0, RZ_TYPE_Q8_0_G16, g16_lengths, 5, 11, quantized_row, random_token});
 }
 
 /* Q4_K rows: quantized ones, then raw random blocks (every 6-bit scale and
@@ -204,13 +207,15 @@ static void test_runtime_layout_choice(void **state) {
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0_G4);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G4);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G16);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 96, 64, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_F16, 256, 64, RZ_ISA_AVX512), RZ_TYPE_F16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_K_G);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_G4)->runtime_only);
-    assert_true(rz_type_traits_get(RZ_TYPE_Q8_0_G4)->runtime_only);
+    assert_true(rz_type_traits_get(RZ_TYPE_Q8_0_G16)->runtime_only);
+    assert_true(rz_type_traits_get(RZ_TYPE_A8_G16)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_K_G)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_K)->runtime_only);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_TQ2_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_TQ2_0_G);
@@ -223,7 +228,7 @@ static void test_runtime_layout_choice(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q4_0_g4),
-        cmocka_unit_test(test_q8_0_g4),
+        cmocka_unit_test(test_q8_0_g16),
         cmocka_unit_test(test_q4_k_g),
         cmocka_unit_test(test_tq2_0_g),
         cmocka_unit_test(test_runtime_layout_choice),

@@ -40,8 +40,8 @@ void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
-void rz_gemm_tile_q8_0_g4_a8_g4_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
-                                       uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_q8_0_g16_a8_g16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                         uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_q4_0_g4_a8_g4_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                        uint64_t x_stride, int nt, float *y, int64_t y_stride);
 
