@@ -44,6 +44,7 @@ enum {
     RZ_TL_ACT_HEADER = 64,   /* activation row header (the scale a) */
     RZ_TL_ACT_BLOCK = 2880,  /* activation bytes allotted per 256 values */
     RZ_TL_TOKENS = 4,        /* tokens of the AVX-512 tile */
+    RZ_TL_TILE_ROWS = 128,   /* rows of the AVX-512 tile: two row groups */
 };
 
 /* Quad pairs of a row of n weights. */

@@ -335,7 +335,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                                    .tokens = 1,
                                                    .interleaved = true},
                                 [RZ_ISA_AVX512] = {.tile = rz_gemm_tile_i2_tl_i8_tl_avx512,
-                                                   .rows = RZ_TL_ROWS,
+                                                   .rows = RZ_TL_TILE_ROWS,
                                                    .tokens = RZ_TL_TOKENS,
                                                    .interleaved = true}}},
     [RZ_TYPE_I8_TL] = {.name = "i8_tl",

@@ -50,7 +50,7 @@ static void token(uint64_t *seed, int t, float *x, int64_t k) {
     }
 }
 
-enum { TOKENS = 5, ROWS = 2 * RZ_TL_ROWS };
+enum { TOKENS = 5, ROWS = 2 * RZ_TL_TILE_ROWS };
 
 static void check_shape(int64_t k, uint64_t seed) {
     const rz_type_traits *lt = rz_type_traits_get(RZ_TYPE_I2_TL), *at = rz_type_traits_get(RZ_TYPE_I8_TL);
@@ -86,17 +86,17 @@ static void check_shape(int64_t k, uint64_t seed) {
         for (int r = 0; r < ROWS; r++)
             rz_vec_dot_i2_s_i8_s(k, &want[i][r], w + (uint64_t)r * (uint64_t)(k / 4), xs + i * s_bytes);
 
-    /* every path's tile, every token count, both row groups */
+    /* every path's tile, every token count, every row group */
     for (int p = 0; p < n_paths; p++) {
         const rz_gemm_kernel *g = rz_type_gemm(RZ_TYPE_I2_TL, paths[p]);
-        assert_true(g && g->interleaved && g->rows == RZ_TL_ROWS);
+        assert_true(g && g->interleaved && g->rows % RZ_TL_ROWS == 0 && ROWS % g->rows == 0);
         for (int nt = 1; nt <= g->tokens; nt++)
-            for (int r0 = 0; r0 < ROWS; r0 += RZ_TL_ROWS) {
+            for (int r0 = 0; r0 < ROWS; r0 += g->rows) {
                 float y[TOKENS][ROWS];
                 memset(y, 0, sizeof y);
-                g->tile(k, wl + r0 * w_bytes, w_bytes, RZ_TL_ROWS, xl, x_bytes, nt, &y[0][r0], ROWS);
+                g->tile(k, wl + r0 * w_bytes, w_bytes, g->rows, xl, x_bytes, nt, &y[0][r0], ROWS);
                 for (int i = 0; i < TOKENS; i++)
-                    for (int r = r0; r < r0 + RZ_TL_ROWS; r++) {
+                    for (int r = r0; r < r0 + g->rows; r++) {
                         if (i >= nt) {
                             assert_true(y[i][r] == 0.0f); /* not stored */
                             continue;

@@ -67,51 +67,67 @@ void rz_quantize_row_i8_tl_avx512(const float *restrict src, void *restrict dst,
     }
 }
 
-/* One row group against NT tokens; tokens past nt repeat the last one and
- * are not stored. Per 16 rows of a quad, the indices (nibble | slot << 4,
- * the slot being the byte's place in its 32-bit lane = row) and the signs as
- * bytes (+-1, +-64) are decoded once for all tokens; a token then costs two
- * vpermb and two vpdpbusd. corr sums the signs of each row. */
-static inline __attribute__((always_inline)) void tl_tile(int64_t n, const uint8_t *w, const uint8_t *x,
-                                                          uint64_t x_stride, int nt, float *y,
-                                                          int64_t y_stride, const int NT) {
+/* G consecutive row groups (group_bytes apart) against NT tokens; tokens
+ * past nt repeat the last one and are not stored. Per 16 rows of a quad, the
+ * indices (nibble | slot << 4, the slot being the byte's place in its 32-bit
+ * lane = row) and the signs as bytes (+-1, +-64) are decoded once for all
+ * tokens; a token then costs two vpermb and two vpdpbusd per group, from one
+ * load of its tables for all G groups. corr sums the signs of each row. */
+static inline __attribute__((always_inline)) void tl_tile(int64_t n, const uint8_t *w, uint64_t group_bytes,
+                                                          const uint8_t *x, uint64_t x_stride, int nt,
+                                                          float *y, int64_t y_stride, const int NT,
+                                                          const int G) {
+    enum { MAX_G = 2 };
     const uint8_t *tabs[RZ_TL_TOKENS];
     for (int t = 0; t < NT; t++)
         tabs[t] = x + (uint64_t)(t < nt ? t : nt - 1) * x_stride + RZ_TL_ACT_HEADER;
     const __m512i low = _mm512_set1_epi8(15), slot = _mm512_set1_epi32(0x30201000), one = _mm512_set1_epi8(1),
                   minus_one = _mm512_set1_epi8(-1), c64 = _mm512_set1_epi8(64),
                   minus_64 = _mm512_set1_epi8(-64);
-    __m512i acc[RZ_TL_TOKENS][4], corr[4];
-    for (int i = 0; i < 4; i++) {
-        corr[i] = _mm512_setzero_si512();
-        for (int t = 0; t < NT; t++)
-            acc[t][i] = _mm512_setzero_si512();
-    }
+    __m512i acc[MAX_G][RZ_TL_TOKENS][4], corr[MAX_G][4];
+    for (int g = 0; g < G; g++)
+        for (int i = 0; i < 4; i++) {
+            corr[g][i] = _mm512_setzero_si512();
+            for (int t = 0; t < NT; t++)
+                acc[g][t][i] = _mm512_setzero_si512();
+        }
     const int64_t pairs = rz_tl_pairs(n);
     for (int64_t p = 0; p < pairs; p++) {
-        const uint8_t *wp = w + RZ_TL_PAIR_BYTES * p;
-        for (int l = 0; l < RZ_TL_PAIR_BYTES; l += 64)
-            _mm_prefetch((const char *)(wp + PREFETCH_BYTES + l), _MM_HINT_T0);
+        const uint8_t *wp[MAX_G];
+        for (int g = 0; g < G; g++) {
+            wp[g] = w + g * group_bytes + RZ_TL_PAIR_BYTES * p;
+            for (int l = 0; l < RZ_TL_PAIR_BYTES; l += 64)
+                _mm_prefetch((const char *)(wp[g] + PREFETCH_BYTES + l), _MM_HINT_T0);
+        }
         for (int h = 0; h < 2; h++) {
             const uint64_t quad = (uint64_t)(2 * p + h) * RZ_TL_QUAD_TABLES;
             for (int v = 0; v < 2; v++) {
-                const __m512i nib = _mm512_loadu_si512(wp + 64 * (2 * h + v));
+                __m512i nib[MAX_G];
+                for (int g = 0; g < G; g++)
+                    nib[g] = _mm512_loadu_si512(wp[g] + 64 * (2 * h + v));
                 for (int s = 0; s < 2; s++) {
                     const int i = 2 * v + s;
-                    uint64_t bits;
-                    memcpy(&bits, wp + 256 + 8 * (4 * h + i), sizeof bits);
-                    const __mmask64 neg = _cvtu64_mask64(bits);
-                    /* (nibble & 15) | slot */
-                    const __m512i idx =
-                        _mm512_ternarylogic_epi32(s ? _mm512_srli_epi16(nib, 4) : nib, low, slot, 0xEA);
-                    const __m512i s1 = _mm512_mask_blend_epi8(neg, one, minus_one),
-                                  s64 = _mm512_mask_blend_epi8(neg, c64, minus_64);
-                    corr[i] = _mm512_dpbusd_epi32(corr[i], one, s1);
+                    __m512i idx[MAX_G], s1[MAX_G], s64[MAX_G];
+                    for (int g = 0; g < G; g++) {
+                        uint64_t bits;
+                        memcpy(&bits, wp[g] + 256 + 8 * (4 * h + i), sizeof bits);
+                        const __mmask64 neg = _cvtu64_mask64(bits);
+                        /* (nibble & 15) | slot */
+                        idx[g] = _mm512_ternarylogic_epi32(s ? _mm512_srli_epi16(nib[g], 4) : nib[g], low,
+                                                           slot, 0xEA);
+                        s1[g] = _mm512_mask_blend_epi8(neg, one, minus_one);
+                        s64[g] = _mm512_mask_blend_epi8(neg, c64, minus_64);
+                        corr[g][i] = _mm512_dpbusd_epi32(corr[g][i], one, s1[g]);
+                    }
                     for (int t = 0; t < NT; t++) {
                         const __m512i tlo = _mm512_loadu_si512(tabs[t] + quad),
                                       thi = _mm512_loadu_si512(tabs[t] + quad + 64);
-                        acc[t][i] = _mm512_dpbusd_epi32(acc[t][i], _mm512_permutexvar_epi8(idx, tlo), s1);
-                        acc[t][i] = _mm512_dpbusd_epi32(acc[t][i], _mm512_permutexvar_epi8(idx, thi), s64);
+                        for (int g = 0; g < G; g++) {
+                            acc[g][t][i] = _mm512_dpbusd_epi32(acc[g][t][i],
+                                                               _mm512_permutexvar_epi8(idx[g], tlo), s1[g]);
+                            acc[g][t][i] = _mm512_dpbusd_epi32(acc[g][t][i],
+                                                               _mm512_permutexvar_epi8(idx[g], thi), s64[g]);
+                        }
                     }
                 }
             }
@@ -120,22 +136,29 @@ static inline __attribute__((always_inline)) void tl_tile(int64_t n, const uint8
     for (int t = 0; t < nt && t < NT; t++) {
         float a;
         memcpy(&a, tabs[t] - RZ_TL_ACT_HEADER, sizeof a);
-        for (int i = 0; i < 4; i++) {
-            /* the tables hold T + 384 */
-            const __m512i sum =
-                _mm512_sub_epi32(acc[t][i], _mm512_mullo_epi32(corr[i], _mm512_set1_epi32(384)));
-            _mm512_storeu_ps(y + t * y_stride + 16 * i,
-                             _mm512_div_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(a)));
-        }
+        for (int g = 0; g < G; g++)
+            for (int i = 0; i < 4; i++) {
+                /* the tables hold T + 384 */
+                const __m512i sum =
+                    _mm512_sub_epi32(acc[g][t][i], _mm512_mullo_epi32(corr[g][i], _mm512_set1_epi32(384)));
+                _mm512_storeu_ps(y + t * y_stride + RZ_TL_ROWS * g + 16 * i,
+                                 _mm512_div_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(a)));
+            }
     }
 }
 
 void rz_gemm_tile_i2_tl_i8_tl_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                      uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    (void)w_stride;
     (void)nr;
+    /* RZ_TL_TILE_ROWS rows. One token: both row groups in one pass, so that
+     * each table line is read once for 128 rows; a batch: one group after the
+     * other (the accumulators of two groups by four tokens would not fit the
+     * registers). */
+    const uint64_t group_bytes = RZ_TL_ROWS * w_stride;
     if (nt == 1)
-        tl_tile(n, w, x, x_stride, 1, y, y_stride, 1);
+        tl_tile(n, w, group_bytes, x, x_stride, 1, y, y_stride, 1, 2);
     else
-        tl_tile(n, w, x, x_stride, nt, y, y_stride, RZ_TL_TOKENS);
+        for (int g = 0; g < 2; g++)
+            tl_tile(n, (const uint8_t *)w + g * group_bytes, 0, x, x_stride, nt, y + RZ_TL_ROWS * g, y_stride,
+                    RZ_TL_TOKENS, 1);
 }
