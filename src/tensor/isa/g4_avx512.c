@@ -142,10 +142,12 @@ static inline __m512i g16_chunk(const uint8_t *g, int m, int v) {
     return _mm512_maskz_loadu_epi8(g16_chunk_mask(m), g + 4 * m * v);
 }
 
-/* d_w * d_x of each block's lane. */
-static inline __m512 g16_scales(const uint8_t *w, const uint8_t *x, int m) {
-    const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(g16_lane_mask(m), w + 32 * m));
-    return _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(g16_lane_mask(m), x + 36 * m));
+/* Each block's scale in its lane: d_w of the weights, d_x of the activations. */
+static inline __m512 g16_weight_scales(const uint8_t *w, int m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(g16_lane_mask(m), w + 32 * m));
+}
+static inline __m512 g16_act_scales(const uint8_t *x, int m) {
+    return _mm512_maskz_loadu_ps(g16_lane_mask(m), x + 36 * m);
 }
 
 static inline __m512i g16_corr(const uint8_t *x, int m) {
@@ -160,7 +162,8 @@ static inline __m512 g16_row_step(__m512 acc, const uint8_t *w, const uint8_t *x
         d0 = _mm512_dpbusd_epi32(d0, g16_chunk(w, m, v), g16_chunk(x, m, v));
         d1 = _mm512_dpbusd_epi32(d1, g16_chunk(w, m, v + 1), g16_chunk(x, m, v + 1));
     }
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), g16_scales(w, x, m), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)),
+                           _mm512_mul_ps(g16_weight_scales(w, m), g16_act_scales(x, m)), acc);
 }
 
 void rz_vec_dot_q8_0_g16_a8_g16_avx512(int64_t n, float *restrict s, const void *restrict vx,
@@ -205,11 +208,13 @@ static inline __attribute__((always_inline)) void g16_tile_step(__m512 acc[G16_R
                 dot[r][t] = _mm512_dpbusd_epi32(dot[r][t], wv[r], xv);
         }
     }
-    for (int r = 0; r < G16_ROWS; r++)
+    for (int r = 0; r < G16_ROWS; r++) {
+        const __m512 dw = g16_weight_scales(w[r] + 34 * b, m); /* once per row, not per pair */
         for (int t = 0; t < G16_TOKENS; t++)
-            acc[r][t] =
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][t]),
-                                g16_scales(w[r] + 34 * b, x[t] + RZ_A8_G16_BLOCK_BYTES * b, m), acc[r][t]);
+            acc[r][t] = _mm512_fmadd_ps(
+                _mm512_cvtepi32_ps(dot[r][t]),
+                _mm512_mul_ps(dw, g16_act_scales(x[t] + RZ_A8_G16_BLOCK_BYTES * b, m)), acc[r][t]);
+    }
 }
 
 void rz_gemm_tile_q8_0_g16_a8_g16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
