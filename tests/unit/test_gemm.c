@@ -103,6 +103,11 @@ static void test_bf16(void **state) {
     check_type(RZ_TYPE_BF16);
 }
 
+static void test_q6_K(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_Q6_K);
+}
+
 static void test_tq1_0(void **state) {
     (void)state;
     check_type(RZ_TYPE_TQ1_0);
@@ -273,6 +278,7 @@ int main(void) {
         cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_q6_K),
         cmocka_unit_test(test_tq1_0),
         cmocka_unit_test(test_tq2_0),
         cmocka_unit_test(test_matmul_batches),

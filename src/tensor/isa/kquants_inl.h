@@ -15,6 +15,7 @@
 
 #include "tensor/isa/avx2_inl.h"
 #include "tensor/isa/dot_k.h"
+#include "tensor/isa/gemm.h"
 #include "tensor/quants_k.h"
 
 /* The 32 4-bit codes of a legacy block in element order (low nibbles, then
@@ -284,6 +285,57 @@ void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restr
         KQ_FINISH_BLOCK(_mm256_sub_epi32(_mm256_add_epi32(is[0], is[1]), offset), d);
     }
     *s = hsum8(acc);
+}
+
+/* Q6_K rows against up to RZ_GEMM_TILE_TOKENS tokens (rz_gemm_tile_fn), a
+ * weight row at a time: each block's codes are decoded once for all the
+ * tile's tokens instead of once per token, with vec_dot's integer sums and
+ * float steps (the same results). */
+void KQ_FN(rz_gemm_tile_q6_K_q8_K)(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                   uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    enum { NT = RZ_GEMM_TILE_TOKENS };
+    const rz_block_q8_K *xt[NT];
+    for (int t = 0; t < NT; t++)
+        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)x +
+                                                      (uint64_t)(t < nt ? t : nt - 1) * x_stride);
+    const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
+    for (int r = 0; r < nr; r++) {
+        const rz_block_q6_K *xr =
+            (const rz_block_q6_K *)(const void *)((const char *)w + (uint64_t)r * w_stride);
+        __m256 acc[NT];
+        for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < n / RZ_QK_K; b++) {
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xr[b].scales));
+            __m256i is[NT];
+            for (int t = 0; t < NT; t++) /* minus the codes' offset of 32, as in vec_dot */
+                is[t] =
+                    _mm256_sub_epi32(_mm256_setzero_si256(),
+                                     _mm256_slli_epi32(_mm256_madd_epi16(kq_load(xt[t][b].bsums), sc16), 5));
+            for (int h = 0; h < 2; h++) {
+                const __m256i ql0 = kq_load(xr[b].ql + 64 * h), ql1 = kq_load(xr[b].ql + 64 * h + 32);
+                __m256i qh = kq_load(xr[b].qh + 32 * h);
+                const __m256i sc = kq_half(sc16, h);
+                const __m256i low[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                                        _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                        _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+                for (int k = 0; k < 4; k++, qh = _mm256_srli_epi16(qh, 2)) {
+                    const __m256i code =
+                        _mm256_or_si256(low[k], _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+                    const __m256i pair_scales = kq_pick2(sc, 2 * k, 2 * k + 1);
+                    for (int t = 0; t < NT; t++)
+                        is[t] = kq_madd_acc(
+                            is[t], _mm256_maddubs_epi16(code, kq_load(xt[t][b].qs + 128 * h + 32 * k)),
+                            pair_scales);
+                }
+            }
+            for (int t = 0; t < NT; t++)
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xt[t][b].d * _cvtsh_ss(xr[b].d)),
+                                         _mm256_cvtepi32_ps(is[t]), acc[t]);
+        }
+        for (int t = 0; t < nt; t++)
+            y[t * y_stride + r] = hsum8(acc[t]);
+    }
 }
 
 #endif
