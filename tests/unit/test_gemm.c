@@ -103,6 +103,16 @@ static void test_bf16(void **state) {
     check_type(RZ_TYPE_BF16);
 }
 
+static void test_q4_K(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_Q4_K);
+}
+
+static void test_q5_K(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_Q5_K);
+}
+
 static void test_q6_K(void **state) {
     (void)state;
     check_type(RZ_TYPE_Q6_K);
@@ -278,6 +288,8 @@ int main(void) {
         cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_q4_K),
+        cmocka_unit_test(test_q5_K),
         cmocka_unit_test(test_q6_K),
         cmocka_unit_test(test_tq1_0),
         cmocka_unit_test(test_tq2_0),

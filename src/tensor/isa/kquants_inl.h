@@ -244,6 +244,53 @@ static inline void kq_k4_scales(const uint8_t packed[12], __m256i *scales, __m25
     hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), bit0), 4));        \
     qh = _mm256_srli_epi16(qh, 2)
 
+/* KQ_K4_DOT as an rz_gemm_tile_fn over up to RZ_GEMM_TILE_TOKENS tokens, a
+ * weight row at a time: each block's scales and codes are decoded once for
+ * all the tile's tokens, with the dot's integer sums and float steps. */
+#define KQ_K4_TILE(XTYPE, HIGH_BITS)                                                                         \
+    enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
+    const rz_block_q8_K *xt[NT];                                                                             \
+    for (int t = 0; t < NT; t++)                                                                             \
+        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)vy +                                     \
+                                                      (uint64_t)(t < nt ? t : nt - 1) * y_row_stride);       \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                               \
+    for (int r = 0; r < nr; r++) {                                                                           \
+        const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
+        __m256 acc[NT], acc_min[NT];                                                                         \
+        for (int t = 0; t < NT; t++)                                                                         \
+            acc[t] = acc_min[t] = _mm256_setzero_ps();                                                       \
+        for (int64_t b = 0; b < n / RZ_QK_K; b++) {                                                          \
+            __m256i scales, mins, is[NT][2];                                                                 \
+            kq_k4_scales(x[b].scales, &scales, &mins);                                                       \
+            for (int t = 0; t < NT; t++) {                                                                   \
+                acc_min[t] = _mm256_fmadd_ps(                                                                \
+                    _mm256_set1_ps(xt[t][b].d * _cvtsh_ss(x[b].dmin)),                                       \
+                    _mm256_cvtepi32_ps(_mm256_madd_epi16(kq_load(xt[t][b].bsums), mins)), acc_min[t]);       \
+                is[t][0] = is[t][1] = _mm256_setzero_si256();                                                \
+            }                                                                                                \
+            HIGH_BITS##_INIT;                                                                                \
+            for (int c = 0; c < 4; c++) {                                                                    \
+                const __m256i raw = kq_load(x[b].qs + 32 * c);                                               \
+                __m256i lo = _mm256_and_si256(raw, low4),                                                    \
+                        hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);                              \
+                HIGH_BITS##_ADD(lo, hi);                                                                     \
+                const __m256i s_lo = kq_pick2(scales, 2 * c, 2 * c),                                         \
+                              s_hi = kq_pick2(scales, 2 * c + 1, 2 * c + 1);                                 \
+                for (int t = 0; t < NT; t++) {                                                               \
+                    is[t][0] = kq_madd_acc(is[t][0],                                                         \
+                                           _mm256_maddubs_epi16(lo, kq_load(xt[t][b].qs + 64 * c)), s_lo);   \
+                    is[t][1] = kq_madd_acc(                                                                  \
+                        is[t][1], _mm256_maddubs_epi16(hi, kq_load(xt[t][b].qs + 64 * c + 32)), s_hi);       \
+                }                                                                                            \
+            }                                                                                                \
+            for (int t = 0; t < NT; t++)                                                                     \
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xt[t][b].d * _cvtsh_ss(x[b].d)),                     \
+                                         _mm256_cvtepi32_ps(_mm256_add_epi32(is[t][0], is[t][1])), acc[t]);  \
+        }                                                                                                    \
+        for (int t = 0; t < nt; t++)                                                                         \
+            y[t * y_stride + r] = hsum8(acc[t]) - hsum8(acc_min[t]);                                         \
+    }
+
 void KQ_FN(rz_vec_dot_q4_K_q8_K)(int64_t n, float *restrict s, const void *restrict vx,
                                  const void *restrict vy) {
     KQ_K4_DOT(rz_block_q4_K, KQ_NO_HIGH);
@@ -252,6 +299,16 @@ void KQ_FN(rz_vec_dot_q4_K_q8_K)(int64_t n, float *restrict s, const void *restr
 void KQ_FN(rz_vec_dot_q5_K_q8_K)(int64_t n, float *restrict s, const void *restrict vx,
                                  const void *restrict vy) {
     KQ_K4_DOT(rz_block_q5_K, KQ_Q5_HIGH);
+}
+
+void KQ_FN(rz_gemm_tile_q4_K_q8_K)(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
+                                   uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
+    KQ_K4_TILE(rz_block_q4_K, KQ_NO_HIGH);
+}
+
+void KQ_FN(rz_gemm_tile_q5_K_q8_K)(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
+                                   uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
+    KQ_K4_TILE(rz_block_q5_K, KQ_Q5_HIGH);
 }
 
 void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restrict vx,
