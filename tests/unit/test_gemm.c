@@ -103,6 +103,11 @@ static void test_bf16(void **state) {
     check_type(RZ_TYPE_BF16);
 }
 
+static void test_q3_K(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_Q3_K);
+}
+
 static void test_q4_K(void **state) {
     (void)state;
     check_type(RZ_TYPE_Q4_K);
@@ -288,6 +293,7 @@ int main(void) {
         cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_q3_K),
         cmocka_unit_test(test_q4_K),
         cmocka_unit_test(test_q5_K),
         cmocka_unit_test(test_q6_K),

@@ -344,55 +344,94 @@ void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restr
     *s = hsum8(acc);
 }
 
-/* Q6_K rows against up to RZ_GEMM_TILE_TOKENS tokens (rz_gemm_tile_fn), a
- * weight row at a time: each block's codes are decoded once for all the
- * tile's tokens instead of once per token, with vec_dot's integer sums and
- * float steps (the same results). */
-void KQ_FN(rz_gemm_tile_q6_K_q8_K)(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
-                                   uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    enum { NT = RZ_GEMM_TILE_TOKENS };
-    const rz_block_q8_K *xt[NT];
-    for (int t = 0; t < NT; t++)
-        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)x +
-                                                      (uint64_t)(t < nt ? t : nt - 1) * x_stride);
-    const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
-    for (int r = 0; r < nr; r++) {
-        const rz_block_q6_K *xr =
-            (const rz_block_q6_K *)(const void *)((const char *)w + (uint64_t)r * w_stride);
-        __m256 acc[NT];
-        for (int t = 0; t < NT; t++)
-            acc[t] = _mm256_setzero_ps();
-        for (int64_t b = 0; b < n / RZ_QK_K; b++) {
-            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xr[b].scales));
-            __m256i is[NT];
-            for (int t = 0; t < NT; t++) /* minus the codes' offset of 32, as in vec_dot */
-                is[t] =
-                    _mm256_sub_epi32(_mm256_setzero_si256(),
-                                     _mm256_slli_epi32(_mm256_madd_epi16(kq_load(xt[t][b].bsums), sc16), 5));
-            for (int h = 0; h < 2; h++) {
-                const __m256i ql0 = kq_load(xr[b].ql + 64 * h), ql1 = kq_load(xr[b].ql + 64 * h + 32);
-                __m256i qh = kq_load(xr[b].qh + 32 * h);
-                const __m256i sc = kq_half(sc16, h);
-                const __m256i low[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                                        _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                        _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-                for (int k = 0; k < 4; k++, qh = _mm256_srli_epi16(qh, 2)) {
-                    const __m256i code =
-                        _mm256_or_si256(low[k], _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
-                    const __m256i pair_scales = kq_pick2(sc, 2 * k, 2 * k + 1);
-                    for (int t = 0; t < NT; t++)
-                        is[t] = kq_madd_acc(
-                            is[t], _mm256_maddubs_epi16(code, kq_load(xt[t][b].qs + 128 * h + 32 * k)),
-                            pair_scales);
-                }
-            }
-            for (int t = 0; t < NT; t++)
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xt[t][b].d * _cvtsh_ss(xr[b].d)),
-                                         _mm256_cvtepi32_ps(is[t]), acc[t]);
-        }
-        for (int t = 0; t < nt; t++)
-            y[t * y_stride + r] = hsum8(acc[t]);
+/* Q3_K and Q6_K (16 scales per block, codes offset by a constant) as an
+ * rz_gemm_tile_fn over up to RZ_GEMM_TILE_TOKENS tokens, a weight row at a
+ * time: each block's codes are decoded once for all the tile's tokens instead
+ * of once per token, with vec_dot's integer sums and float steps (the same
+ * results). CODES##_SCALES: the block's 16 scales as int16; the offset is
+ * 2^CODES##_SHIFT (subtracted through the block sums); CODES##_BLOCK and
+ * CODES##_HALF(h) load what the codes of the block and of half h need, and
+ * CODES##_CODE is the half's next 32 codes. */
+#define KQ_SC16_TILE(XTYPE, CODES)                                                                           \
+    enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
+    const rz_block_q8_K *xt[NT];                                                                             \
+    for (int t = 0; t < NT; t++)                                                                             \
+        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)vy +                                     \
+                                                      (uint64_t)(t < nt ? t : nt - 1) * y_row_stride);       \
+    for (int r = 0; r < nr; r++) {                                                                           \
+        const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
+        __m256 acc[NT];                                                                                      \
+        for (int t = 0; t < NT; t++)                                                                         \
+            acc[t] = _mm256_setzero_ps();                                                                    \
+        for (int64_t b = 0; b < n / RZ_QK_K; b++) {                                                          \
+            const __m256i sc16 = CODES##_SCALES;                                                             \
+            __m256i is[NT];                                                                                  \
+            for (int t = 0; t < NT; t++)                                                                     \
+                is[t] = _mm256_sub_epi32(                                                                    \
+                    _mm256_setzero_si256(),                                                                  \
+                    _mm256_slli_epi32(_mm256_madd_epi16(kq_load(xt[t][b].bsums), sc16), CODES##_SHIFT));     \
+            CODES##_BLOCK;                                                                                   \
+            for (int h = 0; h < 2; h++) {                                                                    \
+                CODES##_HALF(h);                                                                             \
+                const __m256i sc = kq_half(sc16, h);                                                         \
+                for (int k = 0; k < 4; k++) {                                                                \
+                    const __m256i code = CODES##_CODE, pair_scales = kq_pick2(sc, 2 * k, 2 * k + 1);         \
+                    for (int t = 0; t < NT; t++)                                                             \
+                        is[t] = kq_madd_acc(                                                                 \
+                            is[t], _mm256_maddubs_epi16(code, kq_load(xt[t][b].qs + 128 * h + 32 * k)),      \
+                            pair_scales);                                                                    \
+                }                                                                                            \
+            }                                                                                                \
+            for (int t = 0; t < NT; t++)                                                                     \
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xt[t][b].d * _cvtsh_ss(x[b].d)),                     \
+                                         _mm256_cvtepi32_ps(is[t]), acc[t]);                                 \
+        }                                                                                                    \
+        for (int t = 0; t < nt; t++)                                                                         \
+            y[t * y_stride + r] = hsum8(acc[t]);                                                             \
     }
+
+/* Code k of a Q3_K half: 2 bits of q and 1 of hm, both advanced. */
+static inline __m256i kq_q3_next_code(__m256i *q, __m256i *hm) {
+    const __m256i code = _mm256_or_si256(_mm256_and_si256(*q, _mm256_set1_epi8(3)),
+                                         _mm256_slli_epi16(_mm256_and_si256(*hm, _mm256_set1_epi8(1)), 2));
+    *q = _mm256_srli_epi16(*q, 2);
+    *hm = _mm256_srli_epi16(*hm, 1);
+    return code;
+}
+
+#define KQ_Q3_SCALES  kq_q3_scales(x[b].scales)
+#define KQ_Q3_SHIFT   2
+#define KQ_Q3_BLOCK   __m256i hm = kq_load(x[b].hmask)
+#define KQ_Q3_HALF(h) __m256i q = kq_load(x[b].qs + 32 * (h))
+#define KQ_Q3_CODE    kq_q3_next_code(&q, &hm)
+
+/* Code k of a Q6_K half: its low nibble and 2 bits of qh (advanced). */
+static inline __m256i kq_q6_next_code(__m256i low, __m256i *qh) {
+    const __m256i code =
+        _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(*qh, _mm256_set1_epi8(3)), 4));
+    *qh = _mm256_srli_epi16(*qh, 2);
+    return code;
+}
+
+#define KQ_Q6_SCALES _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales))
+#define KQ_Q6_SHIFT  5
+#define KQ_Q6_BLOCK  const __m256i low4 = _mm256_set1_epi8(15)
+#define KQ_Q6_HALF(h)                                                                                        \
+    const __m256i ql0 = kq_load(x[b].ql + 64 * (h)), ql1 = kq_load(x[b].ql + 64 * (h) + 32);                 \
+    __m256i qh = kq_load(x[b].qh + 32 * (h));                                                                \
+    const __m256i low[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),                        \
+                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),                               \
+                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)}
+#define KQ_Q6_CODE kq_q6_next_code(low[k], &qh)
+
+void KQ_FN(rz_gemm_tile_q3_K_q8_K)(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
+                                   uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
+    KQ_SC16_TILE(rz_block_q3_K, KQ_Q3);
+}
+
+void KQ_FN(rz_gemm_tile_q6_K_q8_K)(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
+                                   uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
+    KQ_SC16_TILE(rz_block_q6_K, KQ_Q6);
 }
 
 #endif
