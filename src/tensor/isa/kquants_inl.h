@@ -158,28 +158,45 @@ static inline __m256i kq_q3_scales(const uint8_t packed[12]) {
     return _mm256_sub_epi16(_mm256_cvtepu8_epi16(v), _mm256_set1_epi16(32));
 }
 
+/* The codes of Q3_K and Q6_K blocks, for their dots and their tiles
+ * (KQ_SC16_TILE): the 16 scales as int16, the code offset 2^SHIFT (taken
+ * off through the block sums), what a block and a half of it load, and the
+ * half's next 32 codes. */
+/* Code k of a Q3_K half: 2 bits of q and 1 of hm, both advanced. */
+static inline __m256i kq_q3_next_code(__m256i *q, __m256i *hm) {
+    const __m256i code = _mm256_or_si256(_mm256_and_si256(*q, _mm256_set1_epi8(3)),
+                                         _mm256_slli_epi16(_mm256_and_si256(*hm, _mm256_set1_epi8(1)), 2));
+    *q = _mm256_srli_epi16(*q, 2);
+    *hm = _mm256_srli_epi16(*hm, 1);
+    return code;
+}
+
+#define KQ_Q3_SCALES  kq_q3_scales(x[b].scales)
+#define KQ_Q3_SHIFT   2
+#define KQ_Q3_BLOCK   __m256i hm = kq_load(x[b].hmask)
+#define KQ_Q3_HALF(h) __m256i q = kq_load(x[b].qs + 32 * (h))
+#define KQ_Q3_CODE    kq_q3_next_code(&q, &hm)
+
 void KQ_FN(rz_vec_dot_q3_K_q8_K)(int64_t n, float *restrict s, const void *restrict vx,
                                  const void *restrict vy) {
     const rz_block_q3_K *x = vx;
     const rz_block_q8_K *y = vy;
     __m256 acc = _mm256_setzero_ps();
-    const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < n / RZ_QK_K; b++) {
         _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
         const float d = y[b].d * _cvtsh_ss(x[b].d);
         /* Codes q + 4h in 0..7: value = code - 4, the 4 via the block sums. */
-        const __m256i sc16 = kq_q3_scales(x[b].scales);
-        __m256i is[2] = {_mm256_sub_epi32(_mm256_setzero_si256(),
-                                          _mm256_slli_epi32(_mm256_madd_epi16(kq_load(y[b].bsums), sc16), 2)),
-                         _mm256_setzero_si256()};
-        __m256i hm = kq_load(x[b].hmask);
+        const __m256i sc16 = KQ_Q3_SCALES;
+        __m256i is[2] = {
+            _mm256_sub_epi32(_mm256_setzero_si256(),
+                             _mm256_slli_epi32(_mm256_madd_epi16(kq_load(y[b].bsums), sc16), KQ_Q3_SHIFT)),
+            _mm256_setzero_si256()};
+        KQ_Q3_BLOCK;
         for (int h = 0; h < 2; h++) {
-            __m256i q = kq_load(x[b].qs + 32 * h);
+            KQ_Q3_HALF(h);
             const __m256i sch = kq_half(sc16, h);
-            for (int k = 0; k < 4; k++, q = _mm256_srli_epi16(q, 2), hm = _mm256_srli_epi16(hm, 1)) {
-                const __m256i code = _mm256_or_si256(_mm256_and_si256(q, three),
-                                                     _mm256_slli_epi16(_mm256_and_si256(hm, one), 2));
-                const __m256i p = _mm256_maddubs_epi16(code, kq_load(y[b].qs + 128 * h + 32 * k));
+            for (int k = 0; k < 4; k++) {
+                const __m256i p = _mm256_maddubs_epi16(KQ_Q3_CODE, kq_load(y[b].qs + 128 * h + 32 * k));
                 is[k & 1] = kq_madd_acc(is[k & 1], p, kq_pick2(sch, 2 * k, 2 * k + 1));
             }
         }
@@ -244,15 +261,22 @@ static inline void kq_k4_scales(const uint8_t packed[12], __m256i *scales, __m25
     hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), bit0), 4));        \
     qh = _mm256_srli_epi16(qh, 2)
 
+/* A tile's activation rows (Q8_K, y_row_stride bytes apart); past nt the last
+ * one repeats (its sums are computed but not stored). */
+static inline void kq_tile_tokens(const void *vy, uint64_t y_row_stride, int nt,
+                                  const rz_block_q8_K *xt[RZ_GEMM_TILE_TOKENS]) {
+    for (int t = 0; t < RZ_GEMM_TILE_TOKENS; t++)
+        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)vy +
+                                                      (uint64_t)(t < nt ? t : nt - 1) * y_row_stride);
+}
+
 /* KQ_K4_DOT as an rz_gemm_tile_fn over up to RZ_GEMM_TILE_TOKENS tokens, a
  * weight row at a time: each block's scales and codes are decoded once for
  * all the tile's tokens, with the dot's integer sums and float steps. */
 #define KQ_K4_TILE(XTYPE, HIGH_BITS)                                                                         \
     enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
     const rz_block_q8_K *xt[NT];                                                                             \
-    for (int t = 0; t < NT; t++)                                                                             \
-        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)vy +                                     \
-                                                      (uint64_t)(t < nt ? t : nt - 1) * y_row_stride);       \
+    kq_tile_tokens(vy, y_row_stride, nt, xt);                                                                \
     const __m256i low4 = _mm256_set1_epi8(15);                                                               \
     for (int r = 0; r < nr; r++) {                                                                           \
         const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
@@ -311,31 +335,44 @@ void KQ_FN(rz_gemm_tile_q5_K_q8_K)(int64_t n, const void *vx, uint64_t x_row_str
     KQ_K4_TILE(rz_block_q5_K, KQ_Q5_HIGH);
 }
 
+/* Code k of a Q6_K half: its low nibble and 2 bits of qh (advanced). */
+static inline __m256i kq_q6_next_code(__m256i low, __m256i *qh) {
+    const __m256i code =
+        _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(*qh, _mm256_set1_epi8(3)), 4));
+    *qh = _mm256_srli_epi16(*qh, 2);
+    return code;
+}
+
+#define KQ_Q6_SCALES _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales))
+#define KQ_Q6_SHIFT  5
+#define KQ_Q6_BLOCK  const __m256i low4 = _mm256_set1_epi8(15)
+#define KQ_Q6_HALF(h)                                                                                        \
+    const __m256i ql0 = kq_load(x[b].ql + 64 * (h)), ql1 = kq_load(x[b].ql + 64 * (h) + 32);                 \
+    __m256i qh = kq_load(x[b].qh + 32 * (h));                                                                \
+    const __m256i low[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),                        \
+                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),                               \
+                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)}
+#define KQ_Q6_CODE kq_q6_next_code(low[k], &qh)
+
 void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restrict vx,
                                  const void *restrict vy) {
     const rz_block_q6_K *x = vx;
     const rz_block_q8_K *y = vy;
     __m256 acc = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < n / RZ_QK_K; b++) {
         for (int pf = 0; pf < 4; pf++)
             _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES + 64 * pf, _MM_HINT_T0);
         const float d = y[b].d * _cvtsh_ss(x[b].d);
         /* Codes 0..63, value = code - 32: the 32 via the block sums. */
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
+        const __m256i sc16 = KQ_Q6_SCALES;
         __m256i is[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(kq_load(y[b].bsums), sc16), 5);
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(kq_load(y[b].bsums), sc16), KQ_Q6_SHIFT);
+        KQ_Q6_BLOCK;
         for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = kq_load(x[b].ql + 64 * h), ql1 = kq_load(x[b].ql + 64 * h + 32);
-            __m256i qh = kq_load(x[b].qh + 32 * h);
+            KQ_Q6_HALF(h);
             const __m256i sc = kq_half(sc16, h);
-            const __m256i low[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-            for (int k = 0; k < 4; k++, qh = _mm256_srli_epi16(qh, 2)) {
-                const __m256i code =
-                    _mm256_or_si256(low[k], _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
-                const __m256i p = _mm256_maddubs_epi16(code, kq_load(y[b].qs + 128 * h + 32 * k));
+            for (int k = 0; k < 4; k++) {
+                const __m256i p = _mm256_maddubs_epi16(KQ_Q6_CODE, kq_load(y[b].qs + 128 * h + 32 * k));
                 is[k & 1] = kq_madd_acc(is[k & 1], p, kq_pick2(sc, 2 * k, 2 * k + 1));
             }
         }
@@ -348,16 +385,11 @@ void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restr
  * rz_gemm_tile_fn over up to RZ_GEMM_TILE_TOKENS tokens, a weight row at a
  * time: each block's codes are decoded once for all the tile's tokens instead
  * of once per token, with vec_dot's integer sums and float steps (the same
- * results). CODES##_SCALES: the block's 16 scales as int16; the offset is
- * 2^CODES##_SHIFT (subtracted through the block sums); CODES##_BLOCK and
- * CODES##_HALF(h) load what the codes of the block and of half h need, and
- * CODES##_CODE is the half's next 32 codes. */
+ * results). CODES is KQ_Q3 or KQ_Q6, the hooks their dots use too. */
 #define KQ_SC16_TILE(XTYPE, CODES)                                                                           \
     enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
     const rz_block_q8_K *xt[NT];                                                                             \
-    for (int t = 0; t < NT; t++)                                                                             \
-        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)vy +                                     \
-                                                      (uint64_t)(t < nt ? t : nt - 1) * y_row_stride);       \
+    kq_tile_tokens(vy, y_row_stride, nt, xt);                                                                \
     for (int r = 0; r < nr; r++) {                                                                           \
         const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
         __m256 acc[NT];                                                                                      \
@@ -389,40 +421,6 @@ void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restr
         for (int t = 0; t < nt; t++)                                                                         \
             y[t * y_stride + r] = hsum8(acc[t]);                                                             \
     }
-
-/* Code k of a Q3_K half: 2 bits of q and 1 of hm, both advanced. */
-static inline __m256i kq_q3_next_code(__m256i *q, __m256i *hm) {
-    const __m256i code = _mm256_or_si256(_mm256_and_si256(*q, _mm256_set1_epi8(3)),
-                                         _mm256_slli_epi16(_mm256_and_si256(*hm, _mm256_set1_epi8(1)), 2));
-    *q = _mm256_srli_epi16(*q, 2);
-    *hm = _mm256_srli_epi16(*hm, 1);
-    return code;
-}
-
-#define KQ_Q3_SCALES  kq_q3_scales(x[b].scales)
-#define KQ_Q3_SHIFT   2
-#define KQ_Q3_BLOCK   __m256i hm = kq_load(x[b].hmask)
-#define KQ_Q3_HALF(h) __m256i q = kq_load(x[b].qs + 32 * (h))
-#define KQ_Q3_CODE    kq_q3_next_code(&q, &hm)
-
-/* Code k of a Q6_K half: its low nibble and 2 bits of qh (advanced). */
-static inline __m256i kq_q6_next_code(__m256i low, __m256i *qh) {
-    const __m256i code =
-        _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(*qh, _mm256_set1_epi8(3)), 4));
-    *qh = _mm256_srli_epi16(*qh, 2);
-    return code;
-}
-
-#define KQ_Q6_SCALES _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales))
-#define KQ_Q6_SHIFT  5
-#define KQ_Q6_BLOCK  const __m256i low4 = _mm256_set1_epi8(15)
-#define KQ_Q6_HALF(h)                                                                                        \
-    const __m256i ql0 = kq_load(x[b].ql + 64 * (h)), ql1 = kq_load(x[b].ql + 64 * (h) + 32);                 \
-    __m256i qh = kq_load(x[b].qh + 32 * (h));                                                                \
-    const __m256i low[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),                        \
-                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),                               \
-                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)}
-#define KQ_Q6_CODE kq_q6_next_code(low[k], &qh)
 
 void KQ_FN(rz_gemm_tile_q3_K_q8_K)(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
                                    uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
