@@ -74,6 +74,24 @@ void rz_swiglu(float *gate, const float *up, int64_t n) {
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+float rz_gelu(float x) {
+    const float sqrt_2_over_pi = 0.79788456080286535588f;
+    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + 0.044715f * x * x)));
+}
+
+void rz_geglu(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        gate[i] = rz_gelu(gate[i]) * up[i];
+}
+
+void rz_swiglu_oai(float *gate, const float *up, int64_t n) {
+    const float alpha = 1.702f, limit = 7.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float g = fminf(gate[i], limit), u = fmaxf(fminf(up[i], limit), -limit);
+        gate[i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
+    }
+}
+
 void rz_relu_sqr_glu(float *gate, const float *up, int64_t n) {
     if (avx512_active()) { /* the scalar loop branches on every sign */
         rz_relu_sqr_glu_avx512(gate, up, n);

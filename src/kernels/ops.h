@@ -27,6 +27,16 @@ void rz_swiglu(float *gate, const float *up, int64_t n);
 /* gate[i] = max(gate[i], 0)^2 * up[i] */
 void rz_relu_sqr_glu(float *gate, const float *up, int64_t n);
 
+/* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+float rz_gelu(float x);
+
+/* gate[i] = gelu(gate[i]) * up[i], GELU in its tanh form (Gemma's GeGLU) */
+void rz_geglu(float *gate, const float *up, int64_t n);
+
+/* gpt-oss's clamped SwiGLU: g = min(gate, 7), u = clamp(up, -7, 7),
+ * gate[i] = g * sigmoid(1.702 g) * (u + 1) */
+void rz_swiglu_oai(float *gate, const float *up, int64_t n);
+
 /* y[i] += x[i] */
 void rz_add(float *y, const float *x, int64_t n);
 

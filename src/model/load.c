@@ -1,6 +1,7 @@
 /* Model loading: hyperparameters, weights and vocabulary from a GGUF file or
  * a llama2.c checkpoint into one rz_model. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,34 +10,26 @@
 #include "base/mapped_file.h"
 #include "base/mem.h"
 #include "format/llama2c_spm.h"
+#include "model/arch.h"
 #include "model/model.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/type_traits.h"
 
-/* Where weight tensors come from: a name lookup over either file format. */
+/* Where weight tensors come from: a name lookup over either file format;
+ * GGUF tensors bound are marked in `used`, so that a tensor the model
+ * would ignore is refused rather than silently changing nothing. */
 typedef struct weight_source {
     const rz_gguf *gguf;
     const rz_llama2c *llama2c;
+    bool *used; /* [tensor count] of the GGUF */
 } weight_source;
-
-static const rz_arch_info supported_archs[] = {
-    {.name = "llama", .rope_style = RZ_ROPE_NORMAL, .ffn_activation = RZ_FFN_SILU},
-    /* bitnet.cpp's llama.cpp fork (1bitLLM bitnet_b1_58-*): SiLU gating; its
-     * converter keeps HF's Q/K order, so RoPE is NeoX-style (llama.cpp lists
-     * LLM_ARCH_BITNET under LLAMA_ROPE_TYPE_NEOX; the golden logits agree). */
-    {.name = "bitnet", .rope_style = RZ_ROPE_NEOX, .ffn_activation = RZ_FFN_SILU, .sub_norms = true},
-    /* BitNet-b1.58-2B-4T (microsoft/BitNet PR #212): squared-ReLU gating. */
-    {.name = "bitnet-b1.58",
-     .rope_style = RZ_ROPE_NEOX,
-     .ffn_activation = RZ_FFN_RELU_SQR,
-     .sub_norms = true},
-};
 
 static bool source_find(const weight_source *src, const char *name, rz_type *type, uint32_t *n_dims,
                         uint64_t ne[RZ_MAX_DIMS], const void **data) {
     if (src->gguf) {
         const rz_gguf_tensor *t = rz_gguf_find_tensor(src->gguf, name);
         if (!t) return false;
+        src->used[t - rz_gguf_tensor_at(src->gguf, 0)] = true;
         *type = t->type;
         *n_dims = t->n_dims;
         memcpy(ne, t->ne, sizeof t->ne);
@@ -58,32 +51,32 @@ static bool source_find(const weight_source *src, const char *name, rz_type *typ
 }
 
 typedef enum weight_use {
-    USE_NORM,      /* read as float32 directly */
+    USE_NORM,      /* vectors and tables read as float32 directly */
     USE_MATRIX,    /* multiplied with activations: needs a vec_dot kernel */
     USE_EMBEDDING, /* rows are looked up: needs to_float */
 } weight_use;
 
-/* Finds `name` and checks it has shape {ne0, ne1} and a type fit for `use`. */
-static rz_status bind_weight(const weight_source *src, const char *name, int64_t ne0, int64_t ne1,
-                             weight_use use, bool optional, rz_tensor *out, bool *found) {
+/* Finds `name` and checks it has shape {ne0, ne1, ne2} and a type fit for
+ * `use`. */
+static rz_status bind_weight3(const weight_source *src, const char *name, int64_t ne0, int64_t ne1,
+                              int64_t ne2, weight_use use, bool optional, rz_tensor *out) {
     rz_type type;
     uint32_t n_dims;
     uint64_t ne[RZ_MAX_DIMS];
     const void *data;
-    if (found) *found = false;
     if (!source_find(src, name, &type, &n_dims, ne, &data)) {
         if (optional) return RZ_OK;
         return rz_error(RZ_ERR_FORMAT, "model: tensor '%s' is missing", name);
     }
-    if ((int64_t)ne[0] != ne0 || (int64_t)ne[1] != ne1 || ne[2] != 1 || ne[3] != 1)
+    if ((int64_t)ne[0] != ne0 || (int64_t)ne[1] != ne1 || (int64_t)ne[2] != ne2 || ne[3] != 1)
         return rz_error(RZ_ERR_FORMAT,
-                        "model: tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld}", name,
-                        (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
-                        (unsigned long long)ne[3], (long long)ne0, (long long)ne1);
+                        "model: tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld, %lld}",
+                        name, (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
+                        (unsigned long long)ne[3], (long long)ne0, (long long)ne1, (long long)ne2);
     const rz_type_traits *t = rz_type_traits_get(type);
     if (use == USE_NORM && type != RZ_TYPE_F32)
-        return rz_error(RZ_ERR_UNSUPPORTED, "model: norm tensor '%s' is %s; only f32 norms are supported",
-                        name, t->name);
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' is %s; only f32 vectors are supported", name,
+                        t->name);
     if (use == USE_MATRIX &&
         (!rz_type_vec_dot(type, RZ_ISA_SCALAR) ||
          (t->vec_dot_type != RZ_TYPE_F32 && !rz_type_from_float_act(t->vec_dot_type, RZ_ISA_SCALAR))))
@@ -95,69 +88,231 @@ static rz_status bind_weight(const weight_source *src, const char *name, int64_t
                         name, t->name);
     out->type = type;
     out->ne[0] = ne0;
-    out->ne[1] = ne1;
+    out->ne[1] = ne1 * ne2;
     out->ne[2] = out->ne[3] = 1;
     out->row_bytes = rz_row_bytes(t, (uint64_t)ne0);
     out->data = data;
-    out->scale = type == RZ_TYPE_I2_S ? rz_i2s_scale(data, ne0 * ne1) : 0.0f;
-    if (found) *found = true;
+    out->scale = type == RZ_TYPE_I2_S ? rz_i2s_scale(data, ne0 * ne1 * ne2) : 0.0f;
+    return RZ_OK;
+}
+
+static rz_status bind_weight(const weight_source *src, const char *name, int64_t ne0, int64_t ne1,
+                             weight_use use, bool optional, rz_tensor *out) {
+    return bind_weight3(src, name, ne0, ne1, 1, use, optional, out);
+}
+
+/* Rows [row0, row0 + n) of a bound matrix, as a matrix of its own. */
+static rz_tensor rows_of(const rz_tensor *t, int64_t row0, int64_t n) {
+    rz_tensor v = *t;
+    v.data = rz_tensor_row(t, row0);
+    v.ne[1] = n;
+    return v;
+}
+
+/* Sizes a layer tensor's dimensions are given in. */
+typedef enum dim { D_1, D_E, D_Q, D_KV, D_QKV, D_HD, D_H, D_F, D_F2, D_FE, D_X } dim;
+
+static int64_t dim_size(const rz_model *m, dim d) {
+    const rz_model_desc *h = &m->desc;
+    const int64_t sizes[] = {
+        [D_1] = 1,
+        [D_E] = h->n_embd,
+        [D_Q] = m->q_dim,
+        [D_KV] = m->kv_dim,
+        [D_QKV] = m->q_dim + 2 * m->kv_dim,
+        [D_HD] = m->head_dim,
+        [D_H] = h->n_head,
+        [D_F] = h->n_ff,
+        [D_F2] = 2 * (int64_t)h->n_ff,
+        [D_FE] = m->n_ff_exp,
+        [D_X] = m->n_expert,
+    };
+    return sizes[d];
+}
+
+/* Every layer tensor an architecture may declare: which group it belongs
+ * to, its name after "blk.N.", its shape and where it goes. Expert tensors
+ * (ne2 = D_X matrices) become one view per expert. */
+#define AT(field) offsetof(rz_layer, field)
+static const struct layer_spec {
+    uint32_t group;
+    const char *name;
+    dim ne0, ne1, ne2;
+    weight_use use;
+    size_t at;
+} layer_specs[] = {
+    {RZ_T_ATTN_NORM, "attn_norm.weight", D_E, D_1, D_1, USE_NORM, AT(attn_norm)},
+    {RZ_T_ATTN_Q, "attn_q.weight", D_E, D_Q, D_1, USE_MATRIX, AT(wq)},
+    {RZ_T_ATTN_Q, "attn_k.weight", D_E, D_KV, D_1, USE_MATRIX, AT(wk)},
+    {RZ_T_ATTN_Q, "attn_v.weight", D_E, D_KV, D_1, USE_MATRIX, AT(wv)},
+    {RZ_T_ATTN_QKV, "attn_qkv.weight", D_E, D_QKV, D_1, USE_MATRIX, AT(wq)},
+    {RZ_T_ATTN_OUT, "attn_output.weight", D_Q, D_E, D_1, USE_MATRIX, AT(wo)},
+    {RZ_T_ATTN_QKV_BIAS, "attn_q.bias", D_Q, D_1, D_1, USE_NORM, AT(bq)},
+    {RZ_T_ATTN_QKV_BIAS, "attn_k.bias", D_KV, D_1, D_1, USE_NORM, AT(bk)},
+    {RZ_T_ATTN_QKV_BIAS, "attn_v.bias", D_KV, D_1, D_1, USE_NORM, AT(bv)},
+    {RZ_T_ATTN_OUT_BIAS, "attn_output.bias", D_E, D_1, D_1, USE_NORM, AT(bo)},
+    {RZ_T_ATTN_QK_NORM, "attn_q_norm.weight", D_HD, D_1, D_1, USE_NORM, AT(q_norm)},
+    {RZ_T_ATTN_QK_NORM, "attn_k_norm.weight", D_HD, D_1, D_1, USE_NORM, AT(k_norm)},
+    {RZ_T_ATTN_POST_NORM, "post_attention_norm.weight", D_E, D_1, D_1, USE_NORM, AT(attn_post_norm)},
+    {RZ_T_ATTN_SINKS, "attn_sinks.weight", D_H, D_1, D_1, USE_NORM, AT(attn_sinks)},
+    {RZ_T_SUB_NORMS, "attn_sub_norm.weight", D_Q, D_1, D_1, USE_NORM, AT(attn_sub_norm)},
+    {RZ_T_SUB_NORMS, "ffn_sub_norm.weight", D_F, D_1, D_1, USE_NORM, AT(ffn_sub_norm)},
+    {RZ_T_FFN_NORM, "ffn_norm.weight", D_E, D_1, D_1, USE_NORM, AT(ffn_norm)},
+    {RZ_T_FFN, "ffn_gate.weight", D_E, D_F, D_1, USE_MATRIX, AT(ffn_gate)},
+    {RZ_T_FFN, "ffn_up.weight", D_E, D_F, D_1, USE_MATRIX, AT(ffn_up)},
+    {RZ_T_FFN | RZ_T_FFN_GATE_UP, "ffn_down.weight", D_F, D_E, D_1, USE_MATRIX, AT(ffn_down)},
+    {RZ_T_FFN_GATE_UP, "ffn_up.weight", D_E, D_F2, D_1, USE_MATRIX, AT(ffn_up)},
+    {RZ_T_FFN_POST_NORM, "post_ffw_norm.weight", D_E, D_1, D_1, USE_NORM, AT(ffn_post_norm)},
+    {RZ_T_MOE, "ffn_gate_inp.weight", D_E, D_X, D_1, USE_MATRIX, AT(gate_inp)},
+    {RZ_T_MOE, "ffn_gate_exps.weight", D_E, D_FE, D_X, USE_MATRIX, AT(exp_gate)},
+    {RZ_T_MOE, "ffn_up_exps.weight", D_E, D_FE, D_X, USE_MATRIX, AT(exp_up)},
+    {RZ_T_MOE, "ffn_down_exps.weight", D_FE, D_E, D_X, USE_MATRIX, AT(exp_down)},
+    {RZ_T_MOE_BIAS, "ffn_gate_inp.bias", D_X, D_1, D_1, USE_NORM, AT(gate_inp_b)},
+    {RZ_T_MOE_BIAS, "ffn_gate_exps.bias", D_FE, D_X, D_1, USE_NORM, AT(exp_gate_b)},
+    {RZ_T_MOE_BIAS, "ffn_up_exps.bias", D_FE, D_X, D_1, USE_NORM, AT(exp_up_b)},
+    {RZ_T_MOE_BIAS, "ffn_down_exps.bias", D_E, D_X, D_1, USE_NORM, AT(exp_down_b)},
+};
+#undef AT
+
+/* Binds spec into layer l; expert tensors are split into n_expert views
+ * taken from *experts. */
+static rz_status bind_layer_tensor(rz_model *m, const weight_source *src, const struct layer_spec *spec,
+                                   int32_t l, bool optional, rz_tensor **experts) {
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", l, spec->name);
+    rz_layer *L = &m->layers[l];
+    const int64_t ne1 = dim_size(m, spec->ne1), ne2 = dim_size(m, spec->ne2);
+    if (spec->ne2 != D_X) {
+        return bind_weight3(src, name, dim_size(m, spec->ne0), ne1, 1, spec->use, optional,
+                            (rz_tensor *)((char *)L + spec->at));
+    }
+    rz_tensor all = {0};
+    RZ_TRY(bind_weight3(src, name, dim_size(m, spec->ne0), ne1, ne2, spec->use, optional, &all));
+    if (!all.data) return RZ_OK;
+    rz_tensor *views = *experts;
+    *experts += ne2;
+    for (int64_t e = 0; e < ne2; e++)
+        views[e] = rows_of(&all, e * ne1, ne1);
+    *(rz_tensor **)((char *)L + spec->at) = views;
+    return RZ_OK;
+}
+
+static rz_status bind_layer(rz_model *m, const weight_source *src, int32_t l, rz_tensor **experts) {
+    const rz_arch *a = m->arch;
+    for (size_t i = 0; i < sizeof layer_specs / sizeof layer_specs[0]; i++) {
+        const struct layer_spec *spec = &layer_specs[i];
+        if (!(spec->group & (a->tensors | a->tensors_opt))) continue;
+        /* a tensor two groups share is bound once, required if either group is */
+        bool dup = false;
+        for (size_t j = 0; j < i; j++)
+            dup |= strcmp(layer_specs[j].name, spec->name) == 0 &&
+                   (layer_specs[j].group & (a->tensors | a->tensors_opt));
+        if (dup) continue;
+        RZ_TRY(bind_layer_tensor(m, src, spec, l, !(spec->group & a->tensors), experts));
+    }
+    rz_layer *L = &m->layers[l];
+    if (L->wq.data && !L->wk.data) { /* attn_qkv: Q, K and V row ranges */
+        const rz_tensor qkv = L->wq;
+        L->wq = rows_of(&qkv, 0, m->q_dim);
+        L->wk = rows_of(&qkv, m->q_dim, m->kv_dim);
+        L->wv = rows_of(&qkv, m->q_dim + m->kv_dim, m->kv_dim);
+    }
+    if (L->ffn_up.data && !L->ffn_gate.data && (a->tensors & RZ_T_FFN_GATE_UP)) { /* gate rows, then up */
+        const rz_tensor gate_up = L->ffn_up;
+        L->ffn_gate = rows_of(&gate_up, 0, m->desc.n_ff);
+        L->ffn_up = rows_of(&gate_up, m->desc.n_ff, m->desc.n_ff);
+    }
+    const bool dense = L->ffn_up.data, moe = L->exp_up;
+    if (!L->wq.data || !L->wo.data)
+        return rz_error(RZ_ERR_FORMAT, "model: layer %d has no attention projections", l);
+    if (dense == moe)
+        return rz_error(RZ_ERR_FORMAT, "model: layer %d must have either a dense FFN or experts", l);
+    if (moe && (!L->gate_inp.data || !L->exp_gate || !L->exp_down))
+        return rz_error(RZ_ERR_FORMAT, "model: layer %d has an incomplete set of expert tensors", l);
+    if (dense && !L->ffn_gate.data) return rz_error(RZ_ERR_FORMAT, "model: layer %d has no ffn_gate", l);
+    return RZ_OK;
+}
+
+/* Every matrix, output first, for placement and work sizes. */
+static rz_status list_matrices(rz_model *m) {
+    const int64_t per_layer = 8 + 3 * (int64_t)m->n_expert;
+    m->matrices = calloc((size_t)(1 + per_layer * m->desc.n_layer), sizeof *m->matrices);
+    if (!m->matrices) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    int64_t n = 0;
+    m->matrices[n++] = &m->output;
+    for (int32_t l = 0; l < m->desc.n_layer; l++) {
+        rz_layer *L = &m->layers[l];
+        rz_tensor *mats[] = {&L->wq,       &L->wk,     &L->wv,       &L->wo,
+                             &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->gate_inp};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            if (mats[i]->data) m->matrices[n++] = mats[i];
+        for (int32_t e = 0; L->exp_up && e < m->n_expert; e++) {
+            m->matrices[n++] = &L->exp_gate[e];
+            m->matrices[n++] = &L->exp_up[e];
+            m->matrices[n++] = &L->exp_down[e];
+        }
+    }
+    m->n_matrices = n;
     return RZ_OK;
 }
 
 static rz_status bind_weights(rz_model *m, const weight_source *src) {
     const rz_model_desc *d = &m->desc;
-    const int64_t E = d->n_embd, F = d->n_ff, V = d->n_vocab;
-    const int64_t kv_dim = (int64_t)d->n_head_kv * m->head_dim;
-    RZ_TRY(bind_weight(src, "token_embd.weight", E, V, USE_EMBEDDING, false, &m->tok_embd, NULL));
-    RZ_TRY(bind_weight(src, "output_norm.weight", E, 1, USE_NORM, false, &m->output_norm, NULL));
-    bool has_output;
-    RZ_TRY(bind_weight(src, "output.weight", E, V, USE_MATRIX, true, &m->output, &has_output));
-    if (!has_output) {
+    const int64_t E = d->n_embd, V = d->n_vocab;
+    RZ_TRY(bind_weight(src, "token_embd.weight", E, V, USE_EMBEDDING, false, &m->tok_embd));
+    RZ_TRY(bind_weight(src, "output_norm.weight", E, 1, USE_NORM, false, &m->output_norm));
+    RZ_TRY(bind_weight(src, "output.weight", E, V, USE_MATRIX, true, &m->output));
+    if (!m->output.data) {
         if (!rz_type_vec_dot(m->tok_embd.type, RZ_ISA_SCALAR))
             return rz_error(RZ_ERR_UNSUPPORTED,
                             "model: tied output uses token_embd of type %s, which has no mat-mul "
                             "kernel yet",
                             rz_type_name(m->tok_embd.type));
         m->output = m->tok_embd;
+        m->desc.tied_output = true;
     }
-    m->desc.tied_output = !has_output;
     m->layers = calloc((size_t)d->n_layer, sizeof *m->layers);
-    if (!m->layers) return rz_error(RZ_ERR_NOMEM, "out of memory for %d layers", d->n_layer);
-    for (int32_t l = 0; l < d->n_layer; l++) {
-        rz_layer *L = &m->layers[l];
-        const struct {
-            const char *suffix;
-            int64_t ne0, ne1;
-            weight_use use;
-            rz_tensor *dst;
-        } specs[] = {
-            {"attn_norm", E, 1, USE_NORM, &L->attn_norm}, {"attn_q", E, E, USE_MATRIX, &L->wq},
-            {"attn_k", E, kv_dim, USE_MATRIX, &L->wk},    {"attn_v", E, kv_dim, USE_MATRIX, &L->wv},
-            {"attn_output", E, E, USE_MATRIX, &L->wo},    {"ffn_norm", E, 1, USE_NORM, &L->ffn_norm},
-            {"ffn_gate", E, F, USE_MATRIX, &L->ffn_gate}, {"ffn_up", E, F, USE_MATRIX, &L->ffn_up},
-            {"ffn_down", F, E, USE_MATRIX, &L->ffn_down},
-        };
-        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, specs[i].suffix);
-            RZ_TRY(
-                bind_weight(src, name, specs[i].ne0, specs[i].ne1, specs[i].use, false, specs[i].dst, NULL));
+    m->experts = calloc((size_t)d->n_layer * 3 * (size_t)m->n_expert + 1, sizeof *m->experts);
+    if (!m->layers || !m->experts) return rz_error(RZ_ERR_NOMEM, "out of memory for %d layers", d->n_layer);
+    rz_tensor *experts = m->experts;
+    for (int32_t l = 0; l < d->n_layer; l++)
+        RZ_TRY(bind_layer(m, src, l, &experts));
+    return list_matrices(m);
+}
+
+/* rope_freqs.weight (Llama 3.1+): per-pair factors the frequencies are
+ * divided by. */
+static rz_status bind_rope_factors(rz_model *m, const weight_source *src) {
+    rz_tensor factors = {0};
+    RZ_TRY(bind_weight(src, "rope_freqs.weight", m->desc.n_rot / 2, 1, USE_NORM, true, &factors));
+    if (!factors.data) return RZ_OK;
+    if (!m->arch->rope_freqs)
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: rope_freqs.weight is not supported for architecture '%s'",
+                        m->desc.arch);
+    const float *f = factors.data;
+    for (int32_t i = 0; i < m->desc.n_rot / 2; i++)
+        m->rope[0].freqs[i] /= f[i];
+    return RZ_OK;
+}
+
+/* A GGUF tensor no part of the model read would be silently ignored: refuse
+ * the file instead, naming it. */
+static rz_status check_all_used(const rz_model *m, const weight_source *src) {
+    for (uint64_t i = 0; i < rz_gguf_tensor_count(src->gguf); i++)
+        if (!src->used[i]) {
+            const rz_str name = rz_gguf_tensor_at(src->gguf, i)->name;
+            return rz_error(
+                RZ_ERR_UNSUPPORTED,
+                "model: tensor '%.*s' is not supported for architecture '%s' (it would be ignored)",
+                (int)name.len, name.ptr, m->desc.arch);
         }
-        if (m->arch->sub_norms) {
-            char name[64];
-            snprintf(name, sizeof name, "blk.%d.attn_sub_norm.weight", l);
-            RZ_TRY(bind_weight(src, name, E, 1, USE_NORM, false, &L->attn_sub_norm, NULL));
-            snprintf(name, sizeof name, "blk.%d.ffn_sub_norm.weight", l);
-            RZ_TRY(bind_weight(src, name, F, 1, USE_NORM, false, &L->ffn_sub_norm, NULL));
-        }
-    }
     return RZ_OK;
 }
 
 /* ------------------------------------------------------------- hparams */
 
-static rz_status gguf_arch_u32(const rz_gguf *g, const char *arch, const char *suffix, bool optional,
-                               uint32_t fallback, int32_t *out) {
+rz_status rz_arch_key_u32(const rz_gguf *g, const char *arch, const char *suffix, bool optional,
+                          uint32_t fallback, int32_t *out) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     uint32_t v;
@@ -172,8 +327,8 @@ static rz_status gguf_arch_u32(const rz_gguf *g, const char *arch, const char *s
     return RZ_OK;
 }
 
-static rz_status gguf_arch_f32(const rz_gguf *g, const char *arch, const char *suffix, float fallback,
-                               float *out) {
+rz_status rz_arch_key_f32(const rz_gguf *g, const char *arch, const char *suffix, float fallback,
+                          float *out) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     rz_status s = rz_gguf_get_f32(g, key, out);
@@ -184,6 +339,41 @@ static rz_status gguf_arch_f32(const rz_gguf *g, const char *arch, const char *s
     return s == RZ_OK ? RZ_OK : rz_error_prefix(s, "model");
 }
 
+/* RoPE frequencies theta_i = base^(-2i / n_rot) over linear position
+ * scaling pos * scale, as llama.cpp computes them. */
+static rz_status rope_set_init(rz_rope_set *set, const rz_model *m, float base, float scale) {
+    const int32_t n_rot = m->desc.n_rot;
+    if (!(base > 0.0f)) return rz_error(RZ_ERR_FORMAT, "model: RoPE base %g must be positive", (double)base);
+    set->freqs = malloc((size_t)(n_rot / 2 ? n_rot / 2 : 1) * sizeof(float));
+    if (!set->freqs) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    set->mscale = 1.0f;
+    for (int32_t i = 0; i < n_rot / 2; i++)
+        set->freqs[i] = scale / powf(base, (float)(2 * i) / (float)n_rot);
+    return RZ_OK;
+}
+
+static bool str_is(rz_str s, const char *lit) {
+    return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
+}
+
+/* Linear RoPE scaling (rope.scaling.type "linear" or a factor alone) as the
+ * position scale 1 / factor; every other kind is refused unless the
+ * architecture reads it itself. */
+static rz_status rope_linear_scale(const rz_gguf *g, const char *arch, float *scale) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    rz_str type = {"", 0};
+    if (rz_gguf_get_str(g, key, &type) == RZ_OK && !str_is(type, "linear") && !str_is(type, "none"))
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: RoPE scaling '%.*s' is not supported", (int)type.len,
+                        type.ptr);
+    float factor;
+    RZ_TRY(rz_arch_key_f32(g, arch, "rope.scaling.factor", 1.0f, &factor));
+    if (str_is(type, "none") || factor == 0.0f) factor = 1.0f;
+    if (!(factor > 0.0f)) return rz_error(RZ_ERR_FORMAT, "model: RoPE scaling factor %g", (double)factor);
+    *scale = 1.0f / factor;
+    return RZ_OK;
+}
+
 static rz_status read_gguf_hparams(rz_model *m, const rz_gguf *g) {
     rz_model_desc *d = &m->desc;
     rz_str arch;
@@ -191,29 +381,27 @@ static rz_status read_gguf_hparams(rz_model *m, const rz_gguf *g) {
     if (arch.len >= sizeof d->arch) return rz_error(RZ_ERR_FORMAT, "model: architecture name is too long");
     memcpy(d->arch, arch.ptr, arch.len);
     d->arch[arch.len] = '\0';
-    const rz_arch_info *info = NULL;
-    for (size_t i = 0; i < sizeof supported_archs / sizeof supported_archs[0]; i++)
-        if (strcmp(supported_archs[i].name, d->arch) == 0) info = &supported_archs[i];
-    if (!info) return rz_error(RZ_ERR_UNSUPPORTED, "model: architecture '%s' is not supported", d->arch);
-    m->arch = info;
-    m->rope_style = info->rope_style;
-    RZ_TRY(gguf_arch_u32(g, d->arch, "context_length", false, 0, &d->n_ctx_train));
-    RZ_TRY(gguf_arch_u32(g, d->arch, "embedding_length", false, 0, &d->n_embd));
-    RZ_TRY(gguf_arch_u32(g, d->arch, "block_count", false, 0, &d->n_layer));
-    RZ_TRY(gguf_arch_u32(g, d->arch, "feed_forward_length", false, 0, &d->n_ff));
-    RZ_TRY(gguf_arch_u32(g, d->arch, "attention.head_count", false, 0, &d->n_head));
-    RZ_TRY(gguf_arch_u32(g, d->arch, "attention.head_count_kv", true, (uint32_t)d->n_head, &d->n_head_kv));
-    if (d->n_head > 0 && d->n_embd % d->n_head == 0)
-        RZ_TRY(gguf_arch_u32(g, d->arch, "rope.dimension_count", true, (uint32_t)(d->n_embd / d->n_head),
-                             &d->n_rot));
-    RZ_TRY(gguf_arch_f32(g, d->arch, "attention.layer_norm_rms_epsilon", 1e-5f, &d->rms_eps));
-    RZ_TRY(gguf_arch_f32(g, d->arch, "rope.freq_base", 10000.0f, &d->rope_freq_base));
-    /* bitnet.cpp's converter writes linear scaling with factor 1: a no-op. */
-    float rope_factor;
-    RZ_TRY(gguf_arch_f32(g, d->arch, "rope.scaling.factor", 1.0f, &rope_factor));
-    if (rope_factor != 1.0f && rope_factor != 0.0f)
-        return rz_error(RZ_ERR_UNSUPPORTED, "model: RoPE scaling factor %g is not supported",
-                        (double)rope_factor);
+    m->arch = rz_arch_find(d->arch);
+    if (!m->arch) return rz_error(RZ_ERR_UNSUPPORTED, "model: architecture '%s' is not supported", d->arch);
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "context_length", false, 0, &d->n_ctx_train));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "embedding_length", false, 0, &d->n_embd));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "block_count", false, 0, &d->n_layer));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "feed_forward_length", true, 0, &d->n_ff));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "attention.head_count", false, 0, &d->n_head));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "attention.head_count_kv", true, (uint32_t)d->n_head, &d->n_head_kv));
+    const uint32_t hd = d->n_head > 0 ? (uint32_t)(d->n_embd / d->n_head) : 0;
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "attention.key_length", true, hd, &m->head_dim));
+    int32_t v_dim = 0;
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "attention.value_length", true, (uint32_t)m->head_dim, &v_dim));
+    if (v_dim != m->head_dim)
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: value heads of %d differ from key heads of %d", v_dim,
+                        m->head_dim);
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "rope.dimension_count", true, (uint32_t)m->head_dim, &d->n_rot));
+    RZ_TRY(rz_arch_key_f32(g, d->arch, "attention.layer_norm_rms_epsilon", 1e-5f, &d->rms_eps));
+    RZ_TRY(rz_arch_key_f32(g, d->arch, "rope.freq_base", 10000.0f, &d->rope_freq_base));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "expert_count", true, 0, &m->n_expert));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "expert_used_count", true, 0, &m->n_expert_used));
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "expert_feed_forward_length", true, (uint32_t)d->n_ff, &m->n_ff_exp));
     const rz_gguf_tensor *embd = rz_gguf_find_tensor(g, "token_embd.weight");
     if (!embd) return rz_error(RZ_ERR_FORMAT, "model: tensor 'token_embd.weight' is missing");
     if (embd->ne[1] > INT32_MAX) return rz_error(RZ_ERR_RANGE, "model: vocabulary is too large");
@@ -225,43 +413,58 @@ static rz_status read_llama2c_hparams(rz_model *m, const rz_llama2c *l2c) {
     const rz_llama2c_config *c = rz_llama2c_get_config(l2c);
     rz_model_desc *d = &m->desc;
     snprintf(d->arch, sizeof d->arch, "llama");
-    m->arch = &supported_archs[0];
-    m->rope_style = RZ_ROPE_NORMAL;
+    m->arch = rz_arch_find("llama");
     d->n_ctx_train = c->seq_len;
     d->n_embd = c->dim;
     d->n_layer = c->n_layers;
     d->n_ff = c->hidden_dim;
     d->n_head = c->n_heads;
     d->n_head_kv = c->n_kv_heads;
-    d->n_rot = c->dim / c->n_heads;
+    m->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
+    d->n_rot = m->head_dim;
     d->rms_eps = 1e-5f;
     d->rope_freq_base = 10000.0f;
     d->n_vocab = c->vocab_size;
     return RZ_OK;
 }
 
-static rz_status check_hparams(rz_model *m) {
+/* The settings every architecture starts from, then its own keys. */
+static rz_status derive_hparams(rz_model *m, const rz_gguf *g) {
     rz_model_desc *d = &m->desc;
-    if (d->n_embd <= 0 || d->n_layer <= 0 || d->n_ff <= 0 || d->n_head <= 0 || d->n_head_kv <= 0 ||
-        d->n_vocab <= 0 || d->n_ctx_train <= 0)
-        return rz_error(RZ_ERR_FORMAT,
-                        "model: hyperparameters must be positive (embd %d, layers %d, ffn %d, "
-                        "heads %d/%d, vocab %d, context %d)",
-                        d->n_embd, d->n_layer, d->n_ff, d->n_head, d->n_head_kv, d->n_vocab, d->n_ctx_train);
-    if (d->n_embd % d->n_head != 0 || d->n_head % d->n_head_kv != 0)
-        return rz_error(RZ_ERR_FORMAT, "model: %d heads (%d KV heads) do not divide the embedding size %d",
-                        d->n_head, d->n_head_kv, d->n_embd);
-    m->head_dim = d->n_embd / d->n_head;
+    if (d->n_embd <= 0 || d->n_layer <= 0 || d->n_head <= 0 || d->n_head_kv <= 0 || d->n_vocab <= 0 ||
+        d->n_ctx_train <= 0 || m->head_dim <= 0)
+        return rz_error(
+            RZ_ERR_FORMAT,
+            "model: hyperparameters must be positive (embd %d, layers %d, heads %d/%d, head size %d, "
+            "vocab %d, context %d)",
+            d->n_embd, d->n_layer, d->n_head, d->n_head_kv, m->head_dim, d->n_vocab, d->n_ctx_train);
+    if (d->n_head % d->n_head_kv != 0)
+        return rz_error(RZ_ERR_FORMAT, "model: %d KV heads do not divide %d heads", d->n_head_kv, d->n_head);
+    if (d->n_head > 1 << 16 || m->head_dim > 1 << 16 || d->n_layer > 1 << 16)
+        return rz_error(RZ_ERR_RANGE, "model: %d heads of %d in %d layers are too many", d->n_head,
+                        m->head_dim, d->n_layer);
+    if (d->n_ff < 0 || m->n_ff_exp < 0 || m->n_expert > 1024 || m->n_expert_used > m->n_expert ||
+        (m->n_expert > 0 && (m->n_expert_used <= 0 || m->n_ff_exp <= 0)))
+        return rz_error(RZ_ERR_FORMAT, "model: %d experts (%d used) of width %d", m->n_expert,
+                        m->n_expert_used, m->n_ff_exp);
+    m->q_dim = (int64_t)d->n_head * m->head_dim;
+    m->kv_dim = (int64_t)d->n_head_kv * m->head_dim;
     if (d->n_rot <= 0 || d->n_rot > m->head_dim || d->n_rot % 2 != 0)
         return rz_error(RZ_ERR_FORMAT, "model: RoPE dimension %d must be even and at most the head size %d",
                         d->n_rot, m->head_dim);
-    if (!(d->rms_eps > 0.0f) || !(d->rope_freq_base > 0.0f))
-        return rz_error(RZ_ERR_FORMAT, "model: RMS epsilon and RoPE base must be positive");
-    m->rope_freqs = malloc((size_t)(d->n_rot / 2) * sizeof(float));
-    if (!m->rope_freqs) return rz_error(RZ_ERR_NOMEM, "out of memory");
-    /* theta_i = base^(-2i / n_rot), as llama.cpp and llama2.c compute it. */
-    for (int32_t i = 0; i < d->n_rot / 2; i++)
-        m->rope_freqs[i] = 1.0f / powf(d->rope_freq_base, (float)(2 * i) / (float)d->n_rot);
+    if (!(d->rms_eps > 0.0f)) return rz_error(RZ_ERR_FORMAT, "model: RMS epsilon must be positive");
+    m->rope_style = m->arch->rope_style;
+    m->ffn_activation = m->arch->ffn_activation;
+    m->attn_scale = 1.0f / sqrtf((float)m->head_dim);
+    m->embd_scale = 1.0f;
+    m->moe_gating = RZ_MOE_SOFTMAX;
+    m->moe_norm_weights = true;
+    m->n_rope_sets = 1;
+    float scale = 1.0f;
+    if (g) RZ_TRY(rope_linear_scale(g, d->arch, &scale));
+    RZ_TRY(rope_set_init(&m->rope[0], m, d->rope_freq_base, scale));
+    if (g && m->arch->read_hparams) RZ_TRY(m->arch->read_hparams(m, g));
+    m->rope_freqs = m->rope[0].freqs;
     return RZ_OK;
 }
 
@@ -281,10 +484,6 @@ static int32_t gguf_token_id(const rz_gguf *g, const char *key, int32_t fallback
 static rz_vocab_flag gguf_vocab_flag(const rz_gguf *g, const char *key) {
     bool v;
     return rz_gguf_get_bool(g, key, &v) == RZ_OK ? (v ? RZ_FLAG_ON : RZ_FLAG_OFF) : RZ_FLAG_DEFAULT;
-}
-
-static bool str_is(rz_str s, const char *lit) {
-    return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
 /* Strings of an array under key (pointing into the file), or NULL. */
@@ -426,50 +625,61 @@ static rz_status load_llama2c_vocab(rz_model *m, const char *path) {
 
 /* --------------------------------------------------------------- load */
 
-enum { LAYER_TENSORS = 11 };
+/* Every tensor of a layer but the expert views; absent ones have no data. */
+#define LAYER_TENSOR_LIST(L)                                                                                 \
+    {                                                                                                        \
+        &L->attn_norm, &L->attn_norm_b, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->bo,      \
+            &L->q_norm, &L->k_norm, &L->attn_post_norm, &L->attn_sinks, &L->attn_sub_norm, &L->ffn_norm,     \
+            &L->ffn_norm_b, &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->ffn_up_b, &L->ffn_down_b,            \
+            &L->ffn_sub_norm, &L->ffn_post_norm, &L->gate_inp, &L->gate_inp_b, &L->exp_gate_b, &L->exp_up_b, \
+            &L->exp_down_b                                                                                   \
+    }
 
-/* Every tensor of a layer; absent optional ones have zero rows. */
-static void layer_tensors(const rz_layer *L, const rz_tensor *out[LAYER_TENSORS]) {
-    const rz_tensor *list[LAYER_TENSORS] = {
-        &L->attn_norm,   &L->wq,       &L->wk,     &L->wv,       &L->wo,
-        &L->ffn_norm,    &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->attn_sub_norm,
-        &L->ffn_sub_norm};
-    memcpy(out, list, sizeof list);
+static uint64_t tensor_bytes(const rz_tensor *t) { return t->data ? t->row_bytes * (uint64_t)t->ne[1] : 0; }
+static uint64_t tensor_params(const rz_tensor *t) { return t->data ? (uint64_t)(t->ne[0] * t->ne[1]) : 0; }
+
+/* Parameters and bytes of every weight, and the bytes one token reads:
+ * each matrix once (of the experts, the share a token uses) and one
+ * embedding row. */
+static void weight_totals(const rz_model *m, uint64_t *params, uint64_t *bytes, uint64_t *per_token) {
+    const rz_model_desc *d = &m->desc;
+    const rz_tensor *globals[] = {&m->tok_embd, &m->output_norm, &m->output};
+    *params = *bytes = *per_token = 0;
+    for (int i = 0; i < (d->tied_output ? 2 : 3); i++) {
+        *params += tensor_params(globals[i]);
+        *bytes += tensor_bytes(globals[i]);
+    }
+    *per_token = *bytes - tensor_bytes(&m->tok_embd) + m->tok_embd.row_bytes;
+    if (d->tied_output) *per_token += tensor_bytes(&m->output);
+    for (int32_t l = 0; l < d->n_layer; l++) {
+        const rz_layer *L = &m->layers[l];
+        const rz_tensor *list[] = LAYER_TENSOR_LIST(L);
+        for (size_t k = 0; k < sizeof list / sizeof list[0]; k++) {
+            *params += tensor_params(list[k]);
+            *bytes += tensor_bytes(list[k]);
+            *per_token += tensor_bytes(list[k]);
+        }
+        for (int32_t e = 0; L->exp_up && e < m->n_expert; e++) {
+            const rz_tensor *exp[] = {&L->exp_gate[e], &L->exp_up[e], &L->exp_down[e]};
+            for (int k = 0; k < 3; k++) {
+                *params += tensor_params(exp[k]);
+                *bytes += tensor_bytes(exp[k]);
+                if (e < m->n_expert_used) *per_token += tensor_bytes(exp[k]);
+            }
+        }
+    }
 }
-
-static uint64_t tensor_bytes(const rz_tensor *t) { return t->row_bytes * (uint64_t)t->ne[1]; }
 
 static void summarize(rz_model *m) {
     rz_model_desc *d = &m->desc;
-    d->weight_type = m->layers[0].wq.type;
+    const rz_layer *L0 = &m->layers[0];
+    d->weight_type = L0->wq.type;
     d->output_type = m->output.type;
     d->bos = m->has_vocab ? m->vocab.bos : -1;
     d->eos = m->has_vocab ? m->vocab.eos : -1;
     d->has_vocab = m->has_vocab;
-    const rz_tensor *all[3] = {&m->tok_embd, &m->output_norm, &m->output};
-    uint64_t params = 0, bytes = 0;
-    for (int i = 0; i < (d->tied_output ? 2 : 3); i++) {
-        params += (uint64_t)(all[i]->ne[0] * all[i]->ne[1]);
-        bytes += tensor_bytes(all[i]);
-    }
-    for (int32_t l = 0; l < d->n_layer; l++) {
-        const rz_tensor *t[LAYER_TENSORS];
-        layer_tensors(&m->layers[l], t);
-        for (int k = 0; k < LAYER_TENSORS; k++) {
-            params += (uint64_t)(t[k]->ne[0] * t[k]->ne[1]);
-            bytes += tensor_bytes(t[k]);
-        }
-    }
-    d->n_params = params;
-    d->weight_bytes = bytes;
-}
-
-/* Matrix i of the model: the output, then the seven of each layer. */
-static rz_tensor *matrix_at(rz_model *m, int64_t i) {
-    if (i == 0) return &m->output;
-    rz_layer *L = &m->layers[(i - 1) / 7];
-    rz_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
-    return mats[(i - 1) % 7];
+    uint64_t per_token;
+    weight_totals(m, &d->n_params, &d->weight_bytes, &per_token);
 }
 
 /* The matrices are copied once out of the file mapping into huge-page
@@ -512,12 +722,12 @@ static placement place_of(const rz_tensor *t, rz_isa isa, bool lut) {
 
 static rz_status place_weights(rz_model *m, bool lut) {
     const rz_isa isa = rz_isa_active();
-    const int64_t n = 1 + 7 * (int64_t)m->desc.n_layer;
+    const int64_t n = m->n_matrices;
     placement *place = rz_calloc((size_t)n, sizeof *place);
     if (!place) return rz_error_prefix(RZ_ERR_NOMEM, "copying the weights");
     uint64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
-        const rz_tensor *t = matrix_at(m, i);
+        const rz_tensor *t = m->matrices[i];
         place[i] = place_of(t, isa, lut);
         total += placed_bytes(t, place[i].to);
     }
@@ -529,7 +739,7 @@ static rz_status place_weights(rz_model *m, bool lut) {
     m->weights_bytes = total;
     rz_status status = RZ_OK;
     for (int64_t i = 0; i < n; i++) {
-        rz_tensor *t = matrix_at(m, i);
+        rz_tensor *t = m->matrices[i];
         const placement p = place[i];
         const rz_type_traits *from = rz_type_traits_get(p.from);
         const uint64_t bytes = tensor_bytes(t) + rz_type_traits_get(t->type)->trailer_bytes;
@@ -591,6 +801,25 @@ static rz_status load_vocab_only(rz_model *m, const char *path, const rz_model_p
     return RZ_OK;
 }
 
+/* Hyperparameters and weights of a GGUF model, all its tensors used. */
+static rz_status load_gguf(rz_model *m, weight_source *src) {
+    RZ_TRY(read_gguf_hparams(m, m->gguf));
+    RZ_TRY(derive_hparams(m, m->gguf));
+    RZ_TRY(load_gguf_vocab(m, m->gguf));
+    src->used = calloc(rz_gguf_tensor_count(m->gguf) + 1, sizeof *src->used);
+    if (!src->used) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    RZ_TRY(bind_weights(m, src));
+    RZ_TRY(bind_rope_factors(m, src));
+    return check_all_used(m, src);
+}
+
+static rz_status load_llama2c(rz_model *m, weight_source *src, const char *tokenizer_path) {
+    RZ_TRY(read_llama2c_hparams(m, m->llama2c));
+    RZ_TRY(derive_hparams(m, NULL));
+    RZ_TRY(load_llama2c_vocab(m, tokenizer_path));
+    return bind_weights(m, src);
+}
+
 rz_status rz_model_load(const char *path, const rz_model_params *params, rz_model **out) {
     *out = NULL;
     rz_model *m = calloc(1, sizeof *m);
@@ -602,23 +831,15 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
     } else if (rz_gguf_probe(path)) {
         snprintf(m->desc.format, sizeof m->desc.format, "gguf");
         s = rz_gguf_open(path, &m->gguf);
-        if (s == RZ_OK) {
-            src.gguf = m->gguf;
-            s = read_gguf_hparams(m, m->gguf);
-        }
-        if (s == RZ_OK) s = check_hparams(m);
-        if (s == RZ_OK) s = load_gguf_vocab(m, m->gguf);
+        src.gguf = m->gguf;
+        if (s == RZ_OK) s = load_gguf(m, &src);
     } else {
         snprintf(m->desc.format, sizeof m->desc.format, "llama2c");
         s = rz_llama2c_open(path, &m->llama2c);
-        if (s == RZ_OK) {
-            src.llama2c = m->llama2c;
-            s = read_llama2c_hparams(m, m->llama2c);
-        }
-        if (s == RZ_OK) s = check_hparams(m);
-        if (s == RZ_OK) s = load_llama2c_vocab(m, params ? params->tokenizer_path : NULL);
+        src.llama2c = m->llama2c;
+        if (s == RZ_OK) s = load_llama2c(m, &src, params ? params->tokenizer_path : NULL);
     }
-    if (s == RZ_OK && !m->vocab_only) s = bind_weights(m, &src);
+    free(src.used);
     if (s == RZ_OK && !m->vocab_only && m->has_vocab && (int64_t)m->vocab.n_tokens > m->desc.n_vocab)
         s = rz_error(RZ_ERR_FORMAT, "model: tokenizer has %u tokens but the model only %d", m->vocab.n_tokens,
                      m->desc.n_vocab);
@@ -643,7 +864,10 @@ void rz_model_free(rz_model *m) {
     if (!m) return;
     if (m->has_vocab) rz_vocab_free(&m->vocab);
     free(m->layers);
-    free(m->rope_freqs);
+    free(m->experts);
+    free(m->matrices);
+    for (int s = 0; s < RZ_MAX_ROPE_SETS; s++)
+        free(m->rope[s].freqs);
     rz_free_large(m->weights, m->weights_bytes);
     rz_gguf_close(m->gguf);
     rz_llama2c_close(m->llama2c);
@@ -653,13 +877,7 @@ void rz_model_free(rz_model *m) {
 const rz_model_desc *rz_model_describe(const rz_model *m) { return &m->desc; }
 
 uint64_t rz_model_bytes_per_token(const rz_model *m) {
-    const rz_model_desc *d = &m->desc;
-    uint64_t bytes = m->tok_embd.row_bytes + tensor_bytes(&m->output) + tensor_bytes(&m->output_norm);
-    for (int32_t l = 0; l < d->n_layer; l++) {
-        const rz_tensor *t[LAYER_TENSORS];
-        layer_tensors(&m->layers[l], t);
-        for (int k = 0; k < LAYER_TENSORS; k++)
-            bytes += tensor_bytes(t[k]);
-    }
-    return bytes;
+    uint64_t params, bytes, per_token;
+    weight_totals(m, &params, &bytes, &per_token);
+    return per_token;
 }

@@ -7,7 +7,7 @@
 
 #include "base/error.h"
 #include "base/threadpool.h"
-#include "model/llama.h"
+#include "model/graph.h"
 
 struct rz_context {
     const rz_model *model;
@@ -141,7 +141,7 @@ rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, c
         uint32_t n_out;
         const rz_sequence_batch seq = {
             .cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
-        rz_llama_forward(m, &seq, 1, &ctx->buffers, ctx->pool, ctx->chunk_wants, &n_out);
+        rz_model_forward(m, &seq, 1, &ctx->buffers, ctx->pool, ctx->chunk_wants, &n_out);
         memcpy(ctx->logits + (size_t)(row - n_out) * n_vocab, ctx->buffers.logits,
                n_out * n_vocab * sizeof(float));
         ctx->n_past += n;
@@ -197,7 +197,7 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
         for (uint32_t k = 0; k < n_tokens[i]; k++, t++)
             runner->chunk_wants[t] = k + 1 == n_tokens[i];
     uint32_t n_out;
-    rz_llama_forward(m, seqs, (uint32_t)n_ctxs, &runner->buffers, runner->pool, runner->chunk_wants, &n_out);
+    rz_model_forward(m, seqs, (uint32_t)n_ctxs, &runner->buffers, runner->pool, runner->chunk_wants, &n_out);
     const size_t n_vocab = (size_t)m->desc.n_vocab;
     for (size_t i = 0; i < n_ctxs; i++) {
         rz_context *c = ctxs[i];
@@ -229,7 +229,7 @@ rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, fl
         const uint32_t n = n_tokens - start < ctx->n_batch ? n_tokens - start : ctx->n_batch;
         const rz_sequence_batch seq = {
             .cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
-        rz_llama_forward_hidden(m, &seq, 1, &ctx->buffers, ctx->pool, out);
+        rz_model_forward_hidden(m, &seq, 1, &ctx->buffers, ctx->pool, out);
         ctx->n_past += n;
     }
     /* Mean over tokens, then unit length (as OpenAI's embeddings are). */

@@ -1,0 +1,57 @@
+/* What an architecture file (src/model/arch/NAME.c) declares: the GGUF
+ * architecture names it serves, the layer tensors it reads, its settings
+ * from GGUF keys, and its layer's forward pass. */
+#ifndef RZ_MODEL_ARCH_H
+#define RZ_MODEL_ARCH_H
+
+#include "model/graph.h"
+#include "model/model.h"
+
+/* Layer tensors (llama.cpp's names after "blk.N."), one bit each. */
+typedef enum rz_layer_tensor {
+    RZ_T_ATTN_NORM = 1u << 0,
+    RZ_T_ATTN_Q = 1u << 1,   /* attn_q, attn_k, attn_v */
+    RZ_T_ATTN_QKV = 1u << 2, /* attn_qkv: Q, K and V rows in one matrix */
+    RZ_T_ATTN_OUT = 1u << 3,
+    RZ_T_ATTN_QKV_BIAS = 1u << 4, /* attn_{q,k,v}.bias */
+    RZ_T_ATTN_OUT_BIAS = 1u << 5,
+    RZ_T_ATTN_QK_NORM = 1u << 6, /* attn_q_norm, attn_k_norm */
+    RZ_T_ATTN_POST_NORM = 1u << 7,
+    RZ_T_ATTN_SINKS = 1u << 8,
+    RZ_T_SUB_NORMS = 1u << 9, /* attn_sub_norm, ffn_sub_norm (BitNet) */
+    RZ_T_FFN_NORM = 1u << 10,
+    RZ_T_FFN = 1u << 11,         /* ffn_gate, ffn_up, ffn_down */
+    RZ_T_FFN_GATE_UP = 1u << 12, /* ffn_up holding gate and up rows, ffn_down */
+    RZ_T_FFN_POST_NORM = 1u << 13,
+    RZ_T_MOE = 1u << 14,      /* ffn_gate_inp, ffn_{gate,up,down}_exps */
+    RZ_T_MOE_BIAS = 1u << 15, /* ffn_gate_inp.bias, ffn_{gate,up,down}_exps.bias */
+} rz_layer_tensor;
+
+struct rz_arch {
+    const char *names[3]; /* general.architecture values served */
+    rz_rope_style rope_style;
+    rz_ffn_activation ffn_activation;
+    uint32_t tensors;     /* layer tensors every layer has */
+    uint32_t tensors_opt; /* layer tensors a layer may have (e.g. dense or MoE FFN) */
+    bool rope_freqs;      /* may have rope_freqs.weight (Llama 3 frequency factors) */
+    /* Settings from the architecture's own GGUF keys, after the common ones
+     * (sizes, norms eps, RoPE base and dimensions) are read; may be NULL. */
+    rz_status (*read_hparams)(rz_model *m, const rz_gguf *g);
+    /* One layer's pass over the graph's batch, from and to the residual
+     * stream b->x. */
+    void (*layer)(rz_graph *g, const rz_layer *L, int32_t l);
+};
+
+/* The architecture serving `name`, or NULL. */
+const rz_arch *rz_arch_find(const char *name);
+
+/* GGUF keys "<arch>.<suffix>" (fallback where absent). */
+rz_status rz_arch_key_u32(const rz_gguf *g, const char *arch, const char *suffix, bool optional,
+                          uint32_t fallback, int32_t *out);
+rz_status rz_arch_key_f32(const rz_gguf *g, const char *arch, const char *suffix, float fallback, float *out);
+
+/* The architectures (src/model/arch/). */
+extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
+    rz_arch_phi3;
+
+#endif

@@ -1,0 +1,322 @@
+#include "model/blocks.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "tensor/type_traits.h"
+
+void rz_g_rms_norm(rz_graph *g, float *out, const float *in, const rz_tensor *w) {
+    const int64_t E = g->m->desc.n_embd;
+    for (uint32_t t = 0; t < g->n_tokens; t++)
+        rz_rms_norm(out + t * E, in + t * E, w->data, E, g->m->desc.rms_eps);
+}
+
+void rz_g_residual(rz_graph *g) { rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * g->m->desc.n_embd); }
+
+/* y[t] += bias for every token (rows of y `stride` floats apart). */
+static void add_bias(const rz_graph *g, float *y, int64_t stride, const rz_tensor *bias) {
+    if (!bias->data) return;
+    for (uint32_t t = 0; t < g->n_tokens; t++)
+        rz_add(y + t * stride, bias->data, bias->ne[0]);
+}
+
+/* The first mat-muls of a layer's FFN, which a mat-mul before them names
+ * for prefetching. */
+static int ffn_first(const rz_layer *L, const rz_tensor **out) {
+    if (L->exp_up) {
+        out[0] = &L->gate_inp;
+        return 1;
+    }
+    out[0] = &L->ffn_gate, out[1] = &L->ffn_up;
+    return 2;
+}
+
+/* What comes after layer l's last mat-mul: the next layer's Q/K/V, or the
+ * output head. */
+static int after_layer(const rz_model *m, int32_t l, const rz_tensor **out) {
+    if (l + 1 == m->desc.n_layer) {
+        out[0] = &m->output;
+        return 1;
+    }
+    const rz_layer *N = &m->layers[l + 1];
+    out[0] = &N->wq, out[1] = &N->wk, out[2] = &N->wv;
+    return 3;
+}
+
+/* ------------------------------------------------------------ attention */
+
+typedef struct attention_job {
+    const rz_graph *g;
+    const rz_layer *L;
+    uint32_t layer;
+    atomic_uint next; /* next unclaimed (block, KV head) unit */
+} attention_job;
+
+typedef struct attention_ctx {
+    const rz_model *m;
+    rz_forward_buffers *b;
+    uint64_t k_head_bytes, v_head_bytes;
+    float *scores;
+    char *q_conv;
+} attention_ctx;
+
+static void attend_head(const attention_job *job, const attention_ctx *x, uint32_t t, int64_t h) {
+    const rz_model *m = x->m;
+    const int64_t hd = m->head_dim, kvh = h / (m->desc.n_head / m->desc.n_head_kv);
+    const rz_kv_cache *c = job->g->seqs[x->b->token_seq[t]].cache;
+    const rz_attn_head head = {
+        .q = x->b->q + t * m->q_dim + h * hd,
+        .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * x->k_head_bytes,
+        .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * x->v_head_bytes,
+        .k_stride = c->k_row_bytes,
+        .v_stride = c->v_row_bytes,
+        .n_keys = x->b->token_pos[t] + 1,
+        .head_dim = hd,
+        .scale = m->attn_scale,
+    };
+    rz_attention_head(&job->g->kern, &head, x->scores, x->q_conv, x->b->att + t * m->q_dim + h * hd);
+}
+
+/* The tokens t0 .. t1 - 1 of one sequence with every query head of KV head
+ * kvh, keys read once for all of them. */
+static void attend_block(const attention_job *job, const attention_ctx *x, uint32_t t0, uint32_t t1,
+                         int64_t kvh, void *scratch) {
+    const rz_model *m = x->m;
+    const int64_t hd = m->head_dim, Q = m->q_dim, group = m->desc.n_head / m->desc.n_head_kv;
+    const rz_kv_cache *c = job->g->seqs[x->b->token_seq[t0]].cache;
+    rz_attn_block a = {
+        .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * x->k_head_bytes,
+        .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * x->v_head_bytes,
+        .k_stride = c->k_row_bytes,
+        .v_stride = c->v_row_bytes,
+        .head_dim = hd,
+        .scale = m->attn_scale,
+    };
+    for (uint32_t t = t0; t < t1; t++)
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; h++, a.n_rows++) {
+            a.q[a.n_rows] = x->b->q + t * Q + h * hd;
+            a.out[a.n_rows] = x->b->att + t * Q + h * hd;
+            a.n_keys[a.n_rows] = x->b->token_pos[t] + 1;
+        }
+    rz_attention_block(&job->g->kern, &a, scratch);
+}
+
+/* Decoding: (token, head) pairs split evenly. Prompts: (token block, KV
+ * head) units claimed one at a time, the longest blocks (the last) first. */
+static void attention_task(void *arg, int ith, int nth) {
+    attention_job *job = arg;
+    const rz_graph *g = job->g;
+    const rz_model *m = g->m;
+    rz_forward_buffers *b = g->b;
+    const int64_t n_head = m->desc.n_head, n_head_kv = m->desc.n_head_kv;
+    /* All caches of one pass share types (checked by the caller). */
+    const rz_kv_cache *c0 = g->seqs[0].cache;
+    const attention_ctx x = {
+        .m = m,
+        .b = b,
+        .k_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_k), (uint64_t)m->head_dim),
+        .v_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_v), (uint64_t)m->head_dim),
+        .scores = b->scores + (size_t)ith * b->max_ctx,
+        .q_conv = b->q_conv + (size_t)ith * b->q_conv_stride,
+    };
+    if (g->n_blocks == 0) {
+        int64_t begin, end;
+        rz_split_range((int64_t)g->n_tokens * n_head, 1, ith, nth, &begin, &end);
+        for (int64_t i = begin; i < end; i++)
+            attend_head(job, &x, (uint32_t)(i / n_head), i % n_head);
+        return;
+    }
+    void *scratch = b->attn_scratch + (size_t)ith * b->attn_scratch_stride;
+    const uint32_t n_units = g->n_blocks * (uint32_t)n_head_kv;
+    for (uint32_t u; (u = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < n_units;) {
+        const uint32_t block = g->n_blocks - 1 - u / (uint32_t)n_head_kv;
+        const int64_t kvh = u % (uint32_t)n_head_kv, group = n_head / n_head_kv;
+        const uint32_t t0 = b->attn_blocks[block], t1 = b->attn_blocks[block + 1];
+        if (t1 - t0 >= 2) {
+            attend_block(job, &x, t0, t1, kvh, scratch);
+        } else {
+            for (int64_t h = kvh * group; h < (kvh + 1) * group; h++)
+                attend_head(job, &x, t0, h);
+        }
+    }
+}
+
+static void store_kv(const rz_graph *g, uint32_t layer) {
+    const rz_forward_buffers *b = g->b;
+    for (uint32_t t = 0; t < g->n_tokens; t++) {
+        rz_kv_cache *c = g->seqs[b->token_seq[t]].cache;
+        const int64_t kv_dim = c->kv_dim;
+        rz_type_traits_get(c->type_k)->from_float(b->k + (int64_t)t * kv_dim,
+                                                  rz_kv_k_row(c, layer, b->token_pos[t]), kv_dim);
+        rz_type_traits_get(c->type_v)->from_float(b->v + (int64_t)t * kv_dim,
+                                                  rz_kv_v_row(c, layer, b->token_pos[t]), kv_dim);
+    }
+}
+
+/* RMSNorm of each head_dim-wide head of n_heads per token (Qwen 3's and
+ * Gemma 3's q/k norms). */
+static void head_norm(const rz_graph *g, float *x, int64_t n_heads, const rz_tensor *w) {
+    if (!w->data) return;
+    const int64_t hd = g->m->head_dim;
+    for (uint32_t t = 0; t < g->n_tokens; t++)
+        for (int64_t h = 0; h < n_heads; h++) {
+            float *v = x + (t * n_heads + h) * hd;
+            rz_rms_norm(v, v, w->data, hd, g->m->desc.rms_eps);
+        }
+}
+
+void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
+    const rz_model *m = g->m;
+    const rz_model_desc *d = &m->desc;
+    rz_forward_buffers *b = g->b;
+    const int64_t E = d->n_embd, Q = m->q_dim, KV = m->kv_dim, hd = m->head_dim;
+    const uint32_t n = g->n_tokens;
+    const rz_tensor *wo[] = {&L->wo}, *ffn[2];
+    const rz_matmul_out qkv[] = {{&L->wq, b->q, Q}, {&L->wk, b->k, KV}, {&L->wv, b->v, KV}};
+    rz_matmul_fused(g->pool, qkv, 3, b->xb, E, n, b->work, wo, 1);
+    add_bias(g, b->q, Q, &L->bq);
+    add_bias(g, b->k, KV, &L->bk);
+    add_bias(g, b->v, KV, &L->bv);
+    head_norm(g, b->q, d->n_head, &L->q_norm);
+    head_norm(g, b->k, d->n_head_kv, &L->k_norm);
+    const int64_t n_pairs = d->n_rot / 2;
+    for (uint32_t t = 0; t < n; t++) {
+        const float *cs = b->rope_cos[L->rope_set] + t * n_pairs,
+                    *sn = b->rope_sin[L->rope_set] + t * n_pairs;
+        rz_rope_apply(b->q + t * Q, d->n_head, hd, d->n_rot, m->rope_style, cs, sn);
+        rz_rope_apply(b->k + t * KV, d->n_head_kv, hd, d->n_rot, m->rope_style, cs, sn);
+    }
+    store_kv(g, (uint32_t)l);
+    attention_job job = {.g = g, .L = L, .layer = (uint32_t)l};
+    atomic_init(&job.next, 0);
+    rz_threadpool_run(g->pool, attention_task, &job);
+    if (L->attn_sub_norm.data)
+        for (uint32_t t = 0; t < n; t++)
+            rz_rms_norm(b->att + t * Q, b->att + t * Q, L->attn_sub_norm.data, Q, d->rms_eps);
+    const rz_matmul_out out[] = {{&L->wo, b->xb, E}};
+    rz_matmul_fused(g->pool, out, 1, b->att, Q, n, b->work, ffn, ffn_first(L, ffn));
+    add_bias(g, b->xb, E, &L->bo);
+}
+
+/* ------------------------------------------------------------------ FFN */
+
+/* gate = act(gate) * up over n values (without a gate matrix, act(up) in up). */
+static void activate(const rz_model *m, float *gate, float *up, int64_t n) {
+    switch (m->ffn_activation) {
+    case RZ_FFN_SILU: rz_swiglu(gate, up, n); break;
+    case RZ_FFN_RELU_SQR: rz_relu_sqr_glu(gate, up, n); break;
+    case RZ_FFN_GELU: rz_geglu(gate, up, n); break;
+    case RZ_FFN_SWIGLU_OAI: rz_swiglu_oai(gate, up, n); break;
+    }
+}
+
+void rz_g_ffn(rz_graph *g, const rz_layer *L, int32_t l) {
+    const rz_model *m = g->m;
+    rz_forward_buffers *b = g->b;
+    const int64_t E = m->desc.n_embd, F = m->desc.n_ff;
+    const uint32_t n = g->n_tokens;
+    const rz_tensor *down[] = {&L->ffn_down}, *after[3];
+    const rz_matmul_out gate_up[] = {{&L->ffn_gate, b->gate, F}, {&L->ffn_up, b->up, F}};
+    rz_matmul_fused(g->pool, gate_up, 2, b->xb, E, n, b->work, down, 1);
+    add_bias(g, b->up, F, &L->ffn_up_b);
+    activate(m, b->gate, b->up, (int64_t)n * F);
+    if (L->ffn_sub_norm.data)
+        for (uint32_t t = 0; t < n; t++)
+            rz_rms_norm(b->gate + t * F, b->gate + t * F, L->ffn_sub_norm.data, F, m->desc.rms_eps);
+    const rz_matmul_out out[] = {{&L->ffn_down, b->xb, E}};
+    rz_matmul_fused(g->pool, out, 1, b->gate, F, n, b->work, after, after_layer(m, l, after));
+    add_bias(g, b->xb, E, &L->ffn_down_b);
+}
+
+/* ------------------------------------------------------------------ MoE */
+
+/* Picks token t's experts and their weights from its router logits. Ties
+ * go to the lower expert index. */
+static void route(const rz_model *m, float *logits, int32_t *ids, float *weights) {
+    const int32_t n_exp = m->n_expert, k = m->n_expert_used;
+    if (m->moe_gating == RZ_MOE_SOFTMAX) rz_softmax(logits, n_exp);
+    for (int32_t i = 0; i < k; i++) {
+        int32_t best = -1;
+        for (int32_t e = 0; e < n_exp; e++) {
+            bool taken = false;
+            for (int32_t j = 0; j < i; j++)
+                taken |= ids[j] == e;
+            if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
+        }
+        ids[i] = best;
+        weights[i] = logits[best];
+    }
+    if (m->moe_gating == RZ_MOE_SOFTMAX_SELECTED) rz_softmax(weights, k);
+    if (m->moe_norm_weights) {
+        float sum = 0.0f;
+        for (int32_t i = 0; i < k; i++)
+            sum += weights[i];
+        for (int32_t i = 0; i < k; i++)
+            weights[i] /= sum;
+    }
+}
+
+void rz_g_moe(rz_graph *g, const rz_layer *L, int32_t l) {
+    const rz_model *m = g->m;
+    rz_forward_buffers *b = g->b;
+    const int64_t E = m->desc.n_embd, F = m->n_ff_exp, X = m->n_expert, K = m->n_expert_used;
+    const uint32_t n = g->n_tokens;
+    rz_matmul(g->pool, &L->gate_inp, b->xb, E, b->router, X, n, b->work);
+    add_bias(g, b->router, X, &L->gate_inp_b);
+    for (uint32_t t = 0; t < n; t++)
+        route(m, b->router + t * X, b->moe_ids + t * K, b->moe_weights + t * K);
+    memset(b->moe_acc, 0, (size_t)n * (size_t)E * sizeof *b->moe_acc);
+    int32_t last = 0; /* the last expert in use, whose down projection names the next layer */
+    for (int64_t i = 0; i < (int64_t)n * K; i++)
+        last = b->moe_ids[i] > last ? b->moe_ids[i] : last;
+    for (int32_t e = 0; e <= last; e++) {
+        /* This expert's tokens, gathered into consecutive rows. */
+        uint32_t n_e = 0;
+        for (uint32_t t = 0; t < n; t++)
+            for (int64_t i = 0; i < K; i++)
+                if (b->moe_ids[t * K + i] == e) {
+                    b->moe_tokens[n_e] = t;
+                    b->moe_slot[n_e] = (uint32_t)i;
+                    memcpy(b->moe_x + n_e * E, b->xb + t * E, (size_t)E * sizeof(float));
+                    n_e++;
+                }
+        if (n_e == 0) continue;
+        const rz_tensor *down[] = {&L->exp_down[e]};
+        const rz_matmul_out gate_up[] = {{&L->exp_gate[e], b->gate, F}, {&L->exp_up[e], b->up, F}};
+        rz_matmul_fused(g->pool, gate_up, 2, b->moe_x, E, n_e, b->work, down, 1);
+        for (uint32_t i = 0; i < n_e && L->exp_gate_b.data; i++) {
+            rz_add(b->gate + i * F, rz_tensor_row(&L->exp_gate_b, e), F);
+            rz_add(b->up + i * F, rz_tensor_row(&L->exp_up_b, e), F);
+        }
+        activate(m, b->gate, b->up, (int64_t)n_e * F);
+        const rz_tensor *after[3];
+        const int n_after = e == last ? after_layer(m, l, after) : 0;
+        const rz_matmul_out out[] = {{&L->exp_down[e], b->moe_out, E}};
+        rz_matmul_fused(g->pool, out, 1, b->gate, F, n_e, b->work, after, n_after);
+        for (uint32_t i = 0; i < n_e; i++) {
+            const uint32_t t = b->moe_tokens[i];
+            float *y = b->moe_out + i * E;
+            if (L->exp_down_b.data) rz_add(y, rz_tensor_row(&L->exp_down_b, e), E);
+            const float w = b->moe_weights[t * K + b->moe_slot[i]];
+            float *acc = b->moe_acc + t * E;
+            for (int64_t j = 0; j < E; j++)
+                acc[j] += w * y[j];
+        }
+    }
+    memcpy(b->xb, b->moe_acc, (size_t)n * (size_t)E * sizeof *b->xb);
+}
+
+void rz_g_prenorm_layer(rz_graph *g, const rz_layer *L, int32_t l) {
+    rz_g_rms_norm(g, g->b->xb, g->b->x, &L->attn_norm);
+    rz_g_attention(g, L, l);
+    rz_g_residual(g);
+    rz_g_rms_norm(g, g->b->xb, g->b->x, &L->ffn_norm);
+    if (L->exp_up)
+        rz_g_moe(g, L, l);
+    else
+        rz_g_ffn(g, L, l);
+    rz_g_residual(g);
+}

@@ -1,0 +1,228 @@
+/* The architectures against llama.cpp on the random-weight models of
+ * ../shared/testdata/arch (README there): with an F32 KV cache, batch and
+ * one-token-at-a-time logits and the greedy continuation's logits (teacher
+ * forced) within the issue's bounds on every ISA path; with an F16 cache
+ * within twice llama.cpp's own F16-vs-F32 difference. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+
+enum { MAX_TOKENS = 256 };
+
+typedef struct arch_case {
+    const char *name;
+    float bound; /* max abs logit difference against the F32-KV files */
+} arch_case;
+
+/* Gemma's GeGLU: llama.cpp's CPU GELU reads an f16 table. */
+static const arch_case cases[] = {
+    {"llama3", 1e-3f},   {"qwen2", 1e-3f},   {"qwen3", 1e-3f},
+    {"qwen3moe", 1e-3f}, {"mixtral", 1e-3f}, {"phi3", 1e-3f},
+};
+
+typedef struct reference {
+    int32_t prompt[MAX_TOKENS], greedy[MAX_TOKENS];
+    size_t n_prompt, n_greedy;
+    bool fragile[MAX_TOKENS]; /* MoE positions with a router near-tie */
+    double f16_noise;         /* llama.cpp's F16-KV against F32-KV batch logits */
+} reference;
+
+static cJSON *read_json(const char *name) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "testdata/arch/%s.json", name);
+    char *text = rz_test_read_file(rz_test_shared_path(rel), NULL);
+    assert_non_null(text);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    assert_non_null(j);
+    return j;
+}
+
+static size_t int_array(const cJSON *arr, int32_t *out, size_t cap) {
+    size_t n = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) {
+        if (n < cap) out[n++] = (int32_t)v->valuedouble;
+    }
+    return n;
+}
+
+static void load_reference(const char *name, reference *r) {
+    memset(r, 0, sizeof *r);
+    cJSON *j = read_json(name);
+    r->n_prompt = int_array(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_TOKENS);
+    const cJSON *f32 = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "runs"), "f32");
+    r->n_greedy = int_array(cJSON_GetObjectItem(f32, "greedy"), r->greedy, MAX_TOKENS);
+    const cJSON *probe = cJSON_GetObjectItem(j, "moe_router_probe");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(probe, "fragile_prompt_positions")) {
+        if (v->valueint >= 0 && v->valueint < MAX_TOKENS) r->fragile[v->valueint] = true;
+    }
+    r->f16_noise = cJSON_GetObjectItem(j, "f16kv_vs_f32kv_batch_logits_max_abs_diff")->valuedouble;
+    cJSON_Delete(j);
+    assert_true(r->n_prompt > 0 && r->n_greedy > 0);
+}
+
+static float *read_logits(const char *name, const char *suffix, size_t rows, int32_t n_vocab) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "testdata/arch/%s.%s", name, suffix);
+    size_t bytes;
+    float *l = rz_test_read_file(rz_test_shared_path(rel), &bytes);
+    assert_non_null(l);
+    assert_int_equal(bytes, rows * (size_t)n_vocab * sizeof(float));
+    return l;
+}
+
+/* Largest |a - b| over rows (skipping the fragile ones), and its row. */
+static float rows_diff(const float *a, const float *b, size_t rows, int32_t n_vocab, const bool *skip,
+                       size_t *worst_row) {
+    float m = 0.0f;
+    for (size_t r = 0; r < rows; r++) {
+        if (skip && skip[r]) continue;
+        for (int32_t i = 0; i < n_vocab; i++) {
+            const float d = fabsf(a[r * (size_t)n_vocab + (size_t)i] - b[r * (size_t)n_vocab + (size_t)i]);
+            if (!(d <= m)) m = d, *worst_row = r; /* NaN counts as worst */
+        }
+    }
+    return m;
+}
+
+static rz_context *new_context(const rz_model *model, rz_type kv) {
+    rz_context_params cp = rz_context_default_params();
+    cp.n_ctx = MAX_TOKENS;
+    cp.n_threads = 2;
+    cp.type_k = cp.type_v = kv;
+    rz_context *ctx;
+    RZ_ASSERT_OK(rz_context_create(model, &cp, &ctx));
+    return ctx;
+}
+
+/* Logits of every prompt position: in one batch, or one token per pass. */
+static void prompt_logits(const rz_model *model, rz_type kv, const reference *r, bool one_by_one,
+                          float *out) {
+    const int32_t n_vocab = rz_model_describe(model)->n_vocab;
+    rz_context *ctx = new_context(model, kv);
+    bool want[MAX_TOKENS];
+    for (size_t i = 0; i < r->n_prompt; i++)
+        want[i] = true;
+    if (one_by_one) {
+        for (size_t i = 0; i < r->n_prompt; i++) {
+            RZ_ASSERT_OK(rz_decode(ctx, &r->prompt[i], 1, NULL));
+            memcpy(out + i * (size_t)n_vocab, rz_get_logits(ctx, -1), (size_t)n_vocab * sizeof(float));
+        }
+    } else {
+        RZ_ASSERT_OK(rz_decode(ctx, r->prompt, (uint32_t)r->n_prompt, want));
+        for (size_t i = 0; i < r->n_prompt; i++)
+            memcpy(out + i * (size_t)n_vocab, rz_get_logits(ctx, (int32_t)i),
+                   (size_t)n_vocab * sizeof(float));
+    }
+    rz_context_free(ctx);
+}
+
+/* The prompt in one batch, then the greedy ids fed one at a time: the
+ * logits each greedy step was chosen from. */
+static void greedy_logits(const rz_model *model, const reference *r, float *out) {
+    const int32_t n_vocab = rz_model_describe(model)->n_vocab;
+    rz_context *ctx = new_context(model, RZ_TYPE_F32);
+    RZ_ASSERT_OK(rz_decode(ctx, r->prompt, (uint32_t)r->n_prompt, NULL));
+    for (size_t k = 0; k < r->n_greedy; k++) {
+        memcpy(out + k * (size_t)n_vocab, rz_get_logits(ctx, -1), (size_t)n_vocab * sizeof(float));
+        if (k + 1 < r->n_greedy) RZ_ASSERT_OK(rz_decode(ctx, &r->greedy[k], 1, NULL));
+    }
+    rz_context_free(ctx);
+}
+
+static void check(const char *what, const char *name, const char *isa, float diff, float bound, size_t row) {
+    printf("%-9s %-7s %-26s max abs %.3g (row %zu, bound %.3g)\n", name, isa, what, (double)diff, row,
+           (double)bound);
+    if (!(diff <= bound))
+        fail_msg("%s %s on %s: max abs %g at row %zu > %g", name, what, isa, (double)diff, row,
+                 (double)bound);
+}
+
+static void run_case(const arch_case *c) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "testdata/arch/%s.gguf", c->name);
+    if (!rz_test_shared_available(rel)) return;
+    reference *r = malloc(sizeof *r);
+    assert_non_null(r);
+    load_reference(c->name, r);
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    for (int p = 0; p < n_paths; p++) {
+        RZ_ASSERT_OK(rz_isa_set(paths[p]));
+        const char *isa = rz_isa_name(paths[p]);
+        rz_model *model;
+        RZ_ASSERT_OK(rz_model_load(rz_test_shared_path(rel), NULL, &model));
+        const int32_t V = rz_model_describe(model)->n_vocab;
+        const size_t n = r->n_prompt, n_g = r->n_greedy;
+        float *ours = malloc(n * (size_t)V * sizeof(float)),
+              *ours_g = malloc(n_g * (size_t)V * sizeof(float));
+        assert_non_null(ours);
+        assert_non_null(ours_g);
+        size_t row = 0;
+        float *ref = read_logits(c->name, "f32kv.logits.f32", n, V);
+        prompt_logits(model, RZ_TYPE_F32, r, false, ours);
+        check("batch (F32 KV)", c->name, isa, rows_diff(ours, ref, n, V, r->fragile, &row), c->bound, row);
+        free(ref);
+        ref = read_logits(c->name, "f32kv.seq.logits.f32", n, V);
+        prompt_logits(model, RZ_TYPE_F32, r, true, ours);
+        check("one by one (F32 KV)", c->name, isa, rows_diff(ours, ref, n, V, r->fragile, &row), c->bound,
+              row);
+        free(ref);
+        ref = read_logits(c->name, "f32kv.greedy.logits.f32", n_g, V);
+        greedy_logits(model, r, ours_g);
+        check("greedy, teacher forced", c->name, isa, rows_diff(ours_g, ref, n_g, V, NULL, &row), c->bound,
+              row);
+        free(ref);
+        ref = read_logits(c->name, "logits.f32", n, V);
+        prompt_logits(model, RZ_TYPE_F16, r, false, ours);
+        check("batch (F16 KV)", c->name, isa, rows_diff(ours, ref, n, V, r->fragile, &row),
+              (float)(2.0 * r->f16_noise), row);
+        free(ref);
+        free(ours);
+        free(ours_g);
+        rz_model_free(model);
+    }
+    RZ_ASSERT_OK(rz_isa_set(paths[n_paths - 1]));
+    free(r);
+}
+
+#define ARCH_TEST(i)                                                                                         \
+    static void test_##i(void **state) {                                                                     \
+        (void)state;                                                                                         \
+        run_case(&cases[i]);                                                                                 \
+    }
+ARCH_TEST(0)
+ARCH_TEST(1)
+ARCH_TEST(2)
+ARCH_TEST(3)
+ARCH_TEST(4)
+ARCH_TEST(5)
+
+/* A file of an architecture we do not run fails with one clear line. */
+static void test_unsupported_arch(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("testdata/arch/rwkv6.gguf");
+    rz_model *model;
+    assert_int_equal(rz_model_load(rz_test_shared_path("testdata/arch/rwkv6.gguf"), NULL, &model),
+                     RZ_ERR_UNSUPPORTED);
+    assert_non_null(strstr(rz_last_error(), "architecture 'rwkv6' is not supported"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_0),
+        cmocka_unit_test(test_1),
+        cmocka_unit_test(test_2),
+        cmocka_unit_test(test_3),
+        cmocka_unit_test(test_4),
+        cmocka_unit_test(test_5),
+        cmocka_unit_test(test_unsupported_arch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
