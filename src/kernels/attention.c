@@ -122,6 +122,21 @@ size_t rz_attn_block_scratch_bytes(const rz_attn_kernels *kern, int64_t head_dim
            (size_t)rz_align_up(kern->q_conv_bytes, 64);
 }
 
+/* The scale of the dot products: with a cap, softcap * tanh(scale * q.k /
+ * softcap) takes its division there, as llama.cpp's flash attention does. */
+static float score_scale(float scale, float softcap) { return softcap != 0.0f ? scale / softcap : scale; }
+
+/* Scores already divided by softcap (score_scale) to their capped values. */
+static void cap(float *s, int64_t n, float softcap) {
+    for (int64_t j = 0; j < n; j++)
+        s[j] = softcap * tanhf(s[j]);
+}
+
+/* Key `key` as an offset into the block of nk keys from j0, clamped to it. */
+static int block_offset(uint32_t key, uint32_t j0, int nk) {
+    return key <= j0 ? 0 : key - j0 < (uint32_t)nk ? (int)(key - j0) : nk;
+}
+
 void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, void *scratch) {
     enum { R = RZ_ATTN_BLOCK_ROWS, KB = RZ_ATTN_BLOCK_KEYS };
     const int64_t hd = a->head_dim;
@@ -135,7 +150,8 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
     float *run_sum = run_max + lines(R);          /* per row */
     float *row = run_sum + lines(R);              /* one converted row */
     void *q_conv = row + lines((size_t)hd);
-    uint32_t max_keys = 0;
+    const float scale = score_scale(a->scale, a->softcap);
+    uint32_t max_keys = 0, min_first = UINT32_MAX;
     for (int i = 0; i < n_rows; i++) {
         const float *q = a->q[i];
         if (kern->q_convert) { /* the values rz_attention_head's dots see */
@@ -144,13 +160,17 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
             q = row;
         }
         for (int64_t d = 0; d < hd; d++)
-            qm[i * hd + d] = q[d] * a->scale;
+            qm[i * hd + d] = q[d] * scale;
         memset(o + i * hd, 0, (size_t)hd * sizeof *o);
-        run_max[i] = -INFINITY;
-        run_sum[i] = 0.0f;
+        /* A sink is the first score seen: maximum so far, with weight exp(0). */
+        run_max[i] = a->has_sink ? a->sink[i] : -INFINITY;
+        run_sum[i] = a->has_sink ? 1.0f : 0.0f;
         max_keys = a->n_keys[i] > max_keys ? a->n_keys[i] : max_keys;
+        min_first = a->first_key[i] < min_first ? a->first_key[i] : min_first;
     }
-    for (uint32_t j0 = 0; j0 < max_keys; j0 += KB) {
+    /* Blocks start at the first key any row attends, so a sliding window
+     * costs its width however long the cache. */
+    for (uint32_t j0 = min_first; j0 < max_keys; j0 += KB) {
         const int nk = max_keys - j0 < KB ? (int)(max_keys - j0) : KB;
         for (int j = 0; j < nk; j++) {
             kern->k_to_float(a->k + (uint64_t)(j0 + j) * a->k_stride, row, hd);
@@ -162,24 +182,26 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
         kern->gemm(n_rows, nk, (int)hd, qm, hd, kt, KB, s, KB);
         for (int i = 0; i < n_rows; i++) {
             float *si = s + i * KB;
-            const int valid = a->n_keys[i] <= j0                 ? 0
-                              : a->n_keys[i] - j0 < (uint32_t)nk ? (int)(a->n_keys[i] - j0)
-                                                                 : nk;
+            const int lo = block_offset(a->first_key[i], j0, nk), hi = block_offset(a->n_keys[i], j0, nk);
+            if (a->softcap != 0.0f) cap(si + lo, hi - lo, a->softcap);
             float block_max = run_max[i];
-            for (int j = 0; j < valid; j++)
+            for (int j = lo; j < hi; j++)
                 block_max = si[j] > block_max ? si[j] : block_max;
-            /* Block 0 holds a valid key of every row, so the maximum is finite from then on. */
+            /* Without a sink the maximum is -inf until the row's first key:
+             * rescaling its zero sum and outputs by 0 then changes nothing. */
             const float rescale = run_max[i] == -INFINITY ? 0.0f : expf(run_max[i] - block_max);
             if (rescale != 1.0f) {
                 run_sum[i] *= rescale;
                 for (int64_t d = 0; d < hd; d++)
                     o[i * hd + d] *= rescale;
             }
-            for (int j = 0; j < valid; j++) {
+            for (int j = 0; j < lo; j++)
+                si[j] = 0.0f;
+            for (int j = lo; j < hi; j++) {
                 si[j] = expf(si[j] - block_max);
                 run_sum[i] += si[j];
             }
-            for (int j = valid; j < nk; j++)
+            for (int j = hi; j < nk; j++)
                 si[j] = 0.0f;
             run_max[i] = block_max;
         }
@@ -194,25 +216,33 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
 
 void rz_attention_head(const rz_attn_kernels *kern, const rz_attn_head *a, float *scores, void *q_conv,
                        float *out) {
+    const uint32_t n = a->n_keys - a->first_key;
+    const char *k = a->k + (uint64_t)a->first_key * a->k_stride,
+               *v = a->v + (uint64_t)a->first_key * a->v_stride;
+    const float scale = score_scale(a->scale, a->softcap);
     if (kern->k_scores) {
-        kern->k_scores(a->head_dim, a->q, a->k, a->k_stride, a->n_keys, a->scale, scores);
+        kern->k_scores(a->head_dim, a->q, k, a->k_stride, n, scale, scores);
     } else {
         const void *q = a->q;
         if (kern->q_convert) {
             kern->q_convert(a->q, q_conv, a->head_dim);
             q = q_conv;
         }
-        for (uint32_t j = 0; j < a->n_keys; j++) {
-            kern->k_dot(a->head_dim, &scores[j], a->k + j * a->k_stride, q);
-            scores[j] *= a->scale;
+        for (uint32_t j = 0; j < n; j++) {
+            kern->k_dot(a->head_dim, &scores[j], k + j * a->k_stride, q);
+            scores[j] *= scale;
         }
     }
-    rz_softmax(scores, a->n_keys);
+    if (a->softcap != 0.0f) cap(scores, n, a->softcap);
+    /* The sink as one more score: it takes its share of the normalization,
+     * and its weight, past the keys, is not used. */
+    if (a->has_sink) scores[n] = a->sink;
+    rz_softmax(scores, n + a->has_sink);
     if (kern->v_sum) {
-        kern->v_sum(a->head_dim, scores, a->v, a->v_stride, a->n_keys, out);
+        kern->v_sum(a->head_dim, scores, v, a->v_stride, n, out);
         return;
     }
     memset(out, 0, (size_t)a->head_dim * sizeof *out);
-    for (uint32_t j = 0; j < a->n_keys; j++)
-        kern->v_axpy(a->head_dim, scores[j], a->v + j * a->v_stride, out);
+    for (uint32_t j = 0; j < n; j++)
+        kern->v_axpy(a->head_dim, scores[j], v + j * a->v_stride, out);
 }

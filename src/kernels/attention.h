@@ -4,6 +4,7 @@
 #ifndef RZ_KERNELS_ATTENTION_H
 #define RZ_KERNELS_ATTENTION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ryzanstein.h"
@@ -58,17 +59,26 @@ typedef struct rz_attn_kernels {
 rz_status rz_attn_kernels_get(rz_type type_k, rz_type type_v, int64_t head_dim, rz_isa isa,
                               rz_attn_kernels *out);
 
-/* One query head against keys/values at rows 0 .. n_keys - 1: row j of K
- * starts at k + j * k_stride bytes (same for V), holding this head's
- * head_dim values. out = softmax(scale * q.K) V. scores holds n_keys floats
- * and q_conv kern->q_conv_bytes bytes of scratch. */
+/* One query head against keys/values at rows first_key .. n_keys - 1
+ * (first_key < n_keys): row j of K starts at k + j * k_stride bytes (same
+ * for V), holding this head's head_dim values. out = softmax(s) V with
+ * s_j = scale * q.K_j, each s_j then capped to softcap * tanh(s_j / softcap)
+ * when softcap != 0 (Gemma 2), and with has_sink an extra logit `sink`
+ * (uncapped, unscaled) that joins the softmax's normalization without a
+ * value (gpt-oss). Zeroed options are off. scores holds n_keys - first_key
+ * floats, one more with a sink, and q_conv kern->q_conv_bytes bytes of
+ * scratch. */
 typedef struct rz_attn_head {
     const float *q;
     const char *k, *v;
     uint64_t k_stride, v_stride;
     uint32_t n_keys;
+    uint32_t first_key; /* sliding window: keys before it are not attended */
     int64_t head_dim;
     float scale;
+    float softcap;
+    bool has_sink;
+    float sink;
 } rz_attn_head;
 
 void rz_attention_head(const rz_attn_kernels *kern, const rz_attn_head *a, float *scores, void *q_conv,
@@ -78,8 +88,10 @@ void rz_attention_head(const rz_attn_kernels *kern, const rz_attn_head *a, float
  * tokens of a prompt), attended together: each block of keys and values is
  * converted to float once for all rows, scores and weighted sums are small
  * GEMMs, and the softmax runs online over the key blocks. Row i is q[i]
- * (head_dim floats) over keys 0 .. n_keys[i] - 1 (n_keys[i] >= 1), result in
- * out[i]; the same values as rz_attention_head up to float rounding. */
+ * (head_dim floats) over keys first_key[i] .. n_keys[i] - 1 (first_key[i] <
+ * n_keys[i]), with sink[i] when has_sink, result in out[i]; the options mean
+ * what they do in rz_attn_head, and the values are rz_attention_head's up to
+ * float rounding. Keys before every row's first key are not read. */
 enum { RZ_ATTN_BLOCK_ROWS = 64, RZ_ATTN_BLOCK_KEYS = 64 };
 
 typedef struct rz_attn_block {
@@ -87,10 +99,14 @@ typedef struct rz_attn_block {
     uint64_t k_stride, v_stride;
     int64_t head_dim;
     float scale;
+    float softcap;
+    bool has_sink;
     int n_rows; /* <= RZ_ATTN_BLOCK_ROWS */
     const float *q[RZ_ATTN_BLOCK_ROWS];
     float *out[RZ_ATTN_BLOCK_ROWS];
     uint32_t n_keys[RZ_ATTN_BLOCK_ROWS];
+    uint32_t first_key[RZ_ATTN_BLOCK_ROWS];
+    float sink[RZ_ATTN_BLOCK_ROWS];
 } rz_attn_block;
 
 /* Scratch bytes rz_attention_block needs (64-byte aligned). */

@@ -53,24 +53,70 @@ static void test_axpy_every_isa(void **state) {
     assert_null(rz_attn_axpy(RZ_TYPE_Q4_K, RZ_ISA_SCALAR));
 }
 
-/* K rows [N_KEYS][2 heads][hd] in type_k, V likewise; attention of head 1. */
-/* want = softmax(scale * q.K) V in double, over n rows of K and V (floats,
- * rows `stride` floats apart); scores is scratch for n floats. */
-static void reference_head(const float *q, const float *k, const float *v, int64_t stride, int64_t hd,
-                           uint32_t n, float scale, float *scores, float *want) {
-    for (uint32_t j = 0; j < n; j++) {
+/* Attention options (kernels/attention.h) as the tests vary them: the cap,
+ * a sink, and a window of the last `window` keys (0: all). */
+typedef struct attn_options {
+    float softcap;
+    bool has_sink;
+    float sink;
+    uint32_t window;
+} attn_options;
+
+/* Off, each alone (a sink below and one far above the scores, which are
+ * about +-1.5), and all together. */
+static const attn_options option_sets[] = {
+    {0},
+    {.softcap = 1.5f},
+    {.has_sink = true, .sink = 1.0f},
+    {.has_sink = true, .sink = 8.0f},
+    {.window = 5},
+    {.softcap = 1.5f, .has_sink = true, .sink = -0.5f, .window = 20},
+};
+enum { N_OPTION_SETS = sizeof option_sets / sizeof option_sets[0] };
+
+static uint32_t window_start(const attn_options *o, uint32_t n_keys) {
+    return o->window && n_keys > o->window ? n_keys - o->window : 0;
+}
+
+static void set_options(rz_attn_head *h, const attn_options *o) {
+    h->softcap = o->softcap;
+    h->has_sink = o->has_sink;
+    h->sink = o->sink;
+    h->first_key = window_start(o, h->n_keys);
+}
+
+/* want = the attention of head a over F32 rows, in double (llama.cpp's
+ * steps: scale, cap, softmax with the sink, weighted sum). */
+static void reference_head(const rz_attn_head *a, float *want) {
+    double *w = malloc(a->n_keys * sizeof *w), max = a->has_sink ? a->sink : -INFINITY;
+    for (uint32_t j = a->first_key; j < a->n_keys; j++) {
+        const float *k = (const float *)(a->k + j * a->k_stride);
         double s = 0;
-        for (int64_t i = 0; i < hd; i++)
-            s += (double)q[i] * k[j * stride + i];
-        scores[j] = (float)s * scale;
+        for (int64_t i = 0; i < a->head_dim; i++)
+            s += (double)a->q[i] * k[i];
+        s *= a->scale;
+        w[j] = a->softcap != 0.0f ? a->softcap * tanh(s / a->softcap) : s;
+        max = fmax(max, w[j]);
     }
-    rz_softmax(scores, n);
-    for (int64_t i = 0; i < hd; i++) {
+    double sum = a->has_sink ? exp(a->sink - max) : 0;
+    for (uint32_t j = a->first_key; j < a->n_keys; j++)
+        sum += w[j] = exp(w[j] - max);
+    for (int64_t i = 0; i < a->head_dim; i++) {
         double s = 0;
-        for (uint32_t j = 0; j < n; j++)
-            s += (double)scores[j] * v[j * stride + i];
-        want[i] = (float)s;
+        for (uint32_t j = a->first_key; j < a->n_keys; j++)
+            s += w[j] * ((const float *)(a->v + j * a->v_stride))[i];
+        want[i] = (float)(s / sum);
     }
+    free(w);
+}
+
+/* The same head over rows of floats `stride` floats apart. */
+static rz_attn_head float_head(const rz_attn_head *a, const float *k, const float *v, int64_t stride) {
+    rz_attn_head f = *a;
+    f.k = (const char *)k;
+    f.v = (const char *)v;
+    f.k_stride = f.v_stride = (uint64_t)stride * sizeof(float);
+    return f;
 }
 
 static void test_head_matches_float(void **state) {
@@ -82,7 +128,7 @@ static void test_head_matches_float(void **state) {
     float *k = malloc(N_KEYS * KV_DIM * sizeof *k), *v = malloc(N_KEYS * KV_DIM * sizeof *v);
     float *kd = malloc(N_KEYS * KV_DIM * sizeof *kd), *vd = malloc(N_KEYS * KV_DIM * sizeof *vd);
     unsigned char *kq = malloc(N_KEYS * KV_DIM * 4), *vq = malloc(N_KEYS * KV_DIM * 4);
-    float q[HD], scores[N_KEYS], want[HD], got[HD];
+    float q[HD], scores[N_KEYS + 1], want[HD], got[HD];
     _Alignas(64) unsigned char q_conv[HD * 4];
     fill(&rng, k, N_KEYS * KV_DIM);
     fill(&rng, v, N_KEYS * KV_DIM);
@@ -94,31 +140,34 @@ static void test_head_matches_float(void **state) {
             RZ_ASSERT_OK(rz_quantize(type_v, v, vq, N_KEYS * KV_DIM));
             RZ_ASSERT_OK(rz_dequantize(type_k, kq, kd, N_KEYS * KV_DIM));
             RZ_ASSERT_OK(rz_dequantize(type_v, vq, vd, N_KEYS * KV_DIM));
-            /* Reference in float from the dequantized rows (the query stays
-             * float: its Q8_0 conversion for quantized keys is within 1%). */
-            const float scale = 1.0f / sqrtf((float)HD);
-            reference_head(q, kd + HD, vd + HD, KV_DIM, HD, N_KEYS, scale, scores, want);
             const uint64_t k_row = rz_type_block_bytes(type_k) * (KV_DIM / rz_type_block_size(type_k));
             const uint64_t v_row = rz_type_block_bytes(type_v) * (KV_DIM / rz_type_block_size(type_v));
             /* The query is converted to the K type's vec_dot_type. */
             const float tol = type_k == RZ_TYPE_F32 ? 1e-4f : type_k == RZ_TYPE_F16 ? 2e-3f : 2e-2f;
-            for (int pi = 0; pi < n_paths; pi++) {
-                rz_attn_kernels kern;
-                RZ_ASSERT_OK(rz_attn_kernels_get(type_k, type_v, HD, paths[pi], &kern));
-                assert_true(kern.q_conv_bytes <= sizeof q_conv);
-                const rz_attn_head head = {.q = q,
-                                           .k = (const char *)kq + k_row / 2,
-                                           .v = (const char *)vq + v_row / 2,
-                                           .k_stride = k_row,
-                                           .v_stride = v_row,
-                                           .n_keys = N_KEYS,
-                                           .head_dim = HD,
-                                           .scale = scale};
-                rz_attention_head(&kern, &head, scores, q_conv, got);
-                for (int i = 0; i < HD; i++)
-                    if (fabsf(got[i] - want[i]) > tol)
-                        fail_msg("K %s V %s on %s, i=%d: %g != %g", rz_type_name(type_k),
-                                 rz_type_name(type_v), rz_isa_name(paths[pi]), i, got[i], want[i]);
+            for (int oi = 0; oi < N_OPTION_SETS; oi++) {
+                rz_attn_head head = {.q = q,
+                                     .k = (const char *)kq + k_row / 2,
+                                     .v = (const char *)vq + v_row / 2,
+                                     .k_stride = k_row,
+                                     .v_stride = v_row,
+                                     .n_keys = N_KEYS,
+                                     .head_dim = HD,
+                                     .scale = 1.0f / sqrtf((float)HD)};
+                set_options(&head, &option_sets[oi]);
+                /* Reference from the dequantized rows (the query stays float:
+                 * its Q8_0 conversion for quantized keys is within 1%). */
+                const rz_attn_head ref = float_head(&head, kd + HD, vd + HD, KV_DIM);
+                reference_head(&ref, want);
+                for (int pi = 0; pi < n_paths; pi++) {
+                    rz_attn_kernels kern;
+                    RZ_ASSERT_OK(rz_attn_kernels_get(type_k, type_v, HD, paths[pi], &kern));
+                    assert_true(kern.q_conv_bytes <= sizeof q_conv);
+                    rz_attention_head(&kern, &head, scores, q_conv, got);
+                    for (int i = 0; i < HD; i++)
+                        if (fabsf(got[i] - want[i]) > tol)
+                            fail_msg("K %s V %s on %s, options %d, i=%d: %g != %g", rz_type_name(type_k),
+                                     rz_type_name(type_v), rz_isa_name(paths[pi]), oi, i, got[i], want[i]);
+                }
             }
         }
     }
@@ -130,7 +179,8 @@ static void test_head_matches_float(void **state) {
 /* F32 caches decode through whole-head kernels where the ISA has them:
  * every head size the register blocking distinguishes (16, 80 = five
  * vectors, 96, 128, 256 = two slices) and key counts with and without a tail
- * of the four-key steps, on every ISA path, against a double computation. */
+ * of the four-key steps, with each option set, on every ISA path, against a
+ * double computation. */
 static void test_head_sizes_f32(void **state) {
     (void)state;
     enum { MAX_HD = 256, MAX_KEYS = 67, ROWS = 3 };
@@ -141,37 +191,33 @@ static void test_head_sizes_f32(void **state) {
     uint64_t rng = 29;
     float *k = malloc(MAX_KEYS * ROWS * MAX_HD * sizeof *k),
           *v = malloc(MAX_KEYS * ROWS * MAX_HD * sizeof *v);
-    float q[MAX_HD], scores[MAX_KEYS], want[MAX_HD], got[MAX_HD];
+    float q[MAX_HD], scores[MAX_KEYS + 1], want[MAX_HD], got[MAX_HD];
     assert_non_null(k);
     assert_non_null(v);
     fill(&rng, k, MAX_KEYS * ROWS * MAX_HD);
     fill(&rng, v, MAX_KEYS * ROWS * MAX_HD);
     fill(&rng, q, MAX_HD);
     for (size_t h = 0; h < sizeof head_dims / sizeof head_dims[0]; h++)
-        for (size_t c = 0; c < sizeof key_counts / sizeof key_counts[0]; c++) {
-            const int64_t hd = head_dims[h],
-                          stride = ROWS * hd; /* rows of three heads: ours is the middle one */
-            const uint32_t n = key_counts[c];
-            const float scale = 1.0f / sqrtf((float)hd);
-            reference_head(q, k + hd, v + hd, stride, hd, n, scale, scores, want);
-            for (int pi = 0; pi < n_paths; pi++) {
-                rz_attn_kernels kern;
-                RZ_ASSERT_OK(rz_attn_kernels_get(RZ_TYPE_F32, RZ_TYPE_F32, hd, paths[pi], &kern));
-                const rz_attn_head head = {.q = q,
-                                           .k = (const char *)(k + hd),
-                                           .v = (const char *)(v + hd),
-                                           .k_stride = (uint64_t)stride * sizeof(float),
-                                           .v_stride = (uint64_t)stride * sizeof(float),
-                                           .n_keys = n,
-                                           .head_dim = hd,
-                                           .scale = scale};
-                rz_attention_head(&kern, &head, scores, NULL, got);
-                for (int64_t i = 0; i < hd; i++)
-                    if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i])))
-                        fail_msg("head %lld, %u keys on %s, i=%lld: %g != %g", (long long)hd, n,
-                                 rz_isa_name(paths[pi]), (long long)i, got[i], want[i]);
+        for (size_t c = 0; c < sizeof key_counts / sizeof key_counts[0]; c++)
+            for (int oi = 0; oi < N_OPTION_SETS; oi++) {
+                const int64_t hd = head_dims[h],
+                              stride = ROWS * hd; /* rows of three heads: ours is the middle one */
+                rz_attn_head head = float_head(
+                    &(rz_attn_head){
+                        .q = q, .n_keys = key_counts[c], .head_dim = hd, .scale = 1.0f / sqrtf((float)hd)},
+                    k + hd, v + hd, stride);
+                set_options(&head, &option_sets[oi]);
+                reference_head(&head, want);
+                for (int pi = 0; pi < n_paths; pi++) {
+                    rz_attn_kernels kern;
+                    RZ_ASSERT_OK(rz_attn_kernels_get(RZ_TYPE_F32, RZ_TYPE_F32, hd, paths[pi], &kern));
+                    rz_attention_head(&kern, &head, scores, NULL, got);
+                    for (int64_t i = 0; i < hd; i++)
+                        if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i])))
+                            fail_msg("head %lld, %u keys on %s, options %d, i=%lld: %g != %g", (long long)hd,
+                                     head.n_keys, rz_isa_name(paths[pi]), oi, (long long)i, got[i], want[i]);
+                }
             }
-        }
     free(k);
     free(v);
 }
@@ -316,75 +362,174 @@ static void test_gemm_every_isa(void **state) {
     }
 }
 
-/* Blocked attention against one head at a time, for every cache type pair
- * and ISA path: rows of two heads by several tokens with their own key
- * counts, over more than one block of keys. */
+/* Blocked attention against one head at a time and against the double
+ * reference, for every cache type pair, ISA path and option set: rows of
+ * two heads by several tokens with their own key counts, over more than one
+ * block of keys, and with per-row sinks and window starts, the windows
+ * cutting through key blocks. Keys before every row's window are poisoned
+ * (NaN in every type) to show they are never read. */
 static void test_block_matches_heads(void **state) {
     (void)state;
     enum { HD = 64, KV_DIM = 2 * HD, KEYS = 2 * RZ_ATTN_BLOCK_KEYS + 9, ROWS = 10 };
+    /* Decoding-like rows of all lengths, and the last tokens of a prompt. */
+    static const uint32_t layouts[][ROWS] = {{1, 2, 63, 64, 65, KEYS - 9, KEYS, KEYS - 1, 100, 5},
+                                             {KEYS, KEYS - 1, 130, 129, 128, 127, 120, 100, 90, 80}};
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
     uint64_t rng = 33;
     float *k = malloc(KEYS * KV_DIM * sizeof *k), *v = malloc(KEYS * KV_DIM * sizeof *v);
+    float *kd = malloc(KEYS * KV_DIM * sizeof *kd), *vd = malloc(KEYS * KV_DIM * sizeof *vd);
     unsigned char *kq = malloc(KEYS * KV_DIM * 4), *vq = malloc(KEYS * KV_DIM * 4);
     float *q = malloc(ROWS * HD * sizeof *q), *want = malloc(ROWS * HD * sizeof *want),
-          *got = malloc(ROWS * HD * sizeof *got), scores[KEYS];
+          *ref = malloc(ROWS * HD * sizeof *ref), *got = malloc(ROWS * HD * sizeof *got), scores[KEYS + 1];
     _Alignas(64) unsigned char q_conv[HD * 4];
-    const uint32_t n_keys[ROWS] = {1, 2, 63, 64, 65, KEYS - 9, KEYS, KEYS - 1, 100, 5};
     fill(&rng, k, KEYS * KV_DIM);
     fill(&rng, v, KEYS * KV_DIM);
     fill(&rng, q, ROWS * HD);
-    for (int tk = 0; tk < N_TYPES; tk++) {
-        for (int tv = 0; tv < N_TYPES; tv++) {
-            const rz_type type_k = cache_types[tk], type_v = cache_types[tv];
-            RZ_ASSERT_OK(rz_quantize(type_k, k, kq, KEYS * KV_DIM));
-            RZ_ASSERT_OK(rz_quantize(type_v, v, vq, KEYS * KV_DIM));
-            const uint64_t k_row = rz_type_block_bytes(type_k) * (KV_DIM / rz_type_block_size(type_k));
-            const uint64_t v_row = rz_type_block_bytes(type_v) * (KV_DIM / rz_type_block_size(type_v));
-            for (int pi = 0; pi < n_paths; pi++) {
-                rz_attn_kernels kern;
-                RZ_ASSERT_OK(rz_attn_kernels_get(type_k, type_v, HD, paths[pi], &kern));
-                rz_attn_block blk = {.k = (const char *)kq + k_row / 2,
-                                     .v = (const char *)vq + v_row / 2,
-                                     .k_stride = k_row,
-                                     .v_stride = v_row,
-                                     .head_dim = HD,
-                                     .scale = 1.0f / sqrtf((float)HD),
-                                     .n_rows = ROWS};
-                for (int i = 0; i < ROWS; i++) {
-                    const rz_attn_head head = {.q = q + i * HD,
-                                               .k = blk.k,
-                                               .v = blk.v,
-                                               .k_stride = k_row,
-                                               .v_stride = v_row,
-                                               .n_keys = n_keys[i],
-                                               .head_dim = HD,
-                                               .scale = blk.scale};
-                    rz_attention_head(&kern, &head, scores, q_conv, want + i * HD);
-                    blk.q[i] = q + i * HD;
-                    blk.out[i] = got + i * HD;
-                    blk.n_keys[i] = n_keys[i];
+    for (int tk = 0; tk < N_TYPES; tk++)
+        for (int tv = 0; tv < N_TYPES; tv++)
+            for (size_t li = 0; li < sizeof layouts / sizeof layouts[0]; li++)
+                for (int oi = 0; oi < N_OPTION_SETS; oi++) {
+                    const rz_type type_k = cache_types[tk], type_v = cache_types[tv];
+                    const attn_options *o = &option_sets[oi];
+                    const uint64_t k_row =
+                        rz_type_block_bytes(type_k) * (KV_DIM / rz_type_block_size(type_k));
+                    const uint64_t v_row =
+                        rz_type_block_bytes(type_v) * (KV_DIM / rz_type_block_size(type_v));
+                    rz_attn_block blk = {.k = (const char *)kq + k_row / 2,
+                                         .v = (const char *)vq + v_row / 2,
+                                         .k_stride = k_row,
+                                         .v_stride = v_row,
+                                         .head_dim = HD,
+                                         .scale = 1.0f / sqrtf((float)HD),
+                                         .softcap = o->softcap,
+                                         .has_sink = o->has_sink,
+                                         .n_rows = ROWS};
+                    rz_attn_head heads[ROWS];
+                    uint32_t min_first = KEYS;
+                    for (int i = 0; i < ROWS; i++) {
+                        heads[i] = (rz_attn_head){.q = q + i * HD,
+                                                  .k = blk.k,
+                                                  .v = blk.v,
+                                                  .k_stride = k_row,
+                                                  .v_stride = v_row,
+                                                  .n_keys = layouts[li][i],
+                                                  .head_dim = HD,
+                                                  .scale = blk.scale};
+                        set_options(&heads[i], o);
+                        heads[i].sink += 0.25f * (float)(i % 4); /* rows differ */
+                        blk.q[i] = heads[i].q;
+                        blk.out[i] = got + i * HD;
+                        blk.n_keys[i] = heads[i].n_keys;
+                        blk.first_key[i] = heads[i].first_key;
+                        blk.sink[i] = heads[i].sink;
+                        min_first = heads[i].first_key < min_first ? heads[i].first_key : min_first;
+                    }
+                    RZ_ASSERT_OK(rz_quantize(type_k, k, kq, KEYS * KV_DIM));
+                    RZ_ASSERT_OK(rz_quantize(type_v, v, vq, KEYS * KV_DIM));
+                    RZ_ASSERT_OK(rz_dequantize(type_k, kq, kd, KEYS * KV_DIM));
+                    RZ_ASSERT_OK(rz_dequantize(type_v, vq, vd, KEYS * KV_DIM));
+                    memset(kq, 0xff, min_first * k_row);
+                    memset(vq, 0xff, min_first * v_row);
+                    for (int i = 0; i < ROWS; i++) {
+                        const rz_attn_head fh = float_head(&heads[i], kd + HD, vd + HD, KV_DIM);
+                        reference_head(&fh, ref + i * HD);
+                    }
+                    const float tol = type_k == RZ_TYPE_F32 ? 1e-4f : type_k == RZ_TYPE_F16 ? 2e-3f : 2e-2f;
+                    for (int pi = 0; pi < n_paths; pi++) {
+                        rz_attn_kernels kern;
+                        RZ_ASSERT_OK(rz_attn_kernels_get(type_k, type_v, HD, paths[pi], &kern));
+                        for (int i = 0; i < ROWS; i++)
+                            rz_attention_head(&kern, &heads[i], scores, q_conv, want + i * HD);
+                        void *scratch = rz_alloc_aligned(rz_attn_block_scratch_bytes(&kern, HD));
+                        rz_attention_block(&kern, &blk, scratch);
+                        rz_free_aligned(scratch);
+                        /* the same products in another order: outputs are weighted means of values within 2
+                         */
+                        for (int i = 0; i < ROWS * HD; i++)
+                            if (!(fabsf(got[i] - want[i]) <= 1e-5f && fabsf(want[i] - ref[i]) <= tol))
+                                fail_msg(
+                                    "K %s V %s on %s, layout %zu, options %d, row %d [%d]: block %.9g, head "
+                                    "%.9g, reference %.9g",
+                                    rz_type_name(type_k), rz_type_name(type_v), rz_isa_name(paths[pi]), li,
+                                    oi, i / HD, i % HD, got[i], want[i], ref[i]);
+                    }
                 }
-                void *scratch = rz_alloc_aligned(rz_attn_block_scratch_bytes(&kern, HD));
-                rz_attention_block(&kern, &blk, scratch);
-                rz_free_aligned(scratch);
-                /* the same products in another order: outputs are weighted means of values within 2 */
-                for (int i = 0; i < ROWS * HD; i++)
-                    if (fabsf(got[i] - want[i]) > 1e-5f)
-                        fail_msg("K %s V %s on %s, row %d [%d]: %.9g vs %.9g", rz_type_name(type_k),
-                                 rz_type_name(type_v), rz_isa_name(paths[pi]), i / HD, i % HD, got[i],
-                                 want[i]);
+    free(k), free(v), free(kd), free(vd), free(kq), free(vq), free(q), free(want), free(ref), free(got);
+}
+
+/* Options set to values that change nothing (no cap, a sink of -inf, the
+ * window from key 0) give the bits of options left zero, on both kernel
+ * routes (F32: whole-head kernels on AVX-512; Q8_0/Q4_0: dots and axpys). */
+static void test_neutral_options_same_bits(void **state) {
+    (void)state;
+    enum { HD = 128, KEYS = RZ_ATTN_BLOCK_KEYS + 30, ROWS = 3 };
+    static const rz_type pairs[][2] = {{RZ_TYPE_F32, RZ_TYPE_F32}, {RZ_TYPE_Q8_0, RZ_TYPE_Q4_0}};
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t rng = 41;
+    float *k = malloc(KEYS * HD * sizeof *k), *v = malloc(KEYS * HD * sizeof *v), q[ROWS * HD];
+    unsigned char *kq = malloc(KEYS * HD * 4), *vq = malloc(KEYS * HD * 4);
+    float scores[KEYS + 1], plain[ROWS * HD], neutral[ROWS * HD];
+    _Alignas(64) unsigned char q_conv[HD * 4];
+    fill(&rng, k, KEYS * HD);
+    fill(&rng, v, KEYS * HD);
+    fill(&rng, q, ROWS * HD);
+    for (size_t t = 0; t < sizeof pairs / sizeof pairs[0]; t++) {
+        RZ_ASSERT_OK(rz_quantize(pairs[t][0], k, kq, KEYS * HD));
+        RZ_ASSERT_OK(rz_quantize(pairs[t][1], v, vq, KEYS * HD));
+        for (int pi = 0; pi < n_paths; pi++) {
+            rz_attn_kernels kern;
+            RZ_ASSERT_OK(rz_attn_kernels_get(pairs[t][0], pairs[t][1], HD, paths[pi], &kern));
+            rz_attn_head head = {.q = q,
+                                 .k = (const char *)kq,
+                                 .v = (const char *)vq,
+                                 .k_stride = rz_row_bytes(rz_type_traits_get(pairs[t][0]), HD),
+                                 .v_stride = rz_row_bytes(rz_type_traits_get(pairs[t][1]), HD),
+                                 .n_keys = KEYS,
+                                 .head_dim = HD,
+                                 .scale = 0.125f};
+            rz_attention_head(&kern, &head, scores, q_conv, plain);
+            head.has_sink = true;
+            head.sink = -INFINITY;
+            rz_attention_head(&kern, &head, scores, q_conv, neutral);
+            assert_memory_equal(plain, neutral, HD * sizeof *plain);
+            rz_attn_block blk = {.k = head.k,
+                                 .v = head.v,
+                                 .k_stride = head.k_stride,
+                                 .v_stride = head.v_stride,
+                                 .head_dim = HD,
+                                 .scale = head.scale,
+                                 .n_rows = ROWS};
+            for (int i = 0; i < ROWS; i++) {
+                blk.q[i] = q + i * HD;
+                blk.out[i] = plain + i * HD;
+                blk.n_keys[i] = KEYS - 20 * (uint32_t)i;
             }
+            void *scratch = rz_alloc_aligned(rz_attn_block_scratch_bytes(&kern, HD));
+            rz_attention_block(&kern, &blk, scratch);
+            blk.has_sink = true;
+            for (int i = 0; i < ROWS; i++) {
+                blk.out[i] = neutral + i * HD;
+                blk.sink[i] = -INFINITY;
+            }
+            rz_attention_block(&kern, &blk, scratch);
+            rz_free_aligned(scratch);
+            assert_memory_equal(plain, neutral, sizeof plain);
         }
     }
-    free(k), free(v), free(kq), free(vq), free(q), free(want), free(got);
+    free(k), free(v), free(kq), free(vq);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_axpy_every_isa),      cmocka_unit_test(test_head_matches_float),
-        cmocka_unit_test(test_cache_quality),       cmocka_unit_test(test_gemm_every_isa),
-        cmocka_unit_test(test_block_matches_heads), cmocka_unit_test(test_head_sizes_f32),
+        cmocka_unit_test(test_axpy_every_isa),
+        cmocka_unit_test(test_head_matches_float),
+        cmocka_unit_test(test_cache_quality),
+        cmocka_unit_test(test_gemm_every_isa),
+        cmocka_unit_test(test_block_matches_heads),
+        cmocka_unit_test(test_head_sizes_f32),
+        cmocka_unit_test(test_neutral_options_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
