@@ -63,8 +63,14 @@ typedef struct attention_ctx {
     char *q_conv;
 } attention_ctx;
 
+/* The first key a query at position pos sees: its layer's window. */
+static uint32_t first_key(const rz_layer *L, uint32_t pos) {
+    return L->window && pos + 1 > L->window ? pos + 1 - L->window : 0;
+}
+
 static void attend_head(const attention_job *job, const attention_ctx *x, uint32_t t, int64_t h) {
     const rz_model *m = x->m;
+    const rz_layer *L = job->L;
     const int64_t hd = m->head_dim, kvh = h / (m->desc.n_head / m->desc.n_head_kv);
     const rz_kv_cache *c = job->g->seqs[x->b->token_seq[t]].cache;
     const rz_attn_head head = {
@@ -74,8 +80,12 @@ static void attend_head(const attention_job *job, const attention_ctx *x, uint32
         .k_stride = c->k_row_bytes,
         .v_stride = c->v_row_bytes,
         .n_keys = x->b->token_pos[t] + 1,
+        .first_key = first_key(L, x->b->token_pos[t]),
         .head_dim = hd,
         .scale = m->attn_scale,
+        .softcap = m->attn_softcap,
+        .has_sink = L->attn_sinks.data != NULL,
+        .sink = L->attn_sinks.data ? ((const float *)L->attn_sinks.data)[h] : 0.0f,
     };
     rz_attention_head(&job->g->kern, &head, x->scores, x->q_conv, x->b->att + t * m->q_dim + h * hd);
 }
@@ -94,12 +104,16 @@ static void attend_block(const attention_job *job, const attention_ctx *x, uint3
         .v_stride = c->v_row_bytes,
         .head_dim = hd,
         .scale = m->attn_scale,
+        .softcap = m->attn_softcap,
+        .has_sink = job->L->attn_sinks.data != NULL,
     };
     for (uint32_t t = t0; t < t1; t++)
         for (int64_t h = kvh * group; h < (kvh + 1) * group; h++, a.n_rows++) {
             a.q[a.n_rows] = x->b->q + t * Q + h * hd;
             a.out[a.n_rows] = x->b->att + t * Q + h * hd;
             a.n_keys[a.n_rows] = x->b->token_pos[t] + 1;
+            a.first_key[a.n_rows] = first_key(job->L, x->b->token_pos[t]);
+            if (a.has_sink) a.sink[a.n_rows] = ((const float *)job->L->attn_sinks.data)[h];
         }
     rz_attention_block(&job->g->kern, &a, scratch);
 }
@@ -119,7 +133,7 @@ static void attention_task(void *arg, int ith, int nth) {
         .b = b,
         .k_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_k), (uint64_t)m->head_dim),
         .v_head_bytes = rz_row_bytes(rz_type_traits_get(c0->type_v), (uint64_t)m->head_dim),
-        .scores = b->scores + (size_t)ith * b->max_ctx,
+        .scores = b->scores + (size_t)ith * (b->max_ctx + 1),
         .q_conv = b->q_conv + (size_t)ith * b->q_conv_stride,
     };
     if (g->n_blocks == 0) {

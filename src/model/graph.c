@@ -38,7 +38,7 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     const size_t n_pairs = (size_t)(d->n_rot / 2) ? (size_t)(d->n_rot / 2) : 1;
     const size_t X = (size_t)model->n_expert, K = (size_t)model->n_expert_used;
     b->n_batch = n_batch;
-    b->max_ctx = cache->n_ctx;
+    b->max_ctx = cache->n_ctx; /* score rows hold one more: a sink */
     b->n_threads = n_threads;
     b->token_seq = rz_calloc_aligned(n, sizeof *b->token_seq);
     b->token_pos = rz_calloc_aligned(n, sizeof *b->token_pos);
@@ -52,7 +52,7 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     b->up = rz_calloc_aligned(n * ff, sizeof(float));
     b->logits = rz_calloc_aligned(n * (size_t)d->n_vocab, sizeof(float));
     b->work = rz_alloc_aligned(work);
-    b->scores = rz_calloc_aligned((size_t)n_threads * cache->n_ctx, sizeof(float));
+    b->scores = rz_calloc_aligned((size_t)n_threads * (cache->n_ctx + 1), sizeof(float));
     b->q_conv = rz_alloc_aligned((size_t)n_threads * b->q_conv_stride);
     b->attn_scratch_stride = rz_align_up(rz_attn_block_scratch_bytes(&kern, model->head_dim), RZ_CACHE_LINE);
     b->attn_scratch = rz_alloc_aligned((size_t)n_threads * b->attn_scratch_stride);
