@@ -105,8 +105,9 @@ typedef enum rz_type {
     RZ_TYPE_BF16 = 30,
     RZ_TYPE_TQ1_0 = 34,
     RZ_TYPE_TQ2_0 = 35,
-    RZ_TYPE_I2_S = 36, /* bitnet.cpp's 2-bit layout with a per-tensor scale trailer */
-    RZ_TYPE_I8_S = 37, /* I2_S activations: per-token absmax int8 (bitnet.cpp's id; never in files) */
+    RZ_TYPE_I2_S = 36,  /* bitnet.cpp's 2-bit layout with a per-tensor scale trailer */
+    RZ_TYPE_I8_S = 37,  /* I2_S activations: per-token absmax int8 (bitnet.cpp's id; never in files) */
+    RZ_TYPE_MXFP4 = 39, /* OCP MX FP4: E2M1 codes with a shared power-of-two scale (gpt-oss) */
     /* Run-time layouts (docs/layouts.md): made at load, never in files. */
     RZ_TYPE_Q4_0_G4 = 40,  /* Q4_0 in groups of four blocks */
     RZ_TYPE_A8_G4 = 41,    /* their activations */

@@ -50,6 +50,7 @@ static const preset presets[] = {
     {"Q6_K", RZ_TYPE_Q6_K, 18, MIX_BASIC},     {"IQ4_NL", RZ_TYPE_IQ4_NL, 25, MIX_IQ4_NL},
     {"TQ1_0", RZ_TYPE_TQ1_0, 36, MIX_TERNARY}, {"TQ2_0", RZ_TYPE_TQ2_0, 37, MIX_TERNARY},
     {"I2_S", RZ_TYPE_I2_S, 40, MIX_TERNARY}, /* bitnet.cpp's LLAMA_FTYPE_MOSTLY_I2_S */
+    {"MXFP4", RZ_TYPE_MXFP4, 38, MIX_BASIC}, /* file type LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
 };
 enum { N_PRESETS = sizeof presets / sizeof presets[0] };
 

@@ -1,5 +1,6 @@
 #include "tensor/quants_k.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -71,6 +72,19 @@ void rz_dequantize_row_iq4_nl(const void *restrict src, float *restrict dst, int
         for (int j = 0; j < 16; j++) {
             dst[j] = d * (float)rz_iq4nl_values[x[b].qs[j] & 15];
             dst[j + 16] = d * (float)rz_iq4nl_values[x[b].qs[j] >> 4];
+        }
+    }
+}
+
+const int8_t rz_mxfp4_values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+void rz_dequantize_row_mxfp4(const void *restrict src, float *restrict dst, int64_t n) {
+    const rz_block_mxfp4 *x = src;
+    for (int64_t b = 0; b < n / 32; b++, dst += 32) {
+        const float d = rz_e8m0_to_f32_half(x[b].e);
+        for (int j = 0; j < 16; j++) {
+            dst[j] = (float)rz_mxfp4_values[x[b].qs[j] & 15] * d;
+            dst[j + 16] = (float)rz_mxfp4_values[x[b].qs[j] >> 4] * d;
         }
     }
 }
@@ -353,6 +367,38 @@ void rz_quantize_row_iq4_nl_ref(const float *restrict src, void *restrict dst, i
         iq4nl_fit(x, w, d != 0.0f ? 1.0f / d : 0.0f, L, &sumq2);
         for (int j = 0; j < 16; j++)
             y[b].qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+    }
+}
+
+/* Index of the MXFP4 level nearest to v at scale d: the first of equally
+ * near ones, so zero takes code 0 and NaN code 0, as ggml's search. */
+static int mxfp4_index(float v, float d) {
+    int best = 0;
+    float best_err = fabsf((float)rz_mxfp4_values[0] * d - v);
+    for (int i = 1; i < 16; i++) {
+        const float err = fabsf((float)rz_mxfp4_values[i] * d - v);
+        if (err < best_err) best = i, best_err = err;
+    }
+    return best;
+}
+
+void rz_quantize_row_mxfp4_ref(const float *restrict src, void *restrict dst, int64_t n) {
+    rz_block_mxfp4 *y = dst;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float *x = src + b * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++)
+            if (amax < fabsf(x[j])) amax = fabsf(x[j]);
+        /* e = floor(log2 amax) - 2 + 127 puts the top level (6 in E2M1) at
+         * 1.5 * 2^floor(log2 amax); values beyond it clip. ggml converts that
+         * float to uint8_t: below 2^-125 it is negative and wraps as on x86
+         * (such blocks encode zeros at any e), an infinite amax gives 0 as
+         * there. */
+        const uint8_t e = amax > 0.0f && amax <= FLT_MAX ? (uint8_t)((int)floorf(log2f(amax)) - 2 + 127) : 0;
+        y[b].e = e;
+        const float d = rz_e8m0_to_f32_half(e);
+        for (int j = 0; j < 16; j++)
+            y[b].qs[j] = (uint8_t)(mxfp4_index(x[j], d) | mxfp4_index(x[j + 16], d) << 4);
     }
 }
 
@@ -784,6 +830,13 @@ int32_t rz_block_dot_iq4_nl_q8_0(const rz_block_iq4_nl *x, const rz_block_q8_0 *
     return sum;
 }
 
+int32_t rz_block_dot_mxfp4_q8_0(const rz_block_mxfp4 *x, const rz_block_q8_0 *y) {
+    int32_t sum = 0;
+    for (int j = 0; j < 16; j++)
+        sum += rz_mxfp4_values[x->qs[j] & 15] * y->qs[j] + rz_mxfp4_values[x->qs[j] >> 4] * y->qs[j + 16];
+    return sum;
+}
+
 int32_t rz_block_dot_q5_1_q8_1(const rz_block_q5_1 *x, const rz_block_q8_1 *y) {
     const uint32_t qh = load_qh(x->qh);
     int32_t sum = 0;
@@ -915,6 +968,16 @@ void rz_vec_dot_iq4_nl_q8_0(int64_t n, float *restrict s, const void *restrict v
     for (int64_t b = 0; b < n / 32; b++)
         sum +=
             (float)rz_block_dot_iq4_nl_q8_0(&x[b], &y[b]) * (rz_fp16_to_f32(x[b].d) * rz_fp16_to_f32(y[b].d));
+    *s = sum;
+}
+
+void rz_vec_dot_mxfp4_q8_0(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const rz_block_mxfp4 *x = vx;
+    const rz_block_q8_0 *y = vy;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++)
+        sum += (float)rz_block_dot_mxfp4_q8_0(&x[b], &y[b]) *
+               (rz_e8m0_to_f32_half(x[b].e) * rz_fp16_to_f32(y[b].d));
     *s = sum;
 }
 

@@ -1,7 +1,7 @@
 /* Block layouts (byte-identical with ggml) and scalar converters and dot
  * products of the legacy types Q4_1, Q5_0, Q5_1 (with their activation type
- * Q8_1), of IQ4_NL and of the K-quants Q2_K..Q6_K (with Q8_K). The scalar functions are
- * the reference the ISA kernels are tested against. */
+ * Q8_1), of IQ4_NL and MXFP4 and of the K-quants Q2_K..Q6_K (with Q8_K). The
+ * scalar functions are the reference the ISA kernels are tested against. */
 #ifndef RZ_TENSOR_QUANTS_K_H
 #define RZ_TENSOR_QUANTS_K_H
 
@@ -41,6 +41,24 @@ typedef struct rz_block_iq4_nl {
 
 /* IQ4_NL's 16 levels (ggml's kvalues_iq4nl). */
 extern const int8_t rz_iq4nl_values[16];
+
+/* OCP microscaling FP4: value = rz_mxfp4_values[code] * 2^(e - 128), codes
+ * as Q4_0; e is an E8M0 exponent (bias 127), halved because the levels are
+ * twice the E2M1 values. */
+typedef struct rz_block_mxfp4 {
+    uint8_t e;
+    uint8_t qs[16];
+} rz_block_mxfp4;
+
+/* The E2M1 values doubled to integers (ggml's kvalues_mxfp4): code bit 3
+ * is the sign. */
+extern const int8_t rz_mxfp4_values[16];
+
+/* 2^(e - 128), as ggml's GGML_E8M0_TO_FP32_HALF: e 0 and 1 are subnormal,
+ * e 255 is 2^127 (not NaN). */
+static inline float rz_e8m0_to_f32_half(uint8_t e) {
+    return rz_bits_f32(e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23);
+}
 
 /* Q8_0 plus s = d * sum(qs), which folds Q4_1/Q5_1's offset m into one
  * product per block. */
@@ -102,6 +120,7 @@ _Static_assert(sizeof(rz_block_q4_1) == 20, "q4_1 block must match ggml");
 _Static_assert(sizeof(rz_block_q5_0) == 22, "q5_0 block must match ggml");
 _Static_assert(sizeof(rz_block_q5_1) == 24, "q5_1 block must match ggml");
 _Static_assert(sizeof(rz_block_iq4_nl) == 18, "iq4_nl block must match ggml");
+_Static_assert(sizeof(rz_block_mxfp4) == 17, "mxfp4 block must match ggml");
 _Static_assert(sizeof(rz_block_q8_1) == 36, "q8_1 block must match ggml");
 _Static_assert(sizeof(rz_block_q2_K) == 84, "q2_K block must match ggml");
 _Static_assert(sizeof(rz_block_q3_K) == 110, "q3_K block must match ggml");
@@ -115,6 +134,7 @@ void rz_dequantize_row_q4_1(const void *restrict src, float *restrict dst, int64
 void rz_dequantize_row_q5_0(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q5_1(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_iq4_nl(const void *restrict src, float *restrict dst, int64_t n);
+void rz_dequantize_row_mxfp4(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q8_1(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q2_K(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q3_K(const void *restrict src, float *restrict dst, int64_t n);
@@ -131,6 +151,9 @@ void rz_quantize_row_q5_1_ref(const float *restrict src, void *restrict dst, int
 /* IQ4_NL: ggml's quantize_iq4_nl without importance weights (scale search
  * over 15 trial scales, x^2-weighted). */
 void rz_quantize_row_iq4_nl_ref(const float *restrict src, void *restrict dst, int64_t n);
+/* MXFP4: ggml's quantize_row_mxfp4_ref, bit for bit: e from the block's
+ * absolute maximum, then each value's nearest level. */
+void rz_quantize_row_mxfp4_ref(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_q2_K_ref(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_q3_K_ref(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_q4_K_ref(const float *restrict src, void *restrict dst, int64_t n);
@@ -150,6 +173,7 @@ void rz_quantize_row_q8_K(const float *restrict src, void *restrict dst, int64_t
 int32_t rz_block_dot_q4_1_q8_1(const rz_block_q4_1 *x, const rz_block_q8_1 *y);
 int32_t rz_block_dot_q5_0_q8_0(const rz_block_q5_0 *x, const rz_block_q8_0 *y);
 int32_t rz_block_dot_iq4_nl_q8_0(const rz_block_iq4_nl *x, const rz_block_q8_0 *y);
+int32_t rz_block_dot_mxfp4_q8_0(const rz_block_mxfp4 *x, const rz_block_q8_0 *y);
 int32_t rz_block_dot_q5_1_q8_1(const rz_block_q5_1 *x, const rz_block_q8_1 *y);
 typedef struct rz_kdot {
     int32_t isum, msum;
@@ -181,6 +205,7 @@ void rz_vec_dot_q4_1_q8_1(int64_t n, float *restrict s, const void *restrict x, 
 void rz_vec_dot_q5_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_q5_1_q8_1(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_iq4_nl_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot_mxfp4_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_q2_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_q3_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_q4_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);

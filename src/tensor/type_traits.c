@@ -251,6 +251,15 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .is_quantized = true,
                       .from_float_act = {rz_quantize_row_i8_s, rz_quantize_row_i8_s_avx2,
                                          rz_quantize_row_i8_s_avx512}},
+    [RZ_TYPE_MXFP4] = {.name = "mxfp4",
+                       .block_size = 32,
+                       .block_bytes = 17,
+                       .is_quantized = true,
+                       .to_float = rz_dequantize_row_mxfp4,
+                       .from_float = rz_quantize_row_mxfp4_ref,
+                       .vec_dot_type = RZ_TYPE_Q8_0,
+                       .vec_dot = {rz_vec_dot_mxfp4_q8_0, rz_vec_dot_mxfp4_q8_0_avx2,
+                                   rz_vec_dot_mxfp4_q8_0_avx512}},
     [RZ_TYPE_F16_ACT] = {.name = "f16_act",
                          .block_size = 1,
                          .block_bytes = 4,
@@ -429,6 +438,7 @@ bool rz_type_file_type(rz_type type, uint32_t *out) {
     case RZ_TYPE_BF16: *out = 32; return true;
     case RZ_TYPE_TQ1_0: *out = 36; return true;
     case RZ_TYPE_TQ2_0: *out = 37; return true;
+    case RZ_TYPE_MXFP4: *out = 38; return true; /* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
     case RZ_TYPE_I2_S: *out = 40; return true;
     default: return false;
     }

@@ -1,6 +1,7 @@
-/* Q4_1, Q5_0, Q5_1, IQ4_NL and the K-quants: ggml-exact decoding and mat-vec on
- * llama.cpp's golden data, quantizer quality against llama.cpp's, and every
- * ISA kernel against the scalar reference. */
+/* Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 and the K-quants: ggml-exact decoding and
+ * mat-vec on llama.cpp's golden data, quantizer quality against llama.cpp's,
+ * MXFP4 against hand-computed blocks, and every ISA kernel against the
+ * scalar reference. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,8 @@ static const golden goldens[] = {
     {"Q4_K_M", RZ_TYPE_Q4_K}, {"Q5_K_M", RZ_TYPE_Q5_K}, {"Q6_K", RZ_TYPE_Q6_K},
 };
 
-static const rz_type new_types[] = {RZ_TYPE_Q4_1, RZ_TYPE_Q5_0, RZ_TYPE_Q5_1, RZ_TYPE_IQ4_NL, RZ_TYPE_Q2_K,
-                                    RZ_TYPE_Q3_K, RZ_TYPE_Q4_K, RZ_TYPE_Q5_K, RZ_TYPE_Q6_K};
+static const rz_type new_types[] = {RZ_TYPE_Q4_1, RZ_TYPE_Q5_0, RZ_TYPE_Q5_1, RZ_TYPE_IQ4_NL, RZ_TYPE_MXFP4,
+                                    RZ_TYPE_Q2_K, RZ_TYPE_Q3_K, RZ_TYPE_Q4_K, RZ_TYPE_Q5_K,   RZ_TYPE_Q6_K};
 
 static float *read_floats(const char *rel, size_t n) {
     size_t bytes;
@@ -156,9 +157,9 @@ static void test_roundtrip_bounds(void **state) {
         rz_type type;
         double bound;
     } cases[] = {
-        {RZ_TYPE_Q4_1, 0.115},   {RZ_TYPE_Q5_0, 0.060}, {RZ_TYPE_Q5_1, 0.056},
-        {RZ_TYPE_IQ4_NL, 0.105}, {RZ_TYPE_Q2_K, 0.36},  {RZ_TYPE_Q3_K, 0.20},
-        {RZ_TYPE_Q4_K, 0.100},   {RZ_TYPE_Q5_K, 0.050}, {RZ_TYPE_Q6_K, 0.026},
+        {RZ_TYPE_Q4_1, 0.115},  {RZ_TYPE_Q5_0, 0.060}, {RZ_TYPE_Q5_1, 0.056}, {RZ_TYPE_IQ4_NL, 0.105},
+        {RZ_TYPE_MXFP4, 0.125}, {RZ_TYPE_Q2_K, 0.36},  {RZ_TYPE_Q3_K, 0.20},  {RZ_TYPE_Q4_K, 0.100},
+        {RZ_TYPE_Q5_K, 0.050},  {RZ_TYPE_Q6_K, 0.026},
     };
     enum { N = 256 * 64 };
     uint64_t rng = 7;
@@ -298,6 +299,12 @@ static void test_integer_parts_exact(void **state) {
                     want += rz_block_dot_iq4_nl_q8_0(x, &y0[b]);
                     break;
                 }
+                case RZ_TYPE_MXFP4: {
+                    rz_block_mxfp4 *x = (rz_block_mxfp4 *)blk;
+                    x->e = 128; /* 2^(e - 128) = 1 */
+                    want += rz_block_dot_mxfp4_q8_0(x, &y0[b]);
+                    break;
+                }
                 case RZ_TYPE_Q2_K: {
                     rz_block_q2_K *x = (rz_block_q2_K *)blk;
                     x->d = x->dmin = one;
@@ -350,6 +357,86 @@ static void test_integer_parts_exact(void **state) {
     }
 }
 
+/* MXFP4 decoding: levels {0, 1, 2, 3, 4, 6, 8, 12} with code bit 3 the
+ * sign, times 2^(e - 128); element j in the low nibble of byte j, element
+ * j + 16 in the high one. */
+static void test_mxfp4_dequantize(void **state) {
+    (void)state;
+    assert_true(rz_e8m0_to_f32_half(0) == 0x1p-128f); /* subnormal */
+    assert_true(rz_e8m0_to_f32_half(1) == 0x1p-127f);
+    assert_true(rz_e8m0_to_f32_half(2) == 0x1p-126f);
+    assert_true(rz_e8m0_to_f32_half(128) == 1.0f);
+    assert_true(rz_e8m0_to_f32_half(255) == 0x1p127f);
+
+    rz_block_mxfp4 b[3];
+    b[0].e = 128;
+    for (int j = 0; j < 16; j++)
+        b[0].qs[j] = (uint8_t)(j | (15 - j) << 4);
+    b[1].e = 130; /* scale 4 */
+    memset(b[1].qs, 0, 16);
+    b[1].qs[0] = 0x7d; /* element 0: code 13 (-6), element 16: code 7 (12) */
+    b[1].qs[5] = 0x20; /* element 21: code 2 (2) */
+    b[2].e = 0;        /* scale 2^-128 */
+    memset(b[2].qs, 0, 16);
+    b[2].qs[1] = 0xa1; /* element 1: 2^-128, element 17: -2 * 2^-128 */
+    float y[96];
+    RZ_ASSERT_OK(rz_dequantize(RZ_TYPE_MXFP4, b, y, 96));
+    const float low[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    for (int j = 0; j < 16; j++) {
+        assert_true(y[j] == low[j]);
+        assert_true(y[j + 16] == low[15 - j]);
+    }
+    for (int j = 32; j < 64; j++) {
+        const float want = j == 32 ? -24.0f : j == 48 ? 48.0f : j == 53 ? 8.0f : 0.0f;
+        assert_true(y[j] == want);
+    }
+    assert_true(y[65] == 0x1p-128f);
+    assert_true(y[81] == -0x1p-127f);
+}
+
+/* MXFP4 quantization as ggml's quantize_row_mxfp4_ref: e = floor(log2
+ * amax) + 125, so the level 12 lands at or below amax; each value takes its
+ * nearest level, the lower code on ties. */
+static void test_mxfp4_quantize(void **state) {
+    (void)state;
+    /* amax 7.9: e = 2 + 125 = 127, scale 0.5: levels 0 .. 6 in steps of
+     * 0.5, 1 and 2. */
+    const float x[32] = {7.9f,  0.5f, 0.74f, 0.76f, -2.9f, 3.1f, 5.1f, 4.9f,  -0.25f, 0.25f, 2.5f,
+                         -5.0f, 5.0f, -6.0f, 0.0f,  1.2f,  4.0f, 1.0f, -1.0f, 7.0f,   -0.8f, -1.75f};
+    const uint8_t codes[32] = {7, 1, 1,  2, 13, 5,  7, 6, 0, 0, 4, 14, 6, 15, 0, 2,
+                               6, 2, 10, 7, 10, 11, 0, 0, 0, 0, 0, 0,  0, 0,  0, 0};
+    rz_block_mxfp4 q;
+    RZ_ASSERT_OK(rz_quantize(RZ_TYPE_MXFP4, x, &q, 32));
+    assert_int_equal(q.e, 127);
+    for (int j = 0; j < 16; j++)
+        assert_int_equal(q.qs[j], codes[j] | codes[j + 16] << 4);
+
+    /* A power of two is its own floor: amax 8 gives e 128 (scale 1), and 8
+     * is level 8 exactly. */
+    float z[32] = {0};
+    z[3] = -8.0f, z[30] = 0.6f;
+    RZ_ASSERT_OK(rz_quantize(RZ_TYPE_MXFP4, z, &q, 32));
+    assert_int_equal(q.e, 128);
+    assert_int_equal(q.qs[3], 14);        /* -8 */
+    assert_int_equal(q.qs[14], 0x1 << 4); /* 0.6 -> 1 */
+
+    /* Zeros: e 0, codes 0. Below 2^-125 ggml's e wraps past 0 (here to
+     * 255) and the codes are all 0; an infinite amax gives e 0. */
+    memset(z, 0, sizeof z);
+    RZ_ASSERT_OK(rz_quantize(RZ_TYPE_MXFP4, z, &q, 32));
+    assert_int_equal(q.e, 0);
+    z[9] = 0x1p-126f, z[25] = -0x1p-127f;
+    rz_block_mxfp4 tiny;
+    RZ_ASSERT_OK(rz_quantize(RZ_TYPE_MXFP4, z, &tiny, 32));
+    assert_int_equal(tiny.e, 255);
+    assert_memory_equal(tiny.qs, q.qs, 16);
+    z[0] = INFINITY, z[1] = 3 * 0x1p-128f;
+    RZ_ASSERT_OK(rz_quantize(RZ_TYPE_MXFP4, z, &q, 32));
+    assert_int_equal(q.e, 0);
+    assert_int_equal(q.qs[0], 0);
+    assert_int_equal(q.qs[1], 3);
+}
+
 /* Q8_K activations follow ggml's quantize_row_q8_K: the extreme maps to
  * -127, d = 1/iscale, bsums are sums of 16 codes. */
 static void test_q8_K_activations(void **state) {
@@ -386,6 +473,8 @@ int main(void) {
         cmocka_unit_test(test_isa_matches_scalar),
         cmocka_unit_test(test_integer_parts_exact),
         cmocka_unit_test(test_q8_K_activations),
+        cmocka_unit_test(test_mxfp4_dequantize),
+        cmocka_unit_test(test_mxfp4_quantize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

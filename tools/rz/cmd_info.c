@@ -95,6 +95,7 @@ static const char *file_type_name(uint32_t ft) {
     case 32: return "mostly BF16";
     case 36: return "mostly TQ1_0";
     case 37: return "mostly TQ2_0";
+    case 38: return "MXFP4 MoE";
     case 40: return "mostly I2_S"; /* bitnet.cpp's fork */
     default: return "unknown";
     }

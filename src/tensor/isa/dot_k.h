@@ -1,4 +1,4 @@
-/* Per-ISA dot kernels of Q4_1, Q5_0, Q5_1, IQ4_NL and the K-quants, and the
+/* Per-ISA dot kernels of Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 and the K-quants, and the
  * Q3_K, Q4_K, Q5_K and Q6_K GEMM tiles (bodies in kquants_inl.h). Semantics:
  * the scalar rz_vec_dot_* of tensor/quants_k.h, with the same exact integer
  * parts and float sums in another order; the tiles are rz_gemm_tile_fn
@@ -17,6 +17,8 @@
                                        const void *restrict y);                                              \
     void rz_vec_dot_iq4_nl_q8_0_##SUFFIX(int64_t n, float *restrict s, const void *restrict x,               \
                                          const void *restrict y);                                            \
+    void rz_vec_dot_mxfp4_q8_0_##SUFFIX(int64_t n, float *restrict s, const void *restrict x,                \
+                                        const void *restrict y);                                             \
     void rz_vec_dot_q2_K_q8_K_##SUFFIX(int64_t n, float *restrict s, const void *restrict x,                 \
                                        const void *restrict y);                                              \
     void rz_vec_dot_q3_K_q8_K_##SUFFIX(int64_t n, float *restrict s, const void *restrict x,                 \

@@ -1,4 +1,4 @@
-/* AVX2 kernels of Q4_1, Q5_0, Q5_1, IQ4_NL and the K-quants (kquants_inl.h). */
+/* AVX2 kernels of Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 and the K-quants (kquants_inl.h). */
 #include <immintrin.h>
 
 #define KQ_FN(name) name##_avx2

@@ -1,4 +1,4 @@
-/* AVX-512 VNNI kernels of Q4_1, Q5_0, Q5_1, IQ4_NL and the K-quants: the
+/* AVX-512 VNNI kernels of Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 and the K-quants: the
  * 256-bit bodies of kquants_inl.h with the integer steps fused by VNNI
  * (vpdpbusd for code x activation sums, vpdpwssd for scaling the int16 pair
  * products). A 512-bit Q4_K (both nibble groups of 32 bytes per maddubs)

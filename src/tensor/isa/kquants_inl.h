@@ -1,6 +1,6 @@
-/* Bodies of the Q4_1/Q5_0/Q5_1 and K-quant dot kernels on 256-bit vectors,
- * shared by kquants_avx2.c and kquants_avx512.c. The including file defines
- * KQ_FN(name) (the ISA suffix) and two integer steps:
+/* Bodies of the Q4_1/Q5_0/Q5_1, IQ4_NL/MXFP4 and K-quant dot kernels on
+ * 256-bit vectors, shared by kquants_avx2.c and kquants_avx512.c. The
+ * including file defines KQ_FN(name) (the ISA suffix) and two integer steps:
  *   kq_dot_u8i8(acc, u, y): acc + per-lane sums of 4 products u*y (u
  *     unsigned codes <= 63, y int8);
  *   kq_madd_acc(acc, p, s): acc + p[2i]*s[2i] + p[2i+1]*s[2i+1] (int16).
@@ -89,26 +89,31 @@ void KQ_FN(rz_vec_dot_q5_1_q8_1)(int64_t n, float *restrict s, const void *restr
                   KQ_MIN_TERM);
 }
 
-/* IQ4_NL: the levels by table lookup, then a signed dot (|level| <= 127
- * as the unsigned operand, y with the level's sign). */
-static inline __m256i kq_iq4nl_dot(const uint8_t qs[16], __m256i yq) {
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rz_iq4nl_values));
-    const __m256i v = _mm256_shuffle_epi8(table, kq_nibbles(qs));
-    return kq_dot_u8i8(_mm256_setzero_si256(), _mm256_sign_epi8(v, v), _mm256_sign_epi8(yq, v));
-}
+/* Non-linear 4-bit blocks (IQ4_NL, MXFP4): the 16 levels by table lookup,
+ * then a signed dot (|level| <= 127 as the unsigned operand, y with the
+ * level's sign); one float FMA per block with the scale product D. */
+#define KQ_LUT4_DOT(XTYPE, LEVELS, D)                                                                        \
+    const XTYPE *x = vx;                                                                                     \
+    const rz_block_q8_0 *y = vy;                                                                             \
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(LEVELS)));           \
+    __m256 acc = _mm256_setzero_ps();                                                                        \
+    for (int64_t b = 0; b < n / 32; b++) {                                                                   \
+        _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);                                     \
+        const __m256i v = _mm256_shuffle_epi8(table, kq_nibbles(x[b].qs));                                   \
+        const __m256i sum = kq_dot_u8i8(_mm256_setzero_si256(), _mm256_sign_epi8(v, v),                      \
+                                        _mm256_sign_epi8(kq_load(y[b].qs), v));                              \
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(D), _mm256_cvtepi32_ps(sum), acc);                              \
+    }                                                                                                        \
+    *s = hsum8(acc)
 
 void KQ_FN(rz_vec_dot_iq4_nl_q8_0)(int64_t n, float *restrict s, const void *restrict vx,
                                    const void *restrict vy) {
-    const rz_block_iq4_nl *x = vx;
-    const rz_block_q8_0 *y = vy;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++) {
-        _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
-        const __m256i sum = kq_iq4nl_dot(x[b].qs, kq_load(y[b].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d) * _cvtsh_ss(y[b].d)), _mm256_cvtepi32_ps(sum),
-                              acc);
-    }
-    *s = hsum8(acc);
+    KQ_LUT4_DOT(rz_block_iq4_nl, rz_iq4nl_values, _cvtsh_ss(x[b].d) * _cvtsh_ss(y[b].d));
+}
+
+void KQ_FN(rz_vec_dot_mxfp4_q8_0)(int64_t n, float *restrict s, const void *restrict vx,
+                                  const void *restrict vy) {
+    KQ_LUT4_DOT(rz_block_mxfp4, rz_mxfp4_values, rz_e8m0_to_f32_half(x[b].e) * _cvtsh_ss(y[b].d));
 }
 
 /* Per block: isum in eight int32 lanes (exact), msum likewise; then
