@@ -275,8 +275,14 @@ static rz_status bind_weights(rz_model *m, const weight_source *src) {
     m->experts = calloc((size_t)d->n_layer * 3 * (size_t)m->n_expert + 1, sizeof *m->experts);
     if (!m->layers || !m->experts) return rz_error(RZ_ERR_NOMEM, "out of memory for %d layers", d->n_layer);
     rz_tensor *experts = m->experts;
-    for (int32_t l = 0; l < d->n_layer; l++)
+    for (int32_t l = 0; l < d->n_layer; l++) {
         RZ_TRY(bind_layer(m, src, l, &experts));
+        const uint32_t p = m->swa_pattern;
+        if (m->n_swa > 0 && (p == 0 || (uint32_t)l % p < p - 1)) {
+            m->layers[l].window = m->n_swa;
+            m->layers[l].rope_set = (uint8_t)(m->n_rope_sets - 1);
+        }
+    }
     return list_matrices(m);
 }
 

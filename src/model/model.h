@@ -67,6 +67,11 @@ struct rz_model {
     float attn_scale;                  /* on q.k; 1/sqrt(head_dim) unless the architecture says */
     float attn_softcap, final_softcap; /* 0 = none (Gemma 2) */
     float embd_scale;                  /* token embeddings times this (Gemma: sqrt(n_embd)); 1 */
+    /* Sliding-window layers (llama.cpp's set_swa_pattern): with n_swa > 0,
+     * layer l attends over a window of n_swa keys when swa_pattern is 0 or
+     * l % swa_pattern < swa_pattern - 1; they rotate with RoPE set 1 when the
+     * model has two. */
+    uint32_t n_swa, swa_pattern;
     rz_ffn_activation ffn_activation;
     int32_t n_expert, n_expert_used, n_ff_exp;
     rz_moe_gating moe_gating;

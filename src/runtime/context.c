@@ -88,6 +88,10 @@ rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past) {
 
 rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_discard) {
     const rz_model *m = ctx->model;
+    if (m->n_rope_sets > 1 || m->rope[0].mscale != 1.0f)
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "context shift: the %s model's RoPE differs between layers or is YaRN-scaled",
+                        m->desc.arch);
     const rz_kv_rope rope = {.freqs = m->rope_freqs,
                              .n_rot = m->desc.n_rot,
                              .head_dim = m->head_dim,
