@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "kernels/isa/ops.h"
+#include "tensor/fp16.h"
 #include "ryzanstein.h"
 
 /* Row operators with a faster path than the scalar code go through it when
@@ -79,9 +80,17 @@ float rz_gelu(float x) {
     return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + 0.044715f * x * x)));
 }
 
+/* The reference logits come from ggml's table, which differs from the
+ * exact function by up to ~1e-3 relative. */
+float rz_gelu_f16(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return rz_fp16_to_f32(rz_f32_to_fp16(rz_gelu(rz_fp16_to_f32(rz_f32_to_fp16(x)))));
+}
+
 void rz_geglu(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++)
-        gate[i] = rz_gelu(gate[i]) * up[i];
+        gate[i] = rz_gelu_f16(gate[i]) * up[i];
 }
 
 void rz_swiglu_oai(float *gate, const float *up, int64_t n) {

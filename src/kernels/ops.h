@@ -29,8 +29,11 @@ void rz_relu_sqr_glu(float *gate, const float *up, int64_t n);
 
 /* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 float rz_gelu(float x);
+/* rz_gelu as ggml's CPU computes it: input and result rounded to fp16 (its
+ * lookup table), identity past |x| >= 10, 0 below -10. */
+float rz_gelu_f16(float x);
 
-/* gate[i] = gelu(gate[i]) * up[i], GELU in its tanh form (Gemma's GeGLU) */
+/* gate[i] = rz_gelu_f16(gate[i]) * up[i] (Gemma's GeGLU) */
 void rz_geglu(float *gate, const float *up, int64_t n);
 
 /* gpt-oss's clamped SwiGLU: g = min(gate, 7), u = clamp(up, -7, 7),

@@ -50,8 +50,12 @@ rz_status rz_arch_key_u32(const rz_gguf *g, const char *arch, const char *suffix
                           uint32_t fallback, int32_t *out);
 rz_status rz_arch_key_f32(const rz_gguf *g, const char *arch, const char *suffix, float fallback, float *out);
 
+/* Frequencies theta_i = base^(-2i / n_rot) times a linear position scale,
+ * as llama.cpp computes them; mscale 1. */
+rz_status rz_rope_set_init(rz_rope_set *set, const rz_model *m, float base, float scale);
+
 /* The architectures (src/model/arch/). */
 extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
-    rz_arch_phi3;
+    rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3;
 
 #endif

@@ -347,7 +347,7 @@ rz_status rz_arch_key_f32(const rz_gguf *g, const char *arch, const char *suffix
 
 /* RoPE frequencies theta_i = base^(-2i / n_rot) over linear position
  * scaling pos * scale, as llama.cpp computes them. */
-static rz_status rope_set_init(rz_rope_set *set, const rz_model *m, float base, float scale) {
+rz_status rz_rope_set_init(rz_rope_set *set, const rz_model *m, float base, float scale) {
     const int32_t n_rot = m->desc.n_rot;
     if (!(base > 0.0f)) return rz_error(RZ_ERR_FORMAT, "model: RoPE base %g must be positive", (double)base);
     set->freqs = malloc((size_t)(n_rot / 2 ? n_rot / 2 : 1) * sizeof(float));
@@ -468,7 +468,7 @@ static rz_status derive_hparams(rz_model *m, const rz_gguf *g) {
     m->n_rope_sets = 1;
     float scale = 1.0f;
     if (g) RZ_TRY(rope_linear_scale(g, d->arch, &scale));
-    RZ_TRY(rope_set_init(&m->rope[0], m, d->rope_freq_base, scale));
+    RZ_TRY(rz_rope_set_init(&m->rope[0], m, d->rope_freq_base, scale));
     if (g && m->arch->read_hparams) RZ_TRY(m->arch->read_hparams(m, g));
     m->rope_freqs = m->rope[0].freqs;
     return RZ_OK;

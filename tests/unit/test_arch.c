@@ -20,8 +20,8 @@ typedef struct arch_case {
 
 /* Gemma's GeGLU: llama.cpp's CPU GELU reads an f16 table. */
 static const arch_case cases[] = {
-    {"llama3", 1e-3f},   {"qwen2", 1e-3f},   {"qwen3", 1e-3f},
-    {"qwen3moe", 1e-3f}, {"mixtral", 1e-3f}, {"phi3", 1e-3f},
+    {"llama3", 1e-3f},  {"qwen2", 1e-3f}, {"qwen3", 1e-3f},  {"qwen3moe", 1e-3f},
+    {"mixtral", 1e-3f}, {"phi3", 1e-3f},  {"gemma2", 5e-3f}, {"gemma3", 5e-3f},
 };
 
 typedef struct reference {
@@ -192,17 +192,7 @@ static void run_case(const arch_case *c) {
     free(r);
 }
 
-#define ARCH_TEST(i)                                                                                         \
-    static void test_##i(void **state) {                                                                     \
-        (void)state;                                                                                         \
-        run_case(&cases[i]);                                                                                 \
-    }
-ARCH_TEST(0)
-ARCH_TEST(1)
-ARCH_TEST(2)
-ARCH_TEST(3)
-ARCH_TEST(4)
-ARCH_TEST(5)
+static void test_arch(void **state) { run_case(*state); }
 
 /* A file of an architecture we do not run fails with one clear line. */
 static void test_unsupported_arch(void **state) {
@@ -215,14 +205,10 @@ static void test_unsupported_arch(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_0),
-        cmocka_unit_test(test_1),
-        cmocka_unit_test(test_2),
-        cmocka_unit_test(test_3),
-        cmocka_unit_test(test_4),
-        cmocka_unit_test(test_5),
-        cmocka_unit_test(test_unsupported_arch),
-    };
+    struct CMUnitTest tests[sizeof cases / sizeof cases[0] + 1];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tests[i] = (struct CMUnitTest){
+            .name = cases[i].name, .test_func = test_arch, .initial_state = (void *)&cases[i]};
+    tests[sizeof cases / sizeof cases[0]] = (struct CMUnitTest)cmocka_unit_test(test_unsupported_arch);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "ryzanstein.h"
 
 #include "kernels/ops.h"
+#include "tensor/fp16.h"
 #include "test_support.h"
 
 static void test_rope_styles(void **state) {
@@ -139,12 +140,39 @@ static void test_row_ops_every_isa(void **state) {
     rz_isa_set(rz_isa_best());
 }
 
+/* GeGLU through ggml's fp16 GELU and gpt-oss's clamped SwiGLU against
+ * double references of their formulas. */
+static void test_gelu_and_oai_glu(void **state) {
+    (void)state;
+    const float xs[] = {-12.0f, -10.0f, -3.3f, -1.0f, -0.01f, 0.0f, 0.37f,
+                        1.0f,   2.5f,   6.9f,  7.5f,  9.99f,  12.0f};
+    enum { N = sizeof xs / sizeof xs[0] };
+    float gate[N], up[N];
+    for (int i = 0; i < N; i++) {
+        const double x = xs[i], x16 = rz_fp16_to_f32(rz_f32_to_fp16(xs[i]));
+        const double gelu = 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+        const double gelu16 =
+            0.5 * x16 * (1.0 + tanh(0.7978845608028654 * (x16 + 0.044715 * x16 * x16 * x16)));
+        const double want = x <= -10.0 ? 0.0 : x >= 10.0 ? x : gelu16;
+        /* the result is rounded to fp16's 11 significant bits */
+        assert_true(fabs(rz_gelu_f16(xs[i]) - want) <= fabs(want) / 1024.0 + 1e-7);
+        assert_true(fabs(rz_gelu(xs[i]) - gelu) <= 1e-6 * fabs(gelu) + 1e-7);
+        gate[i] = xs[i];
+        up[i] = 0.5f - xs[i];
+    }
+    rz_swiglu_oai(gate, up, N);
+    for (int i = 0; i < N; i++) {
+        const double g = fmin(xs[i], 7.0), u = fmax(fmin(0.5 - xs[i], 7.0), -7.0);
+        const double want = g / (1.0 + exp(-1.702 * g)) * (u + 1.0);
+        assert_true(fabs(gate[i] - want) <= 1e-5 * fabs(want) + 1e-6);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rope_styles),
-        cmocka_unit_test(test_partial_rope_leaves_tail),
-        cmocka_unit_test(test_rms_norm_softmax_glu),
-        cmocka_unit_test(test_row_ops_every_isa),
+        cmocka_unit_test(test_rope_styles),          cmocka_unit_test(test_partial_rope_leaves_tail),
+        cmocka_unit_test(test_rms_norm_softmax_glu), cmocka_unit_test(test_row_ops_every_isa),
+        cmocka_unit_test(test_gelu_and_oai_glu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
