@@ -348,6 +348,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
     const rz_isa isa = rz_isa_active();
     const int nth = rz_threadpool_size(pool);
     char *free_work = work;
+    const float *inputs[RZ_MATMUL_MAX_PARTS] = {0};
     for (int i = 0; i < n_parts; i++) {
         const rz_tensor *w = outs[i].w;
         matmul_part *p = &job.parts[i];
@@ -368,22 +369,26 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         p->act_type = rz_type_act_type(w->type, p->gemm);
         job.n_units += (w->ne[1] + rows - 1) / rows;
 
-        /* Activations: converted once per type, shared by the parts that
-         * read the same one. */
+        /* Activations: converted once per type and input, shared by the
+         * parts that read the same one. */
+        const float *px = outs[i].x ? outs[i].x : x;
         if (p->act_type == RZ_TYPE_F32) {
-            p->act = (const char *)x;
+            p->act = (const char *)px;
             p->act_row_bytes = (uint64_t)x_stride * sizeof(float);
             continue;
         }
         int same = 0;
-        while (same < i && job.parts[same].act_type != p->act_type)
+        while (same < i && (job.parts[same].act_type != p->act_type || inputs[same] != px ||
+                            job.parts[same].w->ne[0] != w->ne[0]))
             same++;
+        inputs[i] = px;
         if (same < i) {
             p->act = job.parts[same].act;
             p->act_row_bytes = job.parts[same].act_row_bytes;
             continue;
         }
         job.convert = rz_type_from_float_act(p->act_type, isa);
+        job.x = px;
         job.n = w->ne[0];
         job.act = free_work;
         job.act_row_bytes = rz_row_bytes(rz_type_traits_get(p->act_type), (uint64_t)w->ne[0]);

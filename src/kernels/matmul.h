@@ -8,12 +8,14 @@
 #include "base/threadpool.h"
 #include "tensor/tensor.h"
 
-/* Products that share one input batch, run as one parallel region. */
-enum { RZ_MATMUL_MAX_PARTS = 3 };
+/* Products run as one parallel region: of one input batch (Q/K/V, gate/up),
+ * or of one token's inputs each (the experts a token chose). */
+enum { RZ_MATMUL_MAX_PARTS = 16 };
 typedef struct rz_matmul_out {
     const rz_tensor *w;
     float *y;
     int64_t y_stride;
+    const float *x; /* this part's own input rows (same stride); NULL: the call's */
 } rz_matmul_out;
 
 /* Scratch bytes rz_matmul needs for n_tokens activation rows of w. */
@@ -31,8 +33,8 @@ size_t rz_matmul_fused_work_size(const rz_tensor *const *w, int n_parts, int64_t
 void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
                int64_t y_stride, int64_t n_tokens, void *work);
 
-/* rz_matmul for up to RZ_MATMUL_MAX_PARTS weights of the same ne[0] applied
- * to the same x (Q/K/V, gate/up): one conversion per activation type and one
+/* rz_matmul for up to RZ_MATMUL_MAX_PARTS weights applied to x, or to
+ * their own inputs: one conversion per activation type and input, and one
  * parallel region, whose rows are handed out in chunks as threads free up.
  * next (n_next weights, or none) is the fused mat-mul that comes after this
  * one: a thread out of chunks prefetches its first chunk of it while it

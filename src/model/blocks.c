@@ -189,7 +189,7 @@ void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
     const int64_t E = d->n_embd, Q = m->q_dim, KV = m->kv_dim, hd = m->head_dim;
     const uint32_t n = g->n_tokens;
     const rz_tensor *wo[] = {&L->wo}, *ffn[2];
-    const rz_matmul_out qkv[] = {{&L->wq, b->q, Q}, {&L->wk, b->k, KV}, {&L->wv, b->v, KV}};
+    const rz_matmul_out qkv[] = {{&L->wq, b->q, Q, NULL}, {&L->wk, b->k, KV, NULL}, {&L->wv, b->v, KV, NULL}};
     rz_matmul_fused(g->pool, qkv, 3, b->xb, E, n, b->work, wo, 1);
     add_bias(g, b->q, Q, &L->bq);
     add_bias(g, b->k, KV, &L->bk);
@@ -210,7 +210,7 @@ void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
     if (L->attn_sub_norm.data)
         for (uint32_t t = 0; t < n; t++)
             rz_rms_norm(b->att + t * Q, b->att + t * Q, L->attn_sub_norm.data, Q, d->rms_eps);
-    const rz_matmul_out out[] = {{&L->wo, b->xb, E}};
+    const rz_matmul_out out[] = {{&L->wo, b->xb, E, NULL}};
     rz_matmul_fused(g->pool, out, 1, b->att, Q, n, b->work, ffn, ffn_first(L, ffn));
     add_bias(g, b->xb, E, &L->bo);
 }
@@ -233,14 +233,14 @@ void rz_g_ffn(rz_graph *g, const rz_layer *L, int32_t l) {
     const int64_t E = m->desc.n_embd, F = m->desc.n_ff;
     const uint32_t n = g->n_tokens;
     const rz_tensor *down[] = {&L->ffn_down}, *after[3];
-    const rz_matmul_out gate_up[] = {{&L->ffn_gate, b->gate, F}, {&L->ffn_up, b->up, F}};
+    const rz_matmul_out gate_up[] = {{&L->ffn_gate, b->gate, F, NULL}, {&L->ffn_up, b->up, F, NULL}};
     rz_matmul_fused(g->pool, gate_up, 2, b->xb, E, n, b->work, down, 1);
     add_bias(g, b->up, F, &L->ffn_up_b);
     activate(m, b->gate, b->up, (int64_t)n * F);
     if (L->ffn_sub_norm.data)
         for (uint32_t t = 0; t < n; t++)
             rz_rms_norm(b->gate + t * F, b->gate + t * F, L->ffn_sub_norm.data, F, m->desc.rms_eps);
-    const rz_matmul_out out[] = {{&L->ffn_down, b->xb, E}};
+    const rz_matmul_out out[] = {{&L->ffn_down, b->xb, E, NULL}};
     rz_matmul_fused(g->pool, out, 1, b->gate, F, n, b->work, after, after_layer(m, l, after));
     add_bias(g, b->xb, E, &L->ffn_down_b);
 }
@@ -273,21 +273,50 @@ static void route(const rz_model *m, float *logits, int32_t *ids, float *weights
     }
 }
 
-void rz_g_moe(rz_graph *g, const rz_layer *L, int32_t l) {
+/* One token: its experts' gate and up projections in one parallel region,
+ * their down projections in another (a region per expert would cost a
+ * synchronization each). */
+static void moe_one_token(rz_graph *g, const rz_layer *L, int32_t l) {
     const rz_model *m = g->m;
     rz_forward_buffers *b = g->b;
-    const int64_t E = m->desc.n_embd, F = m->n_ff_exp, X = m->n_expert, K = m->n_expert_used;
+    const int64_t E = m->desc.n_embd, F = m->n_ff_exp, K = m->n_expert_used;
+    rz_matmul_out gate_up[RZ_MATMUL_MAX_PARTS] = {0}, down[RZ_MATMUL_MAX_PARTS / 2] = {0};
+    const rz_tensor *first_down[RZ_MATMUL_MAX_PARTS / 2] = {0}, *after[3];
+    for (int64_t i = 0; i < K; i++) {
+        const int32_t e = b->moe_ids[i];
+        gate_up[2 * i] = (rz_matmul_out){&L->exp_gate[e], b->gate + i * F, F, NULL};
+        gate_up[2 * i + 1] = (rz_matmul_out){&L->exp_up[e], b->up + i * F, F, NULL};
+        down[i] = (rz_matmul_out){&L->exp_down[e], b->moe_out + i * E, E, b->gate + i * F};
+        first_down[i] = &L->exp_down[e];
+    }
+    rz_matmul_fused(g->pool, gate_up, (int)(2 * K), b->xb, E, 1, b->work, first_down, K < 3 ? (int)K : 3);
+    for (int64_t i = 0; L->exp_gate_b.data && i < K; i++) {
+        rz_add(b->gate + i * F, rz_tensor_row(&L->exp_gate_b, b->moe_ids[i]), F);
+        rz_add(b->up + i * F, rz_tensor_row(&L->exp_up_b, b->moe_ids[i]), F);
+    }
+    activate(m, b->gate, b->up, K * F);
+    rz_matmul_fused(g->pool, down, (int)K, b->gate, F, 1, b->work, after, after_layer(m, l, after));
+    memset(b->xb, 0, (size_t)E * sizeof *b->xb);
+    for (int64_t i = 0; i < K; i++) {
+        float *y = b->moe_out + i * E;
+        if (L->exp_down_b.data) rz_add(y, rz_tensor_row(&L->exp_down_b, b->moe_ids[i]), E);
+        for (int64_t j = 0; j < E; j++)
+            b->xb[j] += b->moe_weights[i] * y[j];
+    }
+}
+
+/* A batch: each expert's tokens gathered into consecutive rows and run
+ * through it together, so that its weights are read once. */
+static void moe_batch(rz_graph *g, const rz_layer *L, int32_t l) {
+    const rz_model *m = g->m;
+    rz_forward_buffers *b = g->b;
+    const int64_t E = m->desc.n_embd, F = m->n_ff_exp, K = m->n_expert_used;
     const uint32_t n = g->n_tokens;
-    rz_matmul(g->pool, &L->gate_inp, b->xb, E, b->router, X, n, b->work);
-    add_bias(g, b->router, X, &L->gate_inp_b);
-    for (uint32_t t = 0; t < n; t++)
-        route(m, b->router + t * X, b->moe_ids + t * K, b->moe_weights + t * K);
     memset(b->moe_acc, 0, (size_t)n * (size_t)E * sizeof *b->moe_acc);
     int32_t last = 0; /* the last expert in use, whose down projection names the next layer */
     for (int64_t i = 0; i < (int64_t)n * K; i++)
         last = b->moe_ids[i] > last ? b->moe_ids[i] : last;
     for (int32_t e = 0; e <= last; e++) {
-        /* This expert's tokens, gathered into consecutive rows. */
         uint32_t n_e = 0;
         for (uint32_t t = 0; t < n; t++)
             for (int64_t i = 0; i < K; i++)
@@ -299,7 +328,8 @@ void rz_g_moe(rz_graph *g, const rz_layer *L, int32_t l) {
                 }
         if (n_e == 0) continue;
         const rz_tensor *down[] = {&L->exp_down[e]};
-        const rz_matmul_out gate_up[] = {{&L->exp_gate[e], b->gate, F}, {&L->exp_up[e], b->up, F}};
+        const rz_matmul_out gate_up[] = {{&L->exp_gate[e], b->gate, F, NULL},
+                                         {&L->exp_up[e], b->up, F, NULL}};
         rz_matmul_fused(g->pool, gate_up, 2, b->moe_x, E, n_e, b->work, down, 1);
         for (uint32_t i = 0; i < n_e && L->exp_gate_b.data; i++) {
             rz_add(b->gate + i * F, rz_tensor_row(&L->exp_gate_b, e), F);
@@ -308,7 +338,7 @@ void rz_g_moe(rz_graph *g, const rz_layer *L, int32_t l) {
         activate(m, b->gate, b->up, (int64_t)n_e * F);
         const rz_tensor *after[3];
         const int n_after = e == last ? after_layer(m, l, after) : 0;
-        const rz_matmul_out out[] = {{&L->exp_down[e], b->moe_out, E}};
+        const rz_matmul_out out[] = {{&L->exp_down[e], b->moe_out, E, NULL}};
         rz_matmul_fused(g->pool, out, 1, b->gate, F, n_e, b->work, after, n_after);
         for (uint32_t i = 0; i < n_e; i++) {
             const uint32_t t = b->moe_tokens[i];
@@ -321,6 +351,21 @@ void rz_g_moe(rz_graph *g, const rz_layer *L, int32_t l) {
         }
     }
     memcpy(b->xb, b->moe_acc, (size_t)n * (size_t)E * sizeof *b->xb);
+}
+
+void rz_g_moe(rz_graph *g, const rz_layer *L, int32_t l) {
+    const rz_model *m = g->m;
+    rz_forward_buffers *b = g->b;
+    const int64_t E = m->desc.n_embd, X = m->n_expert, K = m->n_expert_used;
+    const uint32_t n = g->n_tokens;
+    rz_matmul(g->pool, &L->gate_inp, b->xb, E, b->router, X, n, b->work);
+    add_bias(g, b->router, X, &L->gate_inp_b);
+    for (uint32_t t = 0; t < n; t++)
+        route(m, b->router + t * X, b->moe_ids + t * K, b->moe_weights + t * K);
+    if (n == 1 && 2 * K <= RZ_MATMUL_MAX_PARTS)
+        moe_one_token(g, L, l);
+    else
+        moe_batch(g, L, l);
 }
 
 void rz_g_prenorm_layer(rz_graph *g, const rz_layer *L, int32_t l) {

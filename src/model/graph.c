@@ -18,7 +18,8 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     memset(b, 0, sizeof *b);
     const rz_model_desc *d = &model->desc;
     const size_t n = n_batch, E = (size_t)d->n_embd;
-    const size_t ff = max_size((size_t)d->n_ff, (size_t)model->n_ff_exp);
+    /* a token's experts side by side, or a batch's FFN rows */
+    const size_t ff = max_size((size_t)d->n_ff, (size_t)model->n_ff_exp * (size_t)model->n_expert_used);
     size_t work = 0;
     for (int64_t i = 0; i < model->n_matrices; i++)
         work = max_size(work, rz_matmul_work_size(model->matrices[i], (int64_t)n));
@@ -30,6 +31,15 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
         for (int32_t e = 0; L->exp_up && e < model->n_expert; e++) {
             const rz_tensor *exp[] = {&L->exp_gate[e], &L->exp_up[e]};
             work = max_size(work, rz_matmul_fused_work_size(exp, 2, (int64_t)n));
+        }
+        if (L->exp_up && 2 * model->n_expert_used <= RZ_MATMUL_MAX_PARTS) { /* one token's experts at once */
+            const rz_tensor *exp_gate_up[RZ_MATMUL_MAX_PARTS], *down[RZ_MATMUL_MAX_PARTS];
+            for (int32_t i = 0; i < model->n_expert_used; i++) {
+                exp_gate_up[2 * i] = &L->exp_gate[i], exp_gate_up[2 * i + 1] = &L->exp_up[i];
+                down[i] = &L->exp_down[i];
+            }
+            work = max_size(work, rz_matmul_fused_work_size(exp_gate_up, 2 * model->n_expert_used, 1));
+            work = max_size(work, rz_matmul_fused_work_size(down, model->n_expert_used, 1));
         }
     }
     rz_attn_kernels kern;
@@ -71,7 +81,7 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
         b->moe_tokens = rz_calloc_aligned(n, sizeof *b->moe_tokens);
         b->moe_slot = rz_calloc_aligned(n, sizeof *b->moe_slot);
         b->moe_x = rz_calloc_aligned(n * E, sizeof(float));
-        b->moe_out = rz_calloc_aligned(n * E, sizeof(float));
+        b->moe_out = rz_calloc_aligned((n > K ? n : K) * E, sizeof(float));
         b->moe_acc = rz_calloc_aligned(n * E, sizeof(float));
         ok = ok && b->router && b->moe_ids && b->moe_weights && b->moe_tokens && b->moe_slot && b->moe_x &&
              b->moe_out && b->moe_acc;

@@ -208,16 +208,19 @@ static void test_matmul_batches(void **state) {
 /* One token through rz_matmul_fused on 1-3 threads, whose rows are read two
  * claims at a time per thread (gemv_task), against the rows of the type's
  * vec_dot on the same activations: bit for bit, every row written once. Three
- * parts of ragged sizes, in the stored layout and the run-time one. */
+ * parts of ragged sizes, in the stored layout and the run-time one; the last
+ * on an input of its own (as a token's experts are). */
 static void test_matmul_gemv_threads(void **state) {
     (void)state;
     enum { COLS = 512, PARTS = 3 };
     const int64_t part_rows[PARTS] = {301, 40, 57};
     const rz_type types[] = {RZ_TYPE_F16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0};
     uint64_t seed = 5;
-    float x[COLS];
-    for (int i = 0; i < COLS; i++)
+    float x[COLS], x_own[COLS];
+    for (int i = 0; i < COLS; i++) {
         x[i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
+        x_own[i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
+    }
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const rz_type_traits *st = rz_type_traits_get(types[ti]);
         const uint64_t row_bytes = rz_row_bytes(st, COLS);
@@ -250,10 +253,13 @@ static void test_matmul_gemv_threads(void **state) {
             }
             const rz_type at = lt->vec_dot_type;
             unsigned char *xq = malloc(rz_row_bytes(rz_type_traits_get(at), COLS));
+            unsigned char *xq_own = malloc(rz_row_bytes(rz_type_traits_get(at), COLS));
             rz_type_from_float_act(at, rz_isa_best())(x, xq, COLS);
+            rz_type_from_float_act(at, rz_isa_best())(x_own, xq_own, COLS);
             for (int p = 0; p < PARTS; p++)
                 for (int64_t r = 0; r < part_rows[p]; r++)
-                    rz_type_vec_dot(layouts[li], rz_isa_best())(COLS, &ref[p][r], w[p] + r * row_bytes, xq);
+                    rz_type_vec_dot(layouts[li], rz_isa_best())(COLS, &ref[p][r], w[p] + r * row_bytes,
+                                                                p == PARTS - 1 ? xq_own : xq);
             const rz_tensor *ws[PARTS] = {&wt[0], &wt[1], &wt[2]};
             void *work = malloc(rz_matmul_fused_work_size(ws, PARTS, 1));
             for (int n_threads = 1; n_threads <= 3; n_threads++) {
@@ -266,6 +272,7 @@ static void test_matmul_gemv_threads(void **state) {
                             y[p][r] = NAN;
                         outs[p] = (rz_matmul_out){.w = &wt[p], .y = y[p], .y_stride = part_rows[p]};
                     }
+                    outs[PARTS - 1].x = x_own;
                     rz_matmul_fused(pool, outs, PARTS, x, COLS, 1, work, NULL, 0);
                     for (int p = 0; p < PARTS; p++)
                         for (int64_t r = 0; r < part_rows[p]; r++)
@@ -278,6 +285,7 @@ static void test_matmul_gemv_threads(void **state) {
             }
             free(work);
             free(xq);
+            free(xq_own);
             for (int p = 0; p < PARTS; p++) {
                 free(w[p]);
                 free(y[p]);
