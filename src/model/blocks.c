@@ -73,14 +73,17 @@ static void attend_head(const attention_job *job, const attention_ctx *x, uint32
     const rz_layer *L = job->L;
     const int64_t hd = m->head_dim, kvh = h / (m->desc.n_head / m->desc.n_head_kv);
     const rz_kv_cache *c = job->g->seqs[x->b->token_seq[t]].cache;
+    const uint32_t pos = x->b->token_pos[t], first = first_key(L, pos);
+    /* A ring holds the window in consecutive rows from its first key's. */
+    const uint32_t key0 = c->ring[job->layer] ? first : 0, row0 = rz_kv_row_of(c, job->layer, key0);
     const rz_attn_head head = {
         .q = x->b->q + t * m->q_dim + h * hd,
-        .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * x->k_head_bytes,
-        .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * x->v_head_bytes,
+        .k = (const char *)rz_kv_k_row(c, job->layer, row0) + (uint64_t)kvh * x->k_head_bytes,
+        .v = (const char *)rz_kv_v_row(c, job->layer, row0) + (uint64_t)kvh * x->v_head_bytes,
         .k_stride = c->k_row_bytes,
         .v_stride = c->v_row_bytes,
-        .n_keys = x->b->token_pos[t] + 1,
-        .first_key = first_key(L, x->b->token_pos[t]),
+        .n_keys = pos + 1 - key0,
+        .first_key = first - key0,
         .head_dim = hd,
         .scale = m->attn_scale,
         .softcap = m->attn_softcap,
@@ -97,9 +100,12 @@ static void attend_block(const attention_job *job, const attention_ctx *x, uint3
     const rz_model *m = x->m;
     const int64_t hd = m->head_dim, Q = m->q_dim, group = m->desc.n_head / m->desc.n_head_kv;
     const rz_kv_cache *c = job->g->seqs[x->b->token_seq[t0]].cache;
+    /* The block's tokens are consecutive: the first sees the earliest key. */
+    const uint32_t key0 = c->ring[job->layer] ? first_key(job->L, x->b->token_pos[t0]) : 0;
+    const uint32_t row0 = rz_kv_row_of(c, job->layer, key0);
     rz_attn_block a = {
-        .k = (const char *)rz_kv_k_row(c, job->layer, 0) + (uint64_t)kvh * x->k_head_bytes,
-        .v = (const char *)rz_kv_v_row(c, job->layer, 0) + (uint64_t)kvh * x->v_head_bytes,
+        .k = (const char *)rz_kv_k_row(c, job->layer, row0) + (uint64_t)kvh * x->k_head_bytes,
+        .v = (const char *)rz_kv_v_row(c, job->layer, row0) + (uint64_t)kvh * x->v_head_bytes,
         .k_stride = c->k_row_bytes,
         .v_stride = c->v_row_bytes,
         .head_dim = hd,
@@ -111,8 +117,8 @@ static void attend_block(const attention_job *job, const attention_ctx *x, uint3
         for (int64_t h = kvh * group; h < (kvh + 1) * group; h++, a.n_rows++) {
             a.q[a.n_rows] = x->b->q + t * Q + h * hd;
             a.out[a.n_rows] = x->b->att + t * Q + h * hd;
-            a.n_keys[a.n_rows] = x->b->token_pos[t] + 1;
-            a.first_key[a.n_rows] = first_key(job->L, x->b->token_pos[t]);
+            a.n_keys[a.n_rows] = x->b->token_pos[t] + 1 - key0;
+            a.first_key[a.n_rows] = first_key(job->L, x->b->token_pos[t]) - key0;
             if (a.has_sink) a.sink[a.n_rows] = ((const float *)job->L->attn_sinks.data)[h];
         }
     rz_attention_block(&job->g->kern, &a, scratch);
@@ -160,14 +166,10 @@ static void attention_task(void *arg, int ith, int nth) {
 
 static void store_kv(const rz_graph *g, uint32_t layer) {
     const rz_forward_buffers *b = g->b;
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        rz_kv_cache *c = g->seqs[b->token_seq[t]].cache;
-        const int64_t kv_dim = c->kv_dim;
-        rz_type_traits_get(c->type_k)->from_float(b->k + (int64_t)t * kv_dim,
-                                                  rz_kv_k_row(c, layer, b->token_pos[t]), kv_dim);
-        rz_type_traits_get(c->type_v)->from_float(b->v + (int64_t)t * kv_dim,
-                                                  rz_kv_v_row(c, layer, b->token_pos[t]), kv_dim);
-    }
+    const int64_t KV = g->m->kv_dim;
+    for (uint32_t t = 0; t < g->n_tokens; t++)
+        rz_kv_cache_store(g->seqs[b->token_seq[t]].cache, layer, b->token_pos[t], b->k + t * KV,
+                          b->v + t * KV);
 }
 
 /* RMSNorm of each head_dim-wide head of n_heads per token (Qwen 3's and

@@ -48,8 +48,13 @@ rz_status rz_context_create(const rz_model *model, const rz_context_params *para
     ctx->model = model;
     ctx->n_threads = n_threads;
     ctx->n_batch = n_batch;
-    rz_status s = rz_kv_cache_init(&ctx->cache, p.type_k, p.type_v, n_ctx, (uint32_t)d->n_layer,
-                                   (int64_t)d->n_head_kv * model->head_dim, model->head_dim);
+    uint32_t *windows = calloc((size_t)d->n_layer, sizeof *windows);
+    for (int32_t l = 0; windows && l < d->n_layer; l++)
+        windows[l] = model->layers[l].window;
+    rz_status s = windows ? rz_kv_cache_init(&ctx->cache, p.type_k, p.type_v, n_ctx, (uint32_t)d->n_layer,
+                                             model->kv_dim, model->head_dim, windows, n_batch)
+                          : rz_error(RZ_ERR_NOMEM, "out of memory");
+    free(windows);
     if (s == RZ_OK) s = rz_forward_buffers_init(&ctx->buffers, model, &ctx->cache, n_batch, n_threads);
     if (s == RZ_OK) s = rz_threadpool_create(n_threads, &ctx->pool);
     if (s == RZ_OK && !(ctx->chunk_wants = calloc(n_batch, sizeof *ctx->chunk_wants)))
@@ -82,6 +87,13 @@ rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past) {
     if (n_past > ctx->n_past)
         return rz_error(RZ_ERR_INVALID_ARG, "cannot truncate the KV cache to %u: it holds %u tokens", n_past,
                         ctx->n_past);
+    /* A sliding window's ring no longer holds what the earlier positions
+     * saw past that. */
+    const rz_kv_cache *c = &ctx->cache;
+    if (c->any_ring && n_past > 0 && ctx->n_past - n_past > c->rewind)
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "cannot take a sliding-window KV cache back by %u tokens (at most %u, or to 0)",
+                        ctx->n_past - n_past, c->rewind);
     ctx->n_past = n_past;
     return RZ_OK;
 }
@@ -174,7 +186,8 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
                          "decode batch: context %zu differs in model, cache type or exceeds "
                          "the first context's size",
                          i);
-        else if (n_tokens[i] == 0 || n_tokens[i] > c->cache.n_ctx - c->n_past)
+        else if (n_tokens[i] == 0 || n_tokens[i] > c->cache.n_ctx - c->n_past ||
+                 (c->cache.any_ring && n_tokens[i] > c->cache.rewind))
             s = rz_error(RZ_ERR_RANGE, "decode batch: %u tokens for context %zu do not fit (%u of %u used)",
                          n_tokens[i], i, c->n_past, c->cache.n_ctx);
         for (size_t j = 0; j < i && s == RZ_OK; j++)

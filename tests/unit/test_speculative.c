@@ -355,7 +355,7 @@ static void test_kv_shift_rotation(void **state) {
         .freqs = freqs, .n_rot = HD, .head_dim = HD, .n_heads = HEADS, .style = RZ_ROPE_NORMAL};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         rz_kv_cache c;
-        RZ_ASSERT_OK(rz_kv_cache_init(&c, types[t], types[t], N, 1, KV, HD));
+        RZ_ASSERT_OK(rz_kv_cache_init(&c, types[t], types[t], N, 1, KV, HD, NULL, 1));
         for (int j = 0; j < N; j++) {
             memcpy(rot, x[j], sizeof rot);
             rz_rope_angles(cs, cs + HD / 2, freqs, HD / 2, j);
