@@ -402,6 +402,15 @@ typedef struct rz_model_params {
                                    generation, slower prompts */
 } rz_model_params;
 
+/* How token vectors become one embedding (llama.cpp's pooling types). */
+typedef enum rz_pooling {
+    RZ_POOLING_MODEL = -1, /* the model's own (rz_model_desc.pooling; mean where that is none) */
+    RZ_POOLING_NONE = 0,   /* every token's vector */
+    RZ_POOLING_MEAN = 1,
+    RZ_POOLING_CLS = 2,  /* the first token's */
+    RZ_POOLING_LAST = 3, /* the last token's */
+} rz_pooling;
+
 typedef struct rz_model_desc {
     char arch[32];   /* "llama" */
     char format[16]; /* "gguf" or "llama2c" */
@@ -414,6 +423,8 @@ typedef struct rz_model_desc {
     uint64_t weight_bytes; /* bytes of all weight tensors */
     int32_t bos, eos;      /* -1 if the vocabulary has none */
     bool has_vocab;
+    bool encoder;       /* BERT-like: embeddings only (rz_embed), no logits */
+    rz_pooling pooling; /* <arch>.pooling_type; mean where the file has none */
 } rz_model_desc;
 
 RZ_API rz_model_params rz_model_default_params(void);
@@ -467,7 +478,8 @@ typedef struct rz_context rz_context;
 typedef struct rz_context_params {
     uint32_t n_ctx;         /* KV cache size in tokens; 0 = the model's; capped by it */
     int32_t n_threads;      /* 0 = physical cores */
-    uint32_t n_batch;       /* max tokens per forward pass; longer inputs are split */
+    uint32_t n_batch;       /* max tokens per forward pass; longer inputs are split (encoders:
+                               always n_ctx, their input is one pass) */
     rz_type type_k, type_v; /* KV cache types */
 } rz_context_params;
 
@@ -487,7 +499,8 @@ RZ_API rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past);
 RZ_API rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_discard);
 /* Evaluate tokens at positions n_past .. n_past + n_tokens - 1 and append
  * them to the cache. want_logits: per-token flags, or NULL for the last token
- * only. Fails with RZ_ERR_RANGE (cache unchanged) if they do not fit. */
+ * only. Fails with RZ_ERR_RANGE (cache unchanged) if they do not fit, and
+ * with RZ_ERR_UNSUPPORTED for an encoder (no logits: use rz_embed). */
 RZ_API rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens,
                            const bool *want_logits);
 /* Continuous batching: decode several contexts of one model in a single
@@ -498,10 +511,21 @@ RZ_API rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_to
  * batch size, and the others must not be larger or use other cache types. */
 RZ_API rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
                                  const uint32_t *n_tokens, size_t n_ctxs);
-/* Sentence embedding: evaluates tokens from position 0 (the context's cache
- * is reset) and writes the mean of their final-norm hidden states, scaled to
- * unit length, to out (n_embd floats). The mean of the states equals their
- * sum up to that scaling, so no separate division is done. */
+typedef struct rz_embed_params {
+    rz_pooling pooling;
+    bool normalize; /* scale each vector to unit length (L2), as OpenAI's embeddings are */
+} rz_embed_params;
+
+/* The model's pooling, normalized. */
+RZ_API rz_embed_params rz_embed_default_params(void);
+/* Embedding: evaluates tokens from position 0 (the context's cache is
+ * reset) and pools their output vectors, the final-norm hidden states of a
+ * decoder or an encoder's last layer, into out: n_embd floats, or n_tokens
+ * rows of n_embd with RZ_POOLING_NONE. An encoder sees its whole input in
+ * one pass: at most the context's size. params NULL: the defaults. */
+RZ_API rz_status rz_embed_ext(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens,
+                              const rz_embed_params *params, float *out);
+/* rz_embed_ext with the defaults. */
 RZ_API rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, float *out);
 /* Logits (n_vocab floats) of token i of the last rz_decode; i = -1 is the
  * last token. NULL if they were not requested. */

@@ -25,6 +25,22 @@ void rz_rms_norm(float *out, const float *x, const float *weight, int64_t n, flo
         out[i] = x[i] * scale * weight[i];
 }
 
+void rz_layer_norm(float *out, const float *x, const float *weight, const float *bias, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)x[i];
+    const float mean = (float)(sum / (double)n);
+    double sum2 = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i] - mean;
+        out[i] = v;
+        sum2 += (double)(v * v);
+    }
+    const float scale = 1.0f / sqrtf((float)(sum2 / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = out[i] * scale * weight[i] + (bias ? bias[i] : 0.0f);
+}
+
 void rz_rope_angles(float *cos_out, float *sin_out, const float *freqs, int64_t n_pairs, int32_t pos) {
     for (int64_t i = 0; i < n_pairs; i++) {
         const float theta = (float)pos * freqs[i];
@@ -35,6 +51,7 @@ void rz_rope_angles(float *cos_out, float *sin_out, const float *freqs, int64_t 
 
 void rz_rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, rz_rope_style style,
                    const float *cos_v, const float *sin_v) {
+    if (style == RZ_ROPE_NONE) return;
     const int64_t half = n_rot / 2;
     for (int64_t h = 0; h < n_heads; h++) {
         float *v = x + h * head_dim;

@@ -7,9 +7,14 @@
 /* out = x / rms(x) * weight; sum of squares in double (as ggml). */
 void rz_rms_norm(float *out, const float *x, const float *weight, int64_t n, float eps);
 
+/* out = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias (LayerNorm; bias
+ * may be NULL); sums in double, as ggml's norm. out may be x. */
+void rz_layer_norm(float *out, const float *x, const float *weight, const float *bias, int64_t n, float eps);
+
 typedef enum rz_rope_style {
     RZ_ROPE_NORMAL, /* rotate adjacent pairs (2i, 2i+1): llama.cpp "normal", llama2.c */
     RZ_ROPE_NEOX,   /* rotate (i, i + n_rot/2): GPT-NeoX / HF layout */
+    RZ_ROPE_NONE,   /* no rotation (BERT: learned absolute positions) */
 } rz_rope_style;
 
 /* Angles for one position: cos/sin of pos * freq[i], i < n_rot/2. */

@@ -25,7 +25,17 @@ typedef enum rz_layer_tensor {
     RZ_T_FFN_POST_NORM = 1u << 13,
     RZ_T_MOE = 1u << 14,      /* ffn_gate_inp, ffn_{gate,up,down}_exps */
     RZ_T_MOE_BIAS = 1u << 15, /* ffn_gate_inp.bias, ffn_{gate,up,down}_exps.bias */
+    RZ_T_FFN_UP = 1u << 16,   /* ffn_up, ffn_down without a gate: act(up) (BERT) */
+    RZ_T_FFN_BIAS = 1u << 17, /* ffn_up.bias, ffn_down.bias */
+    RZ_T_POST_LN = 1u << 18,  /* attn_output_norm, layer_output_norm: LayerNorms with biases */
 } rz_layer_tensor;
+
+/* Input tensors besides token_embd.weight, one bit each. */
+typedef enum rz_input_tensor {
+    RZ_I_TOKEN_TYPES = 1u << 0, /* token_types.weight: row 0 added to every token */
+    RZ_I_POS_EMBD = 1u << 1,    /* position_embd.weight: learned absolute positions */
+    RZ_I_EMBD_NORM = 1u << 2,   /* token_embd_norm.weight, .bias: LayerNorm of the input */
+} rz_input_tensor;
 
 struct rz_arch {
     const char *names[3]; /* general.architecture values served */
@@ -34,6 +44,11 @@ struct rz_arch {
     uint32_t tensors;     /* layer tensors every layer has */
     uint32_t tensors_opt; /* layer tensors a layer may have (e.g. dense or MoE FFN) */
     bool rope_freqs;      /* may have rope_freqs.weight (Llama 3 frequency factors) */
+    /* Input tensors (RZ_I_*) it has, and may have. */
+    uint32_t inputs, inputs_opt;
+    /* An encoder has no output norm and head: it makes embeddings only, its
+     * attention sees the whole sequence (unless attention.causal says so). */
+    bool encoder;
     /* Settings from the architecture's own GGUF keys, after the common ones
      * (sizes, norms eps, RoPE base and dimensions) are read; may be NULL. */
     rz_status (*read_hparams)(rz_model *m, const rz_gguf *g);
@@ -56,6 +71,6 @@ rz_status rz_rope_set_init(rz_rope_set *set, const rz_model *m, float base, floa
 
 /* The architectures (src/model/arch/). */
 extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
-    rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3;
+    rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3, rz_arch_bert, rz_arch_nomic_bert;
 
 #endif

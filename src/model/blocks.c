@@ -14,6 +14,12 @@ void rz_g_rms_norm(rz_graph *g, float *out, const float *in, const rz_tensor *w)
         rz_rms_norm(out + t * E, in + t * E, w->data, E, g->m->desc.rms_eps);
 }
 
+void rz_g_layer_norm(rz_graph *g, float *out, const float *in, const rz_tensor *w, const rz_tensor *b) {
+    const int64_t E = g->m->desc.n_embd;
+    for (uint32_t t = 0; t < g->n_tokens; t++)
+        rz_layer_norm(out + t * E, in + t * E, w->data, b->data, E, g->m->norm_eps);
+}
+
 void rz_g_residual(rz_graph *g) { rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * g->m->desc.n_embd); }
 
 /* y[t] += bias for every token (rows of y `stride` floats apart). */
@@ -30,16 +36,20 @@ static int ffn_first(const rz_layer *L, const rz_tensor **out) {
         out[0] = &L->gate_inp;
         return 1;
     }
+    if (!L->ffn_gate.data) {
+        out[0] = &L->ffn_up;
+        return 1;
+    }
     out[0] = &L->ffn_gate, out[1] = &L->ffn_up;
     return 2;
 }
 
 /* What comes after layer l's last mat-mul: the next layer's Q/K/V, or the
- * output head. */
+ * output head (encoders: nothing). */
 static int after_layer(const rz_model *m, int32_t l, const rz_tensor **out) {
     if (l + 1 == m->desc.n_layer) {
         out[0] = &m->output;
-        return 1;
+        return m->output.data ? 1 : 0;
     }
     const rz_layer *N = &m->layers[l + 1];
     out[0] = &N->wq, out[1] = &N->wk, out[2] = &N->wv;
@@ -63,6 +73,14 @@ typedef struct attention_ctx {
     char *q_conv;
 } attention_ctx;
 
+/* Keys token t attends to: those up to its own position, or in an
+ * encoder all of its sequence (every one is in the cache before attention
+ * runs). */
+static uint32_t n_keys(const rz_graph *g, uint32_t t) {
+    const rz_sequence_batch *seq = &g->seqs[g->b->token_seq[t]];
+    return g->m->causal ? g->b->token_pos[t] + 1 : seq->pos0 + seq->n_tokens;
+}
+
 /* The first key a query at position pos sees: its layer's window. */
 static uint32_t first_key(const rz_layer *L, uint32_t pos) {
     return L->window && pos + 1 > L->window ? pos + 1 - L->window : 0;
@@ -82,7 +100,7 @@ static void attend_head(const attention_job *job, const attention_ctx *x, uint32
         .v = (const char *)rz_kv_v_row(c, job->layer, row0) + (uint64_t)kvh * x->v_head_bytes,
         .k_stride = c->k_row_bytes,
         .v_stride = c->v_row_bytes,
-        .n_keys = pos + 1 - key0,
+        .n_keys = n_keys(job->g, t) - key0,
         .first_key = first - key0,
         .head_dim = hd,
         .scale = m->attn_scale,
@@ -117,7 +135,7 @@ static void attend_block(const attention_job *job, const attention_ctx *x, uint3
         for (int64_t h = kvh * group; h < (kvh + 1) * group; h++, a.n_rows++) {
             a.q[a.n_rows] = x->b->q + t * Q + h * hd;
             a.out[a.n_rows] = x->b->att + t * Q + h * hd;
-            a.n_keys[a.n_rows] = x->b->token_pos[t] + 1 - key0;
+            a.n_keys[a.n_rows] = n_keys(job->g, t) - key0;
             a.first_key[a.n_rows] = first_key(job->L, x->b->token_pos[t]) - key0;
             if (a.has_sink) a.sink[a.n_rows] = ((const float *)job->L->attn_sinks.data)[h];
         }
@@ -219,7 +237,7 @@ void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
 
 /* ------------------------------------------------------------------ FFN */
 
-/* gate = act(gate) * up over n values (without a gate matrix, act(up) in up). */
+/* gate = act(gate) * up over n values. */
 static void activate(const rz_model *m, float *gate, float *up, int64_t n) {
     switch (m->ffn_activation) {
     case RZ_FFN_SILU: rz_swiglu(gate, up, n); break;
@@ -236,9 +254,15 @@ void rz_g_ffn(rz_graph *g, const rz_layer *L, int32_t l) {
     const uint32_t n = g->n_tokens;
     const rz_tensor *down[] = {&L->ffn_down}, *after[3];
     const rz_matmul_out gate_up[] = {{&L->ffn_gate, b->gate, F, NULL}, {&L->ffn_up, b->up, F, NULL}};
-    rz_matmul_fused(g->pool, gate_up, 2, b->xb, E, n, b->work, down, 1);
+    const bool gated = L->ffn_gate.data;
+    rz_matmul_fused(g->pool, gated ? gate_up : gate_up + 1, gated ? 2 : 1, b->xb, E, n, b->work, down, 1);
     add_bias(g, b->up, F, &L->ffn_up_b);
-    activate(m, b->gate, b->up, (int64_t)n * F);
+    if (gated) {
+        activate(m, b->gate, b->up, (int64_t)n * F);
+    } else { /* BERT: gelu(up), the one ungated activation there is (ggml's, as Gemma's) */
+        for (int64_t i = 0; i < (int64_t)n * F; i++)
+            b->gate[i] = rz_gelu_f16(b->up[i]);
+    }
     if (L->ffn_sub_norm.data)
         for (uint32_t t = 0; t < n; t++)
             rz_rms_norm(b->gate + t * F, b->gate + t * F, L->ffn_sub_norm.data, F, m->desc.rms_eps);

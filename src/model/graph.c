@@ -27,7 +27,11 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
         const rz_layer *L = &model->layers[l];
         const rz_tensor *qkv[] = {&L->wq, &L->wk, &L->wv}, *gate_up[] = {&L->ffn_gate, &L->ffn_up};
         work = max_size(work, rz_matmul_fused_work_size(qkv, 3, (int64_t)n));
-        if (L->ffn_up.data) work = max_size(work, rz_matmul_fused_work_size(gate_up, 2, (int64_t)n));
+        if (L->ffn_up.data) {
+            const bool gated = L->ffn_gate.data;
+            work = max_size(
+                work, rz_matmul_fused_work_size(gated ? gate_up : gate_up + 1, gated ? 2 : 1, (int64_t)n));
+        }
         for (int32_t e = 0; L->exp_up && e < model->n_expert; e++) {
             const rz_tensor *exp[] = {&L->exp_gate[e], &L->exp_up[e]};
             work = max_size(work, rz_matmul_fused_work_size(exp, 2, (int64_t)n));
@@ -60,7 +64,8 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
     b->v = rz_calloc_aligned(n * (size_t)model->kv_dim, sizeof(float));
     b->gate = rz_calloc_aligned(n * ff, sizeof(float));
     b->up = rz_calloc_aligned(n * ff, sizeof(float));
-    b->logits = rz_calloc_aligned(n * (size_t)d->n_vocab, sizeof(float));
+    /* encoders have no head: no logits */
+    b->logits = rz_calloc_aligned(model->output.data ? n * (size_t)d->n_vocab : 1, sizeof(float));
     b->work = rz_alloc_aligned(work);
     b->scores = rz_calloc_aligned((size_t)n_threads * (cache->n_ctx + 1), sizeof(float));
     b->q_conv = rz_alloc_aligned((size_t)n_threads * b->q_conv_stride);
@@ -124,6 +129,23 @@ static uint32_t attention_blocks(const rz_model *m, rz_forward_buffers *b, uint3
     return longest >= 2 ? n_blocks : 0;
 }
 
+/* An encoder's additions to token t's embedding in b->x: the row of token
+ * type 0 ("sentence A": inputs carry no types), its position's learned
+ * embedding, then a LayerNorm; b->xb is scratch. */
+static void encoder_inputs(const rz_model *m, rz_forward_buffers *b, uint32_t t) {
+    const int64_t E = m->desc.n_embd;
+    float *x = b->x + t * E, *row = b->xb + t * E;
+    if (m->token_types.data) {
+        rz_type_traits_get(m->token_types.type)->to_float(rz_tensor_row(&m->token_types, 0), row, E);
+        rz_add(x, row, E);
+    }
+    if (m->pos_embd.data) {
+        rz_type_traits_get(m->pos_embd.type)->to_float(rz_tensor_row(&m->pos_embd, b->token_pos[t]), row, E);
+        rz_add(x, row, E);
+    }
+    if (m->embd_norm.data) rz_layer_norm(x, x, m->embd_norm.data, m->embd_norm_b.data, E, m->norm_eps);
+}
+
 /* Embeddings, RoPE angles and every layer of the pass; the final hidden
  * states are left in b->x. */
 static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
@@ -149,6 +171,7 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
         if (m->embd_scale != 1.0f)
             for (int64_t i = 0; i < E; i++)
                 x[i] *= m->embd_scale;
+        encoder_inputs(m, b, t);
         for (int s = 0; s < m->n_rope_sets; s++) {
             float *cs = b->rope_cos[s] + t * n_pairs, *sn = b->rope_sin[s] + t * n_pairs;
             rz_rope_angles(cs, sn, m->rope[s].freqs, n_pairs, (int32_t)b->token_pos[t]);
@@ -183,11 +206,9 @@ void rz_model_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
 }
 
 void rz_model_forward_hidden(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
-                             rz_forward_buffers *b, rz_threadpool *pool, float *hidden_sum) {
+                             rz_forward_buffers *b, rz_threadpool *pool) {
     const int64_t E = m->desc.n_embd;
     const uint32_t n_tokens = forward_layers(m, seqs, n_seqs, b, pool);
-    for (uint32_t t = 0; t < n_tokens; t++) {
-        rz_rms_norm(b->xb, b->x + t * E, m->output_norm.data, E, m->desc.rms_eps);
-        rz_add(hidden_sum, b->xb, E);
-    }
+    for (uint32_t t = 0; m->output_norm.data && t < n_tokens; t++)
+        rz_rms_norm(b->x + t * E, b->x + t * E, m->output_norm.data, E, m->desc.rms_eps);
 }

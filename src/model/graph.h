@@ -72,9 +72,10 @@ void rz_model_forward(const rz_model *model, const rz_sequence_batch *seqs, uint
                       rz_forward_buffers *b, rz_threadpool *pool, const bool *want_logits,
                       uint32_t *n_logits);
 
-/* The same pass without the output head: adds every token's final-norm
- * hidden state (n_embd floats) to hidden_sum, for pooled embeddings. */
+/* The same pass without the output head, for embeddings: leaves every
+ * token's output vector in b->x (n_embd floats each, tokens in order): its
+ * final-norm hidden state, or an encoder's last layer output. */
 void rz_model_forward_hidden(const rz_model *model, const rz_sequence_batch *seqs, uint32_t n_seqs,
-                             rz_forward_buffers *b, rz_threadpool *pool, float *hidden_sum);
+                             rz_forward_buffers *b, rz_threadpool *pool);
 
 #endif

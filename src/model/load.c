@@ -159,10 +159,16 @@ static const struct layer_spec {
     {RZ_T_SUB_NORMS, "ffn_sub_norm.weight", D_F, D_1, D_1, USE_NORM, AT(ffn_sub_norm)},
     {RZ_T_FFN_NORM, "ffn_norm.weight", D_E, D_1, D_1, USE_NORM, AT(ffn_norm)},
     {RZ_T_FFN, "ffn_gate.weight", D_E, D_F, D_1, USE_MATRIX, AT(ffn_gate)},
-    {RZ_T_FFN, "ffn_up.weight", D_E, D_F, D_1, USE_MATRIX, AT(ffn_up)},
-    {RZ_T_FFN | RZ_T_FFN_GATE_UP, "ffn_down.weight", D_F, D_E, D_1, USE_MATRIX, AT(ffn_down)},
+    {RZ_T_FFN | RZ_T_FFN_UP, "ffn_up.weight", D_E, D_F, D_1, USE_MATRIX, AT(ffn_up)},
+    {RZ_T_FFN | RZ_T_FFN_GATE_UP | RZ_T_FFN_UP, "ffn_down.weight", D_F, D_E, D_1, USE_MATRIX, AT(ffn_down)},
     {RZ_T_FFN_GATE_UP, "ffn_up.weight", D_E, D_F2, D_1, USE_MATRIX, AT(ffn_up)},
     {RZ_T_FFN_POST_NORM, "post_ffw_norm.weight", D_E, D_1, D_1, USE_NORM, AT(ffn_post_norm)},
+    {RZ_T_FFN_BIAS, "ffn_up.bias", D_F, D_1, D_1, USE_NORM, AT(ffn_up_b)},
+    {RZ_T_FFN_BIAS, "ffn_down.bias", D_E, D_1, D_1, USE_NORM, AT(ffn_down_b)},
+    {RZ_T_POST_LN, "attn_output_norm.weight", D_E, D_1, D_1, USE_NORM, AT(attn_out_norm)},
+    {RZ_T_POST_LN, "attn_output_norm.bias", D_E, D_1, D_1, USE_NORM, AT(attn_out_norm_b)},
+    {RZ_T_POST_LN, "layer_output_norm.weight", D_E, D_1, D_1, USE_NORM, AT(layer_out_norm)},
+    {RZ_T_POST_LN, "layer_output_norm.bias", D_E, D_1, D_1, USE_NORM, AT(layer_out_norm_b)},
     {RZ_T_MOE, "ffn_gate_inp.weight", D_E, D_X, D_1, USE_MATRIX, AT(gate_inp)},
     {RZ_T_MOE, "ffn_gate_exps.weight", D_E, D_FE, D_X, USE_MATRIX, AT(exp_gate)},
     {RZ_T_MOE, "ffn_up_exps.weight", D_E, D_FE, D_X, USE_MATRIX, AT(exp_up)},
@@ -229,17 +235,18 @@ static rz_status bind_layer(rz_model *m, const weight_source *src, int32_t l, rz
         return rz_error(RZ_ERR_FORMAT, "model: layer %d must have either a dense FFN or experts", l);
     if (moe && (!L->gate_inp.data || !L->exp_gate || !L->exp_down))
         return rz_error(RZ_ERR_FORMAT, "model: layer %d has an incomplete set of expert tensors", l);
-    if (dense && !L->ffn_gate.data) return rz_error(RZ_ERR_FORMAT, "model: layer %d has no ffn_gate", l);
+    if (dense && !L->ffn_gate.data && !(a->tensors & RZ_T_FFN_UP))
+        return rz_error(RZ_ERR_FORMAT, "model: layer %d has no ffn_gate", l);
     return RZ_OK;
 }
 
-/* Every matrix, output first, for placement and work sizes. */
+/* Every matrix, the output (if any) first, for placement and work sizes. */
 static rz_status list_matrices(rz_model *m) {
     const int64_t per_layer = 8 + 3 * (int64_t)m->n_expert;
     m->matrices = calloc((size_t)(1 + per_layer * m->desc.n_layer), sizeof *m->matrices);
     if (!m->matrices) return rz_error(RZ_ERR_NOMEM, "out of memory");
     int64_t n = 0;
-    m->matrices[n++] = &m->output;
+    if (m->output.data) m->matrices[n++] = &m->output;
     for (int32_t l = 0; l < m->desc.n_layer; l++) {
         rz_layer *L = &m->layers[l];
         rz_tensor *mats[] = {&L->wq,       &L->wk,     &L->wv,       &L->wo,
@@ -256,21 +263,26 @@ static rz_status list_matrices(rz_model *m) {
     return RZ_OK;
 }
 
-static rz_status bind_weights(rz_model *m, const weight_source *src) {
-    const rz_model_desc *d = &m->desc;
-    const int64_t E = d->n_embd, V = d->n_vocab;
-    RZ_TRY(bind_weight(src, "token_embd.weight", E, V, USE_EMBEDDING, false, &m->tok_embd));
-    RZ_TRY(bind_weight(src, "output_norm.weight", E, 1, USE_NORM, false, &m->output_norm));
-    RZ_TRY(bind_weight(src, "output.weight", E, V, USE_MATRIX, true, &m->output));
-    if (!m->output.data) {
-        if (!rz_type_vec_dot(m->tok_embd.type, RZ_ISA_SCALAR))
-            return rz_error(RZ_ERR_UNSUPPORTED,
-                            "model: tied output uses token_embd of type %s, which has no mat-mul "
-                            "kernel yet",
-                            rz_type_name(m->tok_embd.type));
-        m->output = m->tok_embd;
-        m->desc.tied_output = true;
+/* The architecture's input tensors besides token_embd (RZ_I_*). */
+static rz_status bind_inputs(rz_model *m, const weight_source *src) {
+    const uint32_t req = m->arch->inputs, all = req | m->arch->inputs_opt;
+    const int64_t E = m->desc.n_embd;
+    if (all & RZ_I_TOKEN_TYPES)
+        RZ_TRY(bind_weight(src, "token_types.weight", E, m->n_token_types, USE_EMBEDDING,
+                           !(req & RZ_I_TOKEN_TYPES), &m->token_types));
+    if (all & RZ_I_POS_EMBD)
+        RZ_TRY(bind_weight(src, "position_embd.weight", E, m->desc.n_ctx_train, USE_EMBEDDING,
+                           !(req & RZ_I_POS_EMBD), &m->pos_embd));
+    if (all & RZ_I_EMBD_NORM) {
+        const bool opt = !(req & RZ_I_EMBD_NORM);
+        RZ_TRY(bind_weight(src, "token_embd_norm.weight", E, 1, USE_NORM, opt, &m->embd_norm));
+        RZ_TRY(bind_weight(src, "token_embd_norm.bias", E, 1, USE_NORM, opt, &m->embd_norm_b));
     }
+    return RZ_OK;
+}
+
+static rz_status bind_layers(rz_model *m, const weight_source *src) {
+    const rz_model_desc *d = &m->desc;
     m->layers = calloc((size_t)d->n_layer, sizeof *m->layers);
     m->experts = calloc((size_t)d->n_layer * 3 * (size_t)m->n_expert + 1, sizeof *m->experts);
     if (!m->layers || !m->experts) return rz_error(RZ_ERR_NOMEM, "out of memory for %d layers", d->n_layer);
@@ -284,6 +296,26 @@ static rz_status bind_weights(rz_model *m, const weight_source *src) {
         }
     }
     return list_matrices(m);
+}
+
+static rz_status bind_weights(rz_model *m, const weight_source *src) {
+    const rz_model_desc *d = &m->desc;
+    const int64_t E = d->n_embd, V = d->n_vocab;
+    RZ_TRY(bind_weight(src, "token_embd.weight", E, V, USE_EMBEDDING, false, &m->tok_embd));
+    RZ_TRY(bind_inputs(m, src));
+    if (m->arch->encoder) return bind_layers(m, src); /* no output norm and head */
+    RZ_TRY(bind_weight(src, "output_norm.weight", E, 1, USE_NORM, false, &m->output_norm));
+    RZ_TRY(bind_weight(src, "output.weight", E, V, USE_MATRIX, true, &m->output));
+    if (!m->output.data) {
+        if (!rz_type_vec_dot(m->tok_embd.type, RZ_ISA_SCALAR))
+            return rz_error(RZ_ERR_UNSUPPORTED,
+                            "model: tied output uses token_embd of type %s, which has no mat-mul "
+                            "kernel yet",
+                            rz_type_name(m->tok_embd.type));
+        m->output = m->tok_embd;
+        m->desc.tied_output = true;
+    }
+    return bind_layers(m, src);
 }
 
 /* rope_freqs.weight (Llama 3.1+): per-pair factors the frequencies are
@@ -408,6 +440,12 @@ static rz_status read_gguf_hparams(rz_model *m, const rz_gguf *g) {
     RZ_TRY(rz_arch_key_u32(g, d->arch, "expert_count", true, 0, &m->n_expert));
     RZ_TRY(rz_arch_key_u32(g, d->arch, "expert_used_count", true, 0, &m->n_expert_used));
     RZ_TRY(rz_arch_key_u32(g, d->arch, "expert_feed_forward_length", true, (uint32_t)d->n_ff, &m->n_ff_exp));
+    int32_t pooling;
+    RZ_TRY(rz_arch_key_u32(g, d->arch, "pooling_type", true, RZ_POOLING_MEAN, &pooling));
+    if (pooling > RZ_POOLING_LAST)
+        return rz_error(RZ_ERR_UNSUPPORTED, "model: pooling type %d is not supported (none, mean, cls, last)",
+                        pooling);
+    d->pooling = (rz_pooling)pooling;
     const rz_gguf_tensor *embd = rz_gguf_find_tensor(g, "token_embd.weight");
     if (!embd) return rz_error(RZ_ERR_FORMAT, "model: tensor 'token_embd.weight' is missing");
     if (embd->ne[1] > INT32_MAX) return rz_error(RZ_ERR_RANGE, "model: vocabulary is too large");
@@ -431,6 +469,7 @@ static rz_status read_llama2c_hparams(rz_model *m, const rz_llama2c *l2c) {
     d->rms_eps = 1e-5f;
     d->rope_freq_base = 10000.0f;
     d->n_vocab = c->vocab_size;
+    d->pooling = RZ_POOLING_MEAN;
     return RZ_OK;
 }
 
@@ -462,6 +501,8 @@ static rz_status derive_hparams(rz_model *m, const rz_gguf *g) {
     m->rope_style = m->arch->rope_style;
     m->ffn_activation = m->arch->ffn_activation;
     m->attn_scale = 1.0f / sqrtf((float)m->head_dim);
+    m->causal = !m->arch->encoder;
+    d->encoder = m->arch->encoder;
     m->embd_scale = 1.0f;
     m->moe_gating = RZ_MOE_SOFTMAX;
     m->moe_norm_weights = true;
@@ -637,8 +678,8 @@ static rz_status load_llama2c_vocab(rz_model *m, const char *path) {
         &L->attn_norm, &L->attn_norm_b, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->bo,      \
             &L->q_norm, &L->k_norm, &L->attn_post_norm, &L->attn_sinks, &L->attn_sub_norm, &L->ffn_norm,     \
             &L->ffn_norm_b, &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->ffn_up_b, &L->ffn_down_b,            \
-            &L->ffn_sub_norm, &L->ffn_post_norm, &L->gate_inp, &L->gate_inp_b, &L->exp_gate_b, &L->exp_up_b, \
-            &L->exp_down_b                                                                                   \
+            &L->ffn_sub_norm, &L->ffn_post_norm, &L->attn_out_norm, &L->attn_out_norm_b, &L->layer_out_norm, \
+            &L->layer_out_norm_b, &L->gate_inp, &L->gate_inp_b, &L->exp_gate_b, &L->exp_up_b, &L->exp_down_b \
     }
 
 static uint64_t tensor_bytes(const rz_tensor *t) { return t->data ? t->row_bytes * (uint64_t)t->ne[1] : 0; }
@@ -649,13 +690,21 @@ static uint64_t tensor_params(const rz_tensor *t) { return t->data ? (uint64_t)(
  * embedding row. */
 static void weight_totals(const rz_model *m, uint64_t *params, uint64_t *bytes, uint64_t *per_token) {
     const rz_model_desc *d = &m->desc;
-    const rz_tensor *globals[] = {&m->tok_embd, &m->output_norm, &m->output};
+    /* Tables a token reads one row of, then the rest. */
+    const rz_tensor *tables[] = {&m->tok_embd, &m->token_types, &m->pos_embd},
+                    *globals[] = {&m->output_norm, &m->output, &m->embd_norm, &m->embd_norm_b};
     *params = *bytes = *per_token = 0;
-    for (int i = 0; i < (d->tied_output ? 2 : 3); i++) {
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        *params += tensor_params(tables[i]);
+        *bytes += tensor_bytes(tables[i]);
+        *per_token += tables[i]->data ? tables[i]->row_bytes : 0;
+    }
+    for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
+        if (d->tied_output && globals[i] == &m->output) continue;
         *params += tensor_params(globals[i]);
         *bytes += tensor_bytes(globals[i]);
+        *per_token += tensor_bytes(globals[i]);
     }
-    *per_token = *bytes - tensor_bytes(&m->tok_embd) + m->tok_embd.row_bytes;
     if (d->tied_output) *per_token += tensor_bytes(&m->output);
     for (int32_t l = 0; l < d->n_layer; l++) {
         const rz_layer *L = &m->layers[l];

@@ -22,6 +22,10 @@ typedef struct rz_layer {
     rz_tensor ffn_up_b, ffn_down_b;
     rz_tensor ffn_sub_norm;  /* before the down projection (BitNet) */
     rz_tensor ffn_post_norm; /* on the FFN output (Gemma 2/3) */
+    /* Post-LN encoders (BERT): LayerNorms after the attention and after the
+     * FFN residual. */
+    rz_tensor attn_out_norm, attn_out_norm_b;
+    rz_tensor layer_out_norm, layer_out_norm_b;
     /* Mixture of experts: router and one view per expert of the 3-D tensors. */
     rz_tensor gate_inp, gate_inp_b;
     rz_tensor *exp_gate, *exp_up, *exp_down;
@@ -77,6 +81,13 @@ struct rz_model {
     rz_moe_gating moe_gating;
     bool moe_norm_weights; /* renormalize the chosen experts' weights to sum 1 */
     rz_tensor tok_embd, output_norm, output;
+    /* Encoders (BERT) have no output_norm and output; token type 0's row
+     * and learned positions are added to their token embeddings, then a
+     * LayerNorm; absent elsewhere. */
+    rz_tensor token_types, pos_embd, embd_norm, embd_norm_b;
+    int32_t n_token_types;
+    float norm_eps; /* LayerNorm epsilon (attention.layer_norm_epsilon) */
+    bool causal;    /* a token attends to those before it; encoders: to all of its sequence */
     rz_layer *layers;
     rz_tensor *experts; /* storage behind the layers' expert views */
     bool vocab_only;    /* loaded without hyperparameters and weights */

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/threadpool.h"
+#include "kernels/ops.h"
 #include "model/graph.h"
 
 struct rz_context {
@@ -42,7 +43,7 @@ rz_status rz_context_create(const rz_model *model, const rz_context_params *para
         return rz_error(RZ_ERR_INVALID_ARG, "thread count %d is out of range", p.n_threads);
     int32_t n_threads = p.n_threads ? p.n_threads : rz_cpu_info_get()->physical_cores;
     uint32_t n_batch = p.n_batch ? p.n_batch : 256;
-    if (n_batch > n_ctx) n_batch = n_ctx;
+    if (n_batch > n_ctx || d->encoder) n_batch = n_ctx; /* an encoder sees its input in one pass */
     rz_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return rz_error(RZ_ERR_NOMEM, "out of memory");
     ctx->model = model;
@@ -131,8 +132,14 @@ static rz_status reserve(rz_context *ctx, uint32_t n_tokens, uint32_t n_rows) {
     return RZ_OK;
 }
 
+static rz_status no_logits(const rz_model *m) {
+    return rz_error(RZ_ERR_UNSUPPORTED, "decode: '%s' is an encoder: it has no logits, only embeddings",
+                    m->desc.arch);
+}
+
 rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, const bool *want_logits) {
     const rz_model *m = ctx->model;
+    if (m->desc.encoder) return no_logits(m);
     if (n_tokens == 0) return rz_error(RZ_ERR_INVALID_ARG, "decode: no tokens");
     if (n_tokens > ctx->cache.n_ctx - ctx->n_past)
         return rz_error(RZ_ERR_RANGE, "decode: %u tokens do not fit: the context holds %u of %u", n_tokens,
@@ -171,6 +178,7 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
     if (n_ctxs == 0) return rz_error(RZ_ERR_INVALID_ARG, "decode batch: no contexts");
     rz_context *runner = ctxs[0];
     const rz_model *m = runner->model;
+    if (m->desc.encoder) return no_logits(m);
     if (n_ctxs > runner->n_batch)
         return rz_error(RZ_ERR_RANGE, "decode batch: %zu contexts exceed the batch size %u", n_ctxs,
                         runner->n_batch);
@@ -228,9 +236,29 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
     return RZ_OK;
 }
 
-rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, float *out) {
+rz_embed_params rz_embed_default_params(void) {
+    return (rz_embed_params){.pooling = RZ_POOLING_MODEL, .normalize = true};
+}
+
+static void l2_normalize(float *v, int32_t n) {
+    double norm = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        norm += (double)v[i] * v[i];
+    const float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
+    for (int32_t i = 0; i < n; i++)
+        v[i] *= scale;
+}
+
+rz_status rz_embed_ext(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens,
+                       const rz_embed_params *params, float *out) {
     const rz_model *m = ctx->model;
     const int32_t E = m->desc.n_embd;
+    const rz_embed_params p = params ? *params : rz_embed_default_params();
+    rz_pooling pooling = p.pooling;
+    if (pooling == RZ_POOLING_MODEL)
+        pooling = m->desc.pooling == RZ_POOLING_NONE ? RZ_POOLING_MEAN : m->desc.pooling;
+    if (pooling < RZ_POOLING_NONE || pooling > RZ_POOLING_LAST)
+        return rz_error(RZ_ERR_INVALID_ARG, "embed: unknown pooling type %d", (int)p.pooling);
     if (n_tokens == 0) return rz_error(RZ_ERR_INVALID_ARG, "embed: no tokens");
     if (n_tokens > ctx->cache.n_ctx)
         return rz_error(RZ_ERR_RANGE, "embed: %u tokens exceed the context of %u", n_tokens,
@@ -239,24 +267,42 @@ rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, fl
         if (tokens[i] < 0 || tokens[i] >= m->desc.n_vocab)
             return rz_error(RZ_ERR_INVALID_ARG, "embed: token %d is outside the vocabulary [0, %d)",
                             tokens[i], m->desc.n_vocab);
-    memset(out, 0, (size_t)E * sizeof *out);
+    if (pooling == RZ_POOLING_MEAN) memset(out, 0, (size_t)E * sizeof *out);
     ctx->n_past = 0;
     ctx->n_last = 0; /* the logits of an earlier decode are gone with the cache */
+    const float *x = ctx->buffers.x;
     for (uint32_t start = 0; start < n_tokens; start += ctx->n_batch) {
         const uint32_t n = n_tokens - start < ctx->n_batch ? n_tokens - start : ctx->n_batch;
         const rz_sequence_batch seq = {
             .cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
-        rz_model_forward_hidden(m, &seq, 1, &ctx->buffers, ctx->pool, out);
+        rz_model_forward_hidden(m, &seq, 1, &ctx->buffers, ctx->pool);
         ctx->n_past += n;
+        switch (pooling) {
+        case RZ_POOLING_NONE: memcpy(out + (size_t)start * E, x, (size_t)n * E * sizeof *out); break;
+        case RZ_POOLING_MEAN:
+            for (uint32_t t = 0; t < n; t++)
+                rz_add(out, x + (size_t)t * E, E);
+            break;
+        case RZ_POOLING_CLS:
+            if (start == 0) memcpy(out, x, (size_t)E * sizeof *out);
+            break;
+        case RZ_POOLING_LAST:
+            if (start + n == n_tokens) memcpy(out, x + (size_t)(n - 1) * E, (size_t)E * sizeof *out);
+            break;
+        case RZ_POOLING_MODEL: break; /* resolved above */
+        }
     }
-    /* Mean over tokens, then unit length (as OpenAI's embeddings are). */
-    double norm = 0.0;
-    for (int32_t i = 0; i < E; i++)
-        norm += (double)out[i] * out[i];
-    const float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-    for (int32_t i = 0; i < E; i++)
-        out[i] *= scale;
+    if (pooling == RZ_POOLING_MEAN)
+        for (int32_t i = 0; i < E; i++)
+            out[i] /= (float)n_tokens;
+    const uint32_t n_vectors = pooling == RZ_POOLING_NONE ? n_tokens : 1;
+    for (uint32_t v = 0; p.normalize && v < n_vectors; v++)
+        l2_normalize(out + (size_t)v * E, E);
     return RZ_OK;
+}
+
+rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, float *out) {
+    return rz_embed_ext(ctx, tokens, n_tokens, NULL, out);
 }
 
 const float *rz_get_logits(const rz_context *ctx, int32_t i) {

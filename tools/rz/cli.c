@@ -222,3 +222,32 @@ int rz_cli_load(const char *command, const rz_cli_model_opts *o, rz_model **mode
     fprintf(stderr, "load time: %.1f ms\n", (rz_time_seconds() - t0) * 1e3);
     return 0;
 }
+
+int rz_cli_parse_ids(const char *command, const char *list, int32_t **ids, size_t *n) {
+    size_t cap = 16, count = 0;
+    int32_t *out = malloc(cap * sizeof *out);
+    const char *p = list;
+    while (out && *p) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+            p++;
+        if (!*p) break;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX) {
+            free(out);
+            return rz_cli_usage_error(command, "invalid token id list near '%.16s'", p);
+        }
+        if (count == cap) {
+            int32_t *grown = realloc(out, 2 * cap * sizeof *out);
+            if (!grown) break;
+            out = grown;
+            cap *= 2;
+        }
+        out[count++] = (int32_t)v;
+        p = end;
+    }
+    if (!out) return rz_cli_usage_error(command, "out of memory");
+    *ids = out;
+    *n = count;
+    return 0;
+}

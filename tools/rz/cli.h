@@ -22,6 +22,7 @@ int rz_cmd_synth(int argc, char **argv);
 int rz_cmd_bench(int argc, char **argv);
 int rz_cmd_perplexity(int argc, char **argv);
 int rz_cmd_serve(int argc, char **argv);
+int rz_cmd_embed(int argc, char **argv);
 
 /* rz info's report on a llama2.c checkpoint (info_llama2c.c); exit code. */
 int rz_info_llama2c(const char *path, bool json);
@@ -60,6 +61,10 @@ void rz_cli_model_opts_init(rz_cli_model_opts *o);
 int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, char **argv, int *i);
 /* Help text for the shared options. */
 extern const char rz_cli_model_opts_help[];
+
+/* Token ids from a list separated by spaces or commas (malloc'd into *ids);
+ * 0, or 2 after printing why. */
+int rz_cli_parse_ids(const char *command, const char *list, int32_t **ids, size_t *n);
 
 /* Loads the model and creates a context; prints the load time on stderr. */
 int rz_cli_load(const char *command, const rz_cli_model_opts *o, rz_model **model, rz_context **ctx);

@@ -11,35 +11,6 @@ static const char usage[] =
     "  --logits-out FILE   logits of every position, little-endian float32 rows of n_vocab\n"
     "  --seq               evaluate one token per forward pass instead of one batch\n";
 
-static int parse_ids(const char *list, int32_t **ids, size_t *n) {
-    size_t cap = 16, count = 0;
-    int32_t *out = malloc(cap * sizeof *out);
-    const char *p = list;
-    while (out && *p) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
-            p++;
-        if (!*p) break;
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > INT32_MAX) {
-            free(out);
-            return rz_cli_usage_error("eval", "invalid token id list near '%.16s'", p);
-        }
-        if (count == cap) {
-            int32_t *grown = realloc(out, 2 * cap * sizeof *out);
-            if (!grown) break;
-            out = grown;
-            cap *= 2;
-        }
-        out[count++] = (int32_t)v;
-        p = end;
-    }
-    if (!out) return rz_cli_usage_error("eval", "out of memory");
-    *ids = out;
-    *n = count;
-    return 0;
-}
-
 int rz_cmd_eval(int argc, char **argv) {
     rz_cli_model_opts o;
     rz_cli_model_opts_init(&o);
@@ -66,7 +37,7 @@ int rz_cmd_eval(int argc, char **argv) {
     if (!id_list || !out_path) return rz_cli_usage_error("eval", "--ids and --logits-out are required");
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = parse_ids(id_list, &ids, &n);
+    int rc = rz_cli_parse_ids("eval", id_list, &ids, &n);
     if (rc != 0) return rc;
     if (n == 0) {
         free(ids);

@@ -16,6 +16,7 @@ static const rz_command commands[] = {
     {"quantize", rz_cmd_quantize, "requantize a GGUF model (llama.cpp's presets)"},
     {"run", rz_cmd_run, "generate text from a prompt"},
     {"eval", rz_cmd_eval, "evaluate token ids and write their logits"},
+    {"embed", rz_cmd_embed, "embedding vectors of a text or token ids"},
     {"tokenize", rz_cmd_tokenize, "text to token ids with a model's tokenizer"},
     {"tensor", rz_cmd_tensor, "write one tensor of a model as float32"},
     {"synth", rz_cmd_synth, "write a Llama-shaped GGUF with random weights"},
