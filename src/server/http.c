@@ -764,9 +764,11 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
         return send_error(c, cn, &err);
     cn->have_req = true;
     snprintf(cn->id, sizeof cn->id, "%s-%lu", kind == SRV_CHAT ? "chatcmpl" : "cmpl", cn->num);
-    char *text = kind == SRV_CHAT ? srv_template_render(srv->tmpl, cn->req.messages, cn->req.n_messages)
-                                  : strdup(cn->req.prompt);
-    if (!text) return fail(c, cn, 500, "server_error", NULL, "out of memory");
+    srv_error_set(&err, 500, "server_error", NULL, NULL, "out of memory");
+    char *text = kind == SRV_CHAT
+                     ? srv_template_render(srv->tmpl, cn->req.messages, cn->req.n_messages, time(NULL), &err)
+                     : strdup(cn->req.prompt);
+    if (!text) return send_error(c, cn, &err);
     if (srv->cfg->log_prompts) cn->log_prompt = strdup(text);
     srv_job *job = cn->job = srv_job_new();
     if (!job || tokenize_alloc(srv->cfg->model, text, true, kind == SRV_CHAT, &job->prompt, &job->n_prompt) !=
@@ -804,8 +806,9 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
     for (size_t i = 0; i < cn->req.n_stop; i++)
         if (!(job->stop[job->n_stop++] = strdup(cn->req.stop[i])))
             return fail(c, cn, 500, "server_error", NULL, "out of memory");
-    if (kind == SRV_CHAT && !(job->stop[job->n_stop++] = strdup(srv_template_end_of_turn(srv->tmpl))))
-        return fail(c, cn, 500, "server_error", NULL, "out of memory");
+    for (const char *const *end = srv_template_end_of_turn(srv->tmpl); kind == SRV_CHAT && *end; end++)
+        if (!(job->stop[job->n_stop++] = strdup(*end)))
+            return fail(c, cn, 500, "server_error", NULL, "out of memory");
     job->t_enqueued = cn->t0;
     if (srv_sched_submit(srv->sched, job) != RZ_OK)
         return fail(c, cn, 503, "server_error", "overloaded", rz_last_error());
@@ -995,7 +998,7 @@ rz_status rz_server_run(const rz_server_config *cfg, volatile sig_atomic_t *stop
         if (!srv_template_from_name(cfg->chat_template, &srv.tmpl))
             return rz_error(RZ_ERR_INVALID_ARG,
                             "serve: unknown chat template '%s' (chatml, llama2, llama3, "
-                            "mistral, gemma, phi3, bitnet)",
+                            "mistral, gemma, phi3, bitnet, harmony)",
                             cfg->chat_template);
     } else if (rz_model_meta_str(cfg->model, "tokenizer.chat_template", &tmpl) != RZ_OK) {
         srv.tmpl = SRV_TMPL_CHATML;
