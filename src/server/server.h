@@ -97,6 +97,36 @@ char *srv_template_render(srv_template t, const srv_message *messages, size_t n,
 #define SRV_MAX_END_OF_TURN 2
 const char *const *srv_template_end_of_turn(srv_template t);
 
+/* ------------------------------------------------------ harmony output */
+
+/* A gpt-oss reply is harmony messages, e.g. "<|channel|>analysis<|message|>
+ * ...<|end|><|start|>assistant<|channel|>final<|message|>...": the parser
+ * splits streamed pieces (markers may be cut anywhere) into the analysis
+ * (reasoning) and the rest of the bodies (content), dropping markers and
+ * headers. */
+#define SRV_HARMONY_HELD 16 /* bytes held back at most: a marker's beginning */
+
+typedef struct srv_harmony {
+    int state;
+    bool reasoning; /* the current body is on the analysis channel */
+    char held[SRV_HARMONY_HELD];
+    size_t n_held;
+    char channel[16]; /* the current channel's name (n_channel may exceed it) */
+    size_t n_channel;
+} srv_harmony;
+
+/* Caller's buffers the parser appends to; each must hold the bytes pushed
+ * since it was last emptied plus SRV_HARMONY_HELD. */
+typedef struct srv_channels {
+    char *content, *reasoning;
+    size_t n_content, n_reasoning;
+} srv_channels;
+
+void srv_harmony_init(srv_harmony *h);
+void srv_harmony_push(srv_harmony *h, const char *text, size_t len, srv_channels *out);
+/* At the end of the output: held text that did not become a marker. */
+void srv_harmony_flush(srv_harmony *h, srv_channels *out);
+
 /* ------------------------------------------------------------- metrics */
 
 #define SRV_HIST_BUCKETS 12

@@ -1,6 +1,7 @@
 /* rz serve: gpt-oss's harmony format. Detection over the shared templates,
  * rendering byte for byte against the real template through jinja2
- * (tests/support/render_jinja.py; skipped without python3-jinja2). */
+ * (tests/support/render_jinja.py; skipped without python3-jinja2), and the
+ * output channel parser over whole, byte-by-byte and random splits. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,11 +156,82 @@ static void test_render_matches_jinja(void **state) {
     cJSON_Delete(expected);
 }
 
+typedef struct split {
+    char content[512], reasoning[512];
+} split;
+
+/* Parses `text` handed over in pieces cut at the given lengths (0: the rest). */
+static void parse(const char *text, const size_t *cuts, size_t n_cuts, split *s) {
+    srv_harmony h;
+    srv_harmony_init(&h);
+    srv_channels out = {.content = s->content, .reasoning = s->reasoning};
+    const size_t len = strlen(text);
+    assert_true(len + SRV_HARMONY_HELD < sizeof s->content);
+    size_t at = 0;
+    for (size_t i = 0; at < len; i++) {
+        size_t piece = i < n_cuts && cuts[i] ? cuts[i] : len - at;
+        if (piece > len - at) piece = len - at;
+        srv_harmony_push(&h, text + at, piece, &out);
+        at += piece;
+    }
+    srv_harmony_flush(&h, &out);
+    s->content[out.n_content] = '\0';
+    s->reasoning[out.n_reasoning] = '\0';
+}
+
+static void expect_parse(const char *text, const char *content, const char *reasoning) {
+    split whole;
+    parse(text, NULL, 0, &whole);
+    assert_string_equal(whole.content, content);
+    assert_string_equal(whole.reasoning, reasoning);
+    /* Byte by byte, then random cuts: the same split. */
+    size_t cuts[512];
+    const size_t len = strlen(text);
+    for (size_t i = 0; i < len; i++)
+        cuts[i] = 1;
+    split s;
+    parse(text, cuts, len, &s);
+    assert_string_equal(s.content, content);
+    assert_string_equal(s.reasoning, reasoning);
+    uint64_t rng = 7;
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < len; i++)
+            cuts[i] = 1 + rz_test_rand_u64(&rng) % 12;
+        parse(text, cuts, len, &s);
+        assert_string_equal(s.content, content);
+        assert_string_equal(s.reasoning, reasoning);
+    }
+}
+
+static void test_parse(void **state) {
+    (void)state;
+    expect_parse("<|channel|>analysis<|message|>User says hi. 1 < 2, <|ok|> <|end <|endx.<|end|>"
+                 "<|start|>assistant<|channel|>final<|message|>Hello! \xc3\xa9\xf0\x9f\x98\x80 <<|>",
+                 "Hello! \xc3\xa9\xf0\x9f\x98\x80 <<|>", "User says hi. 1 < 2, <|ok|> <|end <|endx.");
+    /* The turn ends at <|return|> (or <|call|>); nothing after it counts. */
+    expect_parse("<|channel|>final<|message|>Done.<|return|>more<|channel|>final<|message|>x", "Done.", "");
+    /* Commentary (a preamble or tool call) is not reasoning; its header's
+     * recipient and content type are dropped. */
+    expect_parse("<|channel|>analysis<|message|>think<|end|><|start|>assistant<|channel|>commentary "
+                 "to=functions.f <|constrain|>json<|message|>{\"a\":1}<|call|>",
+                 "{\"a\":1}", "think");
+    /* Cut short (max_tokens) in the analysis: no content; a marker's
+     * beginning at the end is text. */
+    expect_parse("<|channel|>analysis<|message|>Let me <|", "", "Let me <|");
+    expect_parse("<|channel|>analysis<|mess", "", "");
+    /* Output that is not harmony at all is the answer. */
+    expect_parse("Plain text, no <b>channels</b>.", "Plain text, no <b>channels</b>.", "");
+    /* A channel name longer than the parser keeps is not analysis. */
+    expect_parse("<|channel|>analysisanalysisanalysis<|message|>x", "x", "");
+    expect_parse("", "", "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_render_matches_jinja),
+        cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
