@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
           libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user clang-format
-          libmicrohttpd-dev prometheus openssl)
+          libmicrohttpd-dev prometheus openssl python3-jinja2)
 missing=()
 # Node.js and npm may come from elsewhere (NodeSource's nodejs bundles npm and
 # conflicts with Debian's npm package): install only what is absent.

@@ -5,11 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/server.h"
 
 static const char *const names[SRV_TMPL_COUNT] = {"chatml", "llama2", "llama3", "mistral",
-                                                  "gemma",  "phi3",   "bitnet"};
+                                                  "gemma",  "phi3",   "bitnet", "harmony"};
 
 const char *srv_template_name(srv_template t) { return (unsigned)t < SRV_TMPL_COUNT ? names[t] : "?"; }
 
@@ -28,8 +29,11 @@ static bool has(const char *s, size_t len, const char *needle) {
 
 bool srv_template_detect(const char *j, size_t len, srv_template *out) {
     /* Most specific markers first: BitNet's template shares Llama 3's
-     * <|eot_id|> but has plain "Role: " headers. */
-    if (has(j, len, "<|im_start|>"))
+     * <|eot_id|> but has plain "Role: " headers; gpt-oss's harmony shares
+     * Phi-3's <|end|>. */
+    if (has(j, len, "<|start|>") && has(j, len, "<|channel|>") && has(j, len, "<|message|>"))
+        *out = SRV_TMPL_HARMONY;
+    else if (has(j, len, "<|im_start|>"))
         *out = SRV_TMPL_CHATML;
     else if (has(j, len, "<|start_header_id|>"))
         *out = SRV_TMPL_LLAMA3;
@@ -48,18 +52,26 @@ bool srv_template_detect(const char *j, size_t len, srv_template *out) {
     return true;
 }
 
-const char *srv_template_end_of_turn(srv_template t) {
+const char *const *srv_template_end_of_turn(srv_template t) {
+    static const char *const chatml[] = {"<|im_end|>", NULL};
+    static const char *const llama3[] = {"<|eot_id|>", NULL};
+    static const char *const gemma[] = {"<end_of_turn>", NULL};
+    static const char *const phi3[] = {"<|end|>", NULL};
+    static const char *const eos[] = {"</s>", NULL};
+    /* <|end|> closes a harmony message, not the turn. */
+    static const char *const harmony[] = {"<|return|>", "<|call|>", NULL};
     switch (t) {
-    case SRV_TMPL_CHATML: return "<|im_end|>";
+    case SRV_TMPL_CHATML: return chatml;
     case SRV_TMPL_LLAMA3:
-    case SRV_TMPL_BITNET: return "<|eot_id|>";
-    case SRV_TMPL_GEMMA: return "<end_of_turn>";
-    case SRV_TMPL_PHI3: return "<|end|>";
+    case SRV_TMPL_BITNET: return llama3;
+    case SRV_TMPL_GEMMA: return gemma;
+    case SRV_TMPL_PHI3: return phi3;
+    case SRV_TMPL_HARMONY: return harmony;
     case SRV_TMPL_LLAMA2:
     case SRV_TMPL_MISTRAL:
     case SRV_TMPL_COUNT: break;
     }
-    return "</s>";
+    return eos;
 }
 
 typedef struct sbuf {
@@ -119,11 +131,65 @@ static void render_inst(sbuf *b, const srv_message *m, size_t n, bool llama2) {
     }
 }
 
-char *srv_template_render(srv_template t, const srv_message *m, size_t n) {
+/* gpt-oss's harmony format as its template renders a conversation without
+ * tools, with its defaults: a fixed system message dated `now` (UTC), the
+ * first system (or developer) message as the developer's instructions, user
+ * and assistant turns (earlier assistant turns on the final channel alone:
+ * the template drops their analysis), later system messages dropped. It
+ * refuses what the template refuses. */
+static bool render_harmony(sbuf *b, const srv_message *m, size_t n, time_t now, srv_error *err) {
+    char date[32];
+    struct tm tm;
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime_r(&now, &tm));
+    put(b,
+        "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+        "Knowledge cutoff: 2024-06\nCurrent date: %s\n\nReasoning: medium\n\n# Valid channels: analysis, "
+        "commentary, final. Channel must be included for every message.<|end|>",
+        date);
+    size_t i = 0;
+    if (n > 0 && is(&m[0], "system")) {
+        if (m[0].content[0])
+            put(b, "<|start|>developer<|message|># Instructions\n\n%s\n\n<|end|>", m[0].content);
+        i = 1;
+    }
+    for (; i < n; i++) {
+        char param[48];
+        if (is(&m[i], "assistant")) {
+            if (strstr(m[i].content, "<|channel|>analysis<|message|>") ||
+                strstr(m[i].content, "<|channel|>final<|message|>")) {
+                snprintf(param, sizeof param, "messages[%zu].content", i);
+                srv_error_set(err, 400, "invalid_request_error", param, NULL,
+                              "'%s' must not contain <|channel|> tags: pass the final text alone", param);
+                return false;
+            }
+            put(b, "<|start|>assistant<|channel|>final<|message|>%s<|end|>", m[i].content);
+        } else if (is(&m[i], "user")) {
+            put(b, "<|start|>user<|message|>%s<|end|>", m[i].content);
+        } else if (is(&m[i], "tool")) {
+            snprintf(param, sizeof param, "messages[%zu].role", i);
+            srv_error_set(err, 400, "invalid_request_error", param, NULL,
+                          "'%s': a tool message needs an earlier assistant tool call", param);
+            return false;
+        }
+    }
+    put(b, "<|start|>assistant");
+    return true;
+}
+
+char *srv_template_render(srv_template t, const srv_message *m, size_t n, time_t now, srv_error *err) {
     sbuf b = {.s = malloc(256), .cap = 256};
-    if (!b.s) return NULL;
+    if (!b.s) {
+        srv_error_set(err, 500, "server_error", NULL, NULL, "out of memory");
+        return NULL;
+    }
     b.s[0] = '\0';
     switch (t) {
+    case SRV_TMPL_HARMONY:
+        if (!render_harmony(&b, m, n, now, err)) {
+            free(b.s);
+            return NULL;
+        }
+        break;
     case SRV_TMPL_LLAMA2:
     case SRV_TMPL_MISTRAL: render_inst(&b, m, n, t == SRV_TMPL_LLAMA2); break;
     case SRV_TMPL_LLAMA3:
@@ -171,6 +237,7 @@ char *srv_template_render(srv_template t, const srv_message *m, size_t n) {
     }
     if (b.failed) {
         free(b.s);
+        srv_error_set(err, 500, "server_error", NULL, NULL, "out of memory");
         return NULL;
     }
     return b.s;

@@ -65,6 +65,7 @@ typedef struct conn {
     size_t out_len, out_pos, out_cap;
     int n_done;
     bool stream_done, stream_failed;
+    srv_harmony *harmony; /* per choice: a chat stream in harmony */
     time_t created;
 } conn;
 
@@ -542,6 +543,37 @@ static bool choice_append(const conn *cn, choice *h, const srv_event *ev) {
     return true;
 }
 
+/* Splits harmony output (and, at its end, what was held back) into out,
+ * whose buffers are one allocation: free out->content. */
+static bool harmony_split(srv_harmony *h, const char *text, size_t len, bool end, srv_channels *out) {
+    const size_t cap = len + SRV_HARMONY_HELD;
+    char *buf = malloc(2 * cap);
+    if (!buf) return false;
+    *out = (srv_channels){.content = buf, .reasoning = buf + cap};
+    srv_harmony_push(h, text, len, out);
+    if (end) srv_harmony_flush(h, out);
+    return true;
+}
+
+/* A chat message: the text, or in harmony its final channel as the content
+ * and its analysis as "reasoning_content" (llama-server's name). */
+static bool add_message(const conn *cn, cJSON *o, const choice *h) {
+    cJSON *msg = cJSON_AddObjectToObject(o, "message");
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    if (cn->srv->tmpl != SRV_TMPL_HARMONY) {
+        add_clean_string(msg, "content", h->text ? h->text : "", h->len);
+        return true;
+    }
+    srv_harmony parser;
+    srv_harmony_init(&parser);
+    srv_channels out;
+    if (!harmony_split(&parser, h->text ? h->text : "", h->len, true, &out)) return false;
+    add_clean_string(msg, "content", out.content, out.n_content);
+    if (out.n_reasoning) add_clean_string(msg, "reasoning_content", out.reasoning, out.n_reasoning);
+    free(out.content);
+    return true;
+}
+
 static enum MHD_Result respond_whole(struct MHD_Connection *c, conn *cn) {
     const int n = cn->req.n;
     choice *ch = calloc((size_t)n, sizeof *ch);
@@ -580,16 +612,14 @@ static enum MHD_Result respond_whole(struct MHD_Connection *c, conn *cn) {
     } else {
         cJSON *root = new_object(cn, false);
         cJSON *choices = cJSON_AddArrayToObject(root, "choices");
+        bool ok = true;
         for (int i = 0; i < n; i++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "index", i);
-            if (is_chat(cn)) {
-                cJSON *msg = cJSON_AddObjectToObject(o, "message");
-                cJSON_AddStringToObject(msg, "role", "assistant");
-                add_clean_string(msg, "content", ch[i].text ? ch[i].text : "", ch[i].len);
-            } else {
+            if (is_chat(cn))
+                ok &= add_message(cn, o, &ch[i]);
+            else
                 add_clean_string(o, "text", ch[i].text ? ch[i].text : "", ch[i].len);
-            }
             if (ch[i].logprobs) {
                 cJSON_AddItemToObject(o, "logprobs", ch[i].logprobs);
                 ch[i].logprobs = NULL;
@@ -601,7 +631,12 @@ static enum MHD_Result respond_whole(struct MHD_Connection *c, conn *cn) {
             cJSON_AddItemToArray(choices, o);
         }
         cJSON_AddItemToObject(root, "usage", usage_object(cn));
-        ret = send_json(c, cn, 200, root);
+        if (ok) {
+            ret = send_json(c, cn, 200, root);
+        } else {
+            cJSON_Delete(root);
+            ret = fail(c, cn, 500, "server_error", NULL, "out of memory");
+        }
     }
     for (int i = 0; i < n; i++) {
         free(ch[i].text);
@@ -641,6 +676,41 @@ static cJSON *stream_chunk(const conn *cn, int index, cJSON **choice_out) {
     return root;
 }
 
+/* A text event's chunk; in harmony the delta has the channels' parts (and
+ * `end` adds what the parser held back), and a chunk with neither nor
+ * logprobs is left out. */
+static bool stream_text(conn *cn, const srv_event *ev, bool end) {
+    cJSON *o, *root = stream_chunk(cn, ev->index, &o);
+    if (!is_chat(cn)) {
+        add_clean_string(o, "text", ev->text, ev->len);
+    } else if (!cn->harmony) {
+        add_clean_string(cJSON_AddObjectToObject(o, "delta"), "content", ev->text, ev->len);
+    } else {
+        srv_channels out;
+        if (!harmony_split(&cn->harmony[ev->index], ev->text, ev->len, end, &out)) {
+            cJSON_Delete(root);
+            return false;
+        }
+        cJSON *delta = cJSON_AddObjectToObject(o, "delta");
+        if (out.n_reasoning) add_clean_string(delta, "reasoning_content", out.reasoning, out.n_reasoning);
+        if (out.n_content) add_clean_string(delta, "content", out.content, out.n_content);
+        free(out.content);
+        if (!out.n_reasoning && !out.n_content && !ev->n_logprobs) {
+            cJSON_Delete(root);
+            return true;
+        }
+    }
+    if (ev->n_logprobs) {
+        cJSON *lp = new_logprobs(cn);
+        add_logprobs(cn, lp, ev, 0);
+        cJSON_AddItemToObject(o, "logprobs", lp);
+    } else {
+        cJSON_AddNullToObject(o, "logprobs");
+    }
+    cJSON_AddNullToObject(o, "finish_reason");
+    return out_append(cn, srv_sse_frame(root));
+}
+
 /* Turns one event into SSE frames in the output buffer. */
 static bool stream_event(conn *cn, srv_event *ev) {
     cJSON *o, *root;
@@ -654,22 +724,9 @@ static bool stream_event(conn *cn, srv_event *ev) {
         cn->stream_done = true;
         return out_append(cn, srv_sse_frame(root)) && out_append(cn, srv_sse_frame(NULL));
     }
+    if (ev->type == SRV_EV_TEXT) return stream_text(cn, ev, false);
+    if (cn->harmony && !stream_text(cn, &(srv_event){.index = ev->index}, true)) return false;
     root = stream_chunk(cn, ev->index, &o);
-    if (ev->type == SRV_EV_TEXT) {
-        if (is_chat(cn))
-            add_clean_string(cJSON_AddObjectToObject(o, "delta"), "content", ev->text, ev->len);
-        else
-            add_clean_string(o, "text", ev->text, ev->len);
-        if (ev->n_logprobs) {
-            cJSON *lp = new_logprobs(cn);
-            add_logprobs(cn, lp, ev, 0);
-            cJSON_AddItemToObject(o, "logprobs", lp);
-        } else {
-            cJSON_AddNullToObject(o, "logprobs");
-        }
-        cJSON_AddNullToObject(o, "finish_reason");
-        return out_append(cn, srv_sse_frame(root));
-    }
     if (is_chat(cn))
         cJSON_AddObjectToObject(o, "delta");
     else
@@ -734,6 +791,12 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 static enum MHD_Result respond_stream(struct MHD_Connection *c, conn *cn) {
+    if (is_chat(cn) && cn->srv->tmpl == SRV_TMPL_HARMONY) {
+        if (!(cn->harmony = calloc((size_t)cn->req.n, sizeof *cn->harmony)))
+            return fail(c, cn, 500, "server_error", NULL, "out of memory");
+        for (int i = 0; i < cn->req.n; i++)
+            srv_harmony_init(&cn->harmony[i]);
+    }
     if (is_chat(cn))
         for (int i = 0; i < cn->req.n; i++) {
             cJSON *o, *root = stream_chunk(cn, i, &o);
@@ -764,9 +827,11 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
         return send_error(c, cn, &err);
     cn->have_req = true;
     snprintf(cn->id, sizeof cn->id, "%s-%lu", kind == SRV_CHAT ? "chatcmpl" : "cmpl", cn->num);
-    char *text = kind == SRV_CHAT ? srv_template_render(srv->tmpl, cn->req.messages, cn->req.n_messages)
-                                  : strdup(cn->req.prompt);
-    if (!text) return fail(c, cn, 500, "server_error", NULL, "out of memory");
+    srv_error_set(&err, 500, "server_error", NULL, NULL, "out of memory");
+    char *text = kind == SRV_CHAT
+                     ? srv_template_render(srv->tmpl, cn->req.messages, cn->req.n_messages, time(NULL), &err)
+                     : strdup(cn->req.prompt);
+    if (!text) return send_error(c, cn, &err);
     if (srv->cfg->log_prompts) cn->log_prompt = strdup(text);
     srv_job *job = cn->job = srv_job_new();
     if (!job || tokenize_alloc(srv->cfg->model, text, true, kind == SRV_CHAT, &job->prompt, &job->n_prompt) !=
@@ -804,8 +869,9 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
     for (size_t i = 0; i < cn->req.n_stop; i++)
         if (!(job->stop[job->n_stop++] = strdup(cn->req.stop[i])))
             return fail(c, cn, 500, "server_error", NULL, "out of memory");
-    if (kind == SRV_CHAT && !(job->stop[job->n_stop++] = strdup(srv_template_end_of_turn(srv->tmpl))))
-        return fail(c, cn, 500, "server_error", NULL, "out of memory");
+    for (const char *const *end = srv_template_end_of_turn(srv->tmpl); kind == SRV_CHAT && *end; end++)
+        if (!(job->stop[job->n_stop++] = strdup(*end)))
+            return fail(c, cn, 500, "server_error", NULL, "out of memory");
     job->t_enqueued = cn->t0;
     if (srv_sched_submit(srv->sched, job) != RZ_OK)
         return fail(c, cn, 503, "server_error", "overloaded", rz_last_error());
@@ -949,6 +1015,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (cn->have_req) srv_request_free(&cn->req);
     free(cn->body);
     free(cn->out);
+    free(cn->harmony);
     free(cn->log_prompt);
     free(cn);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -995,7 +1062,7 @@ rz_status rz_server_run(const rz_server_config *cfg, volatile sig_atomic_t *stop
         if (!srv_template_from_name(cfg->chat_template, &srv.tmpl))
             return rz_error(RZ_ERR_INVALID_ARG,
                             "serve: unknown chat template '%s' (chatml, llama2, llama3, "
-                            "mistral, gemma, phi3, bitnet)",
+                            "mistral, gemma, phi3, bitnet, harmony)",
                             cfg->chat_template);
     } else if (rz_model_meta_str(cfg->model, "tokenizer.chat_template", &tmpl) != RZ_OK) {
         srv.tmpl = SRV_TMPL_CHATML;

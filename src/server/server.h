@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -76,6 +77,7 @@ typedef enum srv_template {
     SRV_TMPL_GEMMA,
     SRV_TMPL_PHI3,
     SRV_TMPL_BITNET,
+    SRV_TMPL_HARMONY, /* gpt-oss */
     SRV_TMPL_COUNT
 } srv_template;
 
@@ -86,10 +88,44 @@ bool srv_template_from_name(const char *name, srv_template *out);
  * ChatML) when none matches. */
 bool srv_template_detect(const char *jinja, size_t len, srv_template *out);
 /* Prompt text for the messages plus the assistant's turn opener; BOS is not
- * included (the tokenizer adds it). malloc'd; NULL when out of memory. */
-char *srv_template_render(srv_template t, const srv_message *messages, size_t n);
-/* Text that ends an assistant turn in this family (a stop string). */
-const char *srv_template_end_of_turn(srv_template t);
+ * included (the tokenizer adds it). `now` is the date a template states
+ * (harmony's "Current date", in UTC). malloc'd; NULL with *err filled when
+ * the family refuses the messages (400) or out of memory. */
+char *srv_template_render(srv_template t, const srv_message *messages, size_t n, time_t now, srv_error *err);
+/* Texts that end an assistant turn in this family (stop strings): at most
+ * SRV_MAX_END_OF_TURN, NULL-terminated. */
+#define SRV_MAX_END_OF_TURN 2
+const char *const *srv_template_end_of_turn(srv_template t);
+
+/* ------------------------------------------------------ harmony output */
+
+/* A gpt-oss reply is harmony messages, e.g. "<|channel|>analysis<|message|>
+ * ...<|end|><|start|>assistant<|channel|>final<|message|>...": the parser
+ * splits streamed pieces (markers may be cut anywhere) into the analysis
+ * (reasoning) and the rest of the bodies (content), dropping markers and
+ * headers. */
+#define SRV_HARMONY_HELD 16 /* bytes held back at most: a marker's beginning */
+
+typedef struct srv_harmony {
+    int state;
+    bool reasoning; /* the current body is on the analysis channel */
+    char held[SRV_HARMONY_HELD];
+    size_t n_held;
+    char channel[16]; /* the current channel's name (n_channel may exceed it) */
+    size_t n_channel;
+} srv_harmony;
+
+/* Caller's buffers the parser appends to; each must hold the bytes pushed
+ * since it was last emptied plus SRV_HARMONY_HELD. */
+typedef struct srv_channels {
+    char *content, *reasoning;
+    size_t n_content, n_reasoning;
+} srv_channels;
+
+void srv_harmony_init(srv_harmony *h);
+void srv_harmony_push(srv_harmony *h, const char *text, size_t len, srv_channels *out);
+/* At the end of the output: held text that did not become a marker. */
+void srv_harmony_flush(srv_harmony *h, srv_channels *out);
 
 /* ------------------------------------------------------------- metrics */
 
@@ -179,7 +215,7 @@ typedef struct srv_job {
     size_t n_prompt;
     int32_t max_tokens;
     rz_sampler_params sampling;
-    char *stop[SRV_MAX_STOPS + 1];
+    char *stop[SRV_MAX_STOPS + SRV_MAX_END_OF_TURN];
     size_t n_stop;
     int logprobs;
     double t_enqueued;

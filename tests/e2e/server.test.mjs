@@ -375,6 +375,29 @@ describe('operations', () => {
     }
   });
 
+  test('--chat-template harmony: the reply outside any channel is the content, streamed or not', async () => {
+    // The tiny model does not speak harmony: its text has no channel markers.
+    const s = await startServer(prepared.model, ['-c', '512', '--chat-template', 'harmony']);
+    try {
+      const h = new OpenAI({ apiKey: 'none', baseURL: s.url + '/v1', maxRetries: 0, timeout: 30000 });
+      const request = { model: 'stories', messages: [{ role: 'system', content: 'Tell a story.' },
+                                                      { role: 'user', content: 'Once upon a time' }],
+                        max_tokens: 12, temperature: 0 };
+      const whole = await h.chat.completions.create(request);
+      assert.ok(whole.choices[0].message.content.length > 0);
+      assert.equal(whole.choices[0].message.reasoning_content, undefined);
+      let streamed = '';
+      for await (const chunk of await h.chat.completions.create({ ...request, stream: true }))
+        streamed += chunk.choices[0]?.delta?.content ?? '';
+      assert.equal(streamed, whole.choices[0].message.content);
+      // The gpt-oss template refuses a tool result without a tool call; so does the server.
+      await assert.rejects(h.chat.completions.create({ ...request, messages: [{ role: 'tool', content: '42' }] }),
+                           (e) => e.status === 400 && e.error.param === 'messages[0].role');
+    } finally {
+      assert.equal((await s.stop()).code, 0);
+    }
+  });
+
   test('TLS with a self-signed certificate', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'rz-tls-'));
     const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');

@@ -9,7 +9,8 @@ static const srv_message conversation[] = {
     {"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
 
 static void expect_render(srv_template t, const char *expected) {
-    char *text = srv_template_render(t, conversation, 4);
+    srv_error err;
+    char *text = srv_template_render(t, conversation, 4, 0, &err);
     assert_non_null(text);
     assert_string_equal(text, expected);
     free(text);
@@ -71,11 +72,12 @@ static void test_names(void **state) {
         srv_template t;
         assert_true(srv_template_from_name(srv_template_name((srv_template)i), &t));
         assert_int_equal(t, i);
-        assert_true(strlen(srv_template_end_of_turn(t)) > 0);
+        assert_non_null(srv_template_end_of_turn(t)[0]);
     }
     srv_template t;
     assert_false(srv_template_from_name("jinja", &t));
-    assert_string_equal(srv_template_end_of_turn(SRV_TMPL_LLAMA3), "<|eot_id|>");
+    assert_string_equal(srv_template_end_of_turn(SRV_TMPL_LLAMA3)[0], "<|eot_id|>");
+    assert_null(srv_template_end_of_turn(SRV_TMPL_LLAMA3)[1]);
 }
 
 int main(void) {

@@ -33,7 +33,7 @@ static const char usage[] =
     "  --timeout SECONDS         per-request limit (default 0 = none)\n"
     "  --grace SECONDS           on SIGTERM, time to finish requests (default 30)\n"
     "  --max-connections N       concurrent connections (default 256)\n"
-    "  --chat-template NAME      chatml, llama2, llama3, mistral, gemma, phi3, bitnet\n"
+    "  --chat-template NAME      chatml, llama2, llama3, mistral, gemma, phi3, bitnet, harmony\n"
     "  --tls-cert PATH, --tls-key PATH   serve HTTPS\n"
     "  --log-prompts             include prompts in the access log\n"
     "  --draft-model PATH        speculative decoding with this draft model (same vocabulary)\n"
