@@ -18,8 +18,9 @@ enum { CHUNK_FLOATS = 1 << 20 };
 #define QUANTIZATION_VERSION 2u
 
 /* Which of llama.cpp's per-tensor rules (llama_tensor_get_type) a preset
- * follows. MIX_NONE: every weight matrix takes the type (float presets);
- * MIX_BASIC: only output.weight is raised to Q6_K (unless the type is Q8_0). */
+ * follows. MIX_NONE: float presets, every weight matrix takes the type;
+ * MIX_BASIC: only the rules all quantized presets share (output.weight
+ * raised to Q6_K unless the type is Q8_0; 8-expert attention raised). */
 typedef enum mix {
     MIX_NONE,
     MIX_BASIC,
@@ -93,32 +94,127 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* llama.cpp quantizes the tensors named *weight with two or more
- * dimensions; the rest (norms, biases) is copied as it is. */
-static bool is_weight_matrix(const rz_gguf_tensor *t, const char *name) {
-    return t->n_dims >= 2 && ends_with(name, "weight");
+/* Dimensions up to the last one above 1, as ggml counts them. */
+static uint32_t real_dims(const rz_gguf_tensor *t) {
+    uint32_t n = 1;
+    for (uint32_t d = 1; d < t->n_dims; d++)
+        if (t->ne[d] > 1) n = d + 1;
+    return n;
 }
 
-/* Counters of llama.cpp's recipe, over the tensors in file order. */
+/* Tensors llama.cpp keeps as they are although they are *weight matrices:
+ * norms, the MoE router, positional and token-type tables, and small ones
+ * (recurrent and multimodal). */
+static const char *const kept_parts[] = {
+    "_norm.weight",
+    "ffn_gate_inp.weight",
+    "ffn_gate_tid2eid.weight",
+    "altup",
+    "laurel",
+    "per_layer_model_proj",
+    "ssm_conv1d",
+    "shortconv.conv.weight",
+    "indexer.k_proj.weight",
+    "indexer.q_proj.weight",
+    "time_mix_first.weight",
+    "time_mix_w0.weight",
+    "time_mix_w1.weight",
+    "time_mix_w2.weight",
+    "time_mix_v0.weight",
+    "time_mix_v1.weight",
+    "time_mix_v2.weight",
+    "time_mix_a0.weight",
+    "time_mix_a1.weight",
+    "time_mix_a2.weight",
+    "time_mix_g1.weight",
+    "time_mix_g2.weight",
+    "time_mix_decay_w1.weight",
+    "time_mix_decay_w2.weight",
+    "time_mix_lerp_fused.weight",
+    "attn_rel_b.weight",
+    ".position_embd",
+    "sam.pos_embd",
+    "sam.neck.",
+    "sam.net_",
+    ".rel_pos",
+    ".patch_embd",
+    ".patch_merger",
+    "a.rvq.codebook",
+    "mm.a.code_embd",
+};
+
+/* llama.cpp quantizes the tensors named *weight with two or more
+ * dimensions (3-D: experts), but for the ones above. */
+static bool is_quantizable(const rz_gguf_tensor *t, const char *name) {
+    if (real_dims(t) < 2 || !ends_with(name, "weight") || strcmp(name, "position_embd.weight") == 0 ||
+        strcmp(name, "token_types.weight") == 0)
+        return false;
+    for (size_t i = 0; i < sizeof kept_parts / sizeof kept_parts[0]; i++)
+        if (strstr(name, kept_parts[i])) return false;
+    return true;
+}
+
+/* llama.cpp's tensor categories, as far as our presets' rules tell them
+ * apart; tested in its order. The fused attn_qkv counts as attn_v. */
+typedef enum category {
+    CAT_OTHER,
+    CAT_OUTPUT,
+    CAT_TOKEN_EMBD,
+    CAT_ATTN_V,
+    CAT_ATTN_K,
+    CAT_ATTN_OUTPUT,
+    CAT_FFN_DOWN,
+} category;
+
+static category category_of(const char *name) {
+    if (strcmp(name, "output.weight") == 0) return CAT_OUTPUT;
+    if (strcmp(name, "token_embd.weight") == 0 || strcmp(name, "per_layer_token_embd.weight") == 0)
+        return CAT_TOKEN_EMBD;
+    if (strstr(name, "attn_qkv.weight") || strstr(name, "attn_kv_b.weight") || strstr(name, "attn_v.weight"))
+        return CAT_ATTN_V;
+    if (strstr(name, "attn_k.weight")) return CAT_ATTN_K;
+    if (strstr(name, "attn_q.weight")) return CAT_OTHER;
+    if (strstr(name, "attn_output.weight")) return CAT_ATTN_OUTPUT;
+    if (strstr(name, "ffn_up") || strstr(name, "ffn_gate")) return CAT_OTHER;
+    if (strstr(name, "ffn_down")) return CAT_FFN_DOWN;
+    return CAT_OTHER;
+}
+
+/* Counters and hyperparameters of llama.cpp's recipe. */
 typedef struct recipe_state {
-    int i_attn_v, n_attn_v, i_ffn_down, n_ffn_down;
-    bool has_output;
-    uint32_t n_gqa; /* query heads per KV head */
+    int i_attn_v, n_attn_v, i_ffn_down, n_layer;
+    bool tied;         /* no output.weight: token_embd is the output too */
+    uint32_t n_gqa;    /* query heads per KV head */
+    uint32_t n_expert; /* 8 experts raise the attention types */
 } recipe_state;
 
 /* Some layers get more bits: the first and last eighth, and every third
  * one in between. */
 static bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-static rz_type mix_type(recipe_state *r, const preset *p, const char *name) {
-    if (p->mix == MIX_TERNARY)
-        return strcmp(name, "output.weight") == 0 || strcmp(name, "token_embd.weight") == 0 ? RZ_TYPE_F16
-                                                                                            : p->type;
-    const bool is_output =
-        strcmp(name, "output.weight") == 0 || (!r->has_output && strcmp(name, "token_embd.weight") == 0);
-    if (is_output) return p->type == RZ_TYPE_Q8_0 ? RZ_TYPE_Q8_0 : RZ_TYPE_Q6_K;
-    if (strstr(name, "attn_v.weight")) {
+/* The layer of an ffn_down tensor: its count, or with experts (whose
+ * tensors need not come one per layer) the number in its name. */
+static int ffn_down_layer(recipe_state *r, const char *name) {
+    int layer = r->i_ffn_down++, named;
+    if (r->n_expert > 1 && sscanf(name, "blk.%d.", &named) == 1) layer = named;
+    return layer;
+}
+
+static rz_type mix_type(recipe_state *r, const preset *p, const rz_quantize_params *o,
+                        const rz_gguf_tensor *t, const char *name) {
+    const category c = category_of(name);
+    const bool is_output = c == CAT_OUTPUT || (r->tied && c == CAT_TOKEN_EMBD);
+    if (is_output && o->output_type != RZ_TYPE_COUNT) return o->output_type;
+    if (p->mix == MIX_TERNARY) return c == CAT_OUTPUT || c == CAT_TOKEN_EMBD ? RZ_TYPE_F16 : p->type;
+    if (is_output) {
+        if (t->ne[0] % rz_type_block_size(p->type) != 0) return RZ_TYPE_Q8_0;
+        return p->type == RZ_TYPE_Q8_0 ? RZ_TYPE_Q8_0 : RZ_TYPE_Q6_K;
+    }
+    const bool moe8 = r->n_expert == 8; /* llama.cpp: a cheap gain for Mixtral-like models */
+    switch (c) {
+    case CAT_ATTN_V: {
         const int i = r->i_attn_v++;
+        if (moe8) return RZ_TYPE_Q8_0;
         switch (p->mix) {
         case MIX_Q2_K: return r->n_gqa >= 4 ? RZ_TYPE_Q4_K : RZ_TYPE_Q3_K;
         case MIX_Q3_K_M: return i < 2 ? RZ_TYPE_Q5_K : RZ_TYPE_Q4_K;
@@ -129,8 +225,18 @@ static rz_type mix_type(recipe_state *r, const preset *p, const char *name) {
         default: return p->type;
         }
     }
-    if (strstr(name, "ffn_down")) {
-        const int i = r->i_ffn_down++, n = r->n_ffn_down;
+    case CAT_ATTN_K: return moe8 ? RZ_TYPE_Q8_0 : p->type;
+    case CAT_ATTN_OUTPUT:
+        if (moe8)
+            return p->mix == MIX_Q2_K || p->mix == MIX_Q3_K_M || p->mix == MIX_Q4_K_S ||
+                           p->mix == MIX_Q4_K_M || p->mix == MIX_IQ4_NL
+                       ? RZ_TYPE_Q5_K
+                       : p->type;
+        if (p->mix == MIX_Q2_K) return RZ_TYPE_Q3_K;
+        if (p->mix == MIX_Q3_K_M) return RZ_TYPE_Q4_K;
+        return p->type;
+    case CAT_FFN_DOWN: {
+        const int i = ffn_down_layer(r, name), n = r->n_layer;
         switch (p->mix) {
         case MIX_Q2_K: return RZ_TYPE_Q3_K;
         case MIX_Q3_K_M: return i < n / 16 ? RZ_TYPE_Q5_K : RZ_TYPE_Q4_K;
@@ -141,26 +247,20 @@ static rz_type mix_type(recipe_state *r, const preset *p, const char *name) {
         default: return p->type;
         }
     }
-    if (strstr(name, "attn_output.weight")) {
-        if (p->mix == MIX_Q2_K) return RZ_TYPE_Q3_K;
-        if (p->mix == MIX_Q3_K_M) return RZ_TYPE_Q4_K;
-        return p->type;
+    default: return p->type;
     }
-    if (strstr(name, "attn_qkv.weight")) {
-        if (p->mix == MIX_Q3_K_M) return RZ_TYPE_Q4_K;
-        if (p->mix == MIX_Q4_K_M) return RZ_TYPE_Q5_K;
-        if (p->mix == MIX_Q5_K_M) return RZ_TYPE_Q6_K;
-    }
-    return p->type;
 }
 
 /* Rows whose length the type's blocks cannot tile take llama.cpp's
- * replacement of similar size, else F16. */
+ * replacement of similar size (tensor_type_fallback), else F16 (where
+ * llama.cpp has none and gives up). */
 static rz_type tiling_type(rz_type type, uint64_t row_len) {
     if (row_len % rz_type_block_size(type) == 0) return type;
     switch (type) {
     case RZ_TYPE_Q2_K:
-    case RZ_TYPE_Q3_K: type = RZ_TYPE_IQ4_NL; break;
+    case RZ_TYPE_Q3_K:
+    case RZ_TYPE_TQ1_0:
+    case RZ_TYPE_TQ2_0: type = RZ_TYPE_Q4_0; break;
     case RZ_TYPE_Q4_K: type = RZ_TYPE_Q5_0; break;
     case RZ_TYPE_Q5_K: type = RZ_TYPE_Q5_1; break;
     case RZ_TYPE_Q6_K: type = RZ_TYPE_Q8_0; break;
@@ -172,33 +272,93 @@ static rz_type tiling_type(rz_type type, uint64_t row_len) {
 static rz_type target_type(recipe_state *r, const preset *p, const rz_quantize_params *o,
                            const rz_gguf_tensor *t) {
     const name_buf name = tensor_name(t);
-    if (!is_weight_matrix(t, name.s) || t->n_elements == 0) return t->type;
-    rz_type type = !o->pure && p->mix != MIX_NONE ? mix_type(r, p, name.s) : p->type;
-    if (o->token_embedding_type != RZ_TYPE_COUNT && strcmp(name.s, "token_embd.weight") == 0)
+    if (!is_quantizable(t, name.s) || t->n_elements == 0) return t->type;
+    rz_type type = p->type;
+    if (o->token_embedding_type != RZ_TYPE_COUNT && category_of(name.s) == CAT_TOKEN_EMBD)
         type = o->token_embedding_type;
-    if (o->output_type != RZ_TYPE_COUNT && strcmp(name.s, "output.weight") == 0) type = o->output_type;
+    else if (o->output_type != RZ_TYPE_COUNT && category_of(name.s) == CAT_OUTPUT)
+        type = o->output_type;
+    else if (!o->pure && p->mix != MIX_NONE)
+        type = mix_type(r, p, o, t, name.s);
     return tiling_type(type, t->ne[0]);
 }
 
-/* n_gqa from "<arch>.attention.head_count" and "..._kv"; 1 if absent. */
-static uint32_t gqa_of(const rz_gguf *in) {
+/* "<arch>.SUFFIX" as an integer; 0 if absent. */
+static uint32_t arch_u32(const rz_gguf *in, const char *suffix) {
     rz_str arch;
-    if (rz_gguf_get_str(in, "general.architecture", &arch) != RZ_OK || arch.len > 64) return 1;
+    if (rz_gguf_get_str(in, "general.architecture", &arch) != RZ_OK || arch.len > 64) return 0;
     char key[128];
-    uint32_t heads, kv_heads;
-    snprintf(key, sizeof key, "%.*s.attention.head_count", (int)arch.len, arch.ptr);
-    if (rz_gguf_get_u32(in, key, &heads) != RZ_OK) return 1;
-    snprintf(key, sizeof key, "%.*s.attention.head_count_kv", (int)arch.len, arch.ptr);
-    if (rz_gguf_get_u32(in, key, &kv_heads) != RZ_OK || kv_heads == 0) return 1;
-    return heads / kv_heads;
+    snprintf(key, sizeof key, "%.*s.%s", (int)arch.len, arch.ptr, suffix);
+    uint32_t v;
+    return rz_gguf_get_u32(in, key, &v) == RZ_OK ? v : 0;
+}
+
+/* The recipe's counts over the whole file. */
+static recipe_state recipe_init(const rz_gguf *in) {
+    const uint32_t heads = arch_u32(in, "attention.head_count"), kv = arch_u32(in, "attention.head_count_kv");
+    recipe_state r = {.tied = true,
+                      .n_gqa = heads && kv ? heads / kv : 1,
+                      .n_expert = arch_u32(in, "expert_count"),
+                      .n_layer = (int)arch_u32(in, "block_count")};
+    int n_ffn_down = 0;
+    for (uint64_t i = 0; i < rz_gguf_tensor_count(in); i++) {
+        const name_buf name = tensor_name(rz_gguf_tensor_at(in, i));
+        const category c = category_of(name.s);
+        r.n_attn_v += c == CAT_ATTN_V;
+        n_ffn_down += c == CAT_FFN_DOWN;
+        r.tied &= c != CAT_OUTPUT;
+    }
+    if (r.n_layer <= 0) r.n_layer = n_ffn_down; /* no block_count: one ffn_down per layer */
+    return r;
+}
+
+/* llama.cpp visits and writes the tensors by layer (none first), then by
+ * name; its recipe counts in that order. */
+typedef struct order_key {
+    rz_str name;
+    int layer;
+    uint64_t index;
+} order_key;
+
+static int order_cmp(const void *pa, const void *pb) {
+    const order_key *a = pa, *b = pb;
+    if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
+    const uint64_t n = a->name.len < b->name.len ? a->name.len : b->name.len;
+    const int c = n ? memcmp(a->name.ptr, b->name.ptr, n) : 0;
+    return c ? c : (a->name.len > b->name.len) - (a->name.len < b->name.len);
+}
+
+static rz_status tensor_order(const rz_gguf *in, uint64_t **out) {
+    const uint64_t n = rz_gguf_tensor_count(in);
+    order_key *keys = rz_calloc(n ? n : 1, sizeof *keys);
+    uint64_t *order = rz_calloc(n ? n : 1, sizeof *order);
+    if (!keys || !order) {
+        free(keys);
+        free(order);
+        return rz_error(RZ_ERR_NOMEM, "quantize: out of memory");
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        const rz_gguf_tensor *t = rz_gguf_tensor_at(in, i);
+        int layer;
+        keys[i] = (order_key){.name = t->name,
+                              .layer = sscanf(tensor_name(t).s, "blk.%d.", &layer) == 1 ? layer : -1,
+                              .index = i};
+    }
+    qsort(keys, n, sizeof *keys, order_cmp);
+    for (uint64_t i = 0; i < n; i++)
+        order[i] = keys[i].index;
+    free(keys);
+    *out = order;
+    return RZ_OK;
 }
 
 typedef struct quantize_state {
     rz_gguf *in;
     rz_threadpool *pool;
-    rz_type *types; /* target type per input tensor */
-    float *floats;  /* one chunk (or one whole-tensor quantized tensor) of floats */
-    void *bytes;    /* the same rows in the target type */
+    rz_type *types;  /* target type per input tensor */
+    uint64_t *order; /* input indices in llama.cpp's order */
+    float *floats;   /* one chunk (or one whole-tensor quantized tensor) of floats */
+    void *bytes;     /* the same rows in the target type */
     uint64_t done, total;
 } quantize_state;
 
@@ -210,16 +370,12 @@ static uint64_t rows_per_chunk(uint64_t row_len) {
  * the buffers. */
 static rz_status plan(quantize_state *st, const preset *p, const rz_quantize_params *o) {
     const uint64_t n = rz_gguf_tensor_count(st->in);
-    recipe_state r = {.n_gqa = gqa_of(st->in)};
-    for (uint64_t i = 0; i < n; i++) {
-        const name_buf name = tensor_name(rz_gguf_tensor_at(st->in, i));
-        r.n_attn_v += strstr(name.s, "attn_v.weight") != NULL;
-        r.n_ffn_down += strstr(name.s, "ffn_down") != NULL;
-        r.has_output |= strcmp(name.s, "output.weight") == 0;
-    }
+    recipe_state r = recipe_init(st->in);
+    RZ_TRY(tensor_order(st->in, &st->order));
     if (!(st->types = rz_calloc(n ? n : 1, sizeof *st->types))) return RZ_ERR_NOMEM;
     uint64_t max_floats = 0, max_bytes = 0;
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t k = 0; k < n; k++) {
+        const uint64_t i = st->order[k];
         const rz_gguf_tensor *t = rz_gguf_tensor_at(st->in, i);
         const rz_type type = st->types[i] = target_type(&r, p, o, t);
         st->total += t->n_elements;
@@ -335,15 +491,16 @@ static rz_status write_gguf(rz_gguf_writer *w, quantize_state *st, const preset 
                             const rz_quantize_params *o) {
     RZ_TRY(add_metadata(w, st->in, p));
     const uint64_t n = rz_gguf_tensor_count(st->in);
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t k = 0; k < n; k++) {
+        const uint64_t i = st->order[k];
         const rz_gguf_tensor *t = rz_gguf_tensor_at(st->in, i);
         const name_buf name = tensor_name(t);
         RZ_TRY(rz_gguf_writer_add_tensor(w, name.s, st->types[i], t->n_dims, t->ne));
     }
     RZ_TRY(rz_gguf_writer_begin_data(w));
     if (o->progress) o->progress(o->progress_user, 0, st->total);
-    for (uint64_t i = 0; i < n; i++)
-        RZ_TRY(write_tensor(w, st, o, rz_gguf_tensor_at(st->in, i), st->types[i]));
+    for (uint64_t k = 0; k < n; k++)
+        RZ_TRY(write_tensor(w, st, o, rz_gguf_tensor_at(st->in, st->order[k]), st->types[st->order[k]]));
     return RZ_OK;
 }
 
@@ -389,6 +546,7 @@ rz_status rz_quantize_model(const char *in_path, const char *out_path, const rz_
     rz_free_aligned(st.bytes);
     rz_free_aligned(st.floats);
     free(st.types);
+    free(st.order);
     rz_gguf_close(st.in);
     return s;
 }

@@ -10,11 +10,12 @@ static const char usage_text[] =
     "                   [--token-embedding-type TYPE] [--pure]\n"
     "  --type TYPE                   preset (llama.cpp's names): the weights' type and,\n"
     "                                for the mixes, which tensors get more bits\n"
-    "  --output-type TYPE            tensor type of output.weight\n"
+    "  --output-type TYPE            tensor type of output.weight (or the tied token_embd)\n"
     "  --token-embedding-type TYPE   tensor type of token_embd.weight\n"
-    "  --pure                        the preset's base type for every 2-D weight\n"
+    "  --pure                        the preset's base type for every weight matrix\n"
     "  -t, --threads N               threads (default: physical cores)\n"
-    "1-D tensors (norms) are copied as they are.\n";
+    "Vectors, norms and the MoE router are copied as they are; rows the type\n"
+    "cannot tile take llama.cpp's fallback (e.g. Q4_K -> Q5_0, Q6_K -> Q8_0).\n";
 
 static void print_presets(FILE *out) {
     fputs("presets:", out);
