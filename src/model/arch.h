@@ -52,6 +52,6 @@ rz_status rz_arch_key_f32(const rz_gguf *g, const char *arch, const char *suffix
 
 /* The architectures (src/model/arch/). */
 extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
-    rz_arch_phi3;
+    rz_arch_phi3, rz_arch_gpt_oss;
 
 #endif
