@@ -71,6 +71,6 @@ rz_status rz_rope_set_init(rz_rope_set *set, const rz_model *m, float base, floa
 
 /* The architectures (src/model/arch/). */
 extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
-    rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3, rz_arch_bert, rz_arch_nomic_bert;
+    rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3, rz_arch_bert, rz_arch_nomic_bert, rz_arch_gpt_oss;
 
 #endif

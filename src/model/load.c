@@ -394,22 +394,73 @@ static bool str_is(rz_str s, const char *lit) {
     return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
-/* Linear RoPE scaling (rope.scaling.type "linear" or a factor alone) as the
- * position scale 1 / factor; every other kind is refused unless the
- * architecture reads it itself. */
-static rz_status rope_linear_scale(const rz_gguf *g, const char *arch, float *scale) {
+/* YaRN RoPE scaling, as ggml's rope_yarn with llama.cpp's defaults for a
+ * "yarn" model (ext_factor 1, beta_fast 32, beta_slow 1; the GGUF keys for
+ * the betas are read by a few architectures only, none of ours). */
+typedef struct yarn_params {
+    float factor;      /* rope.scaling.factor: the context extension */
+    float n_ctx_orig;  /* rope.scaling.original_context_length, else the training context */
+    float attn_factor; /* rope.scaling.attn_factor */
+} yarn_params;
+
+/* Where a pair's wavelength spans n_ctx_orig / beta turns, in pairs
+ * (ggml_rope_yarn_corr_dim). */
+static float yarn_corr_dim(int32_t n_rot, float n_ctx_orig, float beta, float base) {
+    return (float)n_rot * logf(n_ctx_orig / (beta * 2.0f * (float)M_PI)) / (2.0f * logf(base));
+}
+
+/* Each pair's frequency theta_i becomes theta_i * ((1 - r) / factor + r),
+ * r ramping from 1 (kept: fast pairs below ggml's low correction dim) to 0
+ * (interpolated: pairs past the high one). cos and sin are scaled by
+ * attn_factor * (1 + 0.1 ln factor), ggml's YaRN magnitude times the
+ * attn_factor llama.cpp passes it: rope.scaling.attn_factor alone, since its
+ * own magnitude for a model without yarn_log_multiplier, 1 + 0.1 ln factor
+ * (1 for factor <= 1), is divided by ggml's (llama.cpp PR 18006). */
+static void rope_set_yarn(rz_rope_set *set, const rz_model *m, float base, const yarn_params *y) {
+    const int32_t n_rot = m->desc.n_rot;
+    const float low = fmaxf(0.0f, floorf(yarn_corr_dim(n_rot, y->n_ctx_orig, 32.0f, base)));
+    const float high = fminf((float)(n_rot - 1), ceilf(yarn_corr_dim(n_rot, y->n_ctx_orig, 1.0f, base)));
+    for (int32_t i = 0; i < n_rot / 2; i++) {
+        const float r = 1.0f - fminf(1.0f, fmaxf(0.0f, ((float)i - low) / fmaxf(0.001f, high - low)));
+        set->freqs[i] *= (1.0f - r) / y->factor + r;
+    }
+    set->mscale = y->attn_factor * (y->factor > 1.0f ? 1.0f + 0.1f * logf(y->factor) : 1.0f);
+}
+
+/* RoPE scaling from rope.scaling.*: "linear" (or a factor alone) as the
+ * position scale 1 / factor, "yarn" into *yarn (factor 0: none); every other
+ * kind is refused. */
+static rz_status rope_scaling(const rz_gguf *g, const rz_model *m, float *scale, yarn_params *yarn) {
+    const char *arch = m->desc.arch;
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     rz_str type = {"", 0};
-    if (rz_gguf_get_str(g, key, &type) == RZ_OK && !str_is(type, "linear") && !str_is(type, "none"))
+    const bool has_type = rz_gguf_get_str(g, key, &type) == RZ_OK, is_yarn = str_is(type, "yarn");
+    if (has_type && !is_yarn && !str_is(type, "linear") && !str_is(type, "none"))
         return rz_error(RZ_ERR_UNSUPPORTED, "model: RoPE scaling '%.*s' is not supported", (int)type.len,
                         type.ptr);
     float factor;
     RZ_TRY(rz_arch_key_f32(g, arch, "rope.scaling.factor", 1.0f, &factor));
     if (str_is(type, "none") || factor == 0.0f) factor = 1.0f;
     if (!(factor > 0.0f)) return rz_error(RZ_ERR_FORMAT, "model: RoPE scaling factor %g", (double)factor);
-    *scale = 1.0f / factor;
-    return RZ_OK;
+    *scale = 1.0f;
+    *yarn = (yarn_params){0};
+    if (!is_yarn) {
+        *scale = 1.0f / factor;
+        return RZ_OK;
+    }
+    int32_t n_ctx_orig = 0;
+    RZ_TRY(rz_arch_key_u32(g, arch, "rope.scaling.original_context_length", true,
+                           (uint32_t)m->desc.n_ctx_train, &n_ctx_orig));
+    if (n_ctx_orig <= 0)
+        return rz_error(RZ_ERR_FORMAT, "model: YaRN original context length must be positive");
+    float log_mul; /* DeepSeek's mscale_all_dim: another magnitude */
+    RZ_TRY(rz_arch_key_f32(g, arch, "rope.scaling.yarn_log_multiplier", 0.0f, &log_mul));
+    if (log_mul != 0.0f)
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "model: YaRN with rope.scaling.yarn_log_multiplier is not supported");
+    *yarn = (yarn_params){.factor = factor, .n_ctx_orig = (float)n_ctx_orig};
+    return rz_arch_key_f32(g, arch, "rope.scaling.attn_factor", 1.0f, &yarn->attn_factor);
 }
 
 static rz_status read_gguf_hparams(rz_model *m, const rz_gguf *g) {
@@ -508,8 +559,10 @@ static rz_status derive_hparams(rz_model *m, const rz_gguf *g) {
     m->moe_norm_weights = true;
     m->n_rope_sets = 1;
     float scale = 1.0f;
-    if (g) RZ_TRY(rope_linear_scale(g, d->arch, &scale));
+    yarn_params yarn = {0};
+    if (g) RZ_TRY(rope_scaling(g, m, &scale, &yarn));
     RZ_TRY(rz_rope_set_init(&m->rope[0], m, d->rope_freq_base, scale));
+    if (yarn.factor > 0.0f) rope_set_yarn(&m->rope[0], m, d->rope_freq_base, &yarn);
     if (g && m->arch->read_hparams) RZ_TRY(m->arch->read_hparams(m, g));
     m->rope_freqs = m->rope[0].freqs;
     return RZ_OK;
