@@ -5,7 +5,7 @@ alternation spreads its drift over both). Prints one row per model, test and
 thread count: the median tokens/s of each engine over every sample of every
 round, and their ratio.
 
-  bench/compare.py --llama-bench PATH [--rz build/rz] [-p 64] [-n 32] [-t 1,2]
+  bench/compare.py --llama-bench PATH [--rz build/rz] [-p 64] [-n 32] [-d 0] [-t 1,2]
                    [-r 3] [--rounds 3] [--isa avx2] [--json] MODEL.gguf...
 
 --isa sets RZ_ISA for rz (e.g. avx2 on an AVX-512 machine); llama-bench runs
@@ -33,21 +33,23 @@ def run_json(cmd, env=None):
 
 def test_name(n_prompt, n_gen, depth=0):
     name = f"pp{n_prompt}" if n_gen == 0 else f"tg{n_gen}"
-    return name + (f"@d{depth}" if depth else "")
+    return name + (f" @ d{depth}" if depth else "")
 
 
 def rz_samples(args, model, env):
-    cmd = [args.rz, "bench", "-m", model, "-p", args.p, "-n", args.n, "-t", args.t, "-r", str(args.r), "--json"]
+    cmd = [args.rz, "bench", "-m", model, "-p", args.p, "-n", args.n, "-d", args.d, "-t", args.t, "-r", str(args.r),
+           "--json"]
     cmd += shlex.split(args.rz_args)
     rows = {}
     for row in run_json(cmd, env):
-        key = (test_name(row["n_prompt"], row["n_gen"], row.get("depth", 0)), row["threads"])
+        key = (test_name(row["n_prompt"], row["n_gen"], row.get("n_depth", 0)), row["threads"])
         rows.setdefault(key, []).extend(row["samples_tok_s"])
     return rows
 
 
 def llama_samples(args, model):
-    cmd = [args.llama_bench, "-m", model, "-p", args.p, "-n", args.n, "-t", args.t, "-r", str(args.r), "-o", "json"]
+    cmd = [args.llama_bench, "-m", model, "-p", args.p, "-n", args.n, "-d", args.d, "-t", args.t, "-r", str(args.r),
+           "-o", "json"]
     cmd += shlex.split(args.llama_args)
     rows = {}
     for row in run_json(cmd):
@@ -65,6 +67,7 @@ def main():
     ap.add_argument("--llama-bench", default=os.environ.get("LLAMA_BENCH"))
     ap.add_argument("-p", default="64")
     ap.add_argument("-n", default="32")
+    ap.add_argument("-d", default="0", help="depths (tokens already in the cache), as llama-bench's -d")
     ap.add_argument("-t", default="1,2")
     ap.add_argument("-r", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)

@@ -150,6 +150,18 @@ static void test_bench_table(void **state) {
     snprintf(args, sizeof args, "bench -m '%s' -p 64 -n 0 -c 16 -r 1 2>&1", model);
     assert_int_equal(rz(args, &out), 1);
     free(out);
+    /* -d: each test again after tokens already in the cache, as llama-bench names it. */
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -d 0,20 -t 1 -r 1 2>/dev/null", model);
+    assert_int_equal(rz(args, &out), 0);
+    assert_int_equal(count(out, " | pp8 | "), 1);
+    assert_int_equal(count(out, " | pp8 @ d20 | "), 1);
+    assert_int_equal(count(out, " | tg4 @ d20 | "), 1);
+    free(out);
+    snprintf(args, sizeof args, "bench -m '%s' -p 0 -n 4 -d 30 -t 1 -r 1 --json 2>/dev/null", model);
+    assert_int_equal(rz(args, &out), 0);
+    assert_contains(out, "\"n_depth\":\t30");
+    assert_contains(out, "\"n_ctx\":\t35");
+    free(out);
 }
 
 /* "-m MODEL -z TOKENIZER" for stories260K (static buffer). */

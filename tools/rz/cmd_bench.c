@@ -12,12 +12,14 @@
 #include "cli.h"
 
 static const char usage[] =
-    "usage: rz bench -m MODEL [-p LIST] [-n LIST] [-t LIST] [-r N] [--json] [options]\n"
+    "usage: rz bench -m MODEL [-p LIST] [-n LIST] [-d LIST] [-t LIST] [-r N] [--json] [options]\n"
     "For each thread count: prompt processing of P random tokens as one batch (test ppP), and generation\n"
     "of N tokens one at a time after a 1-token warm-up (test tgN), each in a fresh context, after one\n"
     "untimed warm-up run. Reports the median tok/s over the repetitions ± their standard deviation.\n"
     "  -p, --n-prompt LIST   prompt sizes, comma-separated; 0 skips (default 512)\n"
     "  -n, --n-gen LIST      generation lengths, comma-separated; 0 skips (default 128)\n"
+    "  -d, --n-depth LIST    run each test after this many random tokens already in the cache, untimed\n"
+    "                        (test \"tg32 @ d4096\"; default 0)\n"
     "  -t, --threads LIST    thread counts, comma-separated (default: physical cores)\n"
     "  -r, --repetitions N   timed runs per test (default 5)\n"
     "  --json                a JSON array with every figure (adds bytes_per_token, gb_per_s of token\n"
@@ -86,7 +88,7 @@ typedef struct bench {
     bool user_ctx; /* -c given */
     int reps;
     uint64_t rng;
-    int32_t *tokens; /* [max prompt] random ids */
+    int32_t *tokens; /* [longest prompt, generation or depth] random ids */
 } bench;
 
 static int32_t random_token(bench *b) {
@@ -94,9 +96,14 @@ static int32_t random_token(bench *b) {
     return (int32_t)((b->rng >> 33) % (uint64_t)rz_model_describe(b->model)->n_vocab);
 }
 
-/* One run: seconds spent on the timed part, or < 0 after printing the error. */
-static double run_once(bench *b, rz_context *ctx, bool prompt, int n) {
+/* One run after depth tokens: seconds spent on the timed part, or < 0
+ * after printing the error. */
+static double run_once(bench *b, rz_context *ctx, int depth, bool prompt, int n) {
     if (rz_context_truncate(ctx, 0) != RZ_OK) return rz_cli_fail("bench", "cannot reset the context"), -1;
+    for (int i = 0; i < depth; i++)
+        b->tokens[i] = random_token(b);
+    if (depth > 0 && rz_decode(ctx, b->tokens, (uint32_t)depth, NULL) != RZ_OK)
+        return rz_cli_fail("bench", "decode failed"), -1;
     for (int i = 0; i < n; i++)
         b->tokens[i] = random_token(b);
     if (prompt) {
@@ -116,30 +123,31 @@ static double run_once(bench *b, rz_context *ctx, bool prompt, int n) {
 typedef struct result {
     int threads;
     bool prompt;
-    int n;
+    int n, depth;
     uint32_t n_ctx;
     stats tps;
     double samples[MAX_REPS];
     uint64_t max_rss;
 } result;
 
-static int run_test(bench *b, int threads, bool prompt, int n, result *r) {
+static int run_test(bench *b, int threads, int depth, bool prompt, int n, result *r) {
     rz_context_params cp = b->base;
     cp.n_threads = threads;
-    if (!b->user_ctx) cp.n_ctx = (uint32_t)(prompt ? n : n + 1);
+    if (!b->user_ctx) cp.n_ctx = (uint32_t)(depth + (prompt ? n : n + 1));
     if (prompt && cp.n_batch < (uint32_t)n) cp.n_batch = (uint32_t)n; /* one forward pass */
     rz_context *ctx;
     if (rz_context_create(b->model, &cp, &ctx) != RZ_OK) return rz_cli_fail("bench", "cannot create context");
     int rc = 0;
-    if (run_once(b, ctx, prompt, prompt ? n : 1) < 0) rc = 1;
+    if (run_once(b, ctx, depth, prompt, prompt ? n : 1) < 0) rc = 1;
     for (int i = 0; i < b->reps && rc == 0; i++) {
-        const double t = run_once(b, ctx, prompt, n);
+        const double t = run_once(b, ctx, depth, prompt, n);
         if (t < 0) rc = 1;
         r->samples[i] = t > 0 ? n / t : INFINITY;
     }
     r->threads = threads;
     r->prompt = prompt;
     r->n = n;
+    r->depth = depth;
     r->n_ctx = rz_context_n_ctx(ctx);
     rz_context_free(ctx);
     if (rc != 0) return rc;
@@ -241,8 +249,14 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
+/* llama-bench's test names: "pp512", "tg32 @ d4096". */
+static void test_name(const result *r, char *out, size_t size) {
+    int n = snprintf(out, size, "%s%d", r->prompt ? "pp" : "tg", r->n);
+    if (r->depth > 0 && n > 0 && (size_t)n < size) snprintf(out + n, size - (size_t)n, " @ d%d", r->depth);
+}
+
 static void print_row(const char *model_path, const rz_model_desc *d, const result *r) {
-    char size[32], params[32], test[32], tps[48];
+    char size[32], params[32], test[48], tps[48];
     if (d->weight_bytes >= (1ull << 30))
         snprintf(size, sizeof size, "%.2f GiB", (double)d->weight_bytes / (1ull << 30));
     else
@@ -251,7 +265,7 @@ static void print_row(const char *model_path, const rz_model_desc *d, const resu
         snprintf(params, sizeof params, "%.2f B", d->n_params / 1e9);
     else
         snprintf(params, sizeof params, "%.2f M", d->n_params / 1e6);
-    snprintf(test, sizeof test, "%s%d", r->prompt ? "pp" : "tg", r->n);
+    test_name(r, test, sizeof test);
     snprintf(tps, sizeof tps, "%.2f ± %.2f", r->tps.median, r->tps.stddev);
     printf("| %s | %s | %s | %s | %d | %s | %s |\n", base_name(model_path), size, params,
            rz_type_name(d->weight_type), r->threads, test, tps);
@@ -260,8 +274,8 @@ static void print_row(const char *model_path, const rz_model_desc *d, const resu
 static cJSON *json_row(const char *model_path, const rz_model *m, const result *r, int reps) {
     const rz_model_desc *d = rz_model_describe(m);
     const double bpt = (double)rz_model_bytes_per_token(m);
-    char test[32];
-    snprintf(test, sizeof test, "%s%d", r->prompt ? "pp" : "tg", r->n);
+    char test[48];
+    test_name(r, test, sizeof test);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", base_name(model_path));
     cJSON_AddStringToObject(o, "model_path", model_path);
@@ -273,6 +287,7 @@ static cJSON *json_row(const char *model_path, const rz_model *m, const result *
     cJSON_AddStringToObject(o, "test", test);
     cJSON_AddNumberToObject(o, "n_prompt", r->prompt ? r->n : 0);
     cJSON_AddNumberToObject(o, "n_gen", r->prompt ? 0 : r->n);
+    cJSON_AddNumberToObject(o, "n_depth", r->depth);
     cJSON_AddNumberToObject(o, "n_ctx", r->n_ctx);
     cJSON_AddNumberToObject(o, "repetitions", reps);
     cJSON_AddNumberToObject(o, "tok_s_median", r->tps.median);
@@ -296,7 +311,8 @@ static cJSON *json_row(const char *model_path, const rz_model *m, const result *
 int rz_cmd_bench(int argc, char **argv) {
     rz_cli_model_opts o;
     rz_cli_model_opts_init(&o);
-    int_list pp = {{512}, 1}, tg = {{128}, 1}, threads = {{rz_cpu_info_get()->physical_cores}, 1};
+    int_list pp = {{512}, 1}, tg = {{128}, 1}, depths = {{0}, 1};
+    int_list threads = {{rz_cpu_info_get()->physical_cores}, 1};
     int reps = 5;
     bool json = false;
     spec_bench sb = {.prompt = "Once upon a time", .draft_max = 8};
@@ -305,6 +321,7 @@ int rz_cmd_bench(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int_list *list = !strcmp(a, "-p") || !strcmp(a, "--n-prompt")  ? &pp
                          : !strcmp(a, "-n") || !strcmp(a, "--n-gen")   ? &tg
+                         : !strcmp(a, "-d") || !strcmp(a, "--n-depth") ? &depths
                          : !strcmp(a, "-t") || !strcmp(a, "--threads") ? &threads
                                                                        : NULL;
         if (list) {
@@ -354,6 +371,8 @@ int rz_cmd_bench(int argc, char **argv) {
         max_prompt = pp.v[i] > max_prompt ? pp.v[i] : max_prompt;
     for (int i = 0; i < tg.n; i++)
         max_prompt = tg.v[i] > max_prompt ? tg.v[i] : max_prompt;
+    for (int i = 0; i < depths.n; i++)
+        max_prompt = depths.v[i] > max_prompt ? depths.v[i] : max_prompt;
 
     rz_model *model;
     if (rz_model_load(o.model_path, &o.model, &model) != RZ_OK)
@@ -379,14 +398,15 @@ int rz_cmd_bench(int argc, char **argv) {
         for (int kind = 0; kind < 2 && rc == 0; kind++) {
             const int_list *sizes = kind == 0 ? &pp : &tg;
             for (int k = 0; k < sizes->n && rc == 0; k++) {
-                if (sizes->v[k] == 0) continue;
-                rc = run_test(&b, threads.v[ti], kind == 0, sizes->v[k], r);
-                if (rc != 0) break;
-                if (json)
-                    cJSON_AddItemToArray(rows, json_row(o.model_path, model, r, reps));
-                else
-                    print_row(o.model_path, d, r);
-                fflush(stdout);
+                for (int di = 0; di < depths.n && rc == 0 && sizes->v[k] > 0; di++) {
+                    rc = run_test(&b, threads.v[ti], depths.v[di], kind == 0, sizes->v[k], r);
+                    if (rc != 0) break;
+                    if (json)
+                        cJSON_AddItemToArray(rows, json_row(o.model_path, model, r, reps));
+                    else
+                        print_row(o.model_path, d, r);
+                    fflush(stdout);
+                }
             }
         }
     }
