@@ -153,6 +153,8 @@ static const struct layer_spec {
     {RZ_T_ATTN_OUT_BIAS, "attn_output.bias", D_E, D_1, D_1, USE_NORM, AT(bo)},
     {RZ_T_ATTN_QK_NORM, "attn_q_norm.weight", D_HD, D_1, D_1, USE_NORM, AT(q_norm)},
     {RZ_T_ATTN_QK_NORM, "attn_k_norm.weight", D_HD, D_1, D_1, USE_NORM, AT(k_norm)},
+    {RZ_T_ATTN_QK_NORM_FULL, "attn_q_norm.weight", D_Q, D_1, D_1, USE_NORM, AT(q_norm)},
+    {RZ_T_ATTN_QK_NORM_FULL, "attn_k_norm.weight", D_KV, D_1, D_1, USE_NORM, AT(k_norm)},
     {RZ_T_ATTN_POST_NORM, "post_attention_norm.weight", D_E, D_1, D_1, USE_NORM, AT(attn_post_norm)},
     {RZ_T_ATTN_SINKS, "attn_sinks.weight", D_H, D_1, D_1, USE_NORM, AT(attn_sinks)},
     {RZ_T_SUB_NORMS, "attn_sub_norm.weight", D_Q, D_1, D_1, USE_NORM, AT(attn_sub_norm)},
