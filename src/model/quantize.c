@@ -154,9 +154,7 @@ static rz_type mix_type(recipe_state *r, const preset *p, const char *name) {
     return p->type;
 }
 
-/* Rows whose length the type's blocks cannot tile take llama.cpp's
- * replacement of similar size, else F16. */
-static rz_type tiling_type(rz_type type, uint64_t row_len) {
+rz_type rz_type_for_row(rz_type type, uint64_t row_len) {
     if (row_len % rz_type_block_size(type) == 0) return type;
     switch (type) {
     case RZ_TYPE_Q2_K:
@@ -177,7 +175,7 @@ static rz_type target_type(recipe_state *r, const preset *p, const rz_quantize_p
     if (o->token_embedding_type != RZ_TYPE_COUNT && strcmp(name.s, "token_embd.weight") == 0)
         type = o->token_embedding_type;
     if (o->output_type != RZ_TYPE_COUNT && strcmp(name.s, "output.weight") == 0) type = o->output_type;
-    return tiling_type(type, t->ne[0]);
+    return rz_type_for_row(type, t->ne[0]);
 }
 
 /* n_gqa from "<arch>.attention.head_count" and "..._kv"; 1 if absent. */
