@@ -428,9 +428,19 @@ typedef struct rz_model_desc {
     char format[16]; /* "gguf" or "llama2c" */
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot;
     float rms_eps, rope_freq_base;
-    rz_type weight_type; /* type of the attention/FFN matrices */
-    rz_type output_type; /* type of the output (lm_head) matrix */
-    bool tied_output;    /* lm_head is token_embd */
+    int32_t head_dim;                          /* of queries, keys and values (n_head * head_dim wide) */
+    bool rope_neox;                            /* RoPE on halves of a head (NeoX), not adjacent pairs */
+    float rope_freq_scale;                     /* linear position scale (1 / factor); 1 = none */
+    bool rope_factors;                         /* frequencies divided by rope_freqs.weight (Llama 3) */
+    int32_t n_swa, swa_pattern;                /* sliding window (0 = none); window on layers l with
+                                                  l % swa_pattern < swa_pattern - 1 (0 = all) */
+    float rope_freq_base_swa;                  /* windowed layers' own RoPE base; 0 = rope_freq_base */
+    float attn_softcap, final_softcap;         /* 0 = none */
+    int32_t n_expert, n_expert_used, n_ff_exp; /* mixture of experts; 0 experts = dense */
+    bool expert_weights_norm;                  /* chosen experts' weights renormalized to sum 1 */
+    rz_type weight_type;                       /* type of the attention/FFN matrices */
+    rz_type output_type;                       /* type of the output (lm_head) matrix */
+    bool tied_output;                          /* lm_head is token_embd */
     uint64_t n_params;
     uint64_t weight_bytes; /* bytes of all weight tensors */
     int32_t bos, eos;      /* -1 if the vocabulary has none */

@@ -300,6 +300,7 @@ static rz_status bind_rope_factors(rz_model *m, const weight_source *src) {
     const float *f = factors.data;
     for (int32_t i = 0; i < m->desc.n_rot / 2; i++)
         m->rope[0].freqs[i] /= f[i];
+    m->desc.rope_factors = true;
     return RZ_OK;
 }
 
@@ -470,6 +471,7 @@ static rz_status derive_hparams(rz_model *m, const rz_gguf *g) {
     m->n_rope_sets = 1;
     float scale = 1.0f;
     if (g) RZ_TRY(rope_linear_scale(g, d->arch, &scale));
+    d->rope_freq_scale = scale;
     RZ_TRY(rz_rope_set_init(&m->rope[0], m, d->rope_freq_base, scale));
     if (g && m->arch->read_hparams) RZ_TRY(m->arch->read_hparams(m, g));
     m->rope_freqs = m->rope[0].freqs;
@@ -686,6 +688,16 @@ static void summarize(rz_model *m) {
     d->bos = m->has_vocab ? m->vocab.bos : -1;
     d->eos = m->has_vocab ? m->vocab.eos : -1;
     d->has_vocab = m->has_vocab;
+    d->head_dim = m->head_dim;
+    d->rope_neox = m->rope_style == RZ_ROPE_NEOX;
+    d->n_swa = (int32_t)m->n_swa;
+    d->swa_pattern = (int32_t)m->swa_pattern;
+    d->attn_softcap = m->attn_softcap;
+    d->final_softcap = m->final_softcap;
+    d->n_expert = m->n_expert;
+    d->n_expert_used = m->n_expert_used;
+    d->n_ff_exp = m->n_expert ? m->n_ff_exp : 0;
+    d->expert_weights_norm = m->n_expert && m->moe_norm_weights;
     uint64_t per_token;
     weight_totals(m, &d->n_params, &d->weight_bytes, &per_token);
 }
