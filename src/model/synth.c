@@ -410,9 +410,21 @@ static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
     return list.n;
 }
 
+/* general.file_type of a model mostly of `type`: the K-quants' as the _M
+ * mixes rz quantize writes (rz_type_file_type leaves them out, for
+ * rz convert quantizes whole tensors, not rows). */
+static bool file_type(rz_type type, uint32_t *out) {
+    switch (type) {
+    case RZ_TYPE_Q3_K: *out = 12; return true;
+    case RZ_TYPE_Q4_K: *out = 15; return true;
+    case RZ_TYPE_Q5_K: *out = 17; return true;
+    default: return rz_type_file_type(type, out);
+    }
+}
+
 static rz_status check_type(rz_type type, const char *what) {
     uint32_t ft;
-    if (!rz_type_file_type(type, &ft) || !rz_type_can_quantize(type))
+    if (!file_type(type, &ft) || !rz_type_can_quantize(type))
         return rz_error(RZ_ERR_UNSUPPORTED,
                         "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0, q5_0, q4_K, q5_K, "
                         "q6_K, mxfp4, tq1_0, tq2_0, i2_s)",
@@ -534,8 +546,8 @@ static rz_status vocab_build(int32_t n_vocab, synth_vocab *v) {
 /* ------------------------------------------------------------- writing */
 
 static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const synth_vocab *v) {
-    uint32_t file_type = 0; /* of the experts where they hold most weights (checked by check_params) */
-    rz_type_file_type(p->n_expert > 0 ? p->expert_type : p->type, &file_type);
+    uint32_t ft = 0; /* of the experts where they hold most weights (checked by check_params) */
+    file_type(p->n_expert > 0 ? p->expert_type : p->type, &ft);
     const char *arch = p->arch ? p->arch : "llama";
     char key[96];
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
@@ -543,7 +555,7 @@ static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const
 #define F32(suffix, v)   RZ_TRY(rz_gguf_writer_add_f32(w, ARCH_KEY(suffix), (v)))
     RZ_TRY(rz_gguf_writer_add_str(w, "general.architecture", arch));
     RZ_TRY(rz_gguf_writer_add_str(w, "general.name", p->name ? p->name : "synthetic"));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "general.file_type", file_type));
+    RZ_TRY(rz_gguf_writer_add_u32(w, "general.file_type", ft));
     U32("vocab_size", p->n_vocab);
     U32("context_length", p->n_ctx);
     U32("embedding_length", p->n_embd);

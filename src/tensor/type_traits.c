@@ -433,9 +433,6 @@ bool rz_type_file_type(rz_type type, uint32_t *out) {
     case RZ_TYPE_Q5_0: *out = 8; return true;
     case RZ_TYPE_Q5_1: *out = 9; return true;
     case RZ_TYPE_Q2_K: *out = 10; return true;
-    case RZ_TYPE_Q3_K: *out = 12; return true; /* the _M mixes' ids, as rz quantize writes them */
-    case RZ_TYPE_Q4_K: *out = 15; return true;
-    case RZ_TYPE_Q5_K: *out = 17; return true;
     case RZ_TYPE_Q6_K: *out = 18; return true;
     case RZ_TYPE_IQ4_NL: *out = 25; return true;
     case RZ_TYPE_BF16: *out = 32; return true;

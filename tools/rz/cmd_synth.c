@@ -163,7 +163,8 @@ int rz_cmd_synth(int argc, char **argv) {
     rz_status s = rz_synth_write(&p, out_path, rz_cli_progress_update, &bar);
     rz_cli_progress_finish(&bar);
     if (s != RZ_OK) return rz_cli_fail("synth", "cannot write model");
-    fprintf(stderr, "wrote %s (%s, %s weights) in %.1f s\n", out_path, p.name, rz_type_name(p.type),
+    fprintf(stderr, "wrote %s (%s, %s weights%s%s) in %.1f s\n", out_path, p.name, rz_type_name(p.type),
+            p.n_expert ? ", experts " : "", p.n_expert ? rz_type_name(p.expert_type) : "",
             rz_time_seconds() - t0);
     return 0;
 }
