@@ -359,26 +359,47 @@ RZ_API const char *rz_quantize_preset_name(size_t i);
 
 /* ---------------------------------------------------------------- synth */
 
-/* A Llama-shaped model with seeded random weights (matrices ~ N(0, 0.02),
- * norms 1 + small noise) and a synthetic SentencePiece vocabulary (<unk>,
- * <s>, </s>, 256 byte tokens, then filler pieces), for tests and benchmarks. */
+/* A model with seeded random weights (matrices ~ N(0, 0.02), norms 1 +
+ * small noise, biases ~ N(0, 0.02)) and a synthetic SentencePiece vocabulary
+ * (<unk>, <s>, </s>, 256 byte tokens, then filler pieces), in llama.cpp's
+ * tensor names, shapes and keys of its architecture, for tests and
+ * benchmarks. */
 typedef struct rz_synth_params {
     const char *name; /* general.name; NULL = "synthetic" */
-    /* general.architecture: NULL = "llama"; "bitnet" and "bitnet-b1.58" add
-     * the sub-norms, and their matrices are ternary (t * s, t in {-1, 0, 1},
-     * one scale s per tensor) whatever the type. */
+    /* general.architecture: NULL = "llama"; also "bitnet" and "bitnet-b1.58"
+     * (sub-norms; matrices ternary, t * s with t in {-1, 0, 1} and one scale s
+     * per tensor, whatever the type), "qwen2", "qwen3", "qwen3moe", "phi3",
+     * "gemma3", "olmoe", "gpt-oss" (their layer tensors as llama.cpp reads
+     * them; experts replace the dense FFN where n_expert > 0). */
     const char *arch;
     int32_t n_embd, n_layer, n_ff, n_head, n_head_kv, n_vocab, n_ctx;
+    int32_t head_dim; /* 0 = n_embd / n_head; else written as attention.key_length */
+    /* Mixture of experts: n_ff_exp 0 = experts n_ff wide (no
+     * expert_feed_forward_length key, as OLMoE and Mixtral). */
+    int32_t n_expert, n_expert_used, n_ff_exp;
+    /* Sliding-window attention (0 = none); the pattern and the local layers'
+     * RoPE base are written when nonzero. */
+    int32_t n_swa, swa_pattern;
+    float rope_freq_base_swa;
+    /* NULL; "llama3": rope_freqs.weight of Llama 3's factors (low 1, high 4);
+     * "yarn": rope.scaling.* keys. Both from the factor and the original
+     * context. */
+    const char *rope_scaling;
+    float rope_scaling_factor;
+    int32_t rope_orig_ctx;
     bool tied_output; /* no output.weight: the output reuses token_embd */
     float rope_freq_base, rms_eps;
-    rz_type type;        /* matrices: F32, F16, BF16, Q8_0, Q4_0, Q6_K, TQ1_0, TQ2_0, I2_S */
+    /* Types of the matrices; a row length a K-quant's blocks do not tile takes
+     * llama.cpp's replacement (Q4_K -> Q5_0, Q6_K -> Q8_0, ...). */
+    rz_type type;        /* F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, MXFP4, TQ1_0, TQ2_0, I2_S */
+    rz_type expert_type; /* expert matrices (routers stay F32) */
     rz_type output_type; /* output.weight, or token_embd when tied */
     uint64_t seed;
 } rz_synth_params;
 
-/* Shapes of known models: "tiny", "tinyllama-1.1b", "llama3.2-1b" (type F16),
- * "bitnet-large", "bitnet-2b-4t" (type I2_S, tied F16 output); seed 0.
- * RZ_ERR_NOT_FOUND for other names. */
+/* Shapes of known models (rz_synth_preset_name lists them): type F16 but
+ * for the BitNet ones (I2_S, tied F16 output) and gpt-oss's MXFP4 experts;
+ * expert_type = type otherwise; seed 0. RZ_ERR_NOT_FOUND for other names. */
 RZ_API rz_status rz_synth_preset(const char *name, rz_synth_params *out);
 /* Name of preset i, or NULL past the last. */
 RZ_API const char *rz_synth_preset_name(size_t i);
@@ -416,9 +437,19 @@ typedef struct rz_model_desc {
     char format[16]; /* "gguf" or "llama2c" */
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot;
     float rms_eps, rope_freq_base;
-    rz_type weight_type; /* type of the attention/FFN matrices */
-    rz_type output_type; /* type of the output (lm_head) matrix */
-    bool tied_output;    /* lm_head is token_embd */
+    int32_t head_dim;                          /* of queries, keys and values (n_head * head_dim wide) */
+    bool rope_neox;                            /* RoPE on halves of a head (NeoX), not adjacent pairs */
+    float rope_freq_scale;                     /* linear position scale (1 / factor); 1 = none */
+    bool rope_factors;                         /* frequencies divided by rope_freqs.weight (Llama 3) */
+    int32_t n_swa, swa_pattern;                /* sliding window (0 = none); window on layers l with
+                                                  l % swa_pattern < swa_pattern - 1 (0 = all) */
+    float rope_freq_base_swa;                  /* windowed layers' own RoPE base; 0 = rope_freq_base */
+    float attn_softcap, final_softcap;         /* 0 = none */
+    int32_t n_expert, n_expert_used, n_ff_exp; /* mixture of experts; 0 experts = dense */
+    bool expert_weights_norm;                  /* chosen experts' weights renormalized to sum 1 */
+    rz_type weight_type;                       /* type of the attention/FFN matrices */
+    rz_type output_type;                       /* type of the output (lm_head) matrix */
+    bool tied_output;                          /* lm_head is token_embd */
     uint64_t n_params;
     uint64_t weight_bytes; /* bytes of all weight tensors */
     int32_t bos, eos;      /* -1 if the vocabulary has none */

@@ -15,7 +15,7 @@ typedef enum rz_layer_tensor {
     RZ_T_ATTN_OUT = 1u << 3,
     RZ_T_ATTN_QKV_BIAS = 1u << 4, /* attn_{q,k,v}.bias */
     RZ_T_ATTN_OUT_BIAS = 1u << 5,
-    RZ_T_ATTN_QK_NORM = 1u << 6, /* attn_q_norm, attn_k_norm */
+    RZ_T_ATTN_QK_NORM = 1u << 6, /* attn_q_norm, attn_k_norm: one head wide */
     RZ_T_ATTN_POST_NORM = 1u << 7,
     RZ_T_ATTN_SINKS = 1u << 8,
     RZ_T_SUB_NORMS = 1u << 9, /* attn_sub_norm, ffn_sub_norm (BitNet) */
@@ -23,11 +23,12 @@ typedef enum rz_layer_tensor {
     RZ_T_FFN = 1u << 11,         /* ffn_gate, ffn_up, ffn_down */
     RZ_T_FFN_GATE_UP = 1u << 12, /* ffn_up holding gate and up rows, ffn_down */
     RZ_T_FFN_POST_NORM = 1u << 13,
-    RZ_T_MOE = 1u << 14,      /* ffn_gate_inp, ffn_{gate,up,down}_exps */
-    RZ_T_MOE_BIAS = 1u << 15, /* ffn_gate_inp.bias, ffn_{gate,up,down}_exps.bias */
-    RZ_T_FFN_UP = 1u << 16,   /* ffn_up, ffn_down without a gate: act(up) (BERT) */
-    RZ_T_FFN_BIAS = 1u << 17, /* ffn_up.bias, ffn_down.bias */
-    RZ_T_POST_LN = 1u << 18,  /* attn_output_norm, layer_output_norm: LayerNorms with biases */
+    RZ_T_MOE = 1u << 14,               /* ffn_gate_inp, ffn_{gate,up,down}_exps */
+    RZ_T_MOE_BIAS = 1u << 15,          /* ffn_gate_inp.bias, ffn_{gate,up,down}_exps.bias */
+    RZ_T_FFN_UP = 1u << 16,            /* ffn_up, ffn_down without a gate: act(up) (BERT) */
+    RZ_T_FFN_BIAS = 1u << 17,          /* ffn_up.bias, ffn_down.bias */
+    RZ_T_POST_LN = 1u << 18,           /* attn_output_norm, layer_output_norm: LayerNorms with biases */
+    RZ_T_ATTN_QK_NORM_FULL = 1u << 19, /* attn_q_norm, attn_k_norm over all of Q and K (OLMoE) */
 } rz_layer_tensor;
 
 /* Input tensors besides token_embd.weight, one bit each. */
@@ -71,6 +72,7 @@ rz_status rz_rope_set_init(rz_rope_set *set, const rz_model *m, float base, floa
 
 /* The architectures (src/model/arch/). */
 extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
-    rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3, rz_arch_bert, rz_arch_nomic_bert, rz_arch_gpt_oss;
+    rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3, rz_arch_bert, rz_arch_nomic_bert, rz_arch_gpt_oss,
+    rz_arch_olmoe;
 
 #endif

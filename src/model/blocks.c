@@ -190,16 +190,14 @@ static void store_kv(const rz_graph *g, uint32_t layer) {
                           b->v + t * KV);
 }
 
-/* RMSNorm of each head_dim-wide head of n_heads per token (Qwen 3's and
- * Gemma 3's q/k norms). */
-static void head_norm(const rz_graph *g, float *x, int64_t n_heads, const rz_tensor *w) {
+/* RMSNorm over groups of w's width in the n floats per token: one head
+ * (Qwen 3's and Gemma 3's q/k norms) or the whole vector (OLMoE's). */
+static void qk_norm(const rz_graph *g, float *x, int64_t n, const rz_tensor *w) {
     if (!w->data) return;
-    const int64_t hd = g->m->head_dim;
+    const int64_t width = w->ne[0];
     for (uint32_t t = 0; t < g->n_tokens; t++)
-        for (int64_t h = 0; h < n_heads; h++) {
-            float *v = x + (t * n_heads + h) * hd;
-            rz_rms_norm(v, v, w->data, hd, g->m->desc.rms_eps);
-        }
+        for (int64_t i = 0; i < n; i += width)
+            rz_rms_norm(x + t * n + i, x + t * n + i, w->data, width, g->m->desc.rms_eps);
 }
 
 void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
@@ -214,8 +212,8 @@ void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
     add_bias(g, b->q, Q, &L->bq);
     add_bias(g, b->k, KV, &L->bk);
     add_bias(g, b->v, KV, &L->bv);
-    head_norm(g, b->q, d->n_head, &L->q_norm);
-    head_norm(g, b->k, d->n_head_kv, &L->k_norm);
+    qk_norm(g, b->q, Q, &L->q_norm);
+    qk_norm(g, b->k, KV, &L->k_norm);
     const int64_t n_pairs = d->n_rot / 2;
     for (uint32_t t = 0; t < n; t++) {
         const float *cs = b->rope_cos[L->rope_set] + t * n_pairs,

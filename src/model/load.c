@@ -153,6 +153,8 @@ static const struct layer_spec {
     {RZ_T_ATTN_OUT_BIAS, "attn_output.bias", D_E, D_1, D_1, USE_NORM, AT(bo)},
     {RZ_T_ATTN_QK_NORM, "attn_q_norm.weight", D_HD, D_1, D_1, USE_NORM, AT(q_norm)},
     {RZ_T_ATTN_QK_NORM, "attn_k_norm.weight", D_HD, D_1, D_1, USE_NORM, AT(k_norm)},
+    {RZ_T_ATTN_QK_NORM_FULL, "attn_q_norm.weight", D_Q, D_1, D_1, USE_NORM, AT(q_norm)},
+    {RZ_T_ATTN_QK_NORM_FULL, "attn_k_norm.weight", D_KV, D_1, D_1, USE_NORM, AT(k_norm)},
     {RZ_T_ATTN_POST_NORM, "post_attention_norm.weight", D_E, D_1, D_1, USE_NORM, AT(attn_post_norm)},
     {RZ_T_ATTN_SINKS, "attn_sinks.weight", D_H, D_1, D_1, USE_NORM, AT(attn_sinks)},
     {RZ_T_SUB_NORMS, "attn_sub_norm.weight", D_Q, D_1, D_1, USE_NORM, AT(attn_sub_norm)},
@@ -330,6 +332,7 @@ static rz_status bind_rope_factors(rz_model *m, const weight_source *src) {
     const float *f = factors.data;
     for (int32_t i = 0; i < m->desc.n_rot / 2; i++)
         m->rope[0].freqs[i] /= f[i];
+    m->desc.rope_factors = true;
     return RZ_OK;
 }
 
@@ -561,6 +564,7 @@ static rz_status derive_hparams(rz_model *m, const rz_gguf *g) {
     float scale = 1.0f;
     yarn_params yarn = {0};
     if (g) RZ_TRY(rope_scaling(g, m, &scale, &yarn));
+    d->rope_freq_scale = scale;
     RZ_TRY(rz_rope_set_init(&m->rope[0], m, d->rope_freq_base, scale));
     if (yarn.factor > 0.0f) rope_set_yarn(&m->rope[0], m, d->rope_freq_base, &yarn);
     if (g && m->arch->read_hparams) RZ_TRY(m->arch->read_hparams(m, g));
@@ -786,6 +790,16 @@ static void summarize(rz_model *m) {
     d->bos = m->has_vocab ? m->vocab.bos : -1;
     d->eos = m->has_vocab ? m->vocab.eos : -1;
     d->has_vocab = m->has_vocab;
+    d->head_dim = m->head_dim;
+    d->rope_neox = m->rope_style == RZ_ROPE_NEOX;
+    d->n_swa = (int32_t)m->n_swa;
+    d->swa_pattern = (int32_t)m->swa_pattern;
+    d->attn_softcap = m->attn_softcap;
+    d->final_softcap = m->final_softcap;
+    d->n_expert = m->n_expert;
+    d->n_expert_used = m->n_expert_used;
+    d->n_ff_exp = m->n_expert ? m->n_ff_exp : 0;
+    d->expert_weights_norm = m->n_expert && m->moe_norm_weights;
     uint64_t per_token;
     weight_totals(m, &d->n_params, &d->weight_bytes, &per_token);
 }

@@ -13,7 +13,7 @@ typedef struct rz_layer {
     rz_tensor attn_norm, attn_norm_b;
     rz_tensor wq, wk, wv, wo; /* fused attn_qkv files: views of its row ranges */
     rz_tensor bq, bk, bv, bo; /* Qwen 2, gpt-oss, BERT */
-    rz_tensor q_norm, k_norm; /* per-head RMSNorm before RoPE (Qwen 3, Gemma 3) */
+    rz_tensor q_norm, k_norm; /* RMSNorm before RoPE: per head (Qwen 3, Gemma 3) or whole (OLMoE) */
     rz_tensor attn_post_norm; /* on the attention output (Gemma 2/3) */
     rz_tensor attn_sinks;     /* one logit per head (gpt-oss) */
     rz_tensor attn_sub_norm;  /* before the output projection (BitNet) */

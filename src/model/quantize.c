@@ -251,24 +251,6 @@ static rz_type mix_type(recipe_state *r, const preset *p, const rz_quantize_para
     }
 }
 
-/* Rows whose length the type's blocks cannot tile take llama.cpp's
- * replacement of similar size (tensor_type_fallback), else F16 (where
- * llama.cpp has none and gives up). */
-static rz_type tiling_type(rz_type type, uint64_t row_len) {
-    if (row_len % rz_type_block_size(type) == 0) return type;
-    switch (type) {
-    case RZ_TYPE_Q2_K:
-    case RZ_TYPE_Q3_K:
-    case RZ_TYPE_TQ1_0:
-    case RZ_TYPE_TQ2_0: type = RZ_TYPE_Q4_0; break;
-    case RZ_TYPE_Q4_K: type = RZ_TYPE_Q5_0; break;
-    case RZ_TYPE_Q5_K: type = RZ_TYPE_Q5_1; break;
-    case RZ_TYPE_Q6_K: type = RZ_TYPE_Q8_0; break;
-    default: type = RZ_TYPE_F16; break;
-    }
-    return row_len % rz_type_block_size(type) == 0 ? type : RZ_TYPE_F16;
-}
-
 static rz_type target_type(recipe_state *r, const preset *p, const rz_quantize_params *o,
                            const rz_gguf_tensor *t) {
     const name_buf name = tensor_name(t);
@@ -280,7 +262,7 @@ static rz_type target_type(recipe_state *r, const preset *p, const rz_quantize_p
         type = o->output_type;
     else if (!o->pure && p->mix != MIX_NONE)
         type = mix_type(r, p, o, t, name.s);
-    return tiling_type(type, t->ne[0]);
+    return rz_type_for_row(type, t->ne[0]);
 }
 
 /* "<arch>.SUFFIX" as an integer; 0 if absent. */

@@ -1,12 +1,16 @@
-/* Synthetic Llama models: seeded random weights and a placeholder SPM
+/* Synthetic models: seeded random weights under the tensor names, shapes
+ * and keys llama.cpp reads for each architecture, and a placeholder SPM
  * vocabulary, written straight to GGUF one chunk at a time so a multi-GB
  * model never sits in memory. */
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "model/arch.h"
 #include "tensor/fp16.h"
 #include "tensor/type_traits.h"
 
@@ -20,11 +24,47 @@ enum { N_SPECIAL = 3, N_BYTE_TOKENS = 256 };
 #define MATRIX_STD 0.02f
 #define NORM_STD   0.01f
 
+/* The layer tensors of each architecture written (RZ_T_* groups, as
+ * llama.cpp names and shapes them); of RZ_T_FFN and RZ_T_MOE a layer has
+ * the MoE one when n_expert > 0. */
+typedef struct synth_arch {
+    const char *name;
+    uint32_t tensors;
+    const char *ffn_norm; /* the norm before the FFN; NULL = "ffn_norm" */
+} synth_arch;
+
+enum { BASE = RZ_T_ATTN_NORM | RZ_T_ATTN_OUT | RZ_T_FFN_NORM };
+
+static const synth_arch archs[] = {
+    {"llama", BASE | RZ_T_ATTN_Q | RZ_T_FFN | RZ_T_MOE, NULL},
+    {"bitnet", BASE | RZ_T_ATTN_Q | RZ_T_SUB_NORMS | RZ_T_FFN, NULL},
+    {"bitnet-b1.58", BASE | RZ_T_ATTN_Q | RZ_T_SUB_NORMS | RZ_T_FFN, NULL},
+    {"qwen2", BASE | RZ_T_ATTN_Q | RZ_T_ATTN_QKV_BIAS | RZ_T_FFN, NULL},
+    {"qwen3", BASE | RZ_T_ATTN_Q | RZ_T_ATTN_QK_NORM | RZ_T_FFN, NULL},
+    {"qwen3moe", BASE | RZ_T_ATTN_Q | RZ_T_ATTN_QK_NORM | RZ_T_MOE, NULL},
+    {"phi3", BASE | RZ_T_ATTN_QKV | RZ_T_FFN_GATE_UP, NULL},
+    {"gemma3", BASE | RZ_T_ATTN_Q | RZ_T_ATTN_QK_NORM | RZ_T_ATTN_POST_NORM | RZ_T_FFN | RZ_T_FFN_POST_NORM,
+     NULL},
+    {"olmoe", BASE | RZ_T_ATTN_Q | RZ_T_ATTN_QK_NORM_FULL | RZ_T_MOE, NULL},
+    {"gpt-oss",
+     BASE | RZ_T_ATTN_Q | RZ_T_ATTN_QKV_BIAS | RZ_T_ATTN_OUT_BIAS | RZ_T_ATTN_SINKS | RZ_T_MOE |
+         RZ_T_MOE_BIAS,
+     "post_attention_norm"},
+};
+
+static const synth_arch *find_arch(const char *name) {
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strcmp(archs[i].name, name ? name : "llama") == 0) return &archs[i];
+    return NULL;
+}
+
 typedef struct preset {
     const char *name;
     rz_synth_params p;
 } preset;
 
+/* Real models' shapes from their configurations. Contexts above 8192 are
+ * stored as 8192, which keeps default KV caches small. */
 static const preset presets[] = {
     {"tiny",
      {.n_embd = 64,
@@ -44,7 +84,8 @@ static const preset presets[] = {
       .n_vocab = 32000,
       .n_ctx = 2048,
       .rope_freq_base = 10000.0f}},
-    /* Llama 3.2 trains to 131072 tokens; 8192 keeps default KV caches small. */
+    /* Trained to 131072 tokens; RoPE frequencies divided by Llama 3's
+     * factors (rope_freqs.weight) as llama.cpp's converter writes them. */
     {"llama3.2-1b",
      {.n_embd = 2048,
       .n_layer = 16,
@@ -54,7 +95,10 @@ static const preset presets[] = {
       .n_vocab = 128256,
       .n_ctx = 8192,
       .tied_output = true,
-      .rope_freq_base = 500000.0f}},
+      .rope_freq_base = 500000.0f,
+      .rope_scaling = "llama3",
+      .rope_scaling_factor = 32.0f,
+      .rope_orig_ctx = 8192}},
     /* 1bitLLM/bitnet_b1_58-large as bitnet.cpp converts it. */
     {"bitnet-large",
      {.arch = "bitnet",
@@ -81,6 +125,112 @@ static const preset presets[] = {
       .tied_output = true,
       .rope_freq_base = 500000.0f,
       .type = RZ_TYPE_I2_S}},
+    /* Qwen/Qwen2.5-0.5B (context 32768). */
+    {"qwen2.5-0.5b",
+     {.arch = "qwen2",
+      .n_embd = 896,
+      .n_layer = 24,
+      .n_ff = 4864,
+      .n_head = 14,
+      .n_head_kv = 2,
+      .n_vocab = 151936,
+      .n_ctx = 8192,
+      .tied_output = true,
+      .rope_freq_base = 1e6f,
+      .rms_eps = 1e-6f}},
+    /* Qwen/Qwen3-1.7B (context 40960). */
+    {"qwen3-1.7b",
+     {.arch = "qwen3",
+      .n_embd = 2048,
+      .n_layer = 28,
+      .n_ff = 6144,
+      .n_head = 16,
+      .n_head_kv = 8,
+      .head_dim = 128,
+      .n_vocab = 151936,
+      .n_ctx = 8192,
+      .tied_output = true,
+      .rope_freq_base = 1e6f,
+      .rms_eps = 1e-6f}},
+    /* google/gemma-3-1b (context 32768): five local layers (window 512,
+     * RoPE base 10000) to one global (base 1e6). */
+    {"gemma3-1b",
+     {.arch = "gemma3",
+      .n_embd = 1152,
+      .n_layer = 26,
+      .n_ff = 6912,
+      .n_head = 4,
+      .n_head_kv = 1,
+      .head_dim = 256,
+      .n_vocab = 262144,
+      .n_ctx = 8192,
+      .n_swa = 512,
+      .swa_pattern = 6,
+      .rope_freq_base_swa = 10000.0f,
+      .tied_output = true,
+      .rope_freq_base = 1e6f,
+      .rms_eps = 1e-6f}},
+    /* microsoft/Phi-3-mini-4k-instruct. */
+    {"phi3-mini",
+     {.arch = "phi3",
+      .n_embd = 3072,
+      .n_layer = 32,
+      .n_ff = 8192,
+      .n_head = 32,
+      .n_head_kv = 32,
+      .n_vocab = 32064,
+      .n_ctx = 4096,
+      .rope_freq_base = 10000.0f}},
+    /* Qwen/Qwen3-30B-A3B (context 40960). */
+    {"qwen3-30b-a3b",
+     {.arch = "qwen3moe",
+      .n_embd = 2048,
+      .n_layer = 48,
+      .n_ff = 6144,
+      .n_head = 32,
+      .n_head_kv = 4,
+      .head_dim = 128,
+      .n_expert = 128,
+      .n_expert_used = 8,
+      .n_ff_exp = 768,
+      .n_vocab = 151936,
+      .n_ctx = 8192,
+      .rope_freq_base = 1e6f,
+      .rms_eps = 1e-6f}},
+    /* allenai/OLMoE-1B-7B-0924: experts feed_forward_length wide. */
+    {"olmoe-1b-7b",
+     {.arch = "olmoe",
+      .n_embd = 2048,
+      .n_layer = 16,
+      .n_ff = 1024,
+      .n_head = 16,
+      .n_head_kv = 16,
+      .n_expert = 64,
+      .n_expert_used = 8,
+      .n_vocab = 50304,
+      .n_ctx = 4096,
+      .rope_freq_base = 10000.0f}},
+    /* openai/gpt-oss-20b (context 131072 by YaRN): a window of 128 on the
+     * even layers, MXFP4 experts. */
+    {"gpt-oss-20b",
+     {.arch = "gpt-oss",
+      .n_embd = 2880,
+      .n_layer = 24,
+      .n_ff = 2880,
+      .n_head = 64,
+      .n_head_kv = 8,
+      .head_dim = 64,
+      .n_expert = 32,
+      .n_expert_used = 4,
+      .n_ff_exp = 2880,
+      .n_vocab = 201088,
+      .n_ctx = 8192,
+      .n_swa = 128,
+      .rope_scaling = "yarn",
+      .rope_scaling_factor = 32.0f,
+      .rope_orig_ctx = 4096,
+      .rope_freq_base = 150000.0f,
+      .expert_type = RZ_TYPE_MXFP4}},
 };
 
 const char *rz_synth_preset_name(size_t i) {
@@ -93,14 +243,18 @@ rz_status rz_synth_preset(const char *name, rz_synth_params *out) {
         if (strcmp(presets[i].name, name) != 0) continue;
         *out = presets[i].p;
         out->name = presets[i].name;
-        out->rms_eps = 1e-5f;
+        if (out->rms_eps == 0.0f) out->rms_eps = 1e-5f;
         out->output_type = RZ_TYPE_F16;
-        if (!out->arch) out->type = RZ_TYPE_F16;
+        /* no preset is F32: unset types are F16, experts that of the rest */
+        if (out->type == RZ_TYPE_F32) out->type = RZ_TYPE_F16;
+        if (out->expert_type == RZ_TYPE_F32) out->expert_type = out->type;
         return RZ_OK;
     }
-    return rz_error(RZ_ERR_NOT_FOUND,
-                    "synth: no preset '%s' (tiny, tinyllama-1.1b, llama3.2-1b, bitnet-large, bitnet-2b-4t)",
-                    name);
+    char names[512];
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0] && k < sizeof names; i++)
+        k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", i ? ", " : "", presets[i].name);
+    return rz_error(RZ_ERR_NOT_FOUND, "synth: no preset '%s' (%s)", name, names);
 }
 
 /* ------------------------------------------------------------ generator */
@@ -142,101 +296,200 @@ static void fill_ternary(uint64_t *state, float *dst, uint64_t n, float scale) {
 
 /* -------------------------------------------------------------- tensors */
 
+typedef enum tensor_kind {
+    K_MATRIX,     /* ~ N(0, MATRIX_STD), or ternary */
+    K_NORM,       /* ~ N(1, NORM_STD) */
+    K_BIAS,       /* ~ N(0, MATRIX_STD): biases, attention sinks */
+    K_ROPE_FREQS, /* Llama 3's frequency factors */
+} tensor_kind;
+
 typedef struct synth_tensor {
     char name[48];
-    rz_type type;
+    tensor_kind kind;
+    rz_type type, asked; /* asked: the type requested, before rz_type_for_row */
     uint32_t n_dims;
-    uint64_t ne[2];
-    bool is_norm;
+    uint64_t ne[3];
     bool ternary; /* values t * s, t in {-1, 0, 1} */
 } synth_tensor;
 
 static bool is_bitnet(const rz_synth_params *p) { return p->arch && strncmp(p->arch, "bitnet", 6) == 0; }
 
-/* All tensors in llama.cpp's file order; returns the count. `out` may be NULL. */
-static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
-    const uint64_t E = (uint64_t)p->n_embd, F = (uint64_t)p->n_ff, V = (uint64_t)p->n_vocab;
-    const uint64_t kv = (uint64_t)p->n_head_kv * (E / (uint64_t)p->n_head);
-    size_t n = 0;
-#define ADD(type_, is_norm_, ne0_, ne1_, ...)                                                                \
-    do {                                                                                                     \
-        if (out) {                                                                                           \
-            synth_tensor *t = &out[n];                                                                       \
-            snprintf(t->name, sizeof t->name, __VA_ARGS__);                                                  \
-            t->type = (type_);                                                                               \
-            t->is_norm = (is_norm_);                                                                         \
-            t->n_dims = (is_norm_) ? 1 : 2;                                                                  \
-            t->ne[0] = (ne0_);                                                                               \
-            t->ne[1] = (ne1_);                                                                               \
-            /* I2_S rows hold nothing but ternary codes, whatever the arch */                                \
-            t->ternary = (is_bitnet(p) || (type_) == RZ_TYPE_I2_S) && !(is_norm_) &&                         \
-                         strcmp(t->name, "token_embd.weight") != 0 && strcmp(t->name, "output.weight") != 0; \
-        }                                                                                                    \
-        n++;                                                                                                 \
-    } while (0)
-    ADD(p->tied_output ? p->output_type : p->type, false, E, V, "token_embd.weight");
-    for (int32_t l = 0; l < p->n_layer; l++) {
-        ADD(RZ_TYPE_F32, true, E, 1, "blk.%d.attn_norm.weight", l);
-        ADD(p->type, false, E, E, "blk.%d.attn_q.weight", l);
-        ADD(p->type, false, E, kv, "blk.%d.attn_k.weight", l);
-        ADD(p->type, false, E, kv, "blk.%d.attn_v.weight", l);
-        ADD(p->type, false, E, E, "blk.%d.attn_output.weight", l);
-        if (is_bitnet(p)) ADD(RZ_TYPE_F32, true, E, 1, "blk.%d.attn_sub_norm.weight", l);
-        ADD(RZ_TYPE_F32, true, E, 1, "blk.%d.ffn_norm.weight", l);
-        ADD(p->type, false, E, F, "blk.%d.ffn_gate.weight", l);
-        ADD(p->type, false, E, F, "blk.%d.ffn_up.weight", l);
-        ADD(p->type, false, F, E, "blk.%d.ffn_down.weight", l);
-        if (is_bitnet(p)) ADD(RZ_TYPE_F32, true, F, 1, "blk.%d.ffn_sub_norm.weight", l);
-    }
-    ADD(RZ_TYPE_F32, true, E, 1, "output_norm.weight");
-    if (!p->tied_output) ADD(p->output_type, false, E, V, "output.weight");
-#undef ADD
-    return n;
+static int64_t head_dim(const rz_synth_params *p) {
+    return p->head_dim ? p->head_dim : p->n_embd / p->n_head;
 }
 
-static rz_status check_type(rz_type type, const char *what, const rz_synth_params *p) {
+typedef struct tensor_list {
+    const rz_synth_params *p;
+    synth_tensor *out; /* NULL: count only */
+    size_t n;
+} tensor_list;
+
+/* Appends a tensor of shape {ne0, ne1, ne2} (trailing 1s dropped); vectors
+ * are F32. */
+static void add(tensor_list *list, tensor_kind kind, rz_type type, uint64_t ne0, uint64_t ne1, uint64_t ne2,
+                const char *fmt, ...) {
+    if (list->out) {
+        synth_tensor *t = &list->out[list->n];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->name, sizeof t->name, fmt, ap);
+        va_end(ap);
+        t->kind = kind;
+        t->asked = kind == K_MATRIX ? type : RZ_TYPE_F32;
+        t->type = rz_type_for_row(t->asked, ne0);
+        t->n_dims = ne2 > 1 ? 3 : ne1 > 1 ? 2 : 1;
+        t->ne[0] = ne0;
+        t->ne[1] = ne1;
+        t->ne[2] = ne2;
+        /* I2_S rows hold nothing but ternary codes, whatever the arch */
+        t->ternary = (is_bitnet(list->p) || type == RZ_TYPE_I2_S) && kind == K_MATRIX &&
+                     strcmp(t->name, "token_embd.weight") != 0 && strcmp(t->name, "output.weight") != 0;
+    }
+    list->n++;
+}
+
+/* All tensors in llama.cpp's file order; returns the count. `out` may be NULL. */
+static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
+    const synth_arch *a = find_arch(p->arch);
+    const uint32_t has = a->tensors;
+    const uint64_t E = (uint64_t)p->n_embd, F = (uint64_t)p->n_ff, V = (uint64_t)p->n_vocab;
+    const uint64_t hd = (uint64_t)head_dim(p), Q = (uint64_t)p->n_head * hd, KV = (uint64_t)p->n_head_kv * hd;
+    const uint64_t X = (uint64_t)p->n_expert, FX = p->n_ff_exp ? (uint64_t)p->n_ff_exp : F;
+    const bool moe = p->n_expert > 0;
+    const rz_type T = p->type, TX = p->expert_type;
+    tensor_list list = {p, out, 0};
+    tensor_list *l = &list;
+    add(l, K_MATRIX, p->tied_output ? p->output_type : T, E, V, 1, "token_embd.weight");
+    if (p->rope_scaling && strcmp(p->rope_scaling, "llama3") == 0)
+        add(l, K_ROPE_FREQS, RZ_TYPE_F32, hd / 2, 1, 1, "rope_freqs.weight");
+    for (int32_t i = 0; i < p->n_layer; i++) {
+        add(l, K_NORM, 0, E, 1, 1, "blk.%d.attn_norm.weight", i);
+        if (has & RZ_T_ATTN_QKV) add(l, K_MATRIX, T, E, Q + 2 * KV, 1, "blk.%d.attn_qkv.weight", i);
+        const char *qkv[] = {"q", "k", "v"};
+        for (int k = 0; k < 3 && (has & RZ_T_ATTN_Q); k++) {
+            add(l, K_MATRIX, T, E, k ? KV : Q, 1, "blk.%d.attn_%s.weight", i, qkv[k]);
+            if (has & RZ_T_ATTN_QKV_BIAS)
+                add(l, K_BIAS, 0, k ? KV : Q, 1, 1, "blk.%d.attn_%s.bias", i, qkv[k]);
+        }
+        if (has & (RZ_T_ATTN_QK_NORM | RZ_T_ATTN_QK_NORM_FULL)) {
+            const bool full = has & RZ_T_ATTN_QK_NORM_FULL;
+            add(l, K_NORM, 0, full ? Q : hd, 1, 1, "blk.%d.attn_q_norm.weight", i);
+            add(l, K_NORM, 0, full ? KV : hd, 1, 1, "blk.%d.attn_k_norm.weight", i);
+        }
+        add(l, K_MATRIX, T, Q, E, 1, "blk.%d.attn_output.weight", i);
+        if (has & RZ_T_ATTN_OUT_BIAS) add(l, K_BIAS, 0, E, 1, 1, "blk.%d.attn_output.bias", i);
+        if (has & RZ_T_ATTN_SINKS)
+            add(l, K_BIAS, 0, (uint64_t)p->n_head, 1, 1, "blk.%d.attn_sinks.weight", i);
+        if (has & RZ_T_SUB_NORMS) add(l, K_NORM, 0, Q, 1, 1, "blk.%d.attn_sub_norm.weight", i);
+        if (has & RZ_T_ATTN_POST_NORM) add(l, K_NORM, 0, E, 1, 1, "blk.%d.post_attention_norm.weight", i);
+        add(l, K_NORM, 0, E, 1, 1, "blk.%d.%s.weight", i, a->ffn_norm ? a->ffn_norm : "ffn_norm");
+        if (moe) {
+            /* routers stay F32, as llama.cpp's quantize leaves them */
+            add(l, K_MATRIX, RZ_TYPE_F32, E, X, 1, "blk.%d.ffn_gate_inp.weight", i);
+            if (has & RZ_T_MOE_BIAS) add(l, K_BIAS, 0, X, 1, 1, "blk.%d.ffn_gate_inp.bias", i);
+            const char *part[] = {"gate", "up", "down"};
+            for (int k = 0; k < 3; k++) {
+                add(l, K_MATRIX, TX, k == 2 ? FX : E, k == 2 ? E : FX, X, "blk.%d.ffn_%s_exps.weight", i,
+                    part[k]);
+                if (has & RZ_T_MOE_BIAS)
+                    add(l, K_BIAS, 0, k == 2 ? E : FX, X, 1, "blk.%d.ffn_%s_exps.bias", i, part[k]);
+            }
+        } else if (has & RZ_T_FFN_GATE_UP) {
+            add(l, K_MATRIX, T, E, 2 * F, 1, "blk.%d.ffn_up.weight", i);
+            add(l, K_MATRIX, T, F, E, 1, "blk.%d.ffn_down.weight", i);
+        } else {
+            add(l, K_MATRIX, T, E, F, 1, "blk.%d.ffn_gate.weight", i);
+            add(l, K_MATRIX, T, E, F, 1, "blk.%d.ffn_up.weight", i);
+            add(l, K_MATRIX, T, F, E, 1, "blk.%d.ffn_down.weight", i);
+        }
+        if (has & RZ_T_SUB_NORMS) add(l, K_NORM, 0, F, 1, 1, "blk.%d.ffn_sub_norm.weight", i);
+        if (has & RZ_T_FFN_POST_NORM) add(l, K_NORM, 0, E, 1, 1, "blk.%d.post_ffw_norm.weight", i);
+    }
+    add(l, K_NORM, 0, E, 1, 1, "output_norm.weight");
+    if (!p->tied_output) add(l, K_MATRIX, p->output_type, E, V, 1, "output.weight");
+    return list.n;
+}
+
+/* general.file_type of a model mostly of `type`: the K-quants' as the _M
+ * mixes rz quantize writes (rz_type_file_type leaves them out, for
+ * rz convert quantizes whole tensors, not rows). */
+static bool file_type(rz_type type, uint32_t *out) {
+    switch (type) {
+    case RZ_TYPE_Q3_K: *out = 12; return true;
+    case RZ_TYPE_Q4_K: *out = 15; return true;
+    case RZ_TYPE_Q5_K: *out = 17; return true;
+    default: return rz_type_file_type(type, out);
+    }
+}
+
+static rz_status check_type(rz_type type, const char *what) {
     uint32_t ft;
-    if (!rz_type_file_type(type, &ft))
-        return rz_error(
-            RZ_ERR_UNSUPPORTED,
-            "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0, q6_K, tq1_0, tq2_0, i2_s)", what,
-            rz_type_name(type) ? rz_type_name(type) : "(unknown)");
-    const uint32_t block = rz_type_block_size(type);
-    if (p->n_embd % (int32_t)block != 0 || p->n_ff % (int32_t)block != 0)
-        return rz_error(RZ_ERR_INVALID_ARG,
-                        "synth: n_embd %d and n_ff %d must be multiples of the %s block size %u", p->n_embd,
-                        p->n_ff, rz_type_name(type), block);
+    if (!file_type(type, &ft) || !rz_type_can_quantize(type))
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "synth: %s type %s is not supported (f32, f16, bf16, q8_0, q4_0, q5_0, q4_K, q5_K, "
+                        "q6_K, mxfp4, tq1_0, tq2_0, i2_s)",
+                        what, rz_type_name(type) ? rz_type_name(type) : "(unknown)");
     return RZ_OK;
 }
 
 static rz_status check_params(const rz_synth_params *p) {
     if (p->n_embd <= 0 || p->n_layer <= 0 || p->n_ff <= 0 || p->n_head <= 0 || p->n_head_kv <= 0 ||
-        p->n_ctx <= 0)
+        p->n_ctx <= 0 || p->head_dim < 0)
         return rz_error(RZ_ERR_INVALID_ARG,
                         "synth: dimensions must be positive (embd %d, layers %d, ffn %d, heads "
-                        "%d/%d, context %d)",
-                        p->n_embd, p->n_layer, p->n_ff, p->n_head, p->n_head_kv, p->n_ctx);
-    if (p->n_embd % p->n_head != 0 || p->n_head % p->n_head_kv != 0 || (p->n_embd / p->n_head) % 2 != 0)
+                        "%d/%d, head size %d, context %d)",
+                        p->n_embd, p->n_layer, p->n_ff, p->n_head, p->n_head_kv, p->head_dim, p->n_ctx);
+    if ((!p->head_dim && p->n_embd % p->n_head != 0) || p->n_head % p->n_head_kv != 0 || head_dim(p) % 2 != 0)
         return rz_error(RZ_ERR_INVALID_ARG,
-                        "synth: %d heads (%d KV heads) must divide n_embd %d into even head "
-                        "sizes",
-                        p->n_head, p->n_head_kv, p->n_embd);
+                        "synth: %d heads (%d KV heads) of n_embd %d (head size %d) must be whole and even",
+                        p->n_head, p->n_head_kv, p->n_embd, p->head_dim);
     if (p->n_vocab < N_SPECIAL + N_BYTE_TOKENS)
         return rz_error(RZ_ERR_INVALID_ARG, "synth: n_vocab %d is below the %d special and byte tokens",
                         p->n_vocab, N_SPECIAL + N_BYTE_TOKENS);
-    if (!(p->rope_freq_base > 0.0f) || !(p->rms_eps > 0.0f))
-        return rz_error(RZ_ERR_INVALID_ARG, "synth: RoPE base and RMS epsilon must be positive");
-    if (p->arch && strcmp(p->arch, "llama") != 0 && !is_bitnet(p))
-        return rz_error(RZ_ERR_UNSUPPORTED,
-                        "synth: architecture '%s' is not supported (llama, bitnet, "
-                        "bitnet-b1.58)",
-                        p->arch);
-    RZ_TRY(check_type(p->type, "weight", p));
-    RZ_TRY(check_type(p->output_type, "output", p));
+    if (!(p->rope_freq_base > 0.0f) || !(p->rms_eps > 0.0f) || p->rope_freq_base_swa < 0.0f)
+        return rz_error(RZ_ERR_INVALID_ARG, "synth: RoPE bases and RMS epsilon must be positive");
+    const synth_arch *a = find_arch(p->arch);
+    if (!a)
+        return rz_error(
+            RZ_ERR_UNSUPPORTED,
+            "synth: architecture '%s' is not supported (llama, bitnet, bitnet-b1.58, qwen2, qwen3, "
+            "qwen3moe, phi3, gemma3, olmoe, gpt-oss)",
+            p->arch);
+    if (p->n_expert < 0 || (p->n_expert > 0 && !(a->tensors & RZ_T_MOE)) ||
+        (p->n_expert == 0 && !(a->tensors & (RZ_T_FFN | RZ_T_FFN_GATE_UP))) ||
+        (p->n_expert > 0 && (p->n_expert_used <= 0 || p->n_expert_used > p->n_expert)) || p->n_ff_exp < 0)
+        return rz_error(RZ_ERR_INVALID_ARG, "synth: %d experts (%d used, width %d) do not suit '%s'",
+                        p->n_expert, p->n_expert_used, p->n_ff_exp, a->name);
+    if (p->n_swa < 0 || p->swa_pattern < 0)
+        return rz_error(RZ_ERR_INVALID_ARG, "synth: sliding window %d and pattern %d must not be negative",
+                        p->n_swa, p->swa_pattern);
+    if (p->rope_scaling &&
+        ((strcmp(p->rope_scaling, "llama3") != 0 && strcmp(p->rope_scaling, "yarn") != 0) ||
+         !(p->rope_scaling_factor > 0.0f) || p->rope_orig_ctx <= 0))
+        return rz_error(RZ_ERR_INVALID_ARG,
+                        "synth: RoPE scaling '%s' (llama3 or yarn) needs a positive factor and original "
+                        "context",
+                        p->rope_scaling);
+    RZ_TRY(check_type(p->type, "weight"));
+    if (p->n_expert > 0) RZ_TRY(check_type(p->expert_type, "expert"));
+    RZ_TRY(check_type(p->output_type, "output"));
     if (rz_type_traits_get(p->output_type)->trailer_bytes)
         return rz_error(RZ_ERR_UNSUPPORTED,
                         "synth: %s cannot be the output type (its rows do not decode alone)",
                         rz_type_name(p->output_type));
+    return RZ_OK;
+}
+
+/* Rows a type's blocks cannot tile take llama.cpp's replacement; a type
+ * without one (F16 in its place) is refused. */
+static rz_status check_rows(const synth_tensor *tensors, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const synth_tensor *t = &tensors[i];
+        if (t->type != t->asked && t->type == RZ_TYPE_F16)
+            return rz_error(
+                RZ_ERR_INVALID_ARG, "synth: %s rows of %llu are not a whole number of %s blocks (%u)",
+                t->name, (unsigned long long)t->ne[0], rz_type_name(t->asked), rz_type_block_size(t->asked));
+    }
     return RZ_OK;
 }
 
@@ -293,24 +546,45 @@ static rz_status vocab_build(int32_t n_vocab, synth_vocab *v) {
 /* ------------------------------------------------------------- writing */
 
 static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const synth_vocab *v) {
-    uint32_t file_type = 0;
-    rz_type_file_type(p->type, &file_type); /* checked by check_params */
+    uint32_t ft = 0; /* of the experts where they hold most weights (checked by check_params) */
+    file_type(p->n_expert > 0 ? p->expert_type : p->type, &ft);
     const char *arch = p->arch ? p->arch : "llama";
     char key[96];
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
+#define U32(suffix, v)   RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY(suffix), (uint32_t)(v)))
+#define F32(suffix, v)   RZ_TRY(rz_gguf_writer_add_f32(w, ARCH_KEY(suffix), (v)))
     RZ_TRY(rz_gguf_writer_add_str(w, "general.architecture", arch));
     RZ_TRY(rz_gguf_writer_add_str(w, "general.name", p->name ? p->name : "synthetic"));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "general.file_type", file_type));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("vocab_size"), (uint32_t)p->n_vocab));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("context_length"), (uint32_t)p->n_ctx));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("embedding_length"), (uint32_t)p->n_embd));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("block_count"), (uint32_t)p->n_layer));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)p->n_ff));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)p->n_head));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)p->n_head_kv));
-    RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)(p->n_embd / p->n_head)));
-    RZ_TRY(rz_gguf_writer_add_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), p->rms_eps));
-    RZ_TRY(rz_gguf_writer_add_f32(w, ARCH_KEY("rope.freq_base"), p->rope_freq_base));
+    RZ_TRY(rz_gguf_writer_add_u32(w, "general.file_type", ft));
+    U32("vocab_size", p->n_vocab);
+    U32("context_length", p->n_ctx);
+    U32("embedding_length", p->n_embd);
+    U32("block_count", p->n_layer);
+    U32("feed_forward_length", p->n_ff);
+    U32("attention.head_count", p->n_head);
+    U32("attention.head_count_kv", p->n_head_kv);
+    if (p->head_dim) {
+        U32("attention.key_length", p->head_dim);
+        U32("attention.value_length", p->head_dim);
+    }
+    U32("rope.dimension_count", head_dim(p));
+    F32("attention.layer_norm_rms_epsilon", p->rms_eps);
+    F32("rope.freq_base", p->rope_freq_base);
+    if (p->n_expert > 0) {
+        U32("expert_count", p->n_expert);
+        U32("expert_used_count", p->n_expert_used);
+        if (p->n_ff_exp) U32("expert_feed_forward_length", p->n_ff_exp);
+    }
+    if (p->n_swa) U32("attention.sliding_window", p->n_swa);
+    if (p->swa_pattern) U32("attention.sliding_window_pattern", p->swa_pattern);
+    if (p->rope_freq_base_swa > 0.0f) F32("rope.freq_base_swa", p->rope_freq_base_swa);
+    if (p->rope_scaling && strcmp(p->rope_scaling, "yarn") == 0) {
+        RZ_TRY(rz_gguf_writer_add_str(w, ARCH_KEY("rope.scaling.type"), "yarn"));
+        F32("rope.scaling.factor", p->rope_scaling_factor);
+        U32("rope.scaling.original_context_length", p->rope_orig_ctx);
+    }
+#undef F32
+#undef U32
 #undef ARCH_KEY
     const uint64_t n = (uint64_t)p->n_vocab;
     RZ_TRY(rz_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"));
@@ -330,11 +604,30 @@ typedef struct progress {
     uint64_t done, total;
 } progress;
 
-static rz_status write_tensor(rz_gguf_writer *w, const synth_tensor *t, uint64_t seed, float *values,
-                              void *quantized, progress *pr) {
+/* Llama 3's RoPE frequency factors (llama.cpp's converter): none for
+ * wavelengths below original context / 4, the scaling factor above the
+ * original context, a smooth blend between. */
+static void llama3_factors(const rz_synth_params *p, float *out, uint64_t n) {
+    const double low = 1.0, high = 4.0, orig = p->rope_orig_ctx, factor = p->rope_scaling_factor;
+    for (uint64_t i = 0; i < n; i++) {
+        const double freq = pow(p->rope_freq_base, -(double)(2 * i) / (double)(2 * n));
+        const double wavelen = 2.0 * M_PI / freq;
+        if (wavelen < orig / high) {
+            out[i] = 1.0f;
+        } else if (wavelen > orig / low) {
+            out[i] = (float)factor;
+        } else {
+            const double smooth = (orig / wavelen - low) / (high - low);
+            out[i] = (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+        }
+    }
+}
+
+static rz_status write_tensor(rz_gguf_writer *w, const rz_synth_params *p, const synth_tensor *t,
+                              uint64_t seed, float *values, void *quantized, progress *pr) {
     uint64_t state = splitmix64(&seed);
     if (state == 0) state = 1; /* xorshift's one fixed point */
-    const uint64_t n = t->ne[0] * t->ne[1];
+    const uint64_t n = t->ne[0] * t->ne[1] * t->ne[2];
     /* Ternary scale: uniform in [0.01, 0.04), exact in fp16 so that every
      * ternary type stores the same values. */
     const float scale =
@@ -344,8 +637,11 @@ static rz_status write_tensor(rz_gguf_writer *w, const synth_tensor *t, uint64_t
         const uint64_t count = n - done < CHUNK_FLOATS ? n - done : CHUNK_FLOATS;
         if (t->ternary)
             fill_ternary(&state, values, count, scale);
+        else if (t->kind == K_ROPE_FREQS)
+            llama3_factors(p, values, count);
         else
-            fill_normal(&state, values, count, t->is_norm ? 1.0f : 0.0f, t->is_norm ? NORM_STD : MATRIX_STD);
+            fill_normal(&state, values, count, t->kind == K_NORM ? 1.0f : 0.0f,
+                        t->kind == K_NORM ? NORM_STD : MATRIX_STD);
         uint64_t bytes;
         RZ_TRY(rz_type_tensor_bytes(t->type, count, &bytes));
         bytes -= tt->trailer_bytes; /* written once, after the last chunk */
@@ -381,7 +677,7 @@ static rz_status write_model(rz_gguf_writer *w, const rz_synth_params *p, const 
     for (size_t i = 0; i < n; i++) {
         /* One stream per tensor: a tensor's values do not depend on the others. */
         const uint64_t seed = p->seed ^ ((uint64_t)(i + 1) * 0xD1B54A32D192ED03ull);
-        RZ_TRY(write_tensor(w, &tensors[i], seed, values, quantized, pr));
+        RZ_TRY(write_tensor(w, p, &tensors[i], seed, values, quantized, pr));
     }
     return RZ_OK;
 }
@@ -400,9 +696,11 @@ rz_status rz_synth_write(const rz_synth_params *p, const char *path, rz_progress
     progress pr = {progress_fn, progress_user, 0, 0};
     if (s == RZ_OK) {
         list_tensors(p, tensors);
+        s = check_rows(tensors, n);
         for (size_t i = 0; i < n && s == RZ_OK; i++) {
             uint64_t bytes;
-            s = rz_type_tensor_bytes(tensors[i].type, tensors[i].ne[0] * tensors[i].ne[1], &bytes);
+            s = rz_type_tensor_bytes(tensors[i].type, tensors[i].ne[0] * tensors[i].ne[1] * tensors[i].ne[2],
+                                     &bytes);
             pr.total += bytes;
         }
     }

@@ -517,3 +517,19 @@ rz_status rz_quantize(rz_type type, const float *src, void *dst, uint64_t n) {
     t->from_float(src, dst, (int64_t)n);
     return RZ_OK;
 }
+
+/* llama.cpp's tensor_type_fallback; F16 where it has none (and gives up). */
+rz_type rz_type_for_row(rz_type type, uint64_t row_len) {
+    if (row_len % rz_type_block_size(type) == 0) return type;
+    switch (type) {
+    case RZ_TYPE_Q2_K:
+    case RZ_TYPE_Q3_K:
+    case RZ_TYPE_TQ1_0:
+    case RZ_TYPE_TQ2_0: type = RZ_TYPE_Q4_0; break;
+    case RZ_TYPE_Q4_K: type = RZ_TYPE_Q5_0; break;
+    case RZ_TYPE_Q5_K: type = RZ_TYPE_Q5_1; break;
+    case RZ_TYPE_Q6_K: type = RZ_TYPE_Q8_0; break;
+    default: type = RZ_TYPE_F16; break;
+    }
+    return row_len % rz_type_block_size(type) == 0 ? type : RZ_TYPE_F16;
+}

@@ -88,6 +88,11 @@ rz_type rz_type_act_type(rz_type type, const rz_gemm_kernel *gemm);
  * type (llama_ftype; bitnet.cpp's 40 for I2_S); false if it has none. */
 bool rz_type_file_type(rz_type type, uint32_t *out);
 
+/* The type a row of row_len values is stored in when `type` is asked for:
+ * itself where its blocks tile the row, else llama.cpp's replacement of
+ * similar size (Q4_K -> Q5_0, Q6_K -> Q8_0, ...), else F16. */
+rz_type rz_type_for_row(rz_type type, uint64_t row_len);
+
 /* Bytes of one row of n elements (n a multiple of the block size). */
 static inline uint64_t rz_row_bytes(const rz_type_traits *t, uint64_t n) {
     return n / t->block_size * t->block_bytes;

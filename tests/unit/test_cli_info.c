@@ -111,10 +111,35 @@ static void test_info_errors(void **state) {
     free(out);
 }
 
+/* Files with weights are described as the model the engine loads, or
+ * refused in one line naming what it cannot load. */
+static void test_info_model(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("testdata/arch/gemma3.gguf");
+    char *out;
+    assert_int_equal(run_info(rz_test_shared_path("testdata/arch/gemma3.gguf"), "", &out), 0);
+    assert_contains(out, "  heads                  4 x 32 = 128 query, 2 x 32 = 64 key/value\n");
+    assert_contains(out, "  rope                   neox, 32 of 32 dims, base 1e+06, linear scale 1/8\n");
+    assert_contains(out, "  sliding window         32 on 2 of every 3 layers, rope base 10000 there\n");
+    free(out);
+    assert_int_equal(run_info(rz_test_shared_path("testdata/arch/qwen3moe.gguf"), "--json", &out), 0);
+    assert_contains(out, "\"head_dim\":\t32");
+    assert_contains(out, "\"q_dim\":\t128");
+    assert_contains(out, "\"n_expert\":\t8");
+    assert_contains(out, "\"n_ff_exp\":\t64");
+    assert_contains(out, "\"expert_weights_norm\":\ttrue");
+    free(out);
+    assert_int_equal(run_info(rz_test_shared_path("testdata/arch/rwkv6.gguf"), "2>&1", &out), 1);
+    assert_contains(out, "architecture 'rwkv6' is not supported");
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_info_shared),
         cmocka_unit_test(test_info_errors),
+        cmocka_unit_test(test_info_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

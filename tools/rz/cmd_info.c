@@ -304,7 +304,64 @@ static void print_id(const char *label, int64_t id) {
         printf("  %-14s -\n", label);
 }
 
-static void print_gguf_text(const rz_gguf *g, const gguf_summary *s) {
+/* ------------------------------------------------------------- model */
+
+static void print_model_text(const rz_model_desc *d) {
+    printf("\nmodel:\n");
+    printf("  %-22s %d x %d = %d query, %d x %d = %d key/value\n", "heads", d->n_head, d->head_dim,
+           d->n_head * d->head_dim, d->n_head_kv, d->head_dim, d->n_head_kv * d->head_dim);
+    printf("  %-22s %s, %d of %d dims, base %g", "rope", d->rope_neox ? "neox" : "normal", d->n_rot,
+           d->head_dim, (double)d->rope_freq_base);
+    if (d->rope_freq_scale != 1.0f) printf(", linear scale 1/%g", 1.0 / (double)d->rope_freq_scale);
+    if (d->rope_factors) printf(", rope_freqs factors");
+    printf("\n");
+    if (d->n_swa > 0) {
+        printf("  %-22s %d", "sliding window", d->n_swa);
+        if (d->swa_pattern > 0)
+            printf(" on %d of every %d layers", d->swa_pattern - 1, d->swa_pattern);
+        else
+            printf(" on every layer");
+        if (d->rope_freq_base_swa > 0.0f) printf(", rope base %g there", (double)d->rope_freq_base_swa);
+        printf("\n");
+    }
+    if (d->attn_softcap > 0.0f || d->final_softcap > 0.0f)
+        printf("  %-22s attention %g, final %g\n", "soft-caps", (double)d->attn_softcap,
+               (double)d->final_softcap);
+    if (d->n_expert > 0)
+        printf("  %-22s %d (%d used, weights %s) of %d\n", "experts", d->n_expert, d->n_expert_used,
+               d->expert_weights_norm ? "renormalized" : "as routed", d->n_ff_exp);
+    else
+        printf("  %-22s %d\n", "feed-forward", d->n_ff);
+    printf("  %-22s %s%s, output %s\n", "weights", rz_type_name(d->weight_type),
+           d->tied_output ? " (tied output)" : "", rz_type_name(d->output_type));
+}
+
+static void add_model_json(cJSON *o, const rz_model_desc *d) {
+    cJSON_AddNumberToObject(o, "head_dim", d->head_dim);
+    cJSON_AddNumberToObject(o, "q_dim", (double)d->n_head * d->head_dim);
+    cJSON_AddNumberToObject(o, "kv_dim", (double)d->n_head_kv * d->head_dim);
+    cJSON_AddNumberToObject(o, "n_rot", d->n_rot);
+    cJSON_AddStringToObject(o, "rope_style", d->rope_neox ? "neox" : "normal");
+    cJSON_AddNumberToObject(o, "rope_freq_base", d->rope_freq_base);
+    cJSON_AddNumberToObject(o, "rope_freq_scale", d->rope_freq_scale);
+    cJSON_AddBoolToObject(o, "rope_factors", d->rope_factors);
+    cJSON_AddNumberToObject(o, "sliding_window", d->n_swa);
+    cJSON_AddNumberToObject(o, "sliding_window_pattern", d->swa_pattern);
+    cJSON_AddNumberToObject(o, "rope_freq_base_swa", d->rope_freq_base_swa);
+    cJSON_AddNumberToObject(o, "attn_softcap", d->attn_softcap);
+    cJSON_AddNumberToObject(o, "final_softcap", d->final_softcap);
+    cJSON_AddNumberToObject(o, "n_ff", d->n_ff);
+    cJSON_AddNumberToObject(o, "n_expert", d->n_expert);
+    cJSON_AddNumberToObject(o, "n_expert_used", d->n_expert_used);
+    cJSON_AddNumberToObject(o, "n_ff_exp", d->n_ff_exp);
+    cJSON_AddBoolToObject(o, "expert_weights_norm", d->expert_weights_norm);
+    cJSON_AddNumberToObject(o, "rms_eps", d->rms_eps);
+    cJSON_AddStringToObject(o, "weight_type", rz_type_name(d->weight_type));
+    cJSON_AddStringToObject(o, "output_type", rz_type_name(d->output_type));
+    cJSON_AddBoolToObject(o, "tied_output", d->tied_output);
+}
+
+static void print_gguf_text(const rz_gguf *g, const gguf_summary *s, const rz_model_desc *desc) {
     printf("format:         GGUF v%u (alignment %llu, data at offset %llu, %llu bytes)\n", rz_gguf_version(g),
            (unsigned long long)rz_gguf_alignment(g), (unsigned long long)rz_gguf_data_offset(g),
            (unsigned long long)rz_gguf_file_size(g));
@@ -316,6 +373,7 @@ static void print_gguf_text(const rz_gguf *g, const gguf_summary *s) {
         printf("file type:      -\n");
     printf("\nhyperparameters:\n");
     print_keys(g, s->arch, KEY_HPARAM);
+    if (desc) print_model_text(desc);
     printf("\ntokenizer:\n");
     printf("  %-14s %s\n", "model", s->tok_model[0] ? s->tok_model : "-");
     printf("  %-14s %s\n", "pre", s->tok_pre[0] ? s->tok_pre : "-");
@@ -365,7 +423,7 @@ static void add_id_json(cJSON *object, const char *name, int64_t id) {
         cJSON_AddNullToObject(object, name);
 }
 
-static void print_gguf_json(const rz_gguf *g, const gguf_summary *s) {
+static void print_gguf_json(const rz_gguf *g, const gguf_summary *s, const rz_model_desc *desc) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", "gguf");
     cJSON_AddNumberToObject(root, "version", rz_gguf_version(g));
@@ -379,6 +437,7 @@ static void print_gguf_json(const rz_gguf *g, const gguf_summary *s) {
         cJSON_AddStringToObject(root, "file_type_name", file_type_name(s->file_type));
     }
     add_keys_json(cJSON_AddObjectToObject(root, "hyperparameters"), g, s->arch, KEY_HPARAM);
+    if (desc) add_model_json(cJSON_AddObjectToObject(root, "model"), desc);
     cJSON *tok = cJSON_AddObjectToObject(root, "tokenizer");
     cJSON_AddStringToObject(tok, "model", s->tok_model);
     cJSON_AddStringToObject(tok, "pre", s->tok_pre);
@@ -416,15 +475,30 @@ static void print_gguf_json(const rz_gguf *g, const gguf_summary *s) {
     cJSON_Delete(root);
 }
 
+/* A file with weights is described as the model the engine makes of it
+ * (mapped, not copied): one that would not load, e.g. of an unsupported
+ * architecture, fails here as it would in rz run. Vocabulary-only files
+ * have no model part. */
 static int info_gguf(const char *path, bool json) {
     rz_gguf *g;
     if (rz_gguf_open(path, &g) != RZ_OK) return rz_cli_fail("info", path);
+    rz_model *model = NULL;
+    if (rz_gguf_tensor_count(g) > 0) {
+        rz_model_params mp = rz_model_default_params();
+        mp.no_repack = true;
+        if (rz_model_load(path, &mp, &model) != RZ_OK) {
+            rz_gguf_close(g);
+            return rz_cli_fail("info", "cannot load model");
+        }
+    }
+    const rz_model_desc *d = model ? rz_model_describe(model) : NULL;
     gguf_summary s;
     summarize(g, &s);
     if (json)
-        print_gguf_json(g, &s);
+        print_gguf_json(g, &s, d);
     else
-        print_gguf_text(g, &s);
+        print_gguf_text(g, &s, d);
+    rz_model_free(model);
     rz_gguf_close(g);
     return 0;
 }

@@ -56,6 +56,7 @@ static rz_status gemma3_hparams(rz_model *m, const rz_gguf *g) {
     float base_swa;
     RZ_TRY(rz_arch_key_f32(g, a, "rope.freq_base_swa", 10000.0f, &base_swa));
     RZ_TRY(rz_rope_set_init(&m->rope[1], m, base_swa, 1.0f));
+    m->desc.rope_freq_base_swa = base_swa;
     m->n_rope_sets = 2;
     return RZ_OK;
 }
