@@ -2,8 +2,8 @@
  * endpoints), chat template rendering of what parses, and error objects. */
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/server.h"
 
