@@ -4,13 +4,12 @@
  * forced) within the issue's bounds on every ISA path; with an F16 cache
  * within twice llama.cpp's own F16-vs-F32 difference (both away from MoE
  * router near-ties). gpt-oss also runs with MXFP4 experts. */
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_support.h"
+#include "arch_ref.h"
 
 enum { MAX_TOKENS = 256 };
 
@@ -31,49 +30,15 @@ typedef struct reference {
     bool fragile[MAX_TOKENS]; /* MoE positions with a router near-tie */
 } reference;
 
-static cJSON *read_json(const char *name) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "testdata/arch/%s.json", name);
-    char *text = rz_test_read_file(rz_test_shared_path(rel), NULL);
-    assert_non_null(text);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
-static size_t int_array(const cJSON *arr, int32_t *out, size_t cap) {
-    size_t n = 0;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, arr) {
-        if (n < cap) out[n++] = (int32_t)v->valuedouble;
-    }
-    return n;
-}
-
 static void load_reference(const char *name, reference *r) {
     memset(r, 0, sizeof *r);
-    cJSON *j = read_json(name);
-    r->n_prompt = int_array(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_TOKENS);
+    cJSON *j = arch_json(name);
+    r->n_prompt = arch_ids(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_TOKENS);
     const cJSON *f32 = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "runs"), "f32");
-    r->n_greedy = int_array(cJSON_GetObjectItem(f32, "greedy"), r->greedy, MAX_TOKENS);
-    const cJSON *probe = cJSON_GetObjectItem(j, "moe_router_probe");
-    const cJSON *v;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItem(probe, "fragile_prompt_positions")) {
-        if (v->valueint >= 0 && v->valueint < MAX_TOKENS) r->fragile[v->valueint] = true;
-    }
+    r->n_greedy = arch_ids(cJSON_GetObjectItem(f32, "greedy"), r->greedy, MAX_TOKENS);
+    arch_fragile(j, r->fragile, MAX_TOKENS);
     cJSON_Delete(j);
     assert_true(r->n_prompt > 0 && r->n_greedy > 0);
-}
-
-static float *read_logits(const char *name, const char *suffix, size_t rows, int32_t n_vocab) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "testdata/arch/%s.%s", name, suffix);
-    size_t bytes;
-    float *l = rz_test_read_file(rz_test_shared_path(rel), &bytes);
-    assert_non_null(l);
-    assert_int_equal(bytes, rows * (size_t)n_vocab * sizeof(float));
-    return l;
 }
 
 /* Largest |a - b| over rows (skipping the fragile ones), and its row. */
@@ -170,11 +135,11 @@ static void run_case(const arch_case *c) {
               *ours_g = malloc(n_g * (size_t)V * sizeof(float));
         assert_non_null(ours);
         assert_non_null(ours_g);
-        float *ref = read_logits(c->name, "f32kv.logits.f32", n, V);
+        float *ref = arch_floats(c->name, "f32kv.logits.f32", n * (size_t)V);
         prompt_logits(model, RZ_TYPE_F32, MAX_TOKENS, r, false, ours);
         check("batch (F32 KV)", c->name, isa, ours, ref, n, V, r->fragile, c->bound);
         free(ref);
-        ref = read_logits(c->name, "f32kv.seq.logits.f32", n, V);
+        ref = arch_floats(c->name, "f32kv.seq.logits.f32", n * (size_t)V);
         prompt_logits(model, RZ_TYPE_F32, MAX_TOKENS, r, true, ours);
         check("one by one (F32 KV)", c->name, isa, ours, ref, n, V, r->fragile, c->bound);
         /* Passes of 7 tokens: sliding-window layers keep rings of window + 6
@@ -182,13 +147,13 @@ static void run_case(const arch_case *c) {
         prompt_logits(model, RZ_TYPE_F32, 7, r, false, ours);
         check("passes of 7 (F32 KV)", c->name, isa, ours, ref, n, V, r->fragile, c->bound);
         free(ref);
-        ref = read_logits(c->name, "f32kv.greedy.logits.f32", n_g, V);
+        ref = arch_floats(c->name, "f32kv.greedy.logits.f32", n_g * (size_t)V);
         greedy_logits(model, r, ours_g);
         check("greedy, teacher forced", c->name, isa, ours_g, ref, n_g, V, NULL, c->bound);
         free(ref);
         /* llama.cpp's own F16-KV noise, away from router near-ties */
-        ref = read_logits(c->name, "logits.f32", n, V);
-        float *ref32 = read_logits(c->name, "f32kv.logits.f32", n, V);
+        ref = arch_floats(c->name, "logits.f32", n * (size_t)V);
+        float *ref32 = arch_floats(c->name, "f32kv.logits.f32", n * (size_t)V);
         size_t row;
         const float f16_noise = rows_diff(ref, ref32, n, V, r->fragile, &row);
         prompt_logits(model, RZ_TYPE_F16, MAX_TOKENS, r, false, ours);
@@ -302,7 +267,7 @@ static void test_gpt_oss_mxfp4(void **state) {
             prompt_logits(model, RZ_TYPE_F32, MAX_TOKENS, r, false, logits[k]);
             rz_model_free(model);
         }
-        float *ref = read_logits("gpt-oss", "f32kv.logits.f32", n, V);
+        float *ref = arch_floats("gpt-oss", "f32kv.logits.f32", n * (size_t)V);
         size_t row;
         const double share = top1_agreement(logits[0], logits[1], n, V);
         printf("gpt-oss   %-7s MXFP4 experts vs decoded   top-1 agreement %.3f, max abs %.3g; vs llama.cpp "

@@ -10,13 +10,12 @@
  * rounding (also dequantized back to F32) changes 4-17% of the argmaxes,
  * and 4-bit rounding most of them. The floors below are therefore far from
  * 90% for 4 bits; a broken file or kernel scores near chance (1/512). */
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_support.h"
+#include "arch_ref.h"
 
 enum { MAX_TOKENS = 64 };
 
@@ -67,21 +66,9 @@ typedef struct reference {
 
 static void load_reference(const char *name, reference *r) {
     memset(r, 0, sizeof *r);
-    char rel[128];
-    snprintf(rel, sizeof rel, "testdata/arch/%s.json", name);
-    char *text = rz_test_read_file(rz_test_shared_path(rel), NULL);
-    assert_non_null(text);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
-    const cJSON *v;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItem(j, "prompt_ids")) {
-        if (r->n_prompt < MAX_TOKENS) r->prompt[r->n_prompt++] = (int32_t)v->valuedouble;
-    }
-    cJSON_ArrayForEach(
-        v, cJSON_GetObjectItem(cJSON_GetObjectItem(j, "moe_router_probe"), "fragile_prompt_positions")) {
-        if (v->valueint >= 0 && v->valueint < MAX_TOKENS) r->fragile[v->valueint] = true;
-    }
+    cJSON *j = arch_json(name);
+    r->n_prompt = arch_ids(cJSON_GetObjectItem(j, "prompt_ids"), r->prompt, MAX_TOKENS);
+    arch_fragile(j, r->fragile, MAX_TOKENS);
     cJSON_Delete(j);
     assert_true(r->n_prompt > 0);
 }

@@ -3,7 +3,6 @@
  * CLS and last pooling and the per-token outputs, unnormalized, on every
  * ISA path; the defaults (the model's pooling, unit length); the refusals;
  * and `rz embed` and the server's /v1/embeddings giving the API's vectors. */
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "test_support.h"
+#include "arch_ref.h"
 
 enum { MAX_TOKENS = 256 };
 
@@ -31,30 +30,10 @@ static const char *model_path(const char *name) {
 }
 
 static void load_prompt(const char *name, prompt *p) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "testdata/arch/%s.json", name);
-    char *text = rz_test_read_file(rz_test_shared_path(rel), NULL);
-    assert_non_null(text);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
-    p->n = 0;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItem(j, "prompt_ids")) {
-        if (p->n < MAX_TOKENS) p->ids[p->n++] = (int32_t)v->valuedouble;
-    }
+    cJSON *j = arch_json(name);
+    p->n = (uint32_t)arch_ids(cJSON_GetObjectItem(j, "prompt_ids"), p->ids, MAX_TOKENS);
     cJSON_Delete(j);
     assert_true(p->n > 0);
-}
-
-static float *read_f32(const char *name, const char *suffix, size_t n) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "testdata/arch/%s.%s", name, suffix);
-    size_t bytes;
-    float *v = rz_test_read_file(rz_test_shared_path(rel), &bytes);
-    assert_non_null(v);
-    assert_int_equal(bytes, n * sizeof(float));
-    return v;
 }
 
 static double cosine(const float *a, const float *b, int32_t n) {
@@ -124,7 +103,7 @@ static void run_case(const char *name) {
             const size_t rows = poolings[i].pooling == RZ_POOLING_NONE ? p.n : 1;
             const rz_embed_params ep = {.pooling = poolings[i].pooling, .normalize = false};
             RZ_ASSERT_OK(rz_embed_ext(ctx, p.ids, p.n, &ep, ours));
-            float *ref = read_f32(name, poolings[i].file, rows * (size_t)E);
+            float *ref = arch_floats(name, poolings[i].file, rows * (size_t)E);
             compare(name, rz_isa_name(paths[k]), poolings[i].what, ours, ref, rows, E);
             free(ref);
         }
@@ -214,7 +193,7 @@ static void test_cli(void **state) {
     assert_int_equal(rz_test_run(cmd, &out), 0);
     float v[129];
     assert_int_equal(parse_floats(out, v, 129), 128);
-    float *ref = read_f32("bert", "embd_cls.f32", 128);
+    float *ref = arch_floats("bert", "embd_cls.f32", 128);
     compare("bert", "cli", "cls", v, ref, 1, 128);
     free(ref);
     free(out);
