@@ -12,7 +12,9 @@ round, and their ratio.
 whatever its build targets, so build it for the same ISA (GGML_NATIVE=OFF
 GGML_AVX2=ON ... for AVX2). LLAMA_BENCH in the environment stands for
 --llama-bench. Extra llama-bench options (e.g. "-fa 1") go in --llama-args,
-extra rz bench options in --rz-args.
+extra rz bench options in --rz-args (write them --llama-args="-rtr 1": argparse
+reads a value starting with "-" as an option otherwise). ik_llama.cpp's llama-bench has no -d (it
+has -gp PP,TG instead).
 """
 import argparse
 import json
@@ -48,8 +50,9 @@ def rz_samples(args, model, env):
 
 
 def llama_samples(args, model):
-    cmd = [args.llama_bench, "-m", model, "-p", args.p, "-n", args.n, "-d", args.d, "-t", args.t, "-r", str(args.r),
-           "-o", "json"]
+    cmd = [args.llama_bench, "-m", model, "-p", args.p, "-n", args.n, "-t", args.t, "-r", str(args.r), "-o", "json"]
+    if args.d != "0":  # ik_llama.cpp's llama-bench has no -d: give it -gp in --llama-args instead
+        cmd += ["-d", args.d]
     cmd += shlex.split(args.llama_args)
     rows = {}
     for row in run_json(cmd):
