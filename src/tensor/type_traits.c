@@ -281,9 +281,12 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                          .runtime_only = true,
                          .to_float = rz_dequantize_row_q4_0_g4,
                          .vec_dot_type = RZ_TYPE_A8_G4,
-                         .vec_dot = {rz_vec_dot_q4_0_g4_a8_g4, [RZ_ISA_AVX512] =
-                                                                   rz_vec_dot_q4_0_g4_a8_g4_avx512},
-                         .gemm = {[RZ_ISA_AVX512] =
+                         .vec_dot = {rz_vec_dot_q4_0_g4_a8_g4, rz_vec_dot_q4_0_g4_a8_g4_avx2,
+                                     rz_vec_dot_q4_0_g4_a8_g4_avx512},
+                         .gemm = {[RZ_ISA_AVX2] = {.tile = rz_gemm_tile_q4_0_g4_a8_g4_avx2,
+                                                   .rows = RZ_G4_AVX2_ROWS,
+                                                   .tokens = RZ_G4_AVX2_TOKENS},
+                                  [RZ_ISA_AVX512] =
                                       RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_0_g4_a8_g4_avx512)}},
     [RZ_TYPE_Q8_0_G16] = {.name = "q8_0_g16",
                           .block_size = 32,
@@ -292,24 +295,27 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                           .runtime_only = true,
                           .to_float = rz_dequantize_row_q8_0_g16,
                           .vec_dot_type = RZ_TYPE_A8_G16,
-                          .vec_dot = {rz_vec_dot_q8_0_g16_a8_g16, [RZ_ISA_AVX512] =
-                                                                      rz_vec_dot_q8_0_g16_a8_g16_avx512},
-                          .gemm = {[RZ_ISA_AVX512] =
+                          .vec_dot = {rz_vec_dot_q8_0_g16_a8_g16, rz_vec_dot_q8_0_g16_a8_g16_avx2,
+                                      rz_vec_dot_q8_0_g16_a8_g16_avx512},
+                          .gemm = {[RZ_ISA_AVX2] = {.tile = rz_gemm_tile_q8_0_g16_a8_g16_avx2,
+                                                    .rows = RZ_G16_AVX2_ROWS,
+                                                    .tokens = RZ_G16_AVX2_TOKENS},
+                                   [RZ_ISA_AVX512] =
                                        RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q8_0_g16_a8_g16_avx512)}},
     [RZ_TYPE_A8_G16] = {.name = "a8_g16",
                         .block_size = 32,
                         .block_bytes = RZ_A8_G16_BLOCK_BYTES,
                         .is_quantized = true,
                         .runtime_only = true,
-                        .from_float_act = {rz_quantize_row_a8_g16, [RZ_ISA_AVX512] =
-                                                                       rz_quantize_row_a8_g16_avx512}},
+                        .from_float_act = {rz_quantize_row_a8_g16, rz_quantize_row_a8_g16_avx2,
+                                           rz_quantize_row_a8_g16_avx512}},
     [RZ_TYPE_A8_G4] = {.name = "a8_g4",
                        .block_size = RZ_QK_G4,
                        .block_bytes = sizeof(rz_block_a8_g4),
                        .is_quantized = true,
                        .runtime_only = true,
-                       .from_float_act = {rz_quantize_row_a8_g4, [RZ_ISA_AVX512] =
-                                                                     rz_quantize_row_a8_g4_avx512}},
+                       .from_float_act = {rz_quantize_row_a8_g4, rz_quantize_row_a8_g4_avx2,
+                                          rz_quantize_row_a8_g4_avx512}},
     [RZ_TYPE_Q4_K_G] = {.name = "q4_k_g",
                         .block_size = RZ_QK_K,
                         .block_bytes = sizeof(rz_block_q4_k_g),
