@@ -4,7 +4,12 @@
  * on this machine (timed with that layout's own vec_dot). Reports the median
  * of several runs as ns per row and GB/s of weights streamed.
  *
- *   bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME]
+ * With --tokens T (> 1) it times batches instead: rz_matmul of the matrix
+ * with T tokens on one thread (tiles where the path has them, activation
+ * conversion included), in GMAC/s, on every ISA path, the run-time layout on
+ * the paths that repack into it (use --rows to keep the matrix in cache).
+ *
+ *   bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME] [--tokens T]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +17,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "kernels/matmul.h"
 #include "bench_util.h"
 #include "tensor/type_traits.h"
 
@@ -49,7 +55,45 @@ static void bench_rows(rz_type type, bool own_only, const unsigned char *w, uint
     }
 }
 
-static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t target_bytes, int runs) {
+/* rz_matmul of w (stored as `type`, or repacked into `layout` when not type)
+ * times `tokens` rows of f, on every ISA path (a layout only on those that
+ * repack into it). */
+static void bench_gemm(rz_type type, rz_type layout, const unsigned char *w, uint64_t cols, uint64_t rows,
+                       const float *f, int64_t tokens, int runs) {
+    float *y = rz_alloc_aligned((size_t)tokens * rows * sizeof(float));
+    for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
+        if (layout != type &&
+            rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, (rz_isa)isa) != layout)
+            continue;
+        if (rz_isa_set((rz_isa)isa) != RZ_OK) continue;
+        const rz_tensor wt = {.type = layout,
+                              .ne = {(int64_t)cols, (int64_t)rows, 1, 1},
+                              .row_bytes = rz_row_bytes(rz_type_traits_get(layout), cols),
+                              .data = (void *)w};
+        void *work = rz_alloc_aligned(rz_matmul_work_size(&wt, tokens));
+        double times[MAX_RUNS];
+        for (int run = -1; run < runs; run++) {
+            const double t0 = rz_time_seconds();
+            rz_matmul(NULL, &wt, f, (int64_t)cols, y, (int64_t)rows, tokens, work);
+            if (run >= 0) times[run] = rz_time_seconds() - t0;
+        }
+        const double median = bench_median(times, runs);
+        const rz_gemm_kernel *g = rz_type_gemm(layout, (rz_isa)isa);
+        char tile[32] = "rows";
+        if (g) snprintf(tile, sizeof tile, "tile %dx%d", g->rows, g->tokens);
+        printf("%-8s %-7s %6llu x %-6llu x %3lld tokens %10.1f us  %7.2f GMAC/s  (%s)\n",
+               rz_type_name(layout), rz_isa_name((rz_isa)isa), (unsigned long long)rows,
+               (unsigned long long)cols, (long long)tokens, median * 1e6,
+               (double)rows * (double)cols * (double)tokens / median * 1e-9, tile);
+        fflush(stdout);
+        rz_free_aligned(work);
+    }
+    rz_isa_set(rz_isa_best());
+    rz_free_aligned(y);
+}
+
+static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t target_bytes, int runs,
+                      int64_t tokens) {
     const rz_type_traits *t = rz_type_traits_get(type);
     const uint64_t row_bytes = rz_row_bytes(t, cols);
     if (!rows) rows = target_bytes / row_bytes ? target_bytes / row_bytes : 1;
@@ -59,7 +103,8 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     const uint64_t layout_bytes = layout == type ? 0 : rows * rz_row_bytes(rz_type_traits_get(layout), cols);
     unsigned char *w = rz_alloc_large(w_bytes); /* huge pages, as the engine's weights */
     unsigned char *wl = layout_bytes ? rz_alloc_large(layout_bytes) : NULL;
-    float *f = rz_alloc_aligned(cols * sizeof(float) * pattern);
+    const uint64_t f_rows = (uint64_t)tokens > pattern ? (uint64_t)tokens : pattern;
+    float *f = rz_alloc_aligned(cols * sizeof(float) * f_rows);
     void *xq = rz_alloc_aligned(cols * sizeof(float) * 2); /* room for the widest activation layout */
     float *y = rz_alloc_aligned(rows * sizeof(float));
     if (!w || !f || !xq || !y || (layout_bytes && !wl)) {
@@ -69,17 +114,20 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     }
     /* A few random rows, tiled: the values do not matter, the traffic does. */
     uint64_t rng = 42;
-    for (uint64_t i = 0; i < cols * pattern; i++)
+    for (uint64_t i = 0; i < cols * f_rows; i++)
         f[i] = rand_uniform(&rng) * 0.05f;
     t->from_float(f, w, (int64_t)(cols * pattern));
     for (uint64_t r = pattern; r < rows; r++)
         memcpy(w + r * row_bytes, w + r % pattern * row_bytes, row_bytes);
-    bench_rows(type, false, w, cols, rows, f, xq, y, runs);
-    if (wl) {
-        t->repack(w, wl, (int64_t)cols, (int64_t)rows);
-        bench_rows(layout, true, wl, cols, rows, f, xq, y, runs);
-        rz_free_large(wl, layout_bytes);
+    if (wl) t->repack(w, wl, (int64_t)cols, (int64_t)rows);
+    if (tokens > 1) {
+        bench_gemm(type, type, w, cols, rows, f, tokens, runs);
+        if (wl) bench_gemm(type, layout, wl, cols, rows, f, tokens, runs);
+    } else {
+        bench_rows(type, false, w, cols, rows, f, xq, y, runs);
+        if (wl) bench_rows(layout, true, wl, cols, rows, f, xq, y, runs);
     }
+    if (wl) rz_free_large(wl, layout_bytes);
     rz_free_large(w, w_bytes);
     rz_free_aligned(f);
     rz_free_aligned(xq);
@@ -90,6 +138,7 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
 int main(int argc, char **argv) {
     uint64_t cols = 4096, rows = 0, mib = 1024;
     int runs = 5;
+    int64_t tokens = 1;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--cols") == 0)
@@ -102,24 +151,28 @@ int main(int argc, char **argv) {
             runs = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--type") == 0)
             only = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--tokens") == 0)
+            tokens = strtoll(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME]\n");
+            fprintf(stderr, "usage: bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME] "
+                            "[--tokens T]\n");
             return 2;
         }
     }
-    if (cols == 0 || cols % 32 != 0 || runs < 1 || runs > MAX_RUNS) {
-        fprintf(stderr, "bench_dot: --cols must be a positive multiple of 32, --runs 1..%d\n", MAX_RUNS);
+    if (cols == 0 || cols % 32 != 0 || runs < 1 || runs > MAX_RUNS || tokens < 1) {
+        fprintf(stderr, "bench_dot: --cols must be a positive multiple of 32, --runs 1..%d, --tokens >= 1\n",
+                MAX_RUNS);
         return 2;
     }
-    printf("weights per type: %s; median of %d runs, 1 thread, activations converted outside the timing\n",
-           rows ? "fixed rows" : "about --mib MiB", runs);
+    printf("weights per type: %s; median of %d runs, 1 thread, activations converted %s the timing\n",
+           rows ? "fixed rows" : "about --mib MiB", runs, tokens > 1 ? "within" : "outside");
     const rz_type types[] = {RZ_TYPE_F32,  RZ_TYPE_F16,   RZ_TYPE_BF16,  RZ_TYPE_Q8_0,
                              RZ_TYPE_Q4_0, RZ_TYPE_Q4_1,  RZ_TYPE_Q5_0,  RZ_TYPE_Q5_1,
                              RZ_TYPE_Q2_K, RZ_TYPE_Q3_K,  RZ_TYPE_Q4_K,  RZ_TYPE_Q5_K,
                              RZ_TYPE_Q6_K, RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0, RZ_TYPE_MXFP4};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (only && strcmp(only, rz_type_name(types[i])) != 0) continue;
-        if (bench_type(types[i], cols, rows, mib << 20, runs) != 0) return 1;
+        if (bench_type(types[i], cols, rows, mib << 20, runs, tokens) != 0) return 1;
     }
     return 0;
 }

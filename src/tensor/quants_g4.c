@@ -70,8 +70,12 @@ void rz_quantize_row_a8_g4(const float *restrict src, void *restrict dst, int64_
     quantize_g4(src, dst, n, rz_quantize_row_q8_0);
 }
 
-/* The AVX-512 Q8_0 quantizer writes the same codes; the rearrangement is a
- * small share of a mat-vec, so it stays scalar. */
+/* The AVX2 and AVX-512 Q8_0 quantizers write the same codes; the
+ * rearrangement is a small share of a mat-vec, so it stays scalar. */
+void rz_quantize_row_a8_g4_avx2(const float *restrict src, void *restrict dst, int64_t n) {
+    quantize_g4(src, dst, n, rz_quantize_row_q8_0_avx2);
+}
+
 void rz_quantize_row_a8_g4_avx512(const float *restrict src, void *restrict dst, int64_t n) {
     quantize_g4(src, dst, n, rz_quantize_row_q8_0_avx512);
 }
@@ -179,6 +183,10 @@ void rz_quantize_row_a8_g16(const float *restrict src, void *restrict dst, int64
 }
 
 /* As for A8_G4, only the Q8_0 quantizer is vectorized. */
+void rz_quantize_row_a8_g16_avx2(const float *restrict src, void *restrict dst, int64_t n) {
+    quantize_g16(src, dst, n, rz_quantize_row_q8_0_avx2);
+}
+
 void rz_quantize_row_a8_g16_avx512(const float *restrict src, void *restrict dst, int64_t n) {
     quantize_g16(src, dst, n, rz_quantize_row_q8_0_avx512);
 }

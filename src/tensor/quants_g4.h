@@ -63,18 +63,24 @@ void rz_dequantize_row_q8_0_g16(const void *restrict src, float *restrict dst, i
 
 /* Activations: the Q8_0 codes of rz_quantize_row_q8_0, rearranged. */
 void rz_quantize_row_a8_g4(const float *restrict src, void *restrict dst, int64_t n);
+void rz_quantize_row_a8_g4_avx2(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_a8_g4_avx512(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_a8_g16(const float *restrict src, void *restrict dst, int64_t n);
+void rz_quantize_row_a8_g16_avx2(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_a8_g16_avx512(const float *restrict src, void *restrict dst, int64_t n);
 
 /* Scalar references: per block, (float)sumi * (d_x * d_y) summed in float in
  * block order, exactly as rz_vec_dot_q4_0_q8_0 / rz_vec_dot_q8_0_q8_0 on the
  * unpacked blocks. */
 void rz_vec_dot_q4_0_g4_a8_g4(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot_q4_0_g4_a8_g4_avx2(int64_t n, float *restrict s, const void *restrict x,
+                                   const void *restrict y);
 void rz_vec_dot_q4_0_g4_a8_g4_avx512(int64_t n, float *restrict s, const void *restrict x,
                                      const void *restrict y);
 
 void rz_vec_dot_q8_0_g16_a8_g16(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot_q8_0_g16_a8_g16_avx2(int64_t n, float *restrict s, const void *restrict x,
+                                     const void *restrict y);
 void rz_vec_dot_q8_0_g16_a8_g16_avx512(int64_t n, float *restrict s, const void *restrict x,
                                        const void *restrict y);
 

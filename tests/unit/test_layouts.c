@@ -204,11 +204,13 @@ static void test_tq2_0_g(void **state) {
 static void test_runtime_layout_choice(void **state) {
     (void)state;
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_SCALAR), RZ_TYPE_Q4_0);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0_G4);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0_G4);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 96, 64, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G16);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 96, 64, RZ_ISA_AVX2), RZ_TYPE_Q8_0_G16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_F16, 256, 64, RZ_ISA_AVX512), RZ_TYPE_F16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_K_G);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K);

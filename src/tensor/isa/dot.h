@@ -14,6 +14,8 @@ void rz_vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restric
 void rz_vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_f32_to_fp16_row_avx2(const float *restrict src, void *restrict dst, int64_t n);
 void rz_f32_to_bf16_row_avx2(const float *restrict src, void *restrict dst, int64_t n);
+void rz_f32_to_f16_act_row_avx2(const float *restrict src, void *restrict dst, int64_t n);
+void rz_f32_to_bf16_act_row_avx2(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_q8_0_avx2(const float *restrict src, void *restrict dst, int64_t n);
 
 void rz_vec_dot_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);

@@ -129,6 +129,17 @@ void rz_f32_to_fp16_row_avx2(const float *restrict src, void *restrict dst, int6
         y[i] = rz_f32_to_fp16(src[i]);
 }
 
+/* F16_ACT: each value rounded to fp16 as rz_f32_to_fp16 does, widened back. */
+void rz_f32_to_f16_act_row_avx2(const float *restrict src, void *restrict dst, int64_t n) {
+    float *y = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(canonical_nan(_mm256_loadu_ps(src + i)),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++)
+        y[i] = rz_fp16_to_f32(rz_f32_to_fp16(src[i]));
+}
+
 /* rz_f32_to_bf16 on 8 lanes: round to nearest even, NaN kept quiet. The
  * results (< 2^16) sit in the low half of each 32-bit lane. */
 static inline __m256i f32_to_bf16x8(__m256 v) {
@@ -154,6 +165,30 @@ void rz_f32_to_bf16_row_avx2(const float *restrict src, void *restrict dst, int6
     }
     for (; i < n; i++)
         y[i] = rz_f32_to_bf16(src[i]);
+}
+
+/* BF16_ACT: each 32-value block as the floats of its 16 even-indexed bf16
+ * values, then its 16 odd ones; the last n % 32 values in order. */
+void rz_f32_to_bf16_act_row_avx2(const float *restrict src, void *restrict dst, int64_t n) {
+    float *y = dst;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] =
+                _mm256_castsi256_ps(_mm256_slli_epi32(f32_to_bf16x8(_mm256_loadu_ps(src + i + 8 * k)), 16));
+        /* shuffle_ps picks within 128-bit lanes; the permute restores order */
+        for (int h = 0; h < 2; h++) {
+            const __m256 even = _mm256_shuffle_ps(v[2 * h], v[2 * h + 1], _MM_SHUFFLE(2, 0, 2, 0));
+            const __m256 odd = _mm256_shuffle_ps(v[2 * h], v[2 * h + 1], _MM_SHUFFLE(3, 1, 3, 1));
+            _mm256_storeu_ps(y + i + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even),
+                                                                                   _MM_SHUFFLE(3, 1, 2, 0))));
+            _mm256_storeu_ps(y + i + 16 + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                     _mm256_castps_pd(odd), _MM_SHUFFLE(3, 1, 2, 0))));
+        }
+    }
+    for (; i < n; i++)
+        y[i] = rz_bf16_to_f32(rz_f32_to_bf16(src[i]));
 }
 
 void rz_quantize_row_q8_0_avx2(const float *restrict src, void *restrict dst, int64_t n) {

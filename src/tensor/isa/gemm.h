@@ -44,7 +44,21 @@ void rz_gemm_tile_q8_0_g16_a8_g16_avx512(int64_t n, const void *w, uint64_t w_st
                                          uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_q4_0_g4_a8_g4_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                        uint64_t x_stride, int nt, float *y, int64_t y_stride);
+/* AVX2 tile shapes of the grouped layouts (g4_avx2.c): sixteen ymm registers. */
+enum { RZ_G4_AVX2_ROWS = 2, RZ_G4_AVX2_TOKENS = 4, RZ_G16_AVX2_ROWS = 2, RZ_G16_AVX2_TOKENS = 4 };
 
+void rz_gemm_tile_q8_0_g16_a8_g16_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                       uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_q4_0_g4_a8_g4_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                     uint64_t x_stride, int nt, float *y, int64_t y_stride);
+
+/* AVX2 float tiles (gemm_avx2.c). */
+enum { RZ_FLOAT_AVX2_ROWS = 3, RZ_FLOAT_AVX2_TOKENS = 4 };
+
+void rz_gemm_tile_f16_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                           uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_bf16_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                            uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_f16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                              uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_bf16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
