@@ -36,6 +36,7 @@ typedef struct matmul_part {
     bool scaled;                /* rows are multiplied by w->scale (type trait tensor_scale) */
     const char *act;
     uint64_t act_row_bytes;
+    int64_t n_tokens;
     int64_t unit_rows, first_unit; /* this part's units start at first_unit */
 } matmul_part;
 
@@ -143,17 +144,17 @@ static void run_rows(const matmul_part *p, int64_t n_tokens, int64_t begin, int6
 }
 
 /* Units [u, u_end) of one part. */
-static void run_units(const matmul_job *job, const matmul_part *p, int64_t u, int64_t u_end) {
+static void run_units(const matmul_part *p, int64_t u, int64_t u_end) {
     const int64_t begin = (u - p->first_unit) * p->unit_rows;
     const int64_t end = (u_end - p->first_unit) * p->unit_rows < p->w->ne[1]
                             ? (u_end - p->first_unit) * p->unit_rows
                             : p->w->ne[1];
     if (p->gemm)
-        run_tiles(p, job->n_tokens, begin, end);
+        run_tiles(p, p->n_tokens, begin, end);
     else
-        run_rows(p, job->n_tokens, begin, end);
+        run_rows(p, p->n_tokens, begin, end);
     if (p->scaled)
-        for (int64_t t = 0; t < job->n_tokens; t++)
+        for (int64_t t = 0; t < p->n_tokens; t++)
             for (int64_t r = begin; r < end; r++)
                 p->y[t * p->y_stride + r] *= p->w->scale;
 }
@@ -323,7 +324,7 @@ static void dot_task(void *arg, int ith, int nth) {
                 while (u < u_end) { /* the claim, part by part */
                     const matmul_part *p = part_of(job, u);
                     const int64_t stop = u_end < part_end_unit(job, p) ? u_end : part_end_unit(job, p);
-                    run_units(job, p, u, stop);
+                    run_units(p, u, stop);
                     u = stop;
                 }
         }
@@ -338,6 +339,15 @@ static void dot_task(void *arg, int ith, int nth) {
 void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts, const float *x,
                      int64_t x_stride, int64_t n_tokens, void *work, const rz_tensor *const *next,
                      int n_next) {
+    if (n_parts > RZ_MATMUL_MAX_PARTS) { /* regions of at most that many parts; the last names `next` */
+        for (int i = 0; i < n_parts; i += RZ_MATMUL_MAX_PARTS) {
+            const int n = n_parts - i < RZ_MATMUL_MAX_PARTS ? n_parts - i : RZ_MATMUL_MAX_PARTS;
+            const bool last = i + n == n_parts;
+            rz_matmul_fused(pool, outs + i, n, x, x_stride, n_tokens, work, last ? next : NULL,
+                            last ? n_next : 0);
+        }
+        return;
+    }
     matmul_job job = {.n_parts = n_parts,
                       .x = x,
                       .x_stride = x_stride,
@@ -349,6 +359,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
     const int nth = rz_threadpool_size(pool);
     char *free_work = work;
     const float *inputs[RZ_MATMUL_MAX_PARTS] = {0};
+    int64_t max_tokens = 0;
     for (int i = 0; i < n_parts; i++) {
         const rz_tensor *w = outs[i].w;
         matmul_part *p = &job.parts[i];
@@ -356,6 +367,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
             .w = w,
             .y = outs[i].y,
             .y_stride = outs[i].y_stride,
+            .n_tokens = outs[i].x && outs[i].n_tokens ? outs[i].n_tokens : n_tokens,
             .vec_dot = rz_type_vec_dot(w->type, isa),
             .vec_dot2 = rz_type_vec_dot2(w->type, isa),
             .first_unit = job.n_units,
@@ -364,7 +376,8 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         /* One token gains nothing from tiles, GEMV stays on vec_dot, except
          * in interleaved layouts, which have only tiles. */
         const rz_gemm_kernel *g = rz_type_gemm(w->type, isa);
-        p->gemm = n_tokens > 1 || (g && g->interleaved) ? g : NULL;
+        p->gemm = p->n_tokens > 1 || (g && g->interleaved) ? g : NULL;
+        max_tokens = p->n_tokens > max_tokens ? p->n_tokens : max_tokens;
         const int64_t rows = p->unit_rows = unit_rows(w, isa, nth);
         p->act_type = rz_type_act_type(w->type, p->gemm);
         job.n_units += (w->ne[1] + rows - 1) / rows;
@@ -379,7 +392,7 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         }
         int same = 0;
         while (same < i && (job.parts[same].act_type != p->act_type || inputs[same] != px ||
-                            job.parts[same].w->ne[0] != w->ne[0]))
+                            job.parts[same].w->ne[0] != w->ne[0] || job.parts[same].n_tokens != p->n_tokens))
             same++;
         inputs[i] = px;
         if (same < i) {
@@ -389,18 +402,20 @@ void rz_matmul_fused(rz_threadpool *pool, const rz_matmul_out *outs, int n_parts
         }
         job.convert = rz_type_from_float_act(p->act_type, isa);
         job.x = px;
+        job.n_tokens = p->n_tokens;
         job.n = w->ne[0];
         job.act = free_work;
         job.act_row_bytes = rz_row_bytes(rz_type_traits_get(p->act_type), (uint64_t)w->ne[0]);
-        free_work += act_bytes(p->act_type, w->ne[0], n_tokens);
+        free_work += act_bytes(p->act_type, w->ne[0], p->n_tokens);
         p->act = job.act;
         p->act_row_bytes = job.act_row_bytes;
-        rz_threadpool_run(n_tokens > 1 ? pool : NULL, convert_task, &job);
+        rz_threadpool_run(p->n_tokens > 1 ? pool : NULL, convert_task, &job);
     }
+    job.n_tokens = n_tokens;
     const rz_tensor *w[RZ_MATMUL_MAX_PARTS];
     for (int i = 0; i < n_parts; i++)
         w[i] = outs[i].w;
-    job.two_streams = gemv_two_streams(w, n_parts, n_tokens, nth, isa);
+    job.two_streams = gemv_two_streams(w, n_parts, max_tokens, nth, isa);
     job.n_shares = job.two_streams ? 2 * nth : nth < MAX_SHARES ? nth : MAX_SHARES;
     for (int i = 0; i < job.n_shares; i++) {
         int64_t begin, end;

@@ -9,13 +9,15 @@
 #include "tensor/tensor.h"
 
 /* Products run as one parallel region: of one input batch (Q/K/V, gate/up),
- * or of one token's inputs each (the experts a token chose). */
-enum { RZ_MATMUL_MAX_PARTS = 16 };
+ * or of inputs of their own (the experts' tokens). Calls of more parts run
+ * as regions of RZ_MATMUL_MAX_PARTS. */
+enum { RZ_MATMUL_MAX_PARTS = 32 };
 typedef struct rz_matmul_out {
     const rz_tensor *w;
     float *y;
     int64_t y_stride;
-    const float *x; /* this part's own input rows (same stride); NULL: the call's */
+    const float *x;   /* this part's own input rows (same stride); NULL: the call's */
+    int64_t n_tokens; /* with x: its rows; 0: the call's n_tokens */
 } rz_matmul_out;
 
 /* Scratch bytes rz_matmul needs for n_tokens activation rows of w. */
@@ -33,9 +35,9 @@ size_t rz_matmul_fused_work_size(const rz_tensor *const *w, int n_parts, int64_t
 void rz_matmul(rz_threadpool *pool, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
                int64_t y_stride, int64_t n_tokens, void *work);
 
-/* rz_matmul for up to RZ_MATMUL_MAX_PARTS weights applied to x, or to
- * their own inputs: one conversion per activation type and input, and one
- * parallel region, whose rows are handed out in chunks as threads free up.
+/* rz_matmul for weights applied to x, or to their own inputs: one
+ * conversion per activation type and input, and one parallel region (per
+ * RZ_MATMUL_MAX_PARTS weights), whose rows are handed out in chunks as threads free up.
  * next (n_next weights, or none) is the fused mat-mul that comes after this
  * one: a thread out of chunks prefetches its first chunk of it while it
  * waits. */

@@ -207,7 +207,9 @@ void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
     const int64_t E = d->n_embd, Q = m->q_dim, KV = m->kv_dim, hd = m->head_dim;
     const uint32_t n = g->n_tokens;
     const rz_tensor *wo[] = {&L->wo}, *ffn[2];
-    const rz_matmul_out qkv[] = {{&L->wq, b->q, Q, NULL}, {&L->wk, b->k, KV, NULL}, {&L->wv, b->v, KV, NULL}};
+    const rz_matmul_out qkv[] = {{.w = &L->wq, .y = b->q, .y_stride = Q},
+                                 {.w = &L->wk, .y = b->k, .y_stride = KV},
+                                 {.w = &L->wv, .y = b->v, .y_stride = KV}};
     rz_matmul_fused(g->pool, qkv, 3, b->xb, E, n, b->work, wo, 1);
     add_bias(g, b->q, Q, &L->bq);
     add_bias(g, b->k, KV, &L->bk);
@@ -228,7 +230,7 @@ void rz_g_attention(rz_graph *g, const rz_layer *L, int32_t l) {
     if (L->attn_sub_norm.data)
         for (uint32_t t = 0; t < n; t++)
             rz_rms_norm(b->att + t * Q, b->att + t * Q, L->attn_sub_norm.data, Q, d->rms_eps);
-    const rz_matmul_out out[] = {{&L->wo, b->xb, E, NULL}};
+    const rz_matmul_out out[] = {{.w = &L->wo, .y = b->xb, .y_stride = E}};
     rz_matmul_fused(g->pool, out, 1, b->att, Q, n, b->work, ffn, ffn_first(L, ffn));
     add_bias(g, b->xb, E, &L->bo);
 }
@@ -251,7 +253,8 @@ void rz_g_ffn(rz_graph *g, const rz_layer *L, int32_t l) {
     const int64_t E = m->desc.n_embd, F = m->desc.n_ff;
     const uint32_t n = g->n_tokens;
     const rz_tensor *down[] = {&L->ffn_down}, *after[3];
-    const rz_matmul_out gate_up[] = {{&L->ffn_gate, b->gate, F, NULL}, {&L->ffn_up, b->up, F, NULL}};
+    const rz_matmul_out gate_up[] = {{.w = &L->ffn_gate, .y = b->gate, .y_stride = F},
+                                     {.w = &L->ffn_up, .y = b->up, .y_stride = F}};
     const bool gated = L->ffn_gate.data;
     rz_matmul_fused(g->pool, gated ? gate_up : gate_up + 1, gated ? 2 : 1, b->xb, E, n, b->work, down, 1);
     add_bias(g, b->up, F, &L->ffn_up_b);
@@ -264,7 +267,7 @@ void rz_g_ffn(rz_graph *g, const rz_layer *L, int32_t l) {
     if (L->ffn_sub_norm.data)
         for (uint32_t t = 0; t < n; t++)
             rz_rms_norm(b->gate + t * F, b->gate + t * F, L->ffn_sub_norm.data, F, m->desc.rms_eps);
-    const rz_matmul_out out[] = {{&L->ffn_down, b->xb, E, NULL}};
+    const rz_matmul_out out[] = {{.w = &L->ffn_down, .y = b->xb, .y_stride = E}};
     rz_matmul_fused(g->pool, out, 1, b->gate, F, n, b->work, after, after_layer(m, l, after));
     add_bias(g, b->xb, E, &L->ffn_down_b);
 }
@@ -297,99 +300,71 @@ static void route(const rz_model *m, float *logits, int32_t *ids, float *weights
     }
 }
 
-/* One token: its experts' gate and up projections in one parallel region,
- * their down projections in another (a region per expert would cost a
- * synchronization each). */
-static void moe_one_token(rz_graph *g, const rz_layer *L, int32_t l) {
-    const rz_model *m = g->m;
-    rz_forward_buffers *b = g->b;
-    const int64_t E = m->desc.n_embd, F = m->n_ff_exp, K = m->n_expert_used;
-    rz_matmul_out gate_up[RZ_MATMUL_MAX_PARTS] = {0}, down[RZ_MATMUL_MAX_PARTS / 2] = {0};
-    const rz_tensor *first_down[RZ_MATMUL_MAX_PARTS / 2] = {0}, *after[3];
-    for (int64_t i = 0; i < K; i++) {
-        const int32_t e = b->moe_ids[i];
-        gate_up[2 * i] = (rz_matmul_out){&L->exp_gate[e], b->gate + i * F, F, NULL};
-        gate_up[2 * i + 1] = (rz_matmul_out){&L->exp_up[e], b->up + i * F, F, NULL};
-        down[i] = (rz_matmul_out){&L->exp_down[e], b->moe_out + i * E, E, b->gate + i * F};
-        first_down[i] = &L->exp_down[e];
-    }
-    rz_matmul_fused(g->pool, gate_up, (int)(2 * K), b->xb, E, 1, b->work, first_down, K < 3 ? (int)K : 3);
-    for (int64_t i = 0; L->exp_gate_b.data && i < K; i++) {
-        rz_add(b->gate + i * F, rz_tensor_row(&L->exp_gate_b, b->moe_ids[i]), F);
-        rz_add(b->up + i * F, rz_tensor_row(&L->exp_up_b, b->moe_ids[i]), F);
-    }
-    activate(m, b->gate, b->up, K * F);
-    rz_matmul_fused(g->pool, down, (int)K, b->gate, F, 1, b->work, after, after_layer(m, l, after));
-    memset(b->xb, 0, (size_t)E * sizeof *b->xb);
-    for (int64_t i = 0; i < K; i++) {
-        float *y = b->moe_out + i * E;
-        if (L->exp_down_b.data) rz_add(y, rz_tensor_row(&L->exp_down_b, b->moe_ids[i]), E);
-        for (int64_t j = 0; j < E; j++)
-            b->xb[j] += b->moe_weights[i] * y[j];
-    }
-}
-
-/* A batch: each expert's tokens gathered into consecutive rows and run
- * through it together, so that its weights are read once. */
-static void moe_batch(rz_graph *g, const rz_layer *L, int32_t l) {
-    const rz_model *m = g->m;
-    rz_forward_buffers *b = g->b;
-    const int64_t E = m->desc.n_embd, F = m->n_ff_exp, K = m->n_expert_used;
-    const uint32_t n = g->n_tokens;
-    memset(b->moe_acc, 0, (size_t)n * (size_t)E * sizeof *b->moe_acc);
-    int32_t last = 0; /* the last expert in use, whose down projection names the next layer */
-    for (int64_t i = 0; i < (int64_t)n * K; i++)
-        last = b->moe_ids[i] > last ? b->moe_ids[i] : last;
-    for (int32_t e = 0; e <= last; e++) {
-        uint32_t n_e = 0;
-        for (uint32_t t = 0; t < n; t++)
-            for (int64_t i = 0; i < K; i++)
-                if (b->moe_ids[t * K + i] == e) {
-                    b->moe_tokens[n_e] = t;
-                    b->moe_slot[n_e] = (uint32_t)i;
-                    memcpy(b->moe_x + n_e * E, b->xb + t * E, (size_t)E * sizeof(float));
-                    n_e++;
-                }
-        if (n_e == 0) continue;
-        const rz_tensor *down[] = {&L->exp_down[e]};
-        const rz_matmul_out gate_up[] = {{&L->exp_gate[e], b->gate, F, NULL},
-                                         {&L->exp_up[e], b->up, F, NULL}};
-        rz_matmul_fused(g->pool, gate_up, 2, b->moe_x, E, n_e, b->work, down, 1);
-        for (uint32_t i = 0; i < n_e && L->exp_gate_b.data; i++) {
-            rz_add(b->gate + i * F, rz_tensor_row(&L->exp_gate_b, e), F);
-            rz_add(b->up + i * F, rz_tensor_row(&L->exp_up_b, e), F);
-        }
-        activate(m, b->gate, b->up, (int64_t)n_e * F);
-        const rz_tensor *after[3];
-        const int n_after = e == last ? after_layer(m, l, after) : 0;
-        const rz_matmul_out out[] = {{&L->exp_down[e], b->moe_out, E, NULL}};
-        rz_matmul_fused(g->pool, out, 1, b->gate, F, n_e, b->work, after, n_after);
-        for (uint32_t i = 0; i < n_e; i++) {
-            const uint32_t t = b->moe_tokens[i];
-            float *y = b->moe_out + i * E;
-            if (L->exp_down_b.data) rz_add(y, rz_tensor_row(&L->exp_down_b, e), E);
-            const float w = b->moe_weights[t * K + b->moe_slot[i]];
-            float *acc = b->moe_acc + t * E;
-            for (int64_t j = 0; j < E; j++)
-                acc[j] += w * y[j];
-        }
-    }
-    memcpy(b->xb, b->moe_acc, (size_t)n * (size_t)E * sizeof *b->xb);
-}
-
+/* The experts a pass chose, each with its tokens gathered into consecutive
+ * rows (expert by expert): every expert's gate and up projections run in
+ * one parallel region, the down projections in another (a region per
+ * expert cost a synchronization each), and each expert's weights are read
+ * once per pass. */
 void rz_g_moe(rz_graph *g, const rz_layer *L, int32_t l) {
     const rz_model *m = g->m;
     rz_forward_buffers *b = g->b;
-    const int64_t E = m->desc.n_embd, X = m->n_expert, K = m->n_expert_used;
+    const int64_t E = m->desc.n_embd, F = m->n_ff_exp, X = m->n_expert, K = m->n_expert_used;
     const uint32_t n = g->n_tokens;
     rz_matmul(g->pool, &L->gate_inp, b->xb, E, b->router, X, n, b->work);
     add_bias(g, b->router, X, &L->gate_inp_b);
     for (uint32_t t = 0; t < n; t++)
         route(m, b->router + t * X, b->moe_ids + t * K, b->moe_weights + t * K);
-    if (n == 1 && 2 * K <= RZ_MATMUL_MAX_PARTS)
-        moe_one_token(g, L, l);
-    else
-        moe_batch(g, L, l);
+    uint32_t rows = 0;
+    int n_active = 0;
+    for (int32_t e = 0; e < (int32_t)X; e++) {
+        const uint32_t first = rows;
+        for (uint32_t t = 0; t < n; t++)
+            for (int64_t i = 0; i < K; i++)
+                if (b->moe_ids[t * K + i] == e) {
+                    b->moe_tokens[rows] = t;
+                    b->moe_slot[rows] = (uint32_t)i;
+                    memcpy(b->moe_x + rows * E, b->xb + t * E, (size_t)E * sizeof(float));
+                    rows++;
+                }
+        if (rows == first) continue;
+        const rz_matmul_out gate = {.w = &L->exp_gate[e],
+                                    .y = b->gate + first * F,
+                                    .y_stride = F,
+                                    .x = b->moe_x + first * E,
+                                    .n_tokens = rows - first};
+        b->moe_gate_up[2 * n_active] = gate;
+        b->moe_gate_up[2 * n_active + 1] = gate;
+        b->moe_gate_up[2 * n_active + 1].w = &L->exp_up[e];
+        b->moe_gate_up[2 * n_active + 1].y = b->up + first * F;
+        b->moe_down[n_active] = (rz_matmul_out){.w = &L->exp_down[e],
+                                                .y = b->moe_out + first * E,
+                                                .y_stride = E,
+                                                .x = b->gate + first * F,
+                                                .n_tokens = rows - first};
+        b->moe_first_down[n_active < 3 ? n_active : 2] = &L->exp_down[e];
+        n_active++;
+    }
+    const rz_tensor *after[3];
+    rz_matmul_fused(g->pool, b->moe_gate_up, 2 * n_active, b->moe_x, E, rows, b->work, b->moe_first_down,
+                    n_active < 3 ? n_active : 3);
+    for (uint32_t r = 0; r < rows && L->exp_gate_b.data; r++) {
+        const int32_t e = b->moe_ids[b->moe_tokens[r] * K + b->moe_slot[r]];
+        rz_add(b->gate + r * F, rz_tensor_row(&L->exp_gate_b, e), F);
+        rz_add(b->up + r * F, rz_tensor_row(&L->exp_up_b, e), F);
+    }
+    activate(m, b->gate, b->up, (int64_t)rows * F);
+    rz_matmul_fused(g->pool, b->moe_down, n_active, b->gate, F, rows, b->work, after,
+                    after_layer(m, l, after));
+    memset(b->xb, 0, (size_t)n * (size_t)E * sizeof *b->xb);
+    for (uint32_t r = 0; r < rows; r++) {
+        const uint32_t t = b->moe_tokens[r];
+        const int32_t e = b->moe_ids[t * K + b->moe_slot[r]];
+        float *y = b->moe_out + r * E, *x = b->xb + t * E;
+        if (L->exp_down_b.data) rz_add(y, rz_tensor_row(&L->exp_down_b, e), E);
+        const float w = b->moe_weights[t * K + b->moe_slot[r]];
+        for (int64_t j = 0; j < E; j++)
+            x[j] += w * y[j];
+    }
 }
 
 void rz_g_prenorm_layer(rz_graph *g, const rz_layer *L, int32_t l) {

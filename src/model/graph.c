@@ -32,18 +32,11 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
             work = max_size(
                 work, rz_matmul_fused_work_size(gated ? gate_up : gate_up + 1, gated ? 2 : 1, (int64_t)n));
         }
-        for (int32_t e = 0; L->exp_up && e < model->n_expert; e++) {
-            const rz_tensor *exp[] = {&L->exp_gate[e], &L->exp_up[e]};
-            work = max_size(work, rz_matmul_fused_work_size(exp, 2, (int64_t)n));
-        }
-        if (L->exp_up && 2 * model->n_expert_used <= RZ_MATMUL_MAX_PARTS) { /* one token's experts at once */
-            const rz_tensor *exp_gate_up[RZ_MATMUL_MAX_PARTS], *down[RZ_MATMUL_MAX_PARTS];
-            for (int32_t i = 0; i < model->n_expert_used; i++) {
-                exp_gate_up[2 * i] = &L->exp_gate[i], exp_gate_up[2 * i + 1] = &L->exp_up[i];
-                down[i] = &L->exp_down[i];
-            }
-            work = max_size(work, rz_matmul_fused_work_size(exp_gate_up, 2 * model->n_expert_used, 1));
-            work = max_size(work, rz_matmul_fused_work_size(down, model->n_expert_used, 1));
+        if (L->exp_up) { /* every expert's rows at once: n * K rows, each input converted once */
+            const size_t rows = n * (size_t)model->n_expert_used, align = 64 * (size_t)model->n_expert;
+            work = max_size(work, rz_matmul_work_size(&L->exp_gate[0], (int64_t)rows) +
+                                      rz_matmul_work_size(&L->exp_up[0], (int64_t)rows) + 2 * align);
+            work = max_size(work, rz_matmul_work_size(&L->exp_down[0], (int64_t)rows) + align);
         }
     }
     rz_attn_kernels kern;
@@ -83,13 +76,14 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
         b->router = rz_calloc_aligned(n * X, sizeof(float));
         b->moe_ids = rz_calloc_aligned(n * K, sizeof *b->moe_ids);
         b->moe_weights = rz_calloc_aligned(n * K, sizeof(float));
-        b->moe_tokens = rz_calloc_aligned(n, sizeof *b->moe_tokens);
-        b->moe_slot = rz_calloc_aligned(n, sizeof *b->moe_slot);
-        b->moe_x = rz_calloc_aligned(n * E, sizeof(float));
-        b->moe_out = rz_calloc_aligned((n > K ? n : K) * E, sizeof(float));
-        b->moe_acc = rz_calloc_aligned(n * E, sizeof(float));
+        b->moe_tokens = rz_calloc_aligned(n * K, sizeof *b->moe_tokens);
+        b->moe_slot = rz_calloc_aligned(n * K, sizeof *b->moe_slot);
+        b->moe_x = rz_calloc_aligned(n * K * E, sizeof(float));
+        b->moe_out = rz_calloc_aligned(n * K * E, sizeof(float));
+        b->moe_gate_up = rz_calloc_aligned(2 * X, sizeof *b->moe_gate_up);
+        b->moe_down = rz_calloc_aligned(X, sizeof *b->moe_down);
         ok = ok && b->router && b->moe_ids && b->moe_weights && b->moe_tokens && b->moe_slot && b->moe_x &&
-             b->moe_out && b->moe_acc;
+             b->moe_out && b->moe_gate_up && b->moe_down;
     }
     if (!ok) {
         rz_forward_buffers_free(b);
@@ -104,7 +98,7 @@ void rz_forward_buffers_free(rz_forward_buffers *b) {
                    b->work,        b->q_conv,      b->token_seq,   b->token_pos,   b->attn_scratch,
                    b->attn_blocks, b->rope_cos[0], b->rope_sin[0], b->rope_cos[1], b->rope_sin[1],
                    b->router,      b->moe_ids,     b->moe_weights, b->moe_tokens,  b->moe_slot,
-                   b->moe_x,       b->moe_out,     b->moe_acc};
+                   b->moe_x,       b->moe_out,     b->moe_gate_up, b->moe_down};
     _Static_assert(RZ_MAX_ROPE_SETS == 2, "every RoPE table freed");
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         rz_free_aligned(all[i]);

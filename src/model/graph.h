@@ -9,6 +9,7 @@
 
 #include "base/threadpool.h"
 #include "kernels/attention.h"
+#include "kernels/matmul.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 
@@ -33,11 +34,13 @@ typedef struct rz_forward_buffers {
     float *rope_cos[RZ_MAX_ROPE_SETS], *rope_sin[RZ_MAX_ROPE_SETS]; /* [n_batch][n_rot / 2] */
     /* Mixture of experts: router outputs, each token's chosen experts and
      * weights, and the tokens of one expert gathered together. */
-    float *router;                    /* [n_batch][n_expert] */
-    int32_t *moe_ids;                 /* [n_batch][n_expert_used] */
-    float *moe_weights;               /* [n_batch][n_expert_used] */
-    uint32_t *moe_tokens, *moe_slot;  /* [n_batch]: a gathered row's token and its choice slot */
-    float *moe_x, *moe_out, *moe_acc; /* [n_batch][n_embd] */
+    float *router;                   /* [n_batch][n_expert] */
+    int32_t *moe_ids;                /* [n_batch][n_expert_used] */
+    float *moe_weights;              /* [n_batch][n_expert_used] */
+    uint32_t *moe_tokens, *moe_slot; /* [n_batch * n_expert_used]: a gathered row's token and choice slot */
+    float *moe_x, *moe_out;          /* [n_batch * n_expert_used][n_embd]: rows in and out of the experts */
+    rz_matmul_out *moe_gate_up, *moe_down; /* [2 * n_expert], [n_expert]: the products of one pass */
+    const rz_tensor *moe_first_down[3];
 } rz_forward_buffers;
 
 rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, const rz_kv_cache *cache,

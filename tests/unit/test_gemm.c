@@ -296,6 +296,64 @@ static void test_matmul_gemv_threads(void **state) {
     }
 }
 
+/* More parts than one region takes (RZ_MATMUL_MAX_PARTS), each on inputs
+ * of its own with a token count of its own (a pass's experts), against
+ * rz_matmul of each part alone: bit for bit. */
+static void test_matmul_parts_own_inputs(void **state) {
+    (void)state;
+    enum { COLS = 256, ROWS = 48, PARTS = RZ_MATMUL_MAX_PARTS + 9, MAX_T = 5 };
+    const rz_type type = RZ_TYPE_Q8_0;
+    const rz_type_traits *tt = rz_type_traits_get(type);
+    const uint64_t row_bytes = rz_row_bytes(tt, COLS);
+    uint64_t seed = 17;
+    unsigned char *w = malloc(PARTS * ROWS * row_bytes);
+    float *x = malloc(PARTS * MAX_T * COLS * sizeof(float)), values[COLS];
+    float *y = malloc(PARTS * MAX_T * ROWS * sizeof(float)),
+          *ref = malloc(PARTS * MAX_T * ROWS * sizeof(float));
+    assert_true(w && x && y && ref);
+    for (int r = 0; r < PARTS * ROWS; r++) {
+        for (int i = 0; i < COLS; i++)
+            values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
+        tt->from_float(values, w + (size_t)r * row_bytes, COLS);
+    }
+    for (int i = 0; i < PARTS * MAX_T * COLS; i++)
+        x[i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
+    rz_tensor wt[PARTS];
+    rz_matmul_out outs[PARTS];
+    const rz_tensor *ws[PARTS];
+    for (int p = 0; p < PARTS; p++) {
+        wt[p] = (rz_tensor){.type = type,
+                            .ne = {COLS, ROWS, 1, 1},
+                            .row_bytes = row_bytes,
+                            .data = w + (size_t)p * ROWS * row_bytes};
+        ws[p] = &wt[p];
+        outs[p] = (rz_matmul_out){.w = &wt[p],
+                                  .y = y + p * MAX_T * ROWS,
+                                  .y_stride = ROWS,
+                                  .x = x + p * MAX_T * COLS,
+                                  .n_tokens = 1 + p % MAX_T};
+    }
+    void *work = malloc(rz_matmul_fused_work_size(ws, PARTS, MAX_T));
+    assert_non_null(work);
+    rz_threadpool *pool;
+    RZ_ASSERT_OK(rz_threadpool_create(2, &pool));
+    for (int p = 0; p < PARTS; p++)
+        rz_matmul(pool, &wt[p], outs[p].x, COLS, ref + p * MAX_T * ROWS, ROWS, outs[p].n_tokens, work);
+    memset(y, 0, PARTS * MAX_T * ROWS * sizeof(float));
+    rz_matmul_fused(pool, outs, PARTS, x, COLS, MAX_T, work, NULL, 0);
+    for (int p = 0; p < PARTS; p++)
+        for (int64_t i = 0; i < outs[p].n_tokens * ROWS; i++)
+            if (memcmp(&outs[p].y[i], &ref[p * MAX_T * ROWS + i], sizeof(float)))
+                fail_msg("part %d value %lld: %.9g vs %.9g", p, (long long)i, outs[p].y[i],
+                         ref[p * MAX_T * ROWS + i]);
+    rz_threadpool_free(pool);
+    free(work);
+    free(w);
+    free(x);
+    free(y);
+    free(ref);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q4_0),
@@ -310,6 +368,7 @@ int main(void) {
         cmocka_unit_test(test_tq2_0),
         cmocka_unit_test(test_matmul_batches),
         cmocka_unit_test(test_matmul_gemv_threads),
+        cmocka_unit_test(test_matmul_parts_own_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
