@@ -70,6 +70,57 @@ RZ_API rz_status rz_isa_set(rz_isa isa);
 RZ_API const char *rz_isa_name(rz_isa isa);
 RZ_API rz_status rz_isa_parse(const char *name, rz_isa *out);
 
+/* ----------------------------------------------- CPU sets and topology */
+
+enum { RZ_MAX_CPUS = 1024, RZ_MAX_NODES = 64 };
+
+/* A set of logical CPU numbers: bit i of the words is CPU i. */
+typedef struct rz_cpu_set {
+    uint64_t bits[RZ_MAX_CPUS / 64];
+} rz_cpu_set;
+
+RZ_API void rz_cpu_set_add(rz_cpu_set *set, int cpu);
+RZ_API bool rz_cpu_set_has(const rz_cpu_set *set, int cpu);
+RZ_API int rz_cpu_set_count(const rz_cpu_set *set);
+/* Adds the CPUs of a hex mask as llama.cpp's -C/--cpu-mask spells it: "0x"
+ * optional, the last digit is CPUs 0-3. */
+RZ_API rz_status rz_cpu_set_parse_mask(const char *hex, rz_cpu_set *set);
+/* Adds CPUs lo..hi (inclusive) as llama.cpp's -Cr/--cpu-range spells it:
+ * "lo-hi", "-hi" (from CPU 0) or "lo-" (through this machine's last CPU). */
+RZ_API rz_status rz_cpu_set_parse_range(const char *range, rz_cpu_set *set);
+/* Fails, naming the CPU, if the set has one this machine does not have online. */
+RZ_API rz_status rz_cpu_set_check(const rz_cpu_set *set);
+/* The set as a list, "0-3,8,10-11" ("" when empty), cut after the last
+ * entry that fits cap bytes. */
+RZ_API void rz_cpu_set_format(const rz_cpu_set *set, char *buf, size_t cap);
+
+/* What /sys/devices/system says (read once, on first use). */
+typedef struct rz_cpu_topology {
+    int n_cpus;  /* online logical CPUs */
+    int n_cores; /* distinct (package, core) pairs among them */
+    int n_nodes; /* NUMA nodes with online CPUs */
+    bool sysfs;  /* false: sysfs unreadable (containers): one node, one core per CPU */
+    rz_cpu_set online;
+    rz_cpu_set allowed;        /* this process's affinity then (taskset, numactl, cgroups) */
+    int start_node;            /* index (into node_id) of the node the process ran on then */
+    int node_id[RZ_MAX_NODES]; /* sysfs node numbers */
+    rz_cpu_set node_cpus[RZ_MAX_NODES];
+} rz_cpu_topology;
+
+RZ_API const rz_cpu_topology *rz_cpu_topology_get(void);
+
+/* llama.cpp's --numa strategies. */
+typedef enum rz_numa {
+    RZ_NUMA_NONE = 0,   /* threads where the OS puts them */
+    RZ_NUMA_DISTRIBUTE, /* threads spread over the nodes in blocks, each on its node's CPUs; the
+                           weights' pages moved to the node of the threads that read them */
+    RZ_NUMA_ISOLATE,    /* all threads on the CPUs of the node the process started on */
+    RZ_NUMA_NUMACTL,    /* threads on the CPUs the process was given (numactl, taskset) */
+} rz_numa;
+
+RZ_API rz_status rz_numa_parse(const char *name, rz_numa *out);
+RZ_API const char *rz_numa_name(rz_numa numa);
+
 /* ---------------------------------------------------------- tensor types */
 
 /* Values are the GGUF / ggml type ids. */
@@ -512,6 +563,16 @@ typedef struct rz_context_params {
     uint32_t n_batch;       /* max tokens per forward pass; longer inputs are split (encoders:
                                always n_ctx, their input is one pass) */
     rz_type type_k, type_v; /* KV cache types */
+    /* Thread placement; the defaults (all zero) pin nothing. Thread 0 is
+     * the caller's thread: when pinned, it stays so until rz_context_free,
+     * which restores its affinity and priority. Without a readable sysfs,
+     * numa is ignored (one node). */
+    rz_cpu_set cpu_mask; /* CPUs the threads may use; empty = those of the process */
+    bool cpu_strict;     /* thread i on the i-th CPU of the mask alone (of its node's share under
+                            RZ_NUMA_DISTRIBUTE); fails with fewer CPUs than threads */
+    rz_numa numa;
+    int32_t prio; /* llama.cpp's --prio: -1 low, 0 normal (unchanged), 1 medium, 2 high,
+                     3 realtime: the threads' nice 5, 0, -5, -10, -20 */
 } rz_context_params;
 
 RZ_API rz_context_params rz_context_default_params(void);
@@ -520,6 +581,9 @@ RZ_API void rz_context_free(rz_context *ctx);
 RZ_API const rz_model *rz_context_model(const rz_context *ctx);
 RZ_API uint32_t rz_context_n_ctx(const rz_context *ctx);
 RZ_API int32_t rz_context_n_threads(const rz_context *ctx);
+/* Where the threads run and the weights lie, one line: "threads unpinned",
+ * or the CPUs of each thread and what --numa distribute did with the weights. */
+RZ_API const char *rz_context_placement(const rz_context *ctx);
 /* Tokens held in the KV cache (the next position). */
 RZ_API uint32_t rz_context_n_past(const rz_context *ctx);
 /* Forget cache entries at positions >= n_past (n_past <= current). */

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "base/error.h"
 
@@ -18,33 +17,6 @@ static unsigned long long read_xcr0(void) {
     unsigned int eax, edx;
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
     return ((unsigned long long)edx << 32) | eax;
-}
-
-/* Distinct (package, core) pairs; falls back to the logical count. */
-static int count_physical_cores(int logical) {
-    int seen[512][2];
-    int n_seen = 0;
-    for (int cpu = 0; cpu < logical && cpu < 512; cpu++) {
-        char path[128];
-        int ids[2] = {-1, -1};
-        const char *files[2] = {"physical_package_id", "core_id"};
-        for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, files[k]);
-            FILE *f = fopen(path, "r");
-            if (!f) return logical;
-            if (fscanf(f, "%d", &ids[k]) != 1) ids[k] = -1;
-            fclose(f);
-        }
-        int dup = 0;
-        for (int i = 0; i < n_seen; i++)
-            dup |= seen[i][0] == ids[0] && seen[i][1] == ids[1];
-        if (!dup) {
-            seen[n_seen][0] = ids[0];
-            seen[n_seen][1] = ids[1];
-            n_seen++;
-        }
-    }
-    return n_seen > 0 ? n_seen : logical;
 }
 
 static bool isa_supported(rz_isa isa) {
@@ -107,9 +79,9 @@ static void detect(void) {
         for (size_t n = strlen(c->brand); n > 0 && c->brand[n - 1] == ' '; n--)
             c->brand[n - 1] = '\0';
     }
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    c->logical_cores = online > 0 ? (int)online : 1;
-    c->physical_cores = count_physical_cores(c->logical_cores);
+    const rz_cpu_topology *topo = rz_cpu_topology_get();
+    c->logical_cores = topo->n_cpus;
+    c->physical_cores = topo->n_cores;
 
     for (int isa = RZ_ISA_COUNT - 1; isa >= 0; isa--) {
         if (isa_supported((rz_isa)isa)) {

@@ -1,10 +1,16 @@
 #include "base/threadpool.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "base/affinity.h"
 #include "base/error.h"
 #include "base/mem.h"
 
@@ -35,6 +41,11 @@ struct rz_threadpool {
     void *arg;
     atomic_bool stop;
     idle_prefetch *idle; /* one per thread */
+    /* The caller's thread as it was before the pool pinned or reniced it. */
+    pthread_t owner;
+    bool owner_pinned, owner_reniced;
+    cpu_set_t owner_affinity;
+    int owner_nice;
 };
 
 typedef struct worker_start {
@@ -97,38 +108,84 @@ static void *worker_main(void *p) {
     }
 }
 
-rz_status rz_threadpool_create(int n_threads, rz_threadpool **out) {
+static int thread_id(void) { return (int)syscall(SYS_gettid); }
+
+/* The caller's nice value to `nice`: workers started after inherit it. */
+static rz_status renice_owner(rz_threadpool *pool, int nice) {
+    errno = 0;
+    const int old = getpriority(PRIO_PROCESS, (id_t)thread_id());
+    if (old == -1 && errno)
+        return rz_error(RZ_ERR_IO, "cannot read the thread priority: %s", strerror(errno));
+    if (setpriority(PRIO_PROCESS, (id_t)thread_id(), nice) != 0)
+        return rz_error(RZ_ERR_IO, "cannot set the threads' nice value to %d: %s%s", nice, strerror(errno),
+                        nice < old ? " (raising priority needs CAP_SYS_NICE)" : "");
+    pool->owner_reniced = true;
+    pool->owner_nice = old;
+    return RZ_OK;
+}
+
+static rz_status pin_owner(rz_threadpool *pool, const rz_cpu_set *cpus) {
+    cpu_set_t want;
+    rz_cpu_set_to_os(cpus, &want);
+    int e = pthread_getaffinity_np(pool->owner, sizeof pool->owner_affinity, &pool->owner_affinity);
+    if (e == 0) e = pthread_setaffinity_np(pool->owner, sizeof want, &want);
+    if (e != 0) {
+        char list[256];
+        rz_cpu_set_format(cpus, list, sizeof list);
+        return rz_error(RZ_ERR_IO, "cannot pin thread 0 to CPUs %s: %s", list, strerror(e));
+    }
+    pool->owner_pinned = true;
+    return RZ_OK;
+}
+
+static rz_status start_worker(rz_threadpool *pool, int i, const rz_cpu_set *cpus) {
+    worker_start *start = malloc(sizeof *start);
+    if (!start) return rz_error(RZ_ERR_NOMEM, "out of memory starting threads");
+    start->pool = pool;
+    start->index = i;
+    pthread_attr_t attr;
+    int e = pthread_attr_init(&attr);
+    if (e == 0 && cpus) {
+        cpu_set_t want;
+        rz_cpu_set_to_os(cpus, &want);
+        e = pthread_attr_setaffinity_np(&attr, sizeof want, &want);
+    }
+    if (e == 0) e = pthread_create(&pool->threads[i], &attr, worker_main, start);
+    pthread_attr_destroy(&attr);
+    if (e == 0) return RZ_OK;
+    free(start);
+    if (!cpus) return rz_error(RZ_ERR_IO, "cannot start worker thread %d: %s", i, strerror(e));
+    char list[256];
+    rz_cpu_set_format(cpus, list, sizeof list);
+    return rz_error(RZ_ERR_IO, "cannot start worker thread %d on CPUs %s: %s", i, list, strerror(e));
+}
+
+rz_status rz_threadpool_create_placed(int n_threads, const rz_cpu_set *cpus, int nice, rz_threadpool **out) {
     if (n_threads < 1 || n_threads > 1024)
         return rz_error(RZ_ERR_INVALID_ARG, "thread count %d is out of range [1, 1024]", n_threads);
     rz_threadpool *pool = rz_calloc_aligned(1, sizeof *pool);
     if (!pool) return RZ_ERR_NOMEM;
-    pool->n_threads = n_threads;
+    pool->n_threads = 1; /* the workers started so far, for rz_threadpool_free */
+    pool->owner = pthread_self();
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->threads = rz_calloc((size_t)n_threads, sizeof(pthread_t));
     pool->idle = rz_calloc_aligned((size_t)n_threads, sizeof *pool->idle);
-    if (!pool->threads || !pool->idle) {
+    rz_status s = pool->threads && pool->idle ? RZ_OK : RZ_ERR_NOMEM;
+    if (s == RZ_OK && nice != 0) s = renice_owner(pool, nice);
+    for (int i = 1; s == RZ_OK && i < n_threads; i++)
+        if ((s = start_worker(pool, i, cpus ? &cpus[i] : NULL)) == RZ_OK) pool->n_threads = i + 1;
+    if (s == RZ_OK && cpus) s = pin_owner(pool, &cpus[0]);
+    if (s != RZ_OK) {
         rz_threadpool_free(pool);
-        return RZ_ERR_NOMEM;
-    }
-    for (int i = 1; i < n_threads; i++) {
-        worker_start *start = malloc(sizeof *start);
-        if (!start) {
-            pool->n_threads = i;
-            rz_threadpool_free(pool);
-            return rz_error(RZ_ERR_NOMEM, "out of memory starting threads");
-        }
-        start->pool = pool;
-        start->index = i;
-        if (pthread_create(&pool->threads[i], NULL, worker_main, start) != 0) {
-            free(start);
-            pool->n_threads = i;
-            rz_threadpool_free(pool);
-            return rz_error(RZ_ERR_IO, "cannot start worker thread %d", i);
-        }
+        return s;
     }
     *out = pool;
     return RZ_OK;
+}
+
+rz_status rz_threadpool_create(int n_threads, rz_threadpool **out) {
+    return rz_threadpool_create_placed(n_threads, NULL, 0, out);
 }
 
 void rz_threadpool_free(rz_threadpool *pool) {
@@ -144,6 +201,11 @@ void rz_threadpool_free(rz_threadpool *pool) {
     rz_free_aligned(pool->idle);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->wake);
+    if (pthread_equal(pool->owner, pthread_self())) {
+        if (pool->owner_pinned)
+            (void)pthread_setaffinity_np(pool->owner, sizeof pool->owner_affinity, &pool->owner_affinity);
+        if (pool->owner_reniced) (void)setpriority(PRIO_PROCESS, (id_t)thread_id(), pool->owner_nice);
+    }
     rz_free_aligned(pool);
 }
 

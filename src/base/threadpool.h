@@ -11,6 +11,11 @@ typedef struct rz_threadpool rz_threadpool;
 typedef void (*rz_task_fn)(void *arg, int ith, int nth);
 
 rz_status rz_threadpool_create(int n_threads, rz_threadpool **out);
+/* As rz_threadpool_create, with thread i on the CPUs cpus[i] alone when cpus
+ * is not NULL, and every thread at nice value `nice` unless it is 0. Thread 0
+ * is the caller's: rz_threadpool_free, called from that thread, gives it
+ * back its affinity, and its nice value where the system lets it lower it. */
+rz_status rz_threadpool_create_placed(int n_threads, const rz_cpu_set *cpus, int nice, rz_threadpool **out);
 void rz_threadpool_free(rz_threadpool *pool);
 int rz_threadpool_size(const rz_threadpool *pool);
 /* Runs fn(arg, i, n) for i in [0, n) concurrently; pool may be NULL (runs inline). */

@@ -1,11 +1,14 @@
 /* Inference context: KV cache, activation buffers, thread pool and the
  * logits of the last decode. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/affinity.h"
 #include "base/error.h"
+#include "base/mem.h"
 #include "base/threadpool.h"
 #include "kernels/ops.h"
 #include "model/graph.h"
@@ -25,11 +28,85 @@ struct rz_context {
     uint32_t row_of_cap;
     uint32_t n_last;
     bool *chunk_wants; /* [n_batch] */
+    char placement[512];
 };
 
 rz_context_params rz_context_default_params(void) {
     return (rz_context_params){
         .n_ctx = 0, .n_threads = 0, .n_batch = 256, .type_k = RZ_TYPE_F32, .type_v = RZ_TYPE_F32};
+}
+
+/* Nearest huge-page boundary: a page goes to the node that reads most of it. */
+static char *huge_page_boundary(const char *p) {
+    return (char *)(((uintptr_t)p + RZ_HUGE_PAGE / 2) / RZ_HUGE_PAGE * RZ_HUGE_PAGE);
+}
+
+/* --numa distribute: each node's share of every matrix copied into the
+ * weights buffer, the rows its threads start on in a mat-mul (rz_split_range
+ * of each 2-D slice's rows), moves to that node. Fused mat-muls (Q, K, V)
+ * split their matrices together and stealing moves rows between threads, so
+ * this is where most of each thread's reads are, not all. */
+static rz_status move_weights(const rz_model *m, const rz_thread_plan *plan, uint64_t *moved) {
+    const char *lo = m->weights, *hi = lo + m->weights_bytes;
+    const int nth = plan->n_threads;
+    *moved = 0;
+    for (int64_t i = 0; i < m->n_matrices; i++) {
+        const rz_tensor *t = m->matrices[i];
+        const char *data = t->data;
+        if (data < lo || data >= hi) continue; /* not copied: still in the mapping */
+        const int64_t rows = t->ne[1], slices = t->ne[2] * t->ne[3];
+        for (int64_t sl = 0; sl < slices; sl++) {
+            for (int first = 0, end; first < nth; first = end) {
+                end = first + 1;
+                while (end < nth && plan->node[end] == plan->node[first])
+                    end++;
+                int64_t b, e, unused;
+                rz_split_range(rows, 1, first, nth, &b, &unused);
+                rz_split_range(rows, 1, end - 1, nth, &unused, &e);
+                char *from = huge_page_boundary(data + (uint64_t)(sl * rows + b) * t->row_bytes);
+                char *to = huge_page_boundary(data + (uint64_t)(sl * rows + e) * t->row_bytes);
+                if (from >= to) continue;
+                RZ_TRY(rz_mem_bind_node(from, (size_t)(to - from), plan->node[first]));
+                *moved += (uint64_t)(to - from);
+            }
+        }
+    }
+    return RZ_OK;
+}
+
+/* ctx->placement, and the weights moved under --numa distribute. */
+static void place(rz_context *ctx, const rz_thread_plan *plan, rz_numa numa, bool strict) {
+    char *out = ctx->placement;
+    const size_t cap = sizeof ctx->placement;
+    if (!plan->pinned) {
+        snprintf(out, cap, "threads unpinned");
+        return;
+    }
+    rz_cpu_set all = {0};
+    for (int i = 0; i < plan->n_threads; i++)
+        for (int w = 0; w < RZ_MAX_CPUS / 64; w++)
+            all.bits[w] |= plan->cpus[i].bits[w];
+    char list[256];
+    rz_cpu_set_format(&all, list, sizeof list);
+    int len =
+        snprintf(out, cap, "%d thread%s on CPU%s %s%s", plan->n_threads, plan->n_threads == 1 ? "" : "s",
+                 rz_cpu_set_count(&all) == 1 ? "" : "s", list, strict ? " (one each)" : "");
+    if (numa != RZ_NUMA_DISTRIBUTE) return;
+    int n_nodes = 0;
+    for (int i = 0; i < plan->n_threads; i++)
+        n_nodes += i == 0 || plan->node[i] != plan->node[i - 1];
+    len += snprintf(out + len, cap - (size_t)len, " over %d node%s", n_nodes, n_nodes == 1 ? "" : "s");
+    const rz_model *m = ctx->model;
+    uint64_t moved;
+    if (n_nodes < 2)
+        snprintf(out + len, cap - (size_t)len, "; weights left where they are");
+    else if (!m->weights)
+        snprintf(out + len, cap - (size_t)len, "; weights not moved: they were not copied (--no-repack)");
+    else if (move_weights(m, plan, &moved) != RZ_OK)
+        snprintf(out + len, cap - (size_t)len, "; weights not all moved: %s", rz_last_error());
+    else
+        snprintf(out + len, cap - (size_t)len, "; %.1f MiB of weights on their threads' nodes",
+                 (double)moved / (1 << 20));
 }
 
 rz_status rz_context_create(const rz_model *model, const rz_context_params *params, rz_context **out) {
@@ -44,8 +121,16 @@ rz_status rz_context_create(const rz_model *model, const rz_context_params *para
     int32_t n_threads = p.n_threads ? p.n_threads : rz_cpu_info_get()->physical_cores;
     uint32_t n_batch = p.n_batch ? p.n_batch : 256;
     if (n_batch > n_ctx || d->encoder) n_batch = n_ctx; /* an encoder sees its input in one pass */
+    int nice;
+    if (!rz_prio_nice(p.prio, &nice))
+        return rz_error(RZ_ERR_INVALID_ARG, "priority %d is out of range [-1, 3]", p.prio);
+    rz_thread_plan plan;
+    RZ_TRY(rz_thread_plan_make(rz_cpu_topology_get(), &p.cpu_mask, p.cpu_strict, p.numa, n_threads, &plan));
     rz_context *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    if (!ctx) {
+        rz_thread_plan_free(&plan);
+        return rz_error(RZ_ERR_NOMEM, "out of memory");
+    }
     ctx->model = model;
     ctx->n_threads = n_threads;
     ctx->n_batch = n_batch;
@@ -57,9 +142,12 @@ rz_status rz_context_create(const rz_model *model, const rz_context_params *para
                           : rz_error(RZ_ERR_NOMEM, "out of memory");
     free(windows);
     if (s == RZ_OK) s = rz_forward_buffers_init(&ctx->buffers, model, &ctx->cache, n_batch, n_threads);
-    if (s == RZ_OK) s = rz_threadpool_create(n_threads, &ctx->pool);
+    if (s == RZ_OK)
+        s = rz_threadpool_create_placed(n_threads, plan.pinned ? plan.cpus : NULL, nice, &ctx->pool);
     if (s == RZ_OK && !(ctx->chunk_wants = calloc(n_batch, sizeof *ctx->chunk_wants)))
         s = rz_error(RZ_ERR_NOMEM, "out of memory");
+    if (s == RZ_OK) place(ctx, &plan, p.numa, p.cpu_strict);
+    rz_thread_plan_free(&plan);
     if (s != RZ_OK) {
         rz_context_free(ctx);
         return s;
@@ -82,6 +170,7 @@ void rz_context_free(rz_context *ctx) {
 const rz_model *rz_context_model(const rz_context *ctx) { return ctx->model; }
 uint32_t rz_context_n_ctx(const rz_context *ctx) { return ctx->cache.n_ctx; }
 int32_t rz_context_n_threads(const rz_context *ctx) { return ctx->n_threads; }
+const char *rz_context_placement(const rz_context *ctx) { return ctx->placement; }
 uint32_t rz_context_n_past(const rz_context *ctx) { return ctx->n_past; }
 
 rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past) {

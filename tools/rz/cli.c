@@ -94,6 +94,15 @@ const char rz_cli_model_opts_help[] =
     "                            no run-time layouts)\n"
     "  --lut                     ternary (I2_S) weights in the lookup-table layout (AVX-512):\n"
     "                            generation 4-13% faster, prompt processing 15-30% slower\n"
+    "  -C, --cpu-mask M          CPUs the threads may use, a hex mask (0xff: CPUs 0-7); adds to -Cr\n"
+    "  -Cr, --cpu-range lo-hi    CPUs lo..hi the threads may use; adds to -C\n"
+    "  --cpu-strict 0|1          1: thread i runs on the i-th CPU of the mask alone (default 0: the OS\n"
+    "                            moves the threads within the mask)\n"
+    "  --prio N                  thread priority: -1 low, 0 normal, 1 medium, 2 high, 3 realtime\n"
+    "                            (nice 5, 0, -5, -10, -20; above 0 needs CAP_SYS_NICE)\n"
+    "  --numa TYPE               distribute: threads spread over the NUMA nodes, each node's weight rows\n"
+    "                            moved to it; isolate: threads on the starting node's CPUs;\n"
+    "                            numactl: threads on the CPUs the process was given (numactl, taskset)\n"
     "  -ctk, --cache-type-k TYPE K cache type: f32, f16, bf16, q8_0, q4_0 (default f32)\n"
     "  -ctv, --cache-type-v TYPE V cache type (default f32)\n"
     "  --temp T                  temperature; 0 = greedy (default 0.8)\n"
@@ -157,7 +166,14 @@ int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, 
                                              "--presence-penalty",
                                              "--frequency-penalty",
                                              "-s",
-                                             "--seed"};
+                                             "--seed",
+                                             "-C",
+                                             "--cpu-mask",
+                                             "-Cr",
+                                             "--cpu-range",
+                                             "--cpu-strict",
+                                             "--prio",
+                                             "--numa"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         known |= strcmp(a, with_value[k]) == 0;
@@ -170,7 +186,21 @@ int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, 
     long long n;
     float f;
     bool ok = true;
-    if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+    const char *why = NULL; /* the library's reason, when it gave one */
+    if (!strcmp(a, "-C") || !strcmp(a, "--cpu-mask") || !strcmp(a, "-Cr") || !strcmp(a, "--cpu-range")) {
+        rz_cpu_set *mask = &o->context.cpu_mask;
+        ok = (!strcmp(a, "-Cr") || !strcmp(a, "--cpu-range") ? rz_cpu_set_parse_range(v, mask)
+                                                             : rz_cpu_set_parse_mask(v, mask)) == RZ_OK &&
+             rz_cpu_set_check(mask) == RZ_OK;
+        why = ok ? NULL : rz_last_error();
+    } else if (!strcmp(a, "--cpu-strict"))
+        ok = (!strcmp(v, "0") || !strcmp(v, "1")) && (o->context.cpu_strict = v[0] == '1', true);
+    else if (!strcmp(a, "--prio"))
+        ok = parse_long(v, -1, 3, &n) && (o->context.prio = (int32_t)n, true);
+    else if (!strcmp(a, "--numa")) {
+        ok = rz_numa_parse(v, &o->context.numa) == RZ_OK;
+        why = ok ? NULL : rz_last_error();
+    } else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
         o->model_path = v;
     else if (!strcmp(a, "-z") || !strcmp(a, "--tokenizer"))
         o->model.tokenizer_path = v;
@@ -203,10 +233,22 @@ int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, 
     else if (!strcmp(a, "-s") || !strcmp(a, "--seed"))
         ok = parse_long(v, 0, INT64_MAX, &n) && (o->sampling.seed = (uint64_t)n, true);
     if (!ok) {
-        rz_cli_usage_error(command, "invalid value '%s' for %s", v, a);
+        rz_cli_usage_error(command, "invalid value '%s' for %s%s%s", v, a, why ? ": " : "", why ? why : "");
         return -1;
     }
     return 1;
+}
+
+void rz_cli_placement_warn(const char *command, const rz_context_params *p) {
+    if (p->numa != RZ_NUMA_NONE && !rz_cpu_topology_get()->sysfs)
+        fprintf(stderr,
+                "rz %s: warning: cannot read the CPU topology under /sys/devices/system: --numa %s ignored "
+                "(threads placed as without it)\n",
+                command, rz_numa_name(p->numa));
+}
+
+bool rz_cli_placement_asked(const rz_context_params *p) {
+    return rz_cpu_set_count(&p->cpu_mask) > 0 || p->cpu_strict || p->numa != RZ_NUMA_NONE;
 }
 
 int rz_cli_load(const char *command, const rz_cli_model_opts *o, rz_model **model, rz_context **ctx) {
@@ -214,11 +256,13 @@ int rz_cli_load(const char *command, const rz_cli_model_opts *o, rz_model **mode
     double t0 = rz_time_seconds();
     if (rz_model_load(o->model_path, &o->model, model) != RZ_OK)
         return rz_cli_fail(command, "cannot load model");
+    rz_cli_placement_warn(command, &o->context);
     if (rz_context_create(*model, &o->context, ctx) != RZ_OK) {
         rz_model_free(*model);
         *model = NULL;
         return rz_cli_fail(command, "cannot create context");
     }
+    if (rz_cli_placement_asked(&o->context)) fprintf(stderr, "placement: %s\n", rz_context_placement(*ctx));
     fprintf(stderr, "load time: %.1f ms\n", (rz_time_seconds() - t0) * 1e3);
     return 0;
 }

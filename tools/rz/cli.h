@@ -62,6 +62,12 @@ int rz_cli_parse_model_opt(const char *command, rz_cli_model_opts *o, int argc, 
 /* Help text for the shared options. */
 extern const char rz_cli_model_opts_help[];
 
+/* A warning on stderr when the placement options cannot be met as asked
+ * (--numa without a readable sysfs). */
+void rz_cli_placement_warn(const char *command, const rz_context_params *p);
+/* True if any of -C, -Cr, --cpu-strict, --numa was given. */
+bool rz_cli_placement_asked(const rz_context_params *p);
+
 /* Token ids from a list separated by spaces or commas (malloc'd into *ids);
  * 0, or 2 after printing why. */
 int rz_cli_parse_ids(const char *command, const char *list, int32_t **ids, size_t *n);

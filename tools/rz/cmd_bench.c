@@ -26,6 +26,7 @@ static const char usage[] =
     "                        generation, peak resident memory)\n"
     "  -c, --ctx-size N      context size (default: what the test needs)\n"
     "  -m, -z, -ctk / --cache-type-k, -ctv / --cache-type-v as for rz run\n"
+    "  -C / --cpu-mask, -Cr / --cpu-range, --cpu-strict, --prio, --numa: thread placement as for rz run\n"
     "Speculative decoding (test specN, for each generation length N): greedy generation of N tokens after\n"
     "--spec-prompt, without and with speculation; reports the speedup, the share of proposals accepted\n"
     "and the tokens per target forward pass.\n"
@@ -88,7 +89,8 @@ typedef struct bench {
     bool user_ctx; /* -c given */
     int reps;
     uint64_t rng;
-    int32_t *tokens; /* [longest prompt, generation or depth] random ids */
+    int32_t *tokens;     /* [longest prompt, generation or depth] random ids */
+    int placement_shown; /* thread count whose placement went to stderr last */
 } bench;
 
 static int32_t random_token(bench *b) {
@@ -137,6 +139,10 @@ static int run_test(bench *b, int threads, int depth, bool prompt, int n, result
     if (prompt && cp.n_batch < (uint32_t)n) cp.n_batch = (uint32_t)n; /* one forward pass */
     rz_context *ctx;
     if (rz_context_create(b->model, &cp, &ctx) != RZ_OK) return rz_cli_fail("bench", "cannot create context");
+    if (rz_cli_placement_asked(&cp) && b->placement_shown != threads) {
+        fprintf(stderr, "placement: %s\n", rz_context_placement(ctx));
+        b->placement_shown = threads;
+    }
     int rc = 0;
     if (run_once(b, ctx, depth, prompt, prompt ? n : 1) < 0) rc = 1;
     for (int i = 0; i < b->reps && rc == 0; i++) {
@@ -374,6 +380,7 @@ int rz_cmd_bench(int argc, char **argv) {
     for (int i = 0; i < depths.n; i++)
         max_prompt = depths.v[i] > max_prompt ? depths.v[i] : max_prompt;
 
+    rz_cli_placement_warn("bench", &o.context);
     rz_model *model;
     if (rz_model_load(o.model_path, &o.model, &model) != RZ_OK)
         return rz_cli_fail("bench", "cannot load model");

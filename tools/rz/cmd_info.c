@@ -34,6 +34,17 @@ static void print_cpu_text(void) {
         if (flags[i].present) printf(" %s", flags[i].name);
     printf("\n");
     printf("isa:        detected %s, using %s\n", rz_isa_name(rz_isa_best()), rz_isa_name(rz_isa_active()));
+    const rz_cpu_topology *t = rz_cpu_topology_get();
+    char list[1024];
+    rz_cpu_set_format(&t->online, list, sizeof list);
+    printf("topology:   %d CPUs (%s), %d cores, %d NUMA node%s%s\n", t->n_cpus, list, t->n_cores, t->n_nodes,
+           t->n_nodes == 1 ? "" : "s", t->sysfs ? "" : " (sysfs unreadable: one node assumed)");
+    for (int k = 0; k < t->n_nodes; k++) {
+        rz_cpu_set_format(&t->node_cpus[k], list, sizeof list);
+        printf("node %-6d CPUs %s\n", t->node_id[k], list);
+    }
+    rz_cpu_set_format(&t->allowed, list, sizeof list);
+    printf("process:    CPUs %s allowed, started on node %d\n", list, t->node_id[t->start_node]);
 }
 
 static void print_cpu_json(void) {
@@ -57,6 +68,25 @@ static void print_cpu_json(void) {
     cJSON_AddBoolToObject(features, "gfni", c->gfni);
     cJSON_AddStringToObject(root, "isa_detected", rz_isa_name(rz_isa_best()));
     cJSON_AddStringToObject(root, "isa_active", rz_isa_name(rz_isa_active()));
+    const rz_cpu_topology *t = rz_cpu_topology_get();
+    char list[1024];
+    cJSON *topo = cJSON_AddObjectToObject(root, "topology");
+    cJSON_AddBoolToObject(topo, "sysfs", t->sysfs);
+    cJSON_AddNumberToObject(topo, "cpus", t->n_cpus);
+    cJSON_AddNumberToObject(topo, "cores", t->n_cores);
+    rz_cpu_set_format(&t->online, list, sizeof list);
+    cJSON_AddStringToObject(topo, "online", list);
+    rz_cpu_set_format(&t->allowed, list, sizeof list);
+    cJSON_AddStringToObject(topo, "allowed", list);
+    cJSON_AddNumberToObject(topo, "start_node", t->node_id[t->start_node]);
+    cJSON *nodes = cJSON_AddArrayToObject(topo, "nodes");
+    for (int k = 0; k < t->n_nodes; k++) {
+        cJSON *node = cJSON_CreateObject();
+        cJSON_AddNumberToObject(node, "id", t->node_id[k]);
+        rz_cpu_set_format(&t->node_cpus[k], list, sizeof list);
+        cJSON_AddStringToObject(node, "cpus", list);
+        cJSON_AddItemToArray(nodes, node);
+    }
     char *text = cJSON_Print(root);
     puts(text);
     cJSON_free(text);

@@ -141,6 +141,7 @@ int rz_cmd_serve(int argc, char **argv) {
     if (!batch_given && o.context.n_batch < (uint32_t)cfg.n_parallel)
         o.context.n_batch = (uint32_t)cfg.n_parallel;
     cfg.context = o.context;
+    rz_cli_placement_warn("serve", &o.context);
 
     int rc = 0;
     char *key_text = NULL, *cert = NULL, *key = NULL;
