@@ -139,7 +139,8 @@ void KQ_FN(rz_vec_dot_mxfp4_q8_0)(int64_t n, float *restrict s, const void *rest
 
 /* KQ_LUT4_DOT as an rz_gemm_tile_fn over up to RZ_GEMM_TILE_TOKENS tokens, a
  * weight row at a time: each block's levels are looked up once for all the
- * tile's tokens, with the dot's integer sums and float steps. */
+ * tile's tokens, with the dot's integer sums and float steps (AVX2's tiles;
+ * AVX-512 has 512-bit ones in gemm_avx512.c). */
 #define KQ_LUT4_TILE(XTYPE, LUT)                                                                             \
     enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
     KQ_TILE_TOKENS(rz_block_q8_0);                                                                           \
@@ -158,16 +159,6 @@ void KQ_FN(rz_vec_dot_mxfp4_q8_0)(int64_t n, float *restrict s, const void *rest
         for (int t = 0; t < nt; t++)                                                                         \
             y[t * y_stride + r] = hsum8(acc[t]);                                                             \
     }
-
-void KQ_FN(rz_gemm_tile_iq4_nl_q8_0)(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
-                                     uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
-    KQ_LUT4_TILE(rz_block_iq4_nl, KQ_IQ4NL);
-}
-
-void KQ_FN(rz_gemm_tile_mxfp4_q8_0)(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
-                                    uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
-    KQ_LUT4_TILE(rz_block_mxfp4, KQ_MXFP4);
-}
 
 /* Per block: isum in eight int32 lanes (exact), msum likewise; then
  * acc += d * isum, acc_min += dmin * msum, in float. isum is built in two
