@@ -166,10 +166,10 @@ int main(int argc, char **argv) {
     }
     printf("weights per type: %s; median of %d runs, 1 thread, activations converted %s the timing\n",
            rows ? "fixed rows" : "about --mib MiB", runs, tokens > 1 ? "within" : "outside");
-    const rz_type types[] = {RZ_TYPE_F32,  RZ_TYPE_F16,   RZ_TYPE_BF16,  RZ_TYPE_Q8_0,
-                             RZ_TYPE_Q4_0, RZ_TYPE_Q4_1,  RZ_TYPE_Q5_0,  RZ_TYPE_Q5_1,
-                             RZ_TYPE_Q2_K, RZ_TYPE_Q3_K,  RZ_TYPE_Q4_K,  RZ_TYPE_Q5_K,
-                             RZ_TYPE_Q6_K, RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0, RZ_TYPE_MXFP4};
+    const rz_type types[] = {RZ_TYPE_F32,    RZ_TYPE_F16,  RZ_TYPE_BF16, RZ_TYPE_Q8_0,  RZ_TYPE_Q4_0,
+                             RZ_TYPE_Q4_1,   RZ_TYPE_Q5_0, RZ_TYPE_Q5_1, RZ_TYPE_Q2_K,  RZ_TYPE_Q3_K,
+                             RZ_TYPE_Q4_K,   RZ_TYPE_Q5_K, RZ_TYPE_Q6_K, RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0,
+                             RZ_TYPE_IQ4_NL, RZ_TYPE_MXFP4};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (only && strcmp(only, rz_type_name(types[i])) != 0) continue;
         if (bench_type(types[i], cols, rows, mib << 20, runs, tokens) != 0) return 1;

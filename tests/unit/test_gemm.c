@@ -123,6 +123,16 @@ static void test_q6_K(void **state) {
     check_type(RZ_TYPE_Q6_K);
 }
 
+static void test_iq4_nl(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_IQ4_NL);
+}
+
+static void test_mxfp4(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_MXFP4);
+}
+
 static void test_tq1_0(void **state) {
     (void)state;
     check_type(RZ_TYPE_TQ1_0);
@@ -364,6 +374,8 @@ int main(void) {
         cmocka_unit_test(test_q4_K),
         cmocka_unit_test(test_q5_K),
         cmocka_unit_test(test_q6_K),
+        cmocka_unit_test(test_iq4_nl),
+        cmocka_unit_test(test_mxfp4),
         cmocka_unit_test(test_tq1_0),
         cmocka_unit_test(test_tq2_0),
         cmocka_unit_test(test_matmul_batches),

@@ -38,6 +38,10 @@ typedef struct rz_gemm_kernel {
 
 void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_iq4_nl_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                     uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_mxfp4_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_q8_0_g16_a8_g16_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,

@@ -16,15 +16,19 @@
 
 #include "tensor/isa/gemm.h"
 #include "tensor/quants.h"
+#include "tensor/quants_k.h"
 
 enum { NR = RZ_GEMM_TILE, NT = 3 };
 
 /* Lane l of a two-block register belongs to block (l / 4) % 2 (Q4_0 order:
  * low nibbles of both blocks, then high nibbles) or l / 8 (Q8_0 order). */
-static inline __m512 pair_scales_q4(rz_fp16 d0, rz_fp16 d1) {
-    const __m128 d = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)d1, (short)d0));
+static inline __m512 pair_scales_q4_ps(__m128 d) {
     const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
     return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(d));
+}
+
+static inline __m512 pair_scales_q4(rz_fp16 d0, rz_fp16 d1) {
+    return pair_scales_q4_ps(_mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)d1, (short)d0)));
 }
 
 static inline __m512 pair_scales_q8(rz_fp16 d0, rz_fp16 d1) {
@@ -59,8 +63,9 @@ static inline float hsum256(__m256 v) {
             acc[r][t] = _mm512_setzero_ps();                                                                 \
     const int64_t nb = n / 32;
 
-/* Tail block (odd block count) and the final reduction. */
-#define TILE_FINISH(tail_weights, tail_seed_for)                                                             \
+/* Tail block (odd block count, weight scale wscale(block)) and the final
+ * reduction. */
+#define TILE_FINISH(tail_weights, tail_seed_for, wscale)                                                     \
     float tail[NR][NT] = {{0}};                                                                              \
     if (nb % 2) {                                                                                            \
         const int64_t b = nb - 1;                                                                            \
@@ -69,7 +74,7 @@ static inline float hsum256(__m256 v) {
             for (int t = 0; t < NT; t++) {                                                                   \
                 const __m256i xv = _mm256_loadu_si256((const __m256i *)xr[t][b].qs);                         \
                 const __m256i dot = tail_seed_for;                                                           \
-                const float s = _cvtsh_ss(wr[r][b].d) * _cvtsh_ss(xr[t][b].d);                               \
+                const float s = wscale(wr[r][b]) * _cvtsh_ss(xr[t][b].d);                                    \
                 tail[r][t] = hsum256(_mm256_cvtepi32_ps(dot)) * s;                                           \
             }                                                                                                \
         }                                                                                                    \
@@ -78,42 +83,77 @@ static inline float hsum256(__m256 v) {
         for (int r = 0; r < nr; r++)                                                                         \
             y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + tail[r][t];
 
+#define FP16_SCALE(blk)   _cvtsh_ss((blk).d)
+#define E8M0_SCALE(blk)   rz_e8m0_to_f32_half((blk).e)
+#define FP16_PAIR(b0, b1) pair_scales_q4((b0).d, (b1).d)
+#define E8M0_PAIR(b0, b1) pair_scales_q4_ps(_mm_setr_ps(E8M0_SCALE(b0), E8M0_SCALE(b1), 0.0f, 0.0f))
+#define NO_DECODE(q)      (q)
+/* IQ4_NL / MXFP4: levels + 128 (unsigned) from the function's table. */
+#define LUT4_DECODE(q) _mm512_shuffle_epi8(table, q)
+
+/* Blocks of 32 nibble codes (Q4_0 order) with a 16-bit or E8M0 scale:
+ * decode(codes) maps them to unsigned bytes `offset` above their values,
+ * through the seed as Q4_0's 8; wscale / wpair give one / two blocks'
+ * scales. */
+#define NIBBLE_TILE(wblock, decode, offset, wscale, wpair)                                                   \
+    TILE_POINTERS(wblock)                                                                                    \
+    const __m256i nibble = _mm256_set1_epi8(0x0f);                                                           \
+    const __m512i off = _mm512_set1_epi8((char)(offset));                                                    \
+    for (int64_t b = 0; b + 1 < nb; b += 2) {                                                                \
+        __m512i q[NR];                                                                                       \
+        __m512 dw[NR];                                                                                       \
+        for (int r = 0; r < NR; r++) {                                                                       \
+            const __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)wr[r][b + 1].qs),            \
+                                               _mm_loadu_si128((const __m128i *)wr[r][b].qs));               \
+            q[r] = decode(                                                                                   \
+                join(_mm256_and_si256(v, nibble), _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble)));       \
+            dw[r] = wpair(wr[r][b], wr[r][b + 1]);                                                           \
+        }                                                                                                    \
+        for (int t = 0; t < NT; t++) {                                                                       \
+            /* Activation order matching the nibbles: x0[0:16] x1[0:16] x0[16:32] x1[16:32]. */              \
+            const __m512i xz = join(_mm256_loadu_si256((const __m256i *)xr[t][b].qs),                        \
+                                    _mm256_loadu_si256((const __m256i *)xr[t][b + 1].qs));                   \
+            const __m512i xv = _mm512_shuffle_i64x2(xz, xz, _MM_SHUFFLE(3, 1, 2, 0));                        \
+            const __m512i seed = _mm512_sub_epi32(_mm512_setzero_si512(),                                    \
+                                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xv));     \
+            const __m512 dx = pair_scales_q4(xr[t][b].d, xr[t][b + 1].d);                                    \
+            for (int r = 0; r < NR; r++) {                                                                   \
+                const __m512i dot = _mm512_dpbusd_epi32(seed, q[r], xv);                                     \
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);   \
+            }                                                                                                \
+        }                                                                                                    \
+    }                                                                                                        \
+    TILE_FINISH(_mm512_castsi512_si256(decode(_mm512_castsi256_si512(_mm256_and_si256(                       \
+                    _mm256_set_m128i(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)wr[r][b].qs), 4),       \
+                                     _mm_loadu_si128((const __m128i *)wr[r][b].qs)),                         \
+                    nibble)))),                                                                              \
+                _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(),                                 \
+                                                     _mm256_dpbusd_epi32(_mm256_setzero_si256(),             \
+                                                                         _mm512_castsi512_si256(off), xv)),  \
+                                    q, xv),                                                                  \
+                wscale)
+
 void rz_gemm_tile_q4_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
-    TILE_POINTERS(rz_block_q4_0)
-    const __m256i nibble = _mm256_set1_epi8(0x0f);
-    const __m512i eights = _mm512_set1_epi8(8);
-    for (int64_t b = 0; b + 1 < nb; b += 2) {
-        __m512i q[NR];
-        __m512 dw[NR];
-        for (int r = 0; r < NR; r++) {
-            const __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)wr[r][b + 1].qs),
-                                               _mm_loadu_si128((const __m128i *)wr[r][b].qs));
-            q[r] = join(_mm256_and_si256(v, nibble), _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
-            dw[r] = pair_scales_q4(wr[r][b].d, wr[r][b + 1].d);
-        }
-        for (int t = 0; t < NT; t++) {
-            /* Activation order matching the nibbles: x0[0:16] x1[0:16] x0[16:32] x1[16:32]. */
-            const __m512i xz = join(_mm256_loadu_si256((const __m256i *)xr[t][b].qs),
-                                    _mm256_loadu_si256((const __m256i *)xr[t][b + 1].qs));
-            const __m512i xv = _mm512_shuffle_i64x2(xz, xz, _MM_SHUFFLE(3, 1, 2, 0));
-            const __m512i seed = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, xv));
-            const __m512 dx = pair_scales_q4(xr[t][b].d, xr[t][b + 1].d);
-            for (int r = 0; r < NR; r++) {
-                const __m512i dot = _mm512_dpbusd_epi32(seed, q[r], xv);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][t]);
-            }
-        }
-    }
-    TILE_FINISH(
-        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)wr[r][b].qs), 4),
-                                          _mm_loadu_si128((const __m128i *)wr[r][b].qs)),
-                         nibble),
-        _mm256_dpbusd_epi32(
-            _mm256_sub_epi32(_mm256_setzero_si256(),
-                             _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv)),
-            q, xv))
+    NIBBLE_TILE(rz_block_q4_0, NO_DECODE, 8, FP16_SCALE, FP16_PAIR)
+}
+
+/* The levels + 128 broadcast to every 128-bit lane (vpshufb's table). */
+static inline __m512i lut4_table(const int8_t levels[16]) {
+    return _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)levels)),
+                            _mm512_set1_epi8((char)0x80));
+}
+
+void rz_gemm_tile_iq4_nl_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                     uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    const __m512i table = lut4_table(rz_iq4nl_values);
+    NIBBLE_TILE(rz_block_iq4_nl, LUT4_DECODE, 0x80, FP16_SCALE, FP16_PAIR)
+}
+
+void rz_gemm_tile_mxfp4_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                    uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    const __m512i table = lut4_table(rz_mxfp4_values);
+    NIBBLE_TILE(rz_block_mxfp4, LUT4_DECODE, 0x80, E8M0_SCALE, E8M0_PAIR)
 }
 
 void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
@@ -145,7 +185,8 @@ void rz_gemm_tile_q8_0_q8_0_avx512(int64_t n, const void *w, uint64_t w_stride, 
                 _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(),
                                                      _mm256_dpbusd_epi32(_mm256_setzero_si256(),
                                                                          _mm256_set1_epi8((char)0x80), q)),
-                                    _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), q))
+                                    _mm256_xor_si256(xv, _mm256_set1_epi8((char)0x80)), q),
+                FP16_SCALE)
 }
 
 /* Float weights times activations already rounded to the weight type and

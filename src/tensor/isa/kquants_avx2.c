@@ -13,3 +13,13 @@ static inline __m256i kq_madd_acc(__m256i acc, __m256i p, __m256i s) {
 }
 
 #include "tensor/isa/kquants_inl.h"
+
+void rz_gemm_tile_iq4_nl_q8_0_avx2(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
+                                   uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
+    KQ_LUT4_TILE(rz_block_iq4_nl, KQ_IQ4NL);
+}
+
+void rz_gemm_tile_mxfp4_q8_0_avx2(int64_t n, const void *vx, uint64_t x_row_stride, int nr, const void *vy,
+                                  uint64_t y_row_stride, int nt, float *y, int64_t y_stride) {
+    KQ_LUT4_TILE(rz_block_mxfp4, KQ_MXFP4);
+}

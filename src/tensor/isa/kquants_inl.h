@@ -91,30 +91,74 @@ void KQ_FN(rz_vec_dot_q5_1_q8_1)(int64_t n, float *restrict s, const void *restr
 
 /* Non-linear 4-bit blocks (IQ4_NL, MXFP4): the 16 levels by table lookup,
  * then a signed dot (|level| <= 127 as the unsigned operand, y with the
- * level's sign); one float FMA per block with the scale product D. */
-#define KQ_LUT4_DOT(XTYPE, LEVELS, D)                                                                        \
+ * level's sign); one float FMA per block with the scale product. LUT is
+ * KQ_IQ4NL or KQ_MXFP4: the type's LEVELS and its weight block's SCALE. */
+#define KQ_IQ4NL_LEVELS   rz_iq4nl_values
+#define KQ_IQ4NL_SCALE(x) _cvtsh_ss((x).d)
+#define KQ_MXFP4_LEVELS   rz_mxfp4_values
+#define KQ_MXFP4_SCALE(x) rz_e8m0_to_f32_half((x).e)
+
+static inline __m256i kq_lut4_table(const int8_t levels[16]) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)levels));
+}
+
+/* acc + dx * d_y * (levels v of a weight block, av = |v|, dot y's codes). */
+static inline __m256 kq_lut4_step(__m256 acc, __m256i v, __m256i av, const rz_block_q8_0 *y, float dx) {
+    const __m256i sum = kq_dot_u8i8(_mm256_setzero_si256(), av, _mm256_sign_epi8(kq_load(y->qs), v));
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * _cvtsh_ss(y->d)), _mm256_cvtepi32_ps(sum), acc);
+}
+
+#define KQ_LUT4_DOT(XTYPE, LUT)                                                                              \
     const XTYPE *x = vx;                                                                                     \
     const rz_block_q8_0 *y = vy;                                                                             \
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(LEVELS)));           \
+    const __m256i table = kq_lut4_table(LUT##_LEVELS);                                                       \
     __m256 acc = _mm256_setzero_ps();                                                                        \
     for (int64_t b = 0; b < n / 32; b++) {                                                                   \
         _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);                                     \
         const __m256i v = _mm256_shuffle_epi8(table, kq_nibbles(x[b].qs));                                   \
-        const __m256i sum = kq_dot_u8i8(_mm256_setzero_si256(), _mm256_sign_epi8(v, v),                      \
-                                        _mm256_sign_epi8(kq_load(y[b].qs), v));                              \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(D), _mm256_cvtepi32_ps(sum), acc);                              \
+        acc = kq_lut4_step(acc, v, _mm256_sign_epi8(v, v), &y[b], LUT##_SCALE(x[b]));                        \
     }                                                                                                        \
     *s = hsum8(acc)
 
 void KQ_FN(rz_vec_dot_iq4_nl_q8_0)(int64_t n, float *restrict s, const void *restrict vx,
                                    const void *restrict vy) {
-    KQ_LUT4_DOT(rz_block_iq4_nl, rz_iq4nl_values, _cvtsh_ss(x[b].d) * _cvtsh_ss(y[b].d));
+    KQ_LUT4_DOT(rz_block_iq4_nl, KQ_IQ4NL);
 }
 
 void KQ_FN(rz_vec_dot_mxfp4_q8_0)(int64_t n, float *restrict s, const void *restrict vx,
                                   const void *restrict vy) {
-    KQ_LUT4_DOT(rz_block_mxfp4, rz_mxfp4_values, rz_e8m0_to_f32_half(x[b].e) * _cvtsh_ss(y[b].d));
+    KQ_LUT4_DOT(rz_block_mxfp4, KQ_MXFP4);
 }
+
+/* A tile's activation rows (y_row_stride bytes apart) as xt[NT] of YTYPE;
+ * past nt the last one repeats (its sums are computed but not stored). */
+#define KQ_TILE_TOKENS(YTYPE)                                                                                \
+    const YTYPE *xt[NT];                                                                                     \
+    for (int t = 0; t < NT; t++)                                                                             \
+    xt[t] = (const YTYPE *)(const void *)((const char *)vy + (uint64_t)(t < nt ? t : nt - 1) * y_row_stride)
+
+/* KQ_LUT4_DOT as an rz_gemm_tile_fn over up to RZ_GEMM_TILE_TOKENS tokens, a
+ * weight row at a time: each block's levels are looked up once for all the
+ * tile's tokens, with the dot's integer sums and float steps (AVX2's tiles;
+ * AVX-512 has 512-bit ones in gemm_avx512.c). */
+#define KQ_LUT4_TILE(XTYPE, LUT)                                                                             \
+    enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
+    KQ_TILE_TOKENS(rz_block_q8_0);                                                                           \
+    const __m256i table = kq_lut4_table(LUT##_LEVELS);                                                       \
+    for (int r = 0; r < nr; r++) {                                                                           \
+        const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
+        __m256 acc[NT];                                                                                      \
+        for (int t = 0; t < NT; t++)                                                                         \
+            acc[t] = _mm256_setzero_ps();                                                                    \
+        for (int64_t b = 0; b < n / 32; b++) {                                                               \
+            const __m256i v = _mm256_shuffle_epi8(table, kq_nibbles(x[b].qs)), av = _mm256_sign_epi8(v, v);  \
+            const float dx = LUT##_SCALE(x[b]);                                                              \
+            for (int t = 0; t < NT; t++)                                                                     \
+                acc[t] = kq_lut4_step(acc[t], v, av, &xt[t][b], dx);                                         \
+        }                                                                                                    \
+        for (int t = 0; t < nt; t++)                                                                         \
+            y[t * y_stride + r] = hsum8(acc[t]);                                                             \
+    }
 
 /* Per block: isum in eight int32 lanes (exact), msum likewise; then
  * acc += d * isum, acc_min += dmin * msum, in float. isum is built in two
@@ -266,22 +310,12 @@ static inline void kq_k4_scales(const uint8_t packed[12], __m256i *scales, __m25
     hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), bit0), 4));        \
     qh = _mm256_srli_epi16(qh, 2)
 
-/* A tile's activation rows (Q8_K, y_row_stride bytes apart); past nt the last
- * one repeats (its sums are computed but not stored). */
-static inline void kq_tile_tokens(const void *vy, uint64_t y_row_stride, int nt,
-                                  const rz_block_q8_K *xt[RZ_GEMM_TILE_TOKENS]) {
-    for (int t = 0; t < RZ_GEMM_TILE_TOKENS; t++)
-        xt[t] = (const rz_block_q8_K *)(const void *)((const char *)vy +
-                                                      (uint64_t)(t < nt ? t : nt - 1) * y_row_stride);
-}
-
 /* KQ_K4_DOT as an rz_gemm_tile_fn over up to RZ_GEMM_TILE_TOKENS tokens, a
  * weight row at a time: each block's scales and codes are decoded once for
  * all the tile's tokens, with the dot's integer sums and float steps. */
 #define KQ_K4_TILE(XTYPE, HIGH_BITS)                                                                         \
     enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
-    const rz_block_q8_K *xt[NT];                                                                             \
-    kq_tile_tokens(vy, y_row_stride, nt, xt);                                                                \
+    KQ_TILE_TOKENS(rz_block_q8_K);                                                                           \
     const __m256i low4 = _mm256_set1_epi8(15);                                                               \
     for (int r = 0; r < nr; r++) {                                                                           \
         const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
@@ -393,8 +427,7 @@ void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restr
  * results). CODES is KQ_Q3 or KQ_Q6, the hooks their dots use too. */
 #define KQ_SC16_TILE(XTYPE, CODES)                                                                           \
     enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
-    const rz_block_q8_K *xt[NT];                                                                             \
-    kq_tile_tokens(vy, y_row_stride, nt, xt);                                                                \
+    KQ_TILE_TOKENS(rz_block_q8_K);                                                                           \
     for (int r = 0; r < nr; r++) {                                                                           \
         const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
         __m256 acc[NT];                                                                                      \
