@@ -64,14 +64,19 @@ void rz_dequantize_row_q4_k_g(const void *restrict src, float *restrict dst, int
 /* Activations: the codes and scale of rz_quantize_row_q8_K, rearranged; both
  * write the same bytes. */
 void rz_quantize_row_a8_k(const float *restrict src, void *restrict dst, int64_t n);
+void rz_quantize_row_a8_k_avx2(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_a8_k_avx512(const float *restrict src, void *restrict dst, int64_t n);
 
 /* Scalar reference: per block (float)isum * (d_x d_y) - (float)msum *
  * (dmin_x d_y) summed in block order, as rz_vec_dot_q4_K_q8_K. */
 void rz_vec_dot_q4_k_g_a8_k(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void rz_vec_dot_q4_k_g_a8_k_avx2(int64_t n, float *restrict s, const void *restrict x,
+                                 const void *restrict y);
 void rz_vec_dot_q4_k_g_a8_k_avx512(int64_t n, float *restrict s, const void *restrict x,
                                    const void *restrict y);
 /* rz_gemm_tile_fn (tensor/isa/gemm.h). */
+void rz_gemm_tile_q4_k_g_a8_k_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                   uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_gemm_tile_q4_k_g_a8_k_avx512(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                      uint64_t x_stride, int nt, float *y, int64_t y_stride);
 

@@ -213,7 +213,7 @@ static void test_runtime_layout_choice(void **state) {
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 96, 64, RZ_ISA_AVX2), RZ_TYPE_Q8_0_G16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_F16, 256, 64, RZ_ISA_AVX512), RZ_TYPE_F16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_K_G);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K_G);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q8_0_G16)->runtime_only);

@@ -203,10 +203,7 @@ void rz_quantize_row_q8_0_avx2(const float *restrict src, void *restrict dst, in
         __m256 m = _mm256_setzero_ps();
         for (int k = 0; k < 4; k++)
             m = _mm256_max_ps(_mm256_and_ps(v[k], abs_mask), m);
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        const float amax = hmax8(m);
         const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
         y[b].d = _cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT);
         __m256i q[4];

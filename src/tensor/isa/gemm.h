@@ -56,6 +56,9 @@ void rz_gemm_tile_q8_0_g16_a8_g16_avx2(int64_t n, const void *w, uint64_t w_stri
 void rz_gemm_tile_q4_0_g4_a8_g4_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                      uint64_t x_stride, int nt, float *y, int64_t y_stride);
 
+/* AVX2 tile shape of Q4_K_G (kg_avx2.c). */
+enum { RZ_KG_AVX2_ROWS = 2, RZ_KG_AVX2_TOKENS = 4 };
+
 /* AVX2 float tiles (gemm_avx2.c). */
 enum { RZ_FLOAT_AVX2_ROWS = 3, RZ_FLOAT_AVX2_TOKENS = 4 };
 

@@ -27,13 +27,6 @@ static inline __m256i dot_codes4(__m256i c, const int8_t *q, int s0, int s1, int
     return _mm256_madd_epi16(_mm256_add_epi16(p01, p23), _mm256_set1_epi16(1));
 }
 
-static inline int32_t hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
-
 void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restrict vx,
                                const void *restrict vy) {
     const uint8_t *x = vx;
