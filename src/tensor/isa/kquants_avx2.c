@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #define KQ_FN(name) name##_avx2
+#define KQ_SC16_NT  RZ_SC16_AVX2_TOKENS
 
 /* Products u*y in int16 pairs (maddubs), then summed to int32 pairs. */
 static inline __m256i kq_dot_u8i8(__m256i acc, __m256i u, __m256i y) {

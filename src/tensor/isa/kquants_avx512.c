@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #define KQ_FN(name) name##_avx512
+#define KQ_SC16_NT  RZ_GEMM_TILE_TOKENS
 
 static inline __m256i kq_dot_u8i8(__m256i acc, __m256i u, __m256i y) {
     return _mm256_dpbusd_epi32(acc, u, y);

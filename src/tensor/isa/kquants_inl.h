@@ -426,7 +426,7 @@ void KQ_FN(rz_vec_dot_q6_K_q8_K)(int64_t n, float *restrict s, const void *restr
  * of once per token, with vec_dot's integer sums and float steps (the same
  * results). CODES is KQ_Q3 or KQ_Q6, the hooks their dots use too. */
 #define KQ_SC16_TILE(XTYPE, CODES)                                                                           \
-    enum { NT = RZ_GEMM_TILE_TOKENS };                                                                       \
+    enum { NT = KQ_SC16_NT };                                                                                \
     KQ_TILE_TOKENS(rz_block_q8_K);                                                                           \
     for (int r = 0; r < nr; r++) {                                                                           \
         const XTYPE *x = (const XTYPE *)(const void *)((const char *)vx + (uint64_t)r * x_row_stride);       \
