@@ -25,10 +25,14 @@ import subprocess
 import sys
 
 
+class BenchFailed(Exception):
+    pass
+
+
 def run_json(cmd, env=None):
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
-        sys.exit(f"{shlex.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+        raise BenchFailed(f"{shlex.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
     start = out.stdout.find("[")
     return json.loads(out.stdout[start:])
 
@@ -84,31 +88,45 @@ def main():
     env = dict(os.environ)
     if args.isa:
         env["RZ_ISA"] = args.isa
+    isa = args.isa or "(best)"
+    if not args.json:
+        print(f"| model | test | threads | llama.cpp tok/s | rz tok/s (ISA {isa}) | rz / llama.cpp |")
+        print("|---|---|---|---|---|---|", flush=True)
     results = []
     for model in args.models:
-        ours, theirs = {}, {}
-        for _ in range(args.rounds):
-            for key, s in rz_samples(args, model, env).items():
-                ours.setdefault(key, []).extend(s)
-            for key, s in llama_samples(args, model).items():
-                theirs.setdefault(key, []).extend(s)
-        for key in sorted(ours, key=lambda k: (k[1], k[0])):
-            if key not in theirs:
-                continue
-            a, b = statistics.median(ours[key]), statistics.median(theirs[key])
-            results.append({"model": os.path.basename(model), "test": key[0], "threads": key[1],
-                            "rz_tok_s": a, "llama_tok_s": b, "ratio": a / b,
-                            "rz_samples": len(ours[key]), "llama_samples": len(theirs[key])})
+        # One engine failing on a model (an unsupported type, a crash) costs
+        # that model's row, not the figures of the others.
+        try:
+            rows = compare_model(args, model, env)
+        except BenchFailed as e:
+            print(f"{os.path.basename(model)}: {e}", file=sys.stderr, flush=True)
+            continue
+        results += rows
+        if not args.json:
+            for r in rows:
+                print(f"| {r['model']} | {r['test']} | {r['threads']} | {r['llama_tok_s']:.2f} | "
+                      f"{r['rz_tok_s']:.2f} | {r['ratio']:.2f} |", flush=True)
     if args.json:
         json.dump(results, sys.stdout, indent=1)
         print()
-        return
-    isa = args.isa or "(best)"
-    print(f"| model | test | threads | llama.cpp tok/s | rz tok/s (ISA {isa}) | rz / llama.cpp |")
-    print("|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['model']} | {r['test']} | {r['threads']} | {r['llama_tok_s']:.2f} | {r['rz_tok_s']:.2f} "
-              f"| {r['ratio']:.2f} |")
+
+
+def compare_model(args, model, env):
+    ours, theirs = {}, {}
+    for _ in range(args.rounds):
+        for key, s in rz_samples(args, model, env).items():
+            ours.setdefault(key, []).extend(s)
+        for key, s in llama_samples(args, model).items():
+            theirs.setdefault(key, []).extend(s)
+    rows = []
+    for key in sorted(ours, key=lambda k: (k[1], k[0])):
+        if key not in theirs:
+            continue
+        a, b = statistics.median(ours[key]), statistics.median(theirs[key])
+        rows.append({"model": os.path.basename(model), "test": key[0], "threads": key[1], "rz_tok_s": a,
+                     "llama_tok_s": b, "ratio": a / b, "rz_samples": len(ours[key]),
+                     "llama_samples": len(theirs[key])})
+    return rows
 
 
 if __name__ == "__main__":
