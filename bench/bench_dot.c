@@ -95,13 +95,19 @@ static void bench_gemm(rz_type type, rz_type layout, const unsigned char *w, uin
 static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t target_bytes, int runs,
                       int64_t tokens) {
     const rz_type_traits *t = rz_type_traits_get(type);
+    if (cols % t->block_size) {
+        printf("%-7s skipped: --cols not a multiple of its %u-element blocks\n", t->name, t->block_size);
+        return 0;
+    }
     const uint64_t row_bytes = rz_row_bytes(t, cols);
     if (!rows) rows = target_bytes / row_bytes ? target_bytes / row_bytes : 1;
     const uint64_t pattern = rows < PATTERN_ROWS ? rows : PATTERN_ROWS;
     const uint64_t w_bytes = rows * row_bytes;
-    const rz_type layout = rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, rz_isa_best());
+    rz_type layout = rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, rz_isa_best());
+    if (rz_type_traits_get(layout)->batches_slower) layout = type; /* as the loader, unless asked */
     const uint64_t layout_bytes = layout == type ? 0 : rows * rz_row_bytes(rz_type_traits_get(layout), cols);
-    unsigned char *w = rz_alloc_large(w_bytes); /* huge pages, as the engine's weights */
+    /* huge pages, as the engine's weights; room for a trailer after the pattern rows */
+    unsigned char *w = rz_alloc_large(w_bytes + t->trailer_bytes);
     unsigned char *wl = layout_bytes ? rz_alloc_large(layout_bytes) : NULL;
     const uint64_t f_rows = (uint64_t)tokens > pattern ? (uint64_t)tokens : pattern;
     float *f = rz_alloc_aligned(cols * sizeof(float) * f_rows);
@@ -116,7 +122,13 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     uint64_t rng = 42;
     for (uint64_t i = 0; i < cols * f_rows; i++)
         f[i] = rand_uniform(&rng) * 0.05f;
-    t->from_float(f, w, (int64_t)(cols * pattern));
+    if (t->from_float) {
+        t->from_float(f, w, (int64_t)(cols * pattern));
+    } else if (t->quantize_tensor(f, w, (int64_t)pattern, (int64_t)cols) != RZ_OK) {
+        /* I2_S: a whole tensor, its scale in a trailer (which the rows below overwrite) */
+        fprintf(stderr, "bench_dot: %s\n", rz_last_error());
+        return 1;
+    }
     for (uint64_t r = pattern; r < rows; r++)
         memcpy(w + r * row_bytes, w + r % pattern * row_bytes, row_bytes);
     if (wl) t->repack(w, wl, (int64_t)cols, (int64_t)rows);
@@ -128,7 +140,7 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
         if (wl) bench_rows(layout, true, wl, cols, rows, f, xq, y, runs);
     }
     if (wl) rz_free_large(wl, layout_bytes);
-    rz_free_large(w, w_bytes);
+    rz_free_large(w, w_bytes + t->trailer_bytes);
     rz_free_aligned(f);
     rz_free_aligned(xq);
     rz_free_aligned(y);
@@ -166,10 +178,10 @@ int main(int argc, char **argv) {
     }
     printf("weights per type: %s; median of %d runs, 1 thread, activations converted %s the timing\n",
            rows ? "fixed rows" : "about --mib MiB", runs, tokens > 1 ? "within" : "outside");
-    const rz_type types[] = {RZ_TYPE_F32,    RZ_TYPE_F16,  RZ_TYPE_BF16, RZ_TYPE_Q8_0,  RZ_TYPE_Q4_0,
-                             RZ_TYPE_Q4_1,   RZ_TYPE_Q5_0, RZ_TYPE_Q5_1, RZ_TYPE_Q2_K,  RZ_TYPE_Q3_K,
-                             RZ_TYPE_Q4_K,   RZ_TYPE_Q5_K, RZ_TYPE_Q6_K, RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0,
-                             RZ_TYPE_IQ4_NL, RZ_TYPE_MXFP4};
+    const rz_type types[] = {RZ_TYPE_F32,  RZ_TYPE_F16,    RZ_TYPE_BF16, RZ_TYPE_Q8_0,  RZ_TYPE_Q4_0,
+                             RZ_TYPE_Q4_1, RZ_TYPE_Q5_0,   RZ_TYPE_Q5_1, RZ_TYPE_Q2_K,  RZ_TYPE_Q3_K,
+                             RZ_TYPE_Q4_K, RZ_TYPE_Q5_K,   RZ_TYPE_Q6_K, RZ_TYPE_TQ1_0, RZ_TYPE_TQ2_0,
+                             RZ_TYPE_I2_S, RZ_TYPE_IQ4_NL, RZ_TYPE_MXFP4};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (only && strcmp(only, rz_type_name(types[i])) != 0) continue;
         if (bench_type(types[i], cols, rows, mib << 20, runs, tokens) != 0) return 1;

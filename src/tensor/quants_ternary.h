@@ -115,6 +115,13 @@ void rz_vec_dot_tq1_0_q8_K_avx2(int64_t n, float *restrict s, const void *restri
 void rz_vec_dot_tq2_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void rz_quantize_row_i8_s_avx2(const float *restrict src, void *restrict dst, int64_t n);
+/* rz_gemm_tile_fn of TQ2_0 and I2_S (unscaled, as its vec_dot), and their
+ * largest tiles (rows cost these no registers). */
+enum { RZ_TQ2_AVX2_ROWS = 16, RZ_TQ2_AVX2_TOKENS = 6, RZ_I2S_AVX2_ROWS = 16, RZ_I2S_AVX2_TOKENS = 8 };
+void rz_gemm_tile_tq2_0_q8_K_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                  uint64_t x_stride, int nt, float *y, int64_t y_stride);
+void rz_gemm_tile_i2_s_i8_s_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                 uint64_t x_stride, int nt, float *y, int64_t y_stride);
 void rz_vec_dot_tq1_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict x,
                                   const void *restrict y);
 void rz_vec_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict x,

@@ -23,16 +23,18 @@ static void check_type(rz_type type) {
         const int64_t n = lengths[li];
         if (n % t->block_size) continue;
         const uint64_t w_bytes = rz_row_bytes(t, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
-        unsigned char *w = malloc(ROWS * w_bytes);
+        unsigned char *w = malloc(ROWS * w_bytes + t->trailer_bytes);
         unsigned char *x = malloc(TOKENS * x_bytes);
-        float *values = malloc((size_t)n * sizeof(float)),
+        float *values = malloc(ROWS * (size_t)n * sizeof(float)),
               *tokens = malloc(TOKENS * (size_t)n * sizeof(float));
         for (int r = 0; r < ROWS; r++) {
             for (int64_t i = 0; i < n; i++)
-                values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
-            values[r] = 3.0f; /* an outlier per row */
-            t->from_float(values, w + r * w_bytes, n);
+                values[r * n + i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
+            values[r * n + r] = 3.0f; /* an outlier per row */
+            if (t->from_float) t->from_float(values + r * n, w + r * w_bytes, n);
         }
+        /* I2_S: no row quantizer, one scale for the matrix */
+        if (!t->from_float) RZ_ASSERT_OK(t->quantize_tensor(values, w, ROWS, n));
         for (int k = 0; k < TOKENS; k++) {
             for (int64_t i = 0; i < n; i++)
                 tokens[k * n + i] = rz_test_rand_uniform(&seed, -2.0f, 2.0f);
@@ -43,9 +45,12 @@ static void check_type(rz_type type) {
         for (int k = 0; k < TOKENS; k++)
             for (int r = 0; r < ROWS; r++) {
                 dot(n, &ref[k][r], w + r * w_bytes, x + k * x_bytes);
-                /* Summation order differs: bound by the size of the terms. */
-                tol[k][r] =
-                    1e-5f * fmaxf(1.0f, (float)rz_test_abs_dot(type, w + r * w_bytes, x + k * x_bytes, n));
+                /* Summation order differs: bound by the size of the terms. I2_S
+                 * sums whole rows in integers, then takes vec_dot's float steps. */
+                tol[k][r] = type == RZ_TYPE_I2_S
+                                ? 0.0f
+                                : 1e-5f * fmaxf(1.0f, (float)rz_test_abs_dot(type, w + r * w_bytes,
+                                                                             x + k * x_bytes, n));
             }
         for (int p = 0; p < n_paths; p++) {
             const rz_gemm_kernel *g = rz_type_gemm(type, paths[p]);
@@ -141,6 +146,11 @@ static void test_tq1_0(void **state) {
 static void test_tq2_0(void **state) {
     (void)state;
     check_type(RZ_TYPE_TQ2_0);
+}
+
+static void test_i2_s(void **state) {
+    (void)state;
+    check_type(RZ_TYPE_I2_S);
 }
 
 /* rz_matmul on batches against its scalar path (rows of the scalar
@@ -378,6 +388,7 @@ int main(void) {
         cmocka_unit_test(test_mxfp4),
         cmocka_unit_test(test_tq1_0),
         cmocka_unit_test(test_tq2_0),
+        cmocka_unit_test(test_i2_s),
         cmocka_unit_test(test_matmul_batches),
         cmocka_unit_test(test_matmul_gemv_threads),
         cmocka_unit_test(test_matmul_parts_own_inputs),

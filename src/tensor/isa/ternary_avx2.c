@@ -149,3 +149,157 @@ void rz_quantize_row_i8_s_avx2(const float *restrict x, void *restrict dst, int6
         y[b].sum = sum;
     }
 }
+
+/* The tiles below take a block (TQ2_0) or a run of groups (I2_S) of all
+ * their rows at a time, one row after the other: a row's code fields are
+ * extracted once for all the tokens, whose products sum in int16 registers,
+ * one per token, while the rows' running sums wait in memory. So rows cost no
+ * registers, and a tile takes up to 16 to share each copy of the activations
+ * (copy_acts) among.
+ *
+ * acc + maddubs(u, the 32 activations at q), in that order: GCC otherwise
+ * sums a tile's maddubs among themselves first, which takes more registers
+ * than there are (spills). */
+static inline __m256i add_maddubs(__m256i acc, __m256i u, const int8_t *q) {
+    acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(u, _mm256_load_si256((const __m256i *)q)));
+    __asm__("" : "+x"(acc));
+    return acc;
+}
+
+/* The 32-byte chunks of activations the tiles read from Q8_K and I8_S blocks
+ * (qs at byte 4 of 292, 8 of 136) straddle cache lines about half the time,
+ * which cost the tiles 12-14%: each token's are copied to aligned dst (n
+ * bytes, a multiple of 32) once for all the rows. A compiler barrier after
+ * the copy keeps GCC from forwarding the copied registers to the loads. */
+static inline void copy_acts(int8_t *dst, const int8_t *src, int n) {
+    for (int k = 0; k < n; k += 32)
+        _mm256_store_si256((__m256i *)(dst + k), _mm256_loadu_si256((const __m256i *)(src + k)));
+}
+
+/* TQ2_0 tile, up to TQ2_ROWS rows by TQ2_TOKENS tokens. Per block, row and
+ * token: eight maddubs of a code field (0..3) and 32 activations, lanes
+ * within +-768, and the block's -bsums, within +-2048, sum in int16 (within
+ * +-8192), then one madd, and the block's scales in float. TQ2_0_G (the
+ * AVX-512 layout) would save AVX2 nothing: the 32-byte halves of its fields
+ * meet 32 contiguous activations just as TQ2_0's do, the same instructions;
+ * so TQ2_0 stays as stored here. */
+enum { TQ2_ROWS = RZ_TQ2_AVX2_ROWS, TQ2_TOKENS = RZ_TQ2_AVX2_TOKENS };
+
+static inline __attribute__((always_inline)) void tq2_tile(int64_t n, const void *w, uint64_t w_stride,
+                                                           int nr, const void *x, uint64_t x_stride, float *y,
+                                                           int64_t y_stride, const int NT) {
+    const rz_block_q8_K *xs[TQ2_TOKENS];
+    for (int t = 0; t < NT; t++)
+        xs[t] = (const rz_block_q8_K *)(const void *)((const char *)x + (uint64_t)t * x_stride);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc[TQ2_ROWS][TQ2_TOKENS];
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    _Alignas(32) int8_t q[TQ2_TOKENS][RZ_QK_TQ];
+    for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
+        for (int t = 0; t < NT; t++)
+            copy_acts(q[t], xs[t][b].qs, RZ_QK_TQ);
+        __asm__("" : : "r"(q) : "memory");
+        for (int r = 0; r < nr; r++) {
+            const rz_block_tq2_0 *wb =
+                (const rz_block_tq2_0 *)(const void *)((const char *)w + (uint64_t)r * w_stride) + b;
+            __m256i p[TQ2_TOKENS];
+            for (int t = 0; t < NT; t++)
+                p[t] = _mm256_sub_epi16(_mm256_setzero_si256(),
+                                        _mm256_loadu_si256((const __m256i *)xs[t][b].bsums));
+            for (int h = 0; h < 2; h++) {
+                const __m256i c = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+                for (int l = 0; l < 4; l++) {
+                    const __m256i f = _mm256_and_si256(_mm256_srli_epi16(c, 2 * l), m3);
+                    for (int t = 0; t < NT; t++)
+                        p[t] = add_maddubs(p[t], f, &q[t][128 * h + 32 * l]);
+                }
+            }
+            const __m256 dw = _mm256_set1_ps(_cvtsh_ss(wb->d));
+            for (int t = 0; t < NT; t++)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p[t], _mm256_set1_epi16(1))),
+                                            _mm256_mul_ps(dw, _mm256_broadcast_ss(&xs[t][b].d)), acc[r][t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < nr; r++)
+            y[t * y_stride + r] = hsum8(acc[r][t]);
+}
+
+void rz_gemm_tile_tq2_0_q8_K_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                  uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    _Static_assert(TQ2_TOKENS == 6, "a case for every token count");
+    switch (nt) {
+    case 1: tq2_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 1); break;
+    case 2: tq2_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 2); break;
+    case 3: tq2_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 3); break;
+    case 4: tq2_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 4); break;
+    case 5: tq2_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 5); break;
+    default: tq2_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 6); break;
+    }
+}
+
+/* I2_S tile, up to I2S_ROWS rows by I2S_TOKENS tokens. There is no scale
+ * per group, so a row and token's maddubs (code fields 0..3, lanes within
+ * +-768) sum in int16 over a run of I2S_RUN groups (32 of them, within
+ * +-24576) before one madd into its int32 sum: per group 4 maddubs and 4
+ * int16 adds. */
+enum { I2S_ROWS = RZ_I2S_AVX2_ROWS, I2S_TOKENS = RZ_I2S_AVX2_TOKENS, I2S_RUN = 8 };
+
+static inline __attribute__((always_inline)) void i2s_tile(int64_t n, const void *w, uint64_t w_stride,
+                                                           int nr, const void *x, uint64_t x_stride, float *y,
+                                                           int64_t y_stride, const int NT) {
+    const rz_block_i8_s *xs[I2S_TOKENS];
+    for (int t = 0; t < NT; t++)
+        xs[t] = (const rz_block_i8_s *)(const void *)((const char *)x + (uint64_t)t * x_stride);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256i acc[I2S_ROWS][I2S_TOKENS];
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_si256();
+    _Alignas(32) int8_t q[I2S_RUN][I2S_TOKENS][RZ_QK_I2S];
+    const int64_t ng = n / RZ_QK_I2S;
+    for (int64_t g0 = 0; g0 < ng; g0 += I2S_RUN) {
+        const int run = ng - g0 < I2S_RUN ? (int)(ng - g0) : I2S_RUN;
+        for (int g = 0; g < run; g++)
+            for (int t = 0; t < NT; t++)
+                copy_acts(q[g][t], xs[t][g0 + g].qs, RZ_QK_I2S);
+        __asm__("" : : "r"(q) : "memory");
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *codes = (const uint8_t *)w + (uint64_t)r * w_stride + 32 * g0;
+            __m256i p[I2S_TOKENS];
+            for (int t = 0; t < NT; t++)
+                p[t] = _mm256_setzero_si256();
+            for (int g = 0; g < run; g++) {
+                const __m256i c = _mm256_loadu_si256((const __m256i *)(codes + 32 * g));
+                for (int l = 0; l < 4; l++) {
+                    const __m256i f = _mm256_and_si256(_mm256_srli_epi16(c, 6 - 2 * l), m3);
+                    for (int t = 0; t < NT; t++)
+                        p[t] = add_maddubs(p[t], f, &q[g][t][32 * l]);
+                }
+            }
+            for (int t = 0; t < NT; t++)
+                acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(p[t], _mm256_set1_epi16(1)));
+        }
+    }
+    /* the float steps of rz_vec_dot_i2_s_i8_s_avx2, so the results are its */
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < nr; r++)
+            y[t * y_stride + r] = ((float)hsum_epi32(acc[r][t]) - (float)xs[t][0].sum) / xs[t][0].a;
+}
+
+void rz_gemm_tile_i2_s_i8_s_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
+                                 uint64_t x_stride, int nt, float *y, int64_t y_stride) {
+    _Static_assert(I2S_TOKENS == 8, "a case for every token count");
+    switch (nt) {
+    case 1: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 1); break;
+    case 2: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 2); break;
+    case 3: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 3); break;
+    case 4: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 4); break;
+    case 5: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 5); break;
+    case 6: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 6); break;
+    case 7: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 7); break;
+    default: i2s_tile(n, w, w_stride, nr, x, x_stride, y, y_stride, 8); break;
+    }
+}
