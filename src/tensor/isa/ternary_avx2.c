@@ -242,7 +242,7 @@ void rz_gemm_tile_tq2_0_q8_K_avx2(int64_t n, const void *w, uint64_t w_stride, i
 
 /* I2_S tile, up to I2S_ROWS rows by I2S_TOKENS tokens. There is no scale
  * per group, so a row and token's maddubs (code fields 0..3, lanes within
- * +-768) sum in int16 over a run of I2S_RUN groups (32 of them, within
+ * +-768) sum in int16 over a run of I2S_RUN groups (32 maddubs, within
  * +-24576) before one madd into its int32 sum: per group 4 maddubs and 4
  * int16 adds. */
 enum { I2S_ROWS = RZ_I2S_AVX2_ROWS, I2S_TOKENS = RZ_I2S_AVX2_TOKENS, I2S_RUN = 8 };
