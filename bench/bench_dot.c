@@ -131,7 +131,7 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     }
     for (uint64_t r = pattern; r < rows; r++)
         memcpy(w + r * row_bytes, w + r % pattern * row_bytes, row_bytes);
-    if (wl) t->repack(w, wl, (int64_t)cols, (int64_t)rows);
+    if (wl) rz_type_repack(type, layout)(w, wl, (int64_t)cols, (int64_t)rows);
     if (tokens > 1) {
         bench_gemm(type, type, w, cols, rows, f, tokens, runs);
         if (wl) bench_gemm(type, layout, wl, cols, rows, f, tokens, runs);

@@ -74,7 +74,7 @@ static int bench(bench_type bt, shape sh, uint64_t mib, int runs, rz_threadpool 
         unsigned char *q = malloc(q_bytes);
         if (!q) return fprintf(stderr, "bench_ternary: out of memory\n"), 1;
         qt->quantize_tensor(f, q, sh.n, sh.k);
-        qt->repack(q, w, sh.k, sh.n);
+        rz_type_repack(bt.from, type)(q, w, sh.k, sh.n);
         free(q);
     } else {
         t->quantize_tensor(f, w, sh.n, sh.k);

@@ -863,7 +863,6 @@ static rz_status place_weights(rz_model *m, bool lut) {
     for (int64_t i = 0; i < n; i++) {
         rz_tensor *t = m->matrices[i];
         const placement p = place[i];
-        const rz_type_traits *from = rz_type_traits_get(p.from);
         const uint64_t bytes = tensor_bytes(t) + rz_type_traits_get(t->type)->trailer_bytes;
         const void *src = t->data;
         void *i2_s = NULL;
@@ -878,7 +877,7 @@ static rz_status place_weights(rz_model *m, bool lut) {
             t->scale = p.scale;
         }
         if (p.to != p.from)
-            from->repack(src, dst, t->ne[0], t->ne[1]);
+            rz_type_repack(p.from, p.to)(src, dst, t->ne[0], t->ne[1]);
         else if (src != dst)
             memcpy(dst, src, bytes);
         if (i2_s != dst) free(i2_s);

@@ -54,8 +54,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot = {rz_vec_dot_q4_0_q8_0, rz_vec_dot_q4_0_q8_0_avx2,
                                   rz_vec_dot_q4_0_q8_0_avx512},
                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_0_q8_0_avx512)},
-                      .repack = rz_repack_q4_0_g4,
-                      .repack_type = RZ_TYPE_Q4_0_G4},
+                      .repack = {{rz_repack_q4_0_g4, RZ_TYPE_Q4_0_G4}}},
     [RZ_TYPE_Q4_1] = {.name = "q4_1",
                       .block_size = 32,
                       .block_bytes = 20,
@@ -93,8 +92,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot = {rz_vec_dot_q8_0_q8_0, rz_vec_dot_q8_0_q8_0_avx2,
                                   rz_vec_dot_q8_0_q8_0_avx512},
                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q8_0_q8_0_avx512)},
-                      .repack = rz_repack_q8_0_g16,
-                      .repack_type = RZ_TYPE_Q8_0_G16,
+                      .repack = {{rz_repack_q8_0_g16, RZ_TYPE_Q8_0_G16}},
                       .from_float_act = {rz_quantize_row_q8_0, rz_quantize_row_q8_0_avx2,
                                          rz_quantize_row_q8_0_avx512}},
     [RZ_TYPE_Q8_1] = {.name = "q8_1",
@@ -137,8 +135,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                   rz_vec_dot_q4_K_q8_K_avx512},
                       .gemm = {[RZ_ISA_AVX2] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_K_q8_K_avx2),
                                [RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_K_q8_K_avx512)},
-                      .repack = rz_repack_q4_k_g,
-                      .repack_type = RZ_TYPE_Q4_K_G},
+                      .repack = {{rz_repack_q4_k_g, RZ_TYPE_Q4_K_G}}},
     [RZ_TYPE_Q5_K] = {.name = "q5_K",
                       .block_size = 256,
                       .block_bytes = 176,
@@ -222,8 +219,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .vec_dot = {rz_vec_dot_tq1_0_q8_K, rz_vec_dot_tq1_0_q8_K_avx2,
                                    rz_vec_dot_tq1_0_q8_K_avx512},
                        .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq1_0_q8_K_avx512)},
-                       .repack = rz_repack_tq1_0_g,
-                       .repack_type = RZ_TYPE_TQ2_0_G},
+                       .repack = {{rz_repack_tq1_0_g, RZ_TYPE_TQ2_0_G}}},
     [RZ_TYPE_TQ2_0] = {.name = "tq2_0",
                        .block_size = 256,
                        .block_bytes = 66,
@@ -238,8 +234,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                                  .rows = RZ_TQ2_AVX2_ROWS,
                                                  .tokens = RZ_TQ2_AVX2_TOKENS},
                                 [RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_tq2_0_q8_K_avx512)},
-                       .repack = rz_repack_tq2_0_g,
-                       .repack_type = RZ_TYPE_TQ2_0_G},
+                       .repack = {{rz_repack_tq2_0_g, RZ_TYPE_TQ2_0_G}}},
     /* Groups of 128 2-bit codes in 32 bytes, then a 32-byte trailer holding
      * the scale: to_float and quantize_tensor take whole tensors (no row
      * quantizer: rows cannot hold the scale), vec_dot leaves the scale to
@@ -262,8 +257,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                [RZ_ISA_AVX512] = {.tile = rz_gemm_tile_i2_s_i8_s_avx512,
                                                   .rows = RZ_I2S_TILE_ROWS,
                                                   .tokens = RZ_I2S_TILE_TOKENS}},
-                      .repack = rz_repack_i2_s_tl,
-                      .repack_type = RZ_TYPE_I2_TL},
+                      .repack = {{rz_repack_i2_s_tl, RZ_TYPE_I2_TL}}},
     [RZ_TYPE_I8_S] = {.name = "i8_s",
                       .runtime_only = true,
                       .block_size = 128,
@@ -443,16 +437,25 @@ rz_type rz_type_act_type(rz_type type, const rz_gemm_kernel *gemm) {
 
 rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, int64_t ne1, rz_isa isa) {
     const rz_type_traits *t = rz_type_traits_get(type);
-    if (!t || !t->repack) return type;
-    const rz_type_traits *r = rz_type_traits_get(t->repack_type);
-    const rz_gemm_kernel *g = &r->gemm[isa];
     /* Only where the layout has an optimized kernel for this very ISA: its
      * scalar reference (or a fallback to it) is slower than the stored
      * layout's kernel. */
-    if (isa == RZ_ISA_SCALAR || !(r->vec_dot[isa] || (g->tile && g->interleaved)) || ne0 % r->block_size != 0)
-        return type;
-    if (g->interleaved && ne1 % g->rows != 0) return type;
-    return t->repack_type;
+    if (!t || isa == RZ_ISA_SCALAR) return type;
+    for (int i = 0; i < RZ_MAX_REPACKS && t->repack[i].fn; i++) {
+        const rz_type_traits *r = rz_type_traits_get(t->repack[i].type);
+        const rz_gemm_kernel *g = &r->gemm[isa];
+        if (!(r->vec_dot[isa] || (g->tile && g->interleaved)) || ne0 % r->block_size != 0) continue;
+        if (g->interleaved && ne1 % g->rows != 0) continue;
+        return t->repack[i].type;
+    }
+    return type;
+}
+
+rz_repack_fn rz_type_repack(rz_type from, rz_type to) {
+    const rz_type_traits *t = rz_type_traits_get(from);
+    for (int i = 0; t && i < RZ_MAX_REPACKS && t->repack[i].fn; i++)
+        if (t->repack[i].type == to) return t->repack[i].fn;
+    return NULL;
 }
 
 bool rz_type_file_type(rz_type type, uint32_t *out) {

@@ -29,6 +29,13 @@ typedef void (*rz_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict
 typedef void (*rz_vec_dot2_fn)(int64_t n, float *restrict s, const void *restrict x0, const void *restrict x1,
                                const void *restrict y);
 
+typedef struct rz_repack {
+    rz_repack_fn fn;
+    rz_type type;
+} rz_repack;
+
+enum { RZ_MAX_REPACKS = 2 };
+
 typedef struct rz_type_traits {
     const char *name;       /* ggml spelling; NULL for unused ids */
     uint32_t block_size;    /* elements per block */
@@ -50,11 +57,12 @@ typedef struct rz_type_traits {
     /* Optional tiled product for batches (prompt processing); NULL entries
      * mean rows of vec_dot, which is also the reference these match. */
     rz_gemm_kernel gemm[RZ_ISA_COUNT];
-    /* Run-time layout the weights are repacked into at load when the active
-     * ISA has a kernel of its own for it (and the rows are whole blocks of
-     * it, the matrix whole row groups of an interleaved one). */
-    rz_repack_fn repack; /* NULL: used as stored */
-    rz_type repack_type;
+    /* Run-time layouts the weights may be repacked into at load, in order of
+     * preference: the first one the active ISA has a kernel of its own for
+     * (and whose blocks and row groups the matrix fills) is taken. Different
+     * ISAs want different layouts (AVX-512 a row's blocks side by side, AVX2
+     * rows interleaved). An entry without fn ends the list; none: as stored. */
+    rz_repack repack[RZ_MAX_REPACKS];
     /* A run-time layout that reads fewer bytes per token than its stored
      * type but runs batches slower (lookup tables): only on request. */
     bool batches_slower;
@@ -63,6 +71,10 @@ typedef struct rz_type_traits {
 /* The run-time type a matrix of `type` with ne1 rows of ne0 elements is
  * repacked into on this ISA, or `type` itself when it stays as stored. */
 rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, int64_t ne1, rz_isa isa);
+
+/* The function that repacks `from` into its run-time layout `to`; NULL if
+ * `to` is not one of from's. */
+rz_repack_fn rz_type_repack(rz_type from, rz_type to);
 
 /* NULL for ids outside the table or unused ids. */
 const rz_type_traits *rz_type_traits_get(rz_type type);

@@ -185,7 +185,7 @@ static void test_matmul_batches(void **state) {
             const rz_type layouts[] = {types[ti],
                                        rz_type_runtime_layout(types[ti], cols, rows, rz_isa_best())};
             for (int li = 0; li < (layouts[1] != layouts[0] ? 2 : 1); li++) {
-                if (li) st->repack(w, wl, cols, rows);
+                if (li) rz_type_repack(types[ti], layouts[li])(w, wl, cols, rows);
                 const rz_tensor wt = {.type = layouts[li],
                                       .ne = {cols, rows, 1, 1},
                                       .row_bytes = row_bytes,
@@ -262,7 +262,7 @@ static void test_matmul_gemv_threads(void **state) {
                 w[p] = stored;
                 if (li) {
                     w[p] = malloc(part_rows[p] * row_bytes);
-                    st->repack(stored, w[p], COLS, part_rows[p]);
+                    rz_type_repack(types[ti], layouts[li])(stored, w[p], COLS, part_rows[p]);
                     free(stored);
                 }
                 wt[p] = (rz_tensor){.type = layouts[li],

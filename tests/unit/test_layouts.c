@@ -47,7 +47,7 @@ static void check_layout(const layout_case *c) {
               *b = malloc((size_t)n * sizeof(float));
         for (int r = 0; r < ROWS; r++) {
             c->weight_row(&seed, r, values, st, w + r * w_bytes, n);
-            st->repack(w + r * w_bytes, wl + r * wl_bytes, n, 1);
+            rz_type_repack(c->stored, c->layout)(w + r * w_bytes, wl + r * wl_bytes, n, 1);
             /* lossless: both layouts decode to the same floats */
             st->to_float(w + r * w_bytes, a, n);
             lt->to_float(wl + r * wl_bytes, b, n);
