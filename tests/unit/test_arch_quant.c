@@ -210,6 +210,77 @@ static void run_model(const char *name) {
     free(ref);
 }
 
+/* On a trained model the presets keep the top-1 at 0.9 and more: its logits
+ * have clear winners that rounding seldom overturns, unlike the random ones
+ * above (on which ik_llama.cpp, given the same quantized files, agrees
+ * with the F32 logits no more often than we do). stories260K is a
+ * llama of width 64: the K-quant presets fall back to 32-element blocks. */
+static void test_trained_model(void **state) {
+    (void)state;
+    static const char rel[] = "models/stories260K.gguf";
+    if (!rz_test_shared_available(rel)) skip();
+    static const char text[] =
+        "Once upon a time, there was a little boy named Tom. Tom liked to play in the park with his red "
+        "ball. "
+        "One day, the ball rolled under a big tree. Tom looked and looked, but he could not find it. His mom "
+        "came and helped him. They found the ball next to a small dog. The dog wanted to play too, so Tom "
+        "threw the ball and the dog ran after it. Tom was very happy and said thank you to his mom.";
+    enum { MAX_IDS = 256 };
+    char in_path[1024];
+    snprintf(in_path, sizeof in_path, "%s", rz_test_shared_path(rel));
+    int32_t ids[MAX_IDS];
+    size_t n_ids;
+    float *logits[1 + sizeof presets / sizeof presets[0]];
+    int32_t V = 0;
+    for (size_t p = 0; p <= sizeof presets / sizeof presets[0]; p++) {
+        char out_path[1024];
+        const char *path = in_path;
+        if (p > 0) {
+            snprintf(out_path, sizeof out_path, "%s", rz_test_temp_path("stories260K.quant.gguf"));
+            rz_quantize_params qp;
+            rz_quantize_params_init(&qp);
+            qp.preset = presets[p - 1].name;
+            qp.n_threads = 2;
+            RZ_ASSERT_OK(rz_quantize_model(in_path, out_path, &qp));
+            path = out_path;
+        }
+        rz_model *model;
+        RZ_ASSERT_OK(rz_model_load(path, NULL, &model));
+        if (p == 0) {
+            RZ_ASSERT_OK(rz_tokenize(model, text, strlen(text), true, false, ids, MAX_IDS, &n_ids));
+            V = rz_model_describe(model)->n_vocab;
+        }
+        rz_context_params cp = rz_context_default_params();
+        cp.n_ctx = MAX_IDS;
+        cp.n_threads = 2;
+        cp.type_k = cp.type_v = RZ_TYPE_F32;
+        rz_context *ctx;
+        RZ_ASSERT_OK(rz_context_create(model, &cp, &ctx));
+        bool want[MAX_IDS];
+        for (size_t i = 0; i < n_ids; i++)
+            want[i] = true;
+        RZ_ASSERT_OK(rz_decode(ctx, ids, (uint32_t)n_ids, want));
+        logits[p] = malloc(n_ids * (size_t)V * sizeof(float));
+        assert_non_null(logits[p]);
+        for (size_t i = 0; i < n_ids; i++)
+            memcpy(logits[p] + i * (size_t)V, rz_get_logits(ctx, (int32_t)i), (size_t)V * sizeof(float));
+        rz_context_free(ctx);
+        rz_model_free(model);
+        if (p > 0) remove(out_path);
+    }
+    for (size_t p = 1; p <= sizeof presets / sizeof presets[0]; p++) {
+        int agree = 0;
+        for (size_t i = 0; i < n_ids; i++)
+            agree += argmax(logits[p] + i * (size_t)V, V) == argmax(logits[0] + i * (size_t)V, V);
+        const double top1 = (double)agree / (double)n_ids;
+        printf("stories260K %-7s top-1 agreement with F32 %3d/%zu = %.3f\n", presets[p - 1].name, agree,
+               n_ids, top1);
+        if (!(top1 >= 0.9)) fail_msg("stories260K %s: top-1 agreement %.3f < 0.9", presets[p - 1].name, top1);
+    }
+    for (size_t p = 0; p <= sizeof presets / sizeof presets[0]; p++)
+        free(logits[p]);
+}
+
 #define MODEL_TEST(i)                                                                                        \
     static void test_##i(void **state) {                                                                     \
         (void)state;                                                                                         \
@@ -224,8 +295,13 @@ MODEL_TEST(5)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_0), cmocka_unit_test(test_1), cmocka_unit_test(test_2),
-        cmocka_unit_test(test_3), cmocka_unit_test(test_4), cmocka_unit_test(test_5),
+        cmocka_unit_test(test_0),
+        cmocka_unit_test(test_1),
+        cmocka_unit_test(test_2),
+        cmocka_unit_test(test_3),
+        cmocka_unit_test(test_4),
+        cmocka_unit_test(test_5),
+        cmocka_unit_test(test_trained_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
