@@ -1,13 +1,17 @@
 /* GEMV-style benchmark of the vec_dot kernels: y[r] = dot(W[r], x) over a
  * weight matrix bigger than the last-level cache, one thread, for every type
- * and ISA path, and for the run-time layout the loader repacks the type into
- * on this machine (timed with that layout's own vec_dot). Reports the median
- * of several runs as ns per row and GB/s of weights streamed.
+ * and ISA path up to the active one (RZ_ISA), and for each run-time layout in
+ * the type's list on the SIMD paths that have a kernel of its own for it (timed
+ * with that layout's own vec_dot; "*" marks the layout the loader picks on
+ * that path). Reports the median of several runs as ns per row and GB/s of
+ * weights streamed; then each layout through rz_matmul, the engine's one-token
+ * path (two row streams per thread, or the tile of a row-interleaved layout,
+ * which has no vec_dot).
  *
  * With --tokens T (> 1) it times batches instead: rz_matmul of the matrix
  * with T tokens on one thread (tiles where the path has them, activation
- * conversion included), in GMAC/s, on every ISA path, the run-time layout on
- * the paths that repack into it (use --rows to keep the matrix in cache).
+ * conversion included), in GMAC/s, on every ISA path, each run-time layout on
+ * the paths as above (use --rows to keep the matrix in cache).
  *
  *   bench_dot [--cols K] [--mib M | --rows R] [--runs N] [--type NAME] [--tokens T]
  */
@@ -28,16 +32,30 @@ static float rand_uniform(uint64_t *state) {
 
 enum { PATTERN_ROWS = 64, MAX_RUNS = 64 };
 
-/* Times rows of `type`'s vec_dot over w on every ISA path (with own_only,
- * those with a kernel of their own: a run-time layout's fallbacks are only
- * references). */
-static void bench_rows(rz_type type, bool own_only, const unsigned char *w, uint64_t cols, uint64_t rows,
+/* Whether `layout` (a run-time layout of `type`, or type itself) is timed
+ * on isa: a layout where it has a kernel of its own, not its scalar
+ * reference (which the loader never picks); and the mark of the loader's
+ * choice. */
+static bool benched_on(rz_type type, rz_type layout, uint64_t cols, uint64_t rows, int isa) {
+    return layout == type ||
+           (isa != RZ_ISA_SCALAR && rz_type_layout_fits(layout, (int64_t)cols, (int64_t)rows, (rz_isa)isa));
+}
+
+static const char *mark(rz_type type, rz_type layout, uint64_t cols, uint64_t rows, int isa) {
+    return layout != type && rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, (rz_isa)isa) == layout
+               ? "*"
+               : "";
+}
+
+/* Times rows of `layout`'s vec_dot over w on the paths it is benched on
+ * (row-interleaved layouts have none). */
+static void bench_rows(rz_type type, rz_type layout, const unsigned char *w, uint64_t cols, uint64_t rows,
                        const float *f, void *xq, float *y, int runs) {
-    const rz_type_traits *t = rz_type_traits_get(type);
+    const rz_type_traits *t = rz_type_traits_get(layout);
     const uint64_t row_bytes = rz_row_bytes(t, cols), w_bytes = rows * row_bytes;
-    for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
-        rz_vec_dot_fn dot = rz_type_vec_dot(type, (rz_isa)isa);
-        if (!dot || (own_only && !t->vec_dot[isa])) continue; /* interleaved layouts: tiles only */
+    for (int isa = 0; isa <= (int)rz_isa_active(); isa++) {
+        rz_vec_dot_fn dot = rz_type_vec_dot(layout, (rz_isa)isa);
+        if (!dot || !benched_on(type, layout, cols, rows, isa)) continue;
         rz_type_from_float_act(t->vec_dot_type, (rz_isa)isa)(f, xq, (int64_t)cols);
         double times[MAX_RUNS];
         for (int run = -1; run < runs; run++) { /* run -1 warms up */
@@ -47,25 +65,22 @@ static void bench_rows(rz_type type, bool own_only, const unsigned char *w, uint
             if (run >= 0) times[run] = rz_time_seconds() - t0;
         }
         const double median = bench_median(times, runs);
-        printf("%-7s %-7s %8llu x %-6llu %7.1f MiB  %9.1f ns/row  %7.2f GB/s   x: %s\n", t->name,
+        printf("%-8s %-7s %8llu x %-6llu %7.1f MiB  %9.1f ns/row  %7.2f GB/s   x: %s%s\n", t->name,
                rz_isa_name((rz_isa)isa), (unsigned long long)rows, (unsigned long long)cols,
                w_bytes / 1048576.0, median / (double)rows * 1e9, (double)w_bytes / median * 1e-9,
-               rz_type_name(t->vec_dot_type));
+               rz_type_name(t->vec_dot_type), mark(type, layout, cols, rows, isa));
         fflush(stdout);
     }
 }
 
 /* rz_matmul of w (stored as `type`, or repacked into `layout` when not type)
- * times `tokens` rows of f, on every ISA path (a layout only on those that
- * repack into it). */
+ * times `tokens` rows of f, on the paths the layout is benched on. */
 static void bench_gemm(rz_type type, rz_type layout, const unsigned char *w, uint64_t cols, uint64_t rows,
                        const float *f, int64_t tokens, int runs) {
+    const rz_isa active = rz_isa_active();
     float *y = rz_alloc_aligned((size_t)tokens * rows * sizeof(float));
-    for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
-        if (layout != type &&
-            rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, (rz_isa)isa) != layout)
-            continue;
-        if (rz_isa_set((rz_isa)isa) != RZ_OK) continue;
+    for (int isa = 0; isa <= (int)active; isa++) {
+        if (!benched_on(type, layout, cols, rows, isa) || rz_isa_set((rz_isa)isa) != RZ_OK) continue;
         const rz_tensor wt = {.type = layout,
                               .ne = {(int64_t)cols, (int64_t)rows, 1, 1},
                               .row_bytes = rz_row_bytes(rz_type_traits_get(layout), cols),
@@ -80,15 +95,17 @@ static void bench_gemm(rz_type type, rz_type layout, const unsigned char *w, uin
         const double median = bench_median(times, runs);
         const rz_gemm_kernel *g = rz_type_gemm(layout, (rz_isa)isa);
         char tile[32] = "rows";
-        if (g) snprintf(tile, sizeof tile, "tile %dx%d", g->rows, g->tokens);
-        printf("%-8s %-7s %6llu x %-6llu x %3lld tokens %10.1f us  %7.2f GMAC/s  (%s)\n",
+        if (g && (tokens > 1 || g->interleaved))
+            snprintf(tile, sizeof tile, "tile %dx%d", g->rows, g->tokens);
+        printf("%-8s %-7s %6llu x %-6llu x %3lld tokens %10.1f us  %7.2f GMAC/s %7.2f GB/s  (%s)%s\n",
                rz_type_name(layout), rz_isa_name((rz_isa)isa), (unsigned long long)rows,
                (unsigned long long)cols, (long long)tokens, median * 1e6,
-               (double)rows * (double)cols * (double)tokens / median * 1e-9, tile);
+               (double)rows * (double)cols * (double)tokens / median * 1e-9,
+               (double)(rows * wt.row_bytes) / median * 1e-9, tile, mark(type, layout, cols, rows, isa));
         fflush(stdout);
         rz_free_aligned(work);
     }
-    rz_isa_set(rz_isa_best());
+    rz_isa_set(active);
     rz_free_aligned(y);
 }
 
@@ -100,20 +117,21 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
         return 0;
     }
     const uint64_t row_bytes = rz_row_bytes(t, cols);
-    if (!rows) rows = target_bytes / row_bytes ? target_bytes / row_bytes : 1;
+    /* whole row groups of the interleaved layouts (64 rows) where there are as many */
+    if (!rows)
+        rows = target_bytes / row_bytes >= PATTERN_ROWS
+                   ? target_bytes / row_bytes / PATTERN_ROWS * PATTERN_ROWS
+               : target_bytes / row_bytes ? target_bytes / row_bytes
+                                          : 1;
     const uint64_t pattern = rows < PATTERN_ROWS ? rows : PATTERN_ROWS;
     const uint64_t w_bytes = rows * row_bytes;
-    rz_type layout = rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, rz_isa_best());
-    if (rz_type_traits_get(layout)->batches_slower) layout = type; /* as the loader, unless asked */
-    const uint64_t layout_bytes = layout == type ? 0 : rows * rz_row_bytes(rz_type_traits_get(layout), cols);
     /* huge pages, as the engine's weights; room for a trailer after the pattern rows */
     unsigned char *w = rz_alloc_large(w_bytes + t->trailer_bytes);
-    unsigned char *wl = layout_bytes ? rz_alloc_large(layout_bytes) : NULL;
     const uint64_t f_rows = (uint64_t)tokens > pattern ? (uint64_t)tokens : pattern;
     float *f = rz_alloc_aligned(cols * sizeof(float) * f_rows);
     void *xq = rz_alloc_aligned(cols * sizeof(float) * 2); /* room for the widest activation layout */
     float *y = rz_alloc_aligned(rows * sizeof(float));
-    if (!w || !f || !xq || !y || (layout_bytes && !wl)) {
+    if (!w || !f || !xq || !y) {
         fprintf(stderr, "bench_dot: out of memory (%s, %llu MiB)\n", t->name,
                 (unsigned long long)(w_bytes >> 20));
         return 1;
@@ -131,15 +149,28 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     }
     for (uint64_t r = pattern; r < rows; r++)
         memcpy(w + r * row_bytes, w + r % pattern * row_bytes, row_bytes);
-    if (wl) rz_type_repack(type, layout)(w, wl, (int64_t)cols, (int64_t)rows);
-    if (tokens > 1) {
+    if (tokens > 1)
         bench_gemm(type, type, w, cols, rows, f, tokens, runs);
-        if (wl) bench_gemm(type, layout, wl, cols, rows, f, tokens, runs);
-    } else {
-        bench_rows(type, false, w, cols, rows, f, xq, y, runs);
-        if (wl) bench_rows(layout, true, wl, cols, rows, f, xq, y, runs);
+    else
+        bench_rows(type, type, w, cols, rows, f, xq, y, runs);
+    /* each run-time layout the paths have kernels for, as the loader, unless asked */
+    for (int i = 0; i < RZ_MAX_REPACKS && t->repack[i].fn; i++) {
+        const rz_type layout = t->repack[i].type;
+        bool on_a_path = false;
+        for (int isa = 0; isa <= (int)rz_isa_active(); isa++)
+            on_a_path = on_a_path || benched_on(type, layout, cols, rows, isa);
+        if (!on_a_path || rz_type_traits_get(layout)->batches_slower) continue;
+        const uint64_t layout_bytes = rows * rz_row_bytes(rz_type_traits_get(layout), cols);
+        unsigned char *wl = rz_alloc_large(layout_bytes);
+        if (!wl) {
+            fprintf(stderr, "bench_dot: out of memory (%s)\n", rz_type_name(layout));
+            return 1;
+        }
+        t->repack[i].fn(w, wl, (int64_t)cols, (int64_t)rows);
+        if (tokens == 1) bench_rows(type, layout, wl, cols, rows, f, xq, y, runs);
+        bench_gemm(type, layout, wl, cols, rows, f, tokens, runs);
+        rz_free_large(wl, layout_bytes);
     }
-    if (wl) rz_free_large(wl, layout_bytes);
     rz_free_large(w, w_bytes + t->trailer_bytes);
     rz_free_aligned(f);
     rz_free_aligned(xq);

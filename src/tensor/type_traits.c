@@ -11,6 +11,7 @@
 #include "tensor/quants_g4.h"
 #include "tensor/quants_k.h"
 #include "tensor/quants_kg.h"
+#include "tensor/quants_r8.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/quants_tl.h"
 
@@ -54,7 +55,8 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .vec_dot = {rz_vec_dot_q4_0_q8_0, rz_vec_dot_q4_0_q8_0_avx2,
                                   rz_vec_dot_q4_0_q8_0_avx512},
                       .gemm = {[RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_0_q8_0_avx512)},
-                      .repack = {{rz_repack_q4_0_g4, RZ_TYPE_Q4_0_G4}}},
+                      /* AVX2: rows interleaved; AVX-512 (no R8 kernel): a row's blocks grouped */
+                      .repack = {{rz_repack_q4_0_r8, RZ_TYPE_Q4_0_R8}, {rz_repack_q4_0_g4, RZ_TYPE_Q4_0_G4}}},
     [RZ_TYPE_Q4_1] = {.name = "q4_1",
                       .block_size = 32,
                       .block_bytes = 20,
@@ -381,6 +383,27 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                                    .rows = RZ_TL_TILE_ROWS,
                                                    .tokens = RZ_TL_TOKENS,
                                                    .interleaved = true}}},
+    /* Row-interleaved (quants_r8.h): tiles only, a group's rows per call. */
+    [RZ_TYPE_Q4_0_R8] = {.name = "q4_0_r8",
+                         .block_size = RZ_QK4_0,
+                         .block_bytes = sizeof(rz_block_q4_0),
+                         .is_quantized = true,
+                         .runtime_only = true,
+                         .vec_dot_type = RZ_TYPE_A8_R8,
+                         .gemm = {[RZ_ISA_SCALAR] = {.tile = rz_gemm_tile_q4_0_r8_a8_r8,
+                                                     .rows = RZ_R8_ROWS,
+                                                     .tokens = 1,
+                                                     .interleaved = true},
+                                  [RZ_ISA_AVX2] = {.tile = rz_gemm_tile_q4_0_r8_a8_r8_avx2,
+                                                   .rows = RZ_R8_ROWS,
+                                                   .tokens = RZ_R8_AVX2_TOKENS,
+                                                   .interleaved = true}}},
+    [RZ_TYPE_A8_R8] = {.name = "a8_r8",
+                       .block_size = RZ_QK8_0,
+                       .block_bytes = sizeof(rz_block_a8_r8),
+                       .is_quantized = true,
+                       .runtime_only = true,
+                       .from_float_act = {rz_quantize_row_a8_r8, rz_quantize_row_a8_r8_avx2}},
     [RZ_TYPE_I8_TL] = {.name = "i8_tl",
                        .block_size = 256,
                        .block_bytes = RZ_TL_ACT_BLOCK,
@@ -441,14 +464,16 @@ rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, int64_t ne1, rz_isa is
      * scalar reference (or a fallback to it) is slower than the stored
      * layout's kernel. */
     if (!t || isa == RZ_ISA_SCALAR) return type;
-    for (int i = 0; i < RZ_MAX_REPACKS && t->repack[i].fn; i++) {
-        const rz_type_traits *r = rz_type_traits_get(t->repack[i].type);
-        const rz_gemm_kernel *g = &r->gemm[isa];
-        if (!(r->vec_dot[isa] || (g->tile && g->interleaved)) || ne0 % r->block_size != 0) continue;
-        if (g->interleaved && ne1 % g->rows != 0) continue;
-        return t->repack[i].type;
-    }
+    for (int i = 0; i < RZ_MAX_REPACKS && t->repack[i].fn; i++)
+        if (rz_type_layout_fits(t->repack[i].type, ne0, ne1, isa)) return t->repack[i].type;
     return type;
+}
+
+bool rz_type_layout_fits(rz_type layout, int64_t ne0, int64_t ne1, rz_isa isa) {
+    const rz_type_traits *r = rz_type_traits_get(layout);
+    const rz_gemm_kernel *g = &r->gemm[isa];
+    if (!(r->vec_dot[isa] || (g->tile && g->interleaved)) || ne0 % r->block_size != 0) return false;
+    return !g->interleaved || ne1 % g->rows == 0;
 }
 
 rz_repack_fn rz_type_repack(rz_type from, rz_type to) {

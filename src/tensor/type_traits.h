@@ -72,6 +72,11 @@ typedef struct rz_type_traits {
  * repacked into on this ISA, or `type` itself when it stays as stored. */
 rz_type rz_type_runtime_layout(rz_type type, int64_t ne0, int64_t ne1, rz_isa isa);
 
+/* Whether run-time `layout` has a kernel of its own for this very ISA (not a
+ * fallback) and a matrix of ne1 rows of ne0 elements fills its blocks and row
+ * groups: rz_type_runtime_layout's test of each candidate. */
+bool rz_type_layout_fits(rz_type layout, int64_t ne0, int64_t ne1, rz_isa isa);
+
 /* The function that repacks `from` into its run-time layout `to`; NULL if
  * `to` is not one of from's. */
 rz_repack_fn rz_type_repack(rz_type from, rz_type to);

@@ -154,15 +154,23 @@ static void test_i2_s(void **state) {
 }
 
 /* rz_matmul on batches against its scalar path (rows of the scalar
- * vec_dot), on every ISA path, stored and run-time layouts: ragged row and
- * token tiles, and batches whose activations (F16_ACT, BF16_ACT: 16 KB a
- * token here) are split into several token blocks. */
+ * vec_dot, or the scalar tile of a row-interleaved layout), on every ISA
+ * path, one thread and two, the stored layout and each run-time one on the
+ * paths that would repack into it (Q4_0: Q4_0_R8 on AVX2 where rows are
+ * groups of 8, else Q4_0_G4): ragged row and token tiles, rows in whole
+ * groups of 8 but not of the 16-row chunks, one token and odd counts, and
+ * batches whose activations (F16_ACT, BF16_ACT: 16 KB a token here) are
+ * split into several token blocks. */
 static void test_matmul_batches(void **state) {
     (void)state;
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
     const rz_type types[] = {RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0};
-    const int64_t shapes[][3] = {{4096, 9, 70}, {4096, 21, 33}, {512, 7, 5}}; /* k, rows, tokens */
+    const int64_t shapes[][3] = {{4096, 9, 70}, {4096, 21, 33}, {512, 7, 5}, {4096, 40, 70},
+                                 {1024, 24, 9}, {1024, 24, 1},  {256, 8, 3}}; /* k, rows, tokens */
+    rz_threadpool *pool2;
+    RZ_ASSERT_OK(rz_threadpool_create(2, &pool2));
+    rz_threadpool *const pools[] = {NULL, pool2};
     uint64_t seed = 11;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const rz_type_traits *st = rz_type_traits_get(types[ti]);
@@ -181,10 +189,17 @@ static void test_matmul_batches(void **state) {
                     values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
                 st->from_float(values, w + r * row_bytes, cols);
             }
-            /* the stored layout, and the run-time one where the best ISA has one */
-            const rz_type layouts[] = {types[ti],
-                                       rz_type_runtime_layout(types[ti], cols, rows, rz_isa_best())};
-            for (int li = 0; li < (layouts[1] != layouts[0] ? 2 : 1); li++) {
+            /* the stored layout, then the run-time ones the paths pick */
+            rz_type layouts[1 + RZ_ISA_COUNT] = {types[ti]};
+            int n_layouts = 1;
+            for (int p = 0; p < n_paths; p++) {
+                const rz_type l = rz_type_runtime_layout(types[ti], cols, rows, paths[p]);
+                int seen = 0;
+                while (seen < n_layouts && layouts[seen] != l)
+                    seen++;
+                if (seen == n_layouts) layouts[n_layouts++] = l;
+            }
+            for (int li = 0; li < n_layouts; li++) {
                 if (li) rz_type_repack(types[ti], layouts[li])(w, wl, cols, rows);
                 const rz_tensor wt = {.type = layouts[li],
                                       .ne = {cols, rows, 1, 1},
@@ -200,18 +215,22 @@ static void test_matmul_batches(void **state) {
                 RZ_ASSERT_OK(rz_isa_set(RZ_ISA_SCALAR));
                 rz_matmul(NULL, &wt, x, cols, ref, rows, tokens, work);
                 for (int p = 0; p < n_paths; p++) {
-                    /* a layout only on the paths that repack into it (AVX2 and AVX-512 for
-                     * Q4_0_G4, Q8_0_G16), not its scalar reference */
-                    if (li && rz_type_runtime_layout(types[ti], cols, rows, paths[p]) != layouts[1]) continue;
+                    /* a layout only on the paths that repack into it, not its scalar reference */
+                    if (li && rz_type_runtime_layout(types[ti], cols, rows, paths[p]) != layouts[li])
+                        continue;
                     RZ_ASSERT_OK(rz_isa_set(paths[p]));
-                    for (int64_t j = 0; j < tokens * rows; j++)
-                        y[j] = NAN; /* every output written */
-                    rz_matmul(NULL, &wt, x, cols, y, rows, tokens, work);
-                    for (int64_t j = 0; j < tokens * rows; j++)
-                        if (!(fabsf(y[j] - ref[j]) <= 1e-4f * fmaxf(1.0f, fabsf(ref[j]))))
-                            fail_msg("%s matmul on %s, %lldx%lld x %lld tokens, [%lld]: %.9g vs %.9g",
-                                     rz_type_name(layouts[li]), rz_isa_name(paths[p]), (long long)rows,
-                                     (long long)cols, (long long)tokens, (long long)j, y[j], ref[j]);
+                    for (size_t pi = 0; pi < sizeof pools / sizeof pools[0]; pi++) {
+                        for (int64_t j = 0; j < tokens * rows; j++)
+                            y[j] = NAN; /* every output written */
+                        rz_matmul(pools[pi], &wt, x, cols, y, rows, tokens, work);
+                        for (int64_t j = 0; j < tokens * rows; j++)
+                            if (!(fabsf(y[j] - ref[j]) <= 1e-4f * fmaxf(1.0f, fabsf(ref[j]))))
+                                fail_msg("%s matmul on %s, %zu threads, %lldx%lld x %lld tokens, [%lld]: "
+                                         "%.9g vs %.9g",
+                                         rz_type_name(layouts[li]), rz_isa_name(paths[p]), pi + 1,
+                                         (long long)rows, (long long)cols, (long long)tokens, (long long)j,
+                                         y[j], ref[j]);
+                    }
                 }
                 RZ_ASSERT_OK(rz_isa_set(rz_isa_best()));
                 free(work);
@@ -224,6 +243,7 @@ static void test_matmul_batches(void **state) {
             free(wl);
         }
     }
+    rz_threadpool_free(pool2);
 }
 
 /* One token through rz_matmul_fused on 1-3 threads, whose rows are read two

@@ -706,7 +706,8 @@ static void test_malformed(void **state) {
     /* Our run-time layouts and activation types exist only in memory. */
     const rz_type runtime_types[] = {RZ_TYPE_I8_S,    RZ_TYPE_Q4_0_G4,  RZ_TYPE_A8_G4,   RZ_TYPE_Q8_0_G16,
                                      RZ_TYPE_Q4_K_G,  RZ_TYPE_A8_K,     RZ_TYPE_I2_TL,   RZ_TYPE_I8_TL,
-                                     RZ_TYPE_F16_ACT, RZ_TYPE_BF16_ACT, RZ_TYPE_TQ2_0_G, RZ_TYPE_A8_G16};
+                                     RZ_TYPE_F16_ACT, RZ_TYPE_BF16_ACT, RZ_TYPE_TQ2_0_G, RZ_TYPE_A8_G16,
+                                     RZ_TYPE_Q4_0_R8, RZ_TYPE_A8_R8};
     for (size_t i = 0; i < sizeof runtime_types / sizeof runtime_types[0]; i++) {
         char want[64];
         snprintf(want, sizeof want, "tensor 't' has unknown type id %d", (int)runtime_types[i]);

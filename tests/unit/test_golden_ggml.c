@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
+#include "tensor/type_traits.h"
 #include "test_support.h"
 
 enum { N_VOCAB = 512, N_PROMPT = 32, N_GREEDY = 32 };
@@ -88,6 +90,13 @@ static void check_model_layout(const tolerance *tol, bool no_repack) {
     rz_model_params mp = rz_model_default_params();
     mp.no_repack = no_repack;
     RZ_ASSERT_OK(rz_model_load(rz_test_shared_path(rel), &mp, &model));
+    if (strcmp(tol->type, "Q4_0") == 0) { /* Q4_0_R8 on AVX2, Q4_0_G4 on AVX-512 */
+        const rz_tensor *wq = &model->layers[0].wq;
+        assert_int_equal(wq->type, no_repack ? RZ_TYPE_Q4_0
+                                             : rz_type_runtime_layout(RZ_TYPE_Q4_0, wq->ne[0], wq->ne[1],
+                                                                      rz_isa_active()));
+        if (!no_repack && rz_isa_active() == RZ_ISA_AVX2) assert_int_equal(wq->type, RZ_TYPE_Q4_0_R8);
+    }
     int32_t prompt[N_PROMPT], expected[N_GREEDY];
     read_ids("testdata/ggml-quants/prompt.txt", prompt, N_PROMPT);
     snprintf(rel, sizeof rel, "testdata/ggml-quants/%s.greedy.txt", name);

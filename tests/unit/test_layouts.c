@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/quants_k.h"
+#include "tensor/quants_r8.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/type_traits.h"
 #include "test_support.h"
@@ -133,6 +134,95 @@ static void test_q4_0_g4(void **state) {
         &(layout_case){RZ_TYPE_Q4_0, RZ_TYPE_Q4_0_G4, g4_lengths, 4, 11, quantized_row, random_token});
 }
 
+/* Q4_0_R8 (row-interleaved, tiles only): a matrix of two row groups unpacks
+ * to the same Q4_0 bytes; A8_R8 holds the Q8_0 quantizer's codes and scales
+ * on every path; the scalar tile gives each row rz_vec_dot_q4_0_q8_0 bit for
+ * bit, and every path's tile (each token count up to its own) matches it. */
+static void test_q4_0_r8(void **state) {
+    (void)state;
+    enum { ROWS = 2 * RZ_R8_ROWS, TOKENS = RZ_GEMM_MAX_TOKENS };
+    static const int64_t lengths[] = {32, 96, 2048 + 128, 5632};
+    const rz_type_traits *st = rz_type_traits_get(RZ_TYPE_Q4_0);
+    const rz_gemm_kernel *ref_tile = rz_type_gemm(RZ_TYPE_Q4_0_R8, RZ_ISA_SCALAR);
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t seed = 23;
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+        const int64_t n = lengths[li], nb = n / RZ_QK4_0;
+        const uint64_t w_bytes = rz_row_bytes(st, (uint64_t)n);
+        const uint64_t x_bytes = (uint64_t)nb * sizeof(rz_block_a8_r8),
+                       q_bytes = (uint64_t)nb * sizeof(rz_block_q8_0);
+        unsigned char *w = malloc(ROWS * w_bytes), *wl = malloc(ROWS * w_bytes),
+                      *back = malloc(ROWS * w_bytes);
+        unsigned char *x = malloc(TOKENS * x_bytes), *xi = malloc(x_bytes), *q = malloc(TOKENS * q_bytes);
+        float *values = malloc((size_t)n * sizeof(float));
+        for (int r = 0; r < ROWS; r++)
+            quantized_row(&seed, r, values, st, w + r * w_bytes, n);
+        rz_type_repack(RZ_TYPE_Q4_0, RZ_TYPE_Q4_0_R8)(w, wl, n, ROWS);
+        rz_unpack_q4_0_r8(wl, back, n, ROWS);
+        assert_memory_equal(back, w, ROWS * w_bytes); /* lossless */
+        for (int t = 0; t < TOKENS; t++) {
+            random_token(&seed, t, values, n);
+            rz_quantize_row_q8_0(values, q + t * q_bytes, n);
+            rz_type_from_float_act(RZ_TYPE_A8_R8, RZ_ISA_SCALAR)(values, x + t * x_bytes, n);
+            for (int64_t b = 0; b < nb; b++) {
+                const rz_block_q8_0 *qb = (const rz_block_q8_0 *)(const void *)(q + t * q_bytes) + b;
+                const rz_block_a8_r8 *ab = (const rz_block_a8_r8 *)(const void *)(x + t * x_bytes) + b;
+                int32_t sum = 0;
+                for (int j = 0; j < RZ_QK8_0; j++)
+                    sum += qb->qs[j];
+                assert_memory_equal(ab->qs, qb->qs, sizeof ab->qs);
+                assert_true(ab->d == rz_fp16_to_f32(qb->d) && ab->corr == -8 * sum);
+            }
+            for (int p = 0; p < n_paths; p++) { /* every ISA writes the same bytes */
+                rz_type_from_float_act(RZ_TYPE_A8_R8, paths[p])(values, xi, n);
+                assert_memory_equal(xi, x + t * x_bytes, x_bytes);
+            }
+        }
+        float want[TOKENS][ROWS];
+        double tol[TOKENS][ROWS];
+        for (int t = 0; t < TOKENS; t++)
+            for (int r = 0; r < ROWS; r++) {
+                rz_vec_dot_q4_0_q8_0(n, &want[t][r], w + r * w_bytes, q + t * q_bytes);
+                tol[t][r] = 1e-5 * rz_test_abs_dot(RZ_TYPE_Q4_0, w + r * w_bytes, q + t * q_bytes, n) + 1e-6;
+            }
+        for (int g = 0; g < ROWS / RZ_R8_ROWS; g++) {
+            const unsigned char *wg = wl + g * RZ_R8_ROWS * w_bytes;
+            for (int t = 0; t < TOKENS; t++) {
+                float got[RZ_R8_ROWS];
+                ref_tile->tile(n, wg, w_bytes, RZ_R8_ROWS, x + t * x_bytes, x_bytes, 1, got, RZ_R8_ROWS);
+                assert_memory_equal(got, &want[t][g * RZ_R8_ROWS], sizeof got);
+            }
+            for (int p = 0; p < n_paths; p++) {
+                const rz_gemm_kernel *k = rz_type_gemm(RZ_TYPE_Q4_0_R8, paths[p]);
+                assert_true(k->interleaved && k->rows == RZ_R8_ROWS && k->tokens <= TOKENS);
+                for (int nt = 1; nt <= k->tokens; nt++) {
+                    float y[TOKENS * ROWS] = {0};
+                    k->tile(n, wg, w_bytes, RZ_R8_ROWS, x, x_bytes, nt, y, ROWS);
+                    for (int t = 0; t < TOKENS; t++)
+                        for (int r = 0; r < ROWS; r++) {
+                            if (t >= nt || r >= RZ_R8_ROWS) {
+                                assert_true(y[t * ROWS + r] == 0.0f); /* not stored */
+                                continue;
+                            }
+                            const float ref = want[t][g * RZ_R8_ROWS + r];
+                            if (fabs((double)y[t * ROWS + r] - ref) > tol[t][g * RZ_R8_ROWS + r])
+                                fail_msg("q4_0_r8 n=%lld isa %d group %d, %d tokens, (%d, %d): %g vs %g",
+                                         (long long)n, paths[p], g, nt, r, t, y[t * ROWS + r], ref);
+                        }
+                }
+            }
+        }
+        free(w);
+        free(wl);
+        free(back);
+        free(x);
+        free(xi);
+        free(q);
+        free(values);
+    }
+}
+
 /* Whole groups of 16 blocks and rows that end in a shorter one. */
 static const int64_t g16_lengths[] = {32, 96, 512, 2048 + 128 + 32, 5632};
 
@@ -204,8 +294,11 @@ static void test_tq2_0_g(void **state) {
 static void test_runtime_layout_choice(void **state) {
     (void)state;
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_SCALAR), RZ_TYPE_Q4_0);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0_G4);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
+    /* AVX2: Q4_0_R8 where the rows are whole groups of 8, else Q4_0_G4 */
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_0_R8);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 24, RZ_ISA_AVX2), RZ_TYPE_Q4_0_R8);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 60, RZ_ISA_AVX2), RZ_TYPE_Q4_0_G4);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 60, RZ_ISA_AVX2), RZ_TYPE_Q4_0);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0_G4);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_0, 96, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_0);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q8_0_G16);
@@ -216,6 +309,8 @@ static void test_runtime_layout_choice(void **state) {
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K_G);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_G4)->runtime_only);
+    assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_R8)->runtime_only);
+    assert_true(rz_type_traits_get(RZ_TYPE_A8_R8)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q8_0_G16)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_G16)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_K_G)->runtime_only);
@@ -229,11 +324,9 @@ static void test_runtime_layout_choice(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q4_0_g4),
-        cmocka_unit_test(test_q8_0_g16),
-        cmocka_unit_test(test_q4_k_g),
-        cmocka_unit_test(test_tq2_0_g),
-        cmocka_unit_test(test_runtime_layout_choice),
+        cmocka_unit_test(test_q4_0_g4),  cmocka_unit_test(test_q4_0_r8),
+        cmocka_unit_test(test_q8_0_g16), cmocka_unit_test(test_q4_k_g),
+        cmocka_unit_test(test_tq2_0_g),  cmocka_unit_test(test_runtime_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
