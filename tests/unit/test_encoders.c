@@ -87,6 +87,9 @@ static void run_case(const char *name) {
                     {RZ_POOLING_NONE, "tokens", "tok_embd.f32"}};
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
+    /* restored afterwards: test_server compares with an `rz serve` on the
+     * path the environment chose (RZ_ISA) */
+    const rz_isa active = rz_isa_active();
     for (int k = 0; k < n_paths; k++) {
         RZ_ASSERT_OK(rz_isa_set(paths[k]));
         rz_model *model;
@@ -123,7 +126,7 @@ static void run_case(const char *name) {
         rz_context_free(ctx);
         rz_model_free(model);
     }
-    RZ_ASSERT_OK(rz_isa_set(paths[n_paths - 1]));
+    RZ_ASSERT_OK(rz_isa_set(active));
 }
 
 static void test_bert(void **state) {
