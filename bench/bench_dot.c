@@ -1,8 +1,9 @@
 /* GEMV-style benchmark of the vec_dot kernels: y[r] = dot(W[r], x) over a
  * weight matrix bigger than the last-level cache, one thread, for every type
- * and ISA path, and for the run-time layout the loader repacks the type into
- * on this machine (timed with that layout's own vec_dot). Reports the median
- * of several runs as ns per row and GB/s of weights streamed.
+ * and ISA path, and for the run-time layouts the loader repacks the type into
+ * on this machine's ISA paths (timed with that layout's own vec_dot, or for a
+ * row-interleaved one its tile on one token). Reports the median of several
+ * runs as ns per row and GB/s of weights streamed.
  *
  * With --tokens T (> 1) it times batches instead: rz_matmul of the matrix
  * with T tokens on one thread (tiles where the path has them, activation
@@ -30,20 +31,27 @@ enum { PATTERN_ROWS = 64, MAX_RUNS = 64 };
 
 /* Times rows of `type`'s vec_dot over w on every ISA path (with own_only,
  * those with a kernel of their own: a run-time layout's fallbacks are only
- * references). */
+ * references); an interleaved layout's rows have no vec_dot, its row groups
+ * go through its tile, one token at a time (not its scalar reference). */
 static void bench_rows(rz_type type, bool own_only, const unsigned char *w, uint64_t cols, uint64_t rows,
                        const float *f, void *xq, float *y, int runs) {
     const rz_type_traits *t = rz_type_traits_get(type);
     const uint64_t row_bytes = rz_row_bytes(t, cols), w_bytes = rows * row_bytes;
     for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
+        const rz_gemm_kernel *g = &t->gemm[isa];
+        const bool groups = own_only && isa != RZ_ISA_SCALAR && g->tile && g->interleaved;
         rz_vec_dot_fn dot = rz_type_vec_dot(type, (rz_isa)isa);
-        if (!dot || (own_only && !t->vec_dot[isa])) continue; /* interleaved layouts: tiles only */
+        if (!groups && (!dot || (own_only && !t->vec_dot[isa]))) continue;
         rz_type_from_float_act(t->vec_dot_type, (rz_isa)isa)(f, xq, (int64_t)cols);
         double times[MAX_RUNS];
         for (int run = -1; run < runs; run++) { /* run -1 warms up */
             const double t0 = rz_time_seconds();
-            for (uint64_t r = 0; r < rows; r++)
-                dot((int64_t)cols, &y[r], w + r * row_bytes, xq);
+            if (groups)
+                for (uint64_t r = 0; r < rows; r += (uint64_t)g->rows)
+                    g->tile((int64_t)cols, w + r * row_bytes, row_bytes, g->rows, xq, 0, 1, &y[r], 0);
+            else
+                for (uint64_t r = 0; r < rows; r++)
+                    dot((int64_t)cols, &y[r], w + r * row_bytes, xq);
             if (run >= 0) times[run] = rz_time_seconds() - t0;
         }
         const double median = bench_median(times, runs);
@@ -100,20 +108,17 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
         return 0;
     }
     const uint64_t row_bytes = rz_row_bytes(t, cols);
-    if (!rows) rows = target_bytes / row_bytes ? target_bytes / row_bytes : 1;
+    /* whole groups of any row-interleaved layout */
+    if (!rows) rows = target_bytes / row_bytes >= 64 ? target_bytes / row_bytes / 64 * 64 : 1;
     const uint64_t pattern = rows < PATTERN_ROWS ? rows : PATTERN_ROWS;
     const uint64_t w_bytes = rows * row_bytes;
-    rz_type layout = rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, rz_isa_best());
-    if (rz_type_traits_get(layout)->batches_slower) layout = type; /* as the loader, unless asked */
-    const uint64_t layout_bytes = layout == type ? 0 : rows * rz_row_bytes(rz_type_traits_get(layout), cols);
     /* huge pages, as the engine's weights; room for a trailer after the pattern rows */
     unsigned char *w = rz_alloc_large(w_bytes + t->trailer_bytes);
-    unsigned char *wl = layout_bytes ? rz_alloc_large(layout_bytes) : NULL;
     const uint64_t f_rows = (uint64_t)tokens > pattern ? (uint64_t)tokens : pattern;
     float *f = rz_alloc_aligned(cols * sizeof(float) * f_rows);
     void *xq = rz_alloc_aligned(cols * sizeof(float) * 2); /* room for the widest activation layout */
     float *y = rz_alloc_aligned(rows * sizeof(float));
-    if (!w || !f || !xq || !y || (layout_bytes && !wl)) {
+    if (!w || !f || !xq || !y) {
         fprintf(stderr, "bench_dot: out of memory (%s, %llu MiB)\n", t->name,
                 (unsigned long long)(w_bytes >> 20));
         return 1;
@@ -131,15 +136,34 @@ static int bench_type(rz_type type, uint64_t cols, uint64_t rows, uint64_t targe
     }
     for (uint64_t r = pattern; r < rows; r++)
         memcpy(w + r * row_bytes, w + r % pattern * row_bytes, row_bytes);
-    if (wl) rz_type_repack(type, layout)(w, wl, (int64_t)cols, (int64_t)rows);
-    if (tokens > 1) {
+    if (tokens > 1)
         bench_gemm(type, type, w, cols, rows, f, tokens, runs);
-        if (wl) bench_gemm(type, layout, wl, cols, rows, f, tokens, runs);
-    } else {
+    else
         bench_rows(type, false, w, cols, rows, f, xq, y, runs);
-        if (wl) bench_rows(layout, true, wl, cols, rows, f, xq, y, runs);
+    /* Each ISA path's run-time layout (ISAs may want different ones), as the
+     * loader takes them: lookup layouts only on request. */
+    rz_type done[RZ_ISA_COUNT];
+    int n_done = 0;
+    for (int isa = 0; isa <= (int)rz_isa_best(); isa++) {
+        const rz_type layout = rz_type_runtime_layout(type, (int64_t)cols, (int64_t)rows, (rz_isa)isa);
+        bool skip = layout == type || rz_type_traits_get(layout)->batches_slower;
+        for (int i = 0; i < n_done; i++)
+            skip = skip || done[i] == layout;
+        if (skip) continue;
+        done[n_done++] = layout;
+        const uint64_t layout_bytes = rows * rz_row_bytes(rz_type_traits_get(layout), cols);
+        unsigned char *wl = rz_alloc_large(layout_bytes);
+        if (!wl) {
+            fprintf(stderr, "bench_dot: out of memory (%s)\n", rz_type_name(layout));
+            return 1;
+        }
+        rz_type_repack(type, layout)(w, wl, (int64_t)cols, (int64_t)rows);
+        if (tokens > 1)
+            bench_gemm(type, layout, wl, cols, rows, f, tokens, runs);
+        else
+            bench_rows(layout, true, wl, cols, rows, f, xq, y, runs);
+        rz_free_large(wl, layout_bytes);
     }
-    if (wl) rz_free_large(wl, layout_bytes);
     rz_free_large(w, w_bytes + t->trailer_bytes);
     rz_free_aligned(f);
     rz_free_aligned(xq);

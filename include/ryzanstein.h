@@ -171,7 +171,8 @@ typedef enum rz_type {
     RZ_TYPE_BF16_ACT = 48, /* BF16 tiles' activations: bf16-rounded floats, pairs split */
     RZ_TYPE_TQ2_0_G = 49,  /* TQ2_0 and TQ1_0 as 2-bit codes grouped for 64-byte loads */
     RZ_TYPE_A8_G16 = 50,   /* Q8_0_G16's activations */
-    RZ_TYPE_COUNT = 51
+    RZ_TYPE_Q6_K_R8 = 53,  /* Q6_K with rows interleaved in groups of eight (AVX2) */
+    RZ_TYPE_COUNT = 54
 } rz_type;
 
 /* Type name as ggml spells it ("f32", "q4_0", "q4_K", ...); NULL if unknown. */

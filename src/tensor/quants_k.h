@@ -141,6 +141,8 @@ void rz_dequantize_row_q3_K(const void *restrict src, float *restrict dst, int64
 void rz_dequantize_row_q4_K(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q5_K(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q6_K(const void *restrict src, float *restrict dst, int64_t n);
+/* The 256 6-bit codes of a Q6_K block, minus 32, in element order. */
+void rz_q6_K_codes(const rz_block_q6_K *x, int8_t out[RZ_QK_K]);
 void rz_dequantize_row_q8_K(const void *restrict src, float *restrict dst, int64_t n);
 
 /* Reference quantizers following ggml's quantize_row_*_ref (scale search
