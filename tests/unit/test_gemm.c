@@ -161,8 +161,10 @@ static void test_matmul_batches(void **state) {
     (void)state;
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
-    const rz_type types[] = {RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0};
-    const int64_t shapes[][3] = {{4096, 9, 70}, {4096, 21, 33}, {512, 7, 5}}; /* k, rows, tokens */
+    const rz_type types[] = {RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0, RZ_TYPE_Q6_K};
+    /* k, rows, tokens; 24 and 40 rows: whole groups of eight for Q6_K_R8, one
+     * token through its tile */
+    const int64_t shapes[][3] = {{4096, 9, 70}, {4096, 21, 33}, {512, 7, 5}, {2048, 24, 19}, {512, 40, 1}};
     uint64_t seed = 11;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const rz_type_traits *st = rz_type_traits_get(types[ti]);
@@ -181,10 +183,17 @@ static void test_matmul_batches(void **state) {
                     values[i] = rz_test_rand_uniform(&seed, -1.0f, 1.0f);
                 st->from_float(values, w + r * row_bytes, cols);
             }
-            /* the stored layout, and the run-time one where the best ISA has one */
-            const rz_type layouts[] = {types[ti],
-                                       rz_type_runtime_layout(types[ti], cols, rows, rz_isa_best())};
-            for (int li = 0; li < (layouts[1] != layouts[0] ? 2 : 1); li++) {
+            /* the stored layout, and the run-time ones of the ISA paths (they may differ) */
+            rz_type layouts[1 + RZ_ISA_COUNT] = {types[ti]};
+            int n_layouts = 1;
+            for (int p = 0; p < n_paths; p++) {
+                const rz_type l = rz_type_runtime_layout(types[ti], cols, rows, paths[p]);
+                bool seen = false;
+                for (int i = 0; i < n_layouts; i++)
+                    seen = seen || layouts[i] == l;
+                if (!seen) layouts[n_layouts++] = l;
+            }
+            for (int li = 0; li < n_layouts; li++) {
                 if (li) rz_type_repack(types[ti], layouts[li])(w, wl, cols, rows);
                 const rz_tensor wt = {.type = layouts[li],
                                       .ne = {cols, rows, 1, 1},
@@ -201,7 +210,7 @@ static void test_matmul_batches(void **state) {
                 rz_matmul(NULL, &wt, x, cols, ref, rows, tokens, work);
                 for (int p = 0; p < n_paths; p++) {
                     /* a layout only on the paths that repack into it (AVX2 and AVX-512 for
-                     * Q4_0_G4, Q8_0_G16), not its scalar reference */
+                     * Q4_0_G4, Q8_0_G16, AVX2 for Q6_K_R8), not its scalar reference */
                     if (li && rz_type_runtime_layout(types[ti], cols, rows, paths[p]) != layouts[1]) continue;
                     RZ_ASSERT_OK(rz_isa_set(paths[p]));
                     for (int64_t j = 0; j < tokens * rows; j++)

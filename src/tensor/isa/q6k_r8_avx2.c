@@ -16,12 +16,15 @@ static inline __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* isum + scale * (codes c0 . y[0..3] + codes c1 . y[4..7]), each row's
+/* isum + scale * (codes c[0..3] . the 16 activation codes y), each row's
  * scale in both int16 halves of its lane. */
-static inline __m256i sub_half(__m256i isum, __m256i c0, __m256i c1, const int8_t *y, __m256i scale) {
-    const __m256i p =
-        _mm256_add_epi16(_mm256_maddubs_epi16(c0, bcast4(y)), _mm256_maddubs_epi16(c1, bcast4(y + 4)));
-    return _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale));
+static inline __m256i sub_block(__m256i isum, const __m256i c[4], const int8_t *y, __m256i scale) {
+    const __m256i p01 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast4(y)), _mm256_maddubs_epi16(c[1], bcast4(y + 4)));
+    const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast4(y + 8)),
+                                         _mm256_maddubs_epi16(c[3], bcast4(y + 12)));
+    return _mm256_add_epi32(isum,
+                            _mm256_add_epi32(_mm256_madd_epi16(p01, scale), _mm256_madd_epi16(p23, scale)));
 }
 
 static inline __attribute__((always_inline)) void tile(int64_t n, const rz_block_q6_k_r8 *w, const void *x,
@@ -68,18 +71,16 @@ static inline __attribute__((always_inline)) void tile(int64_t n, const rz_block
                 const __m256i lo0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h)),
                               lo1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32)),
                               hi = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
-                const __m256i c0 = _mm256_or_si256(_mm256_and_si256(lo0, low4),
-                                                   _mm256_and_si256(_mm256_slli_epi16(hi, 4), high2)),
-                              c1 = _mm256_or_si256(_mm256_and_si256(lo1, low4),
-                                                   _mm256_and_si256(_mm256_slli_epi16(hi, 2), high2));
+                const __m256i c[4] = {_mm256_or_si256(_mm256_and_si256(lo0, low4),
+                                                      _mm256_and_si256(_mm256_slli_epi16(hi, 4), high2)),
+                                      _mm256_or_si256(_mm256_and_si256(lo1, low4),
+                                                      _mm256_and_si256(_mm256_slli_epi16(hi, 2), high2)),
+                                      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo0, 4), low4),
+                                                      _mm256_and_si256(hi, high2)),
+                                      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo1, 4), low4),
+                                                      _mm256_and_si256(_mm256_srli_epi16(hi, 2), high2))};
                 for (int t = 0; t < nt; t++)
-                    isum[t] = sub_half(isum[t], c0, c1, a[t][b].qs + 16 * h, sc);
-                const __m256i c2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo0, 4), low4),
-                                                   _mm256_and_si256(hi, high2)),
-                              c3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo1, 4), low4),
-                                                   _mm256_and_si256(_mm256_srli_epi16(hi, 2), high2));
-                for (int t = 0; t < nt; t++)
-                    isum[t] = sub_half(isum[t], c2, c3, a[t][b].qs + 16 * h + 8, sc);
+                    isum[t] = sub_block(isum[t], c, a[t][b].qs + 16 * h, sc);
             }
         }
         /* multiply, then add: the scalar reference's rounding */
