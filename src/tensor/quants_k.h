@@ -167,6 +167,7 @@ void rz_quantize_row_q6_K_ref(const float *restrict src, void *restrict dst, int
  * (its scalar reference, used on x86 too). */
 void rz_quantize_row_q8_1(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_q8_K(const float *restrict src, void *restrict dst, int64_t n);
+void rz_quantize_row_q8_K_avx2(const float *restrict src, void *restrict dst, int64_t n);
 
 /* Exact integer parts of one block pair. Legacy: the code dot product
  * (codes as stored for Q4_1/Q5_1, centered for Q5_0). K-quants: isum, the

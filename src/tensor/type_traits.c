@@ -168,7 +168,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .is_quantized = true,
                       .to_float = rz_dequantize_row_q8_K,
                       .vec_dot_type = RZ_TYPE_Q8_K,
-                      .from_float_act = {rz_quantize_row_q8_K}},
+                      .from_float_act = {rz_quantize_row_q8_K, rz_quantize_row_q8_K_avx2}},
     [RZ_TYPE_IQ2_XXS] = {.name = "iq2_xxs", .block_size = 256, .block_bytes = 66, .is_quantized = true},
     [RZ_TYPE_IQ2_XS] = {.name = "iq2_xs", .block_size = 256, .block_bytes = 74, .is_quantized = true},
     [RZ_TYPE_IQ3_XXS] = {.name = "iq3_xxs", .block_size = 256, .block_bytes = 98, .is_quantized = true},
