@@ -15,10 +15,15 @@ void rz_repack_q6_k_r8(const void *restrict src, void *restrict dst, int64_t n, 
                 int8_t q[RZ_QK_K];
                 rz_q6_K_codes(in, q);
                 for (int e = 0; e < RZ_QK_K; e++) {
-                    const int s = e / 16, k = e % 16 / 4, i = 4 * r + e % 4;
+                    uint8_t *qs = o->qs + 96 * (e / 16);
+                    const int k = e % 16 / 4, i = 4 * r + e % 4;
                     const unsigned code = (unsigned)(q[e] + 32);
-                    o->ql[64 * s + 32 * (k % 2) + i] |= (uint8_t)((code & 15) << (4 * (k / 2)));
-                    o->qh[32 * s + i] |= (uint8_t)((code >> 4) << (2 * k));
+                    if (k < 2) {
+                        qs[i + 32 * k] |= (uint8_t)code;
+                    } else {
+                        qs[64 + i] |= (uint8_t)((code & 15) << (4 * (k - 2)));
+                        qs[i + 32 * (k - 2)] |= (uint8_t)((code >> 4) << 6);
+                    }
                 }
                 for (int s = 0; s < 16; s++)
                     o->scales[8 * s + r] = in->scales[s];

@@ -17,14 +17,16 @@
  * for that many tokens). */
 enum { RZ_Q6_K_R8_ROWS = 8, RZ_Q6_K_R8_AVX2_TOKENS = 8 };
 
-/* Columns 256b..256b+255 of a group's eight rows. Code vector v (sub-block
- * s = v / 4, k = v % 4) holds code 16s + 4k + j of row r in byte 4r + j: its
- * low nibble in nibble k / 2 of ql[64s + 32(k % 2) + 4r + j], its two high
- * bits in bits 2k, 2k + 1 of qh[32s + 4r + j]. scales[8s + r] is row r's scale
- * of sub-block s, d[r] its block scale. value = d * scale * (code - 32). */
+/* Columns 256b..256b+255 of a group's eight rows. Code vector k (0..3) of
+ * sub-block s holds code 16s + 4k + j of row r in byte i = 4r + j; the
+ * sub-block's 96 bytes q = qs + 96s keep them as whole 6-bit codes where one
+ * mask gives them: q[i] holds code vector 0's in bits 0-5 and the two high
+ * bits of vector 2's in bits 6-7, q[32 + i] vector 1's and vector 3's high
+ * bits, q[64 + i] the low nibbles of vectors 2 and 3. scales[8s + r] is row
+ * r's scale of sub-block s, d[r] its block scale; value = d * scale *
+ * (code - 32). */
 typedef struct rz_block_q6_k_r8 {
-    uint8_t ql[1024];
-    uint8_t qh[512];
+    uint8_t qs[1536];
     int8_t scales[128];
     rz_fp16 d[RZ_Q6_K_R8_ROWS];
 } rz_block_q6_k_r8;
@@ -34,9 +36,10 @@ _Static_assert(sizeof(rz_block_q6_k_r8) == RZ_Q6_K_R8_ROWS * sizeof(rz_block_q6_
 
 /* Code (0..63) of element e of row r. */
 static inline unsigned rz_q6_k_r8_code(const rz_block_q6_k_r8 *b, int r, int e) {
-    const int s = e / 16, k = e % 16 / 4, i = 4 * r + e % 4;
-    const unsigned low = (b->ql[64 * s + 32 * (k % 2) + i] >> (4 * (k / 2))) & 15;
-    return low | ((b->qh[32 * s + i] >> (2 * k)) & 3) << 4;
+    const uint8_t *q = b->qs + 96 * (e / 16);
+    const int k = e % 16 / 4, i = 4 * r + e % 4;
+    if (k < 2) return q[i + 32 * k] & 63u;
+    return ((q[64 + i] >> (4 * (k - 2))) & 15u) | (unsigned)(q[i + 32 * (k - 2)] >> 6) << 4;
 }
 
 /* Q6_K rows -> Q6_K_R8 groups (nrows a multiple of 8, n a multiple of 256):

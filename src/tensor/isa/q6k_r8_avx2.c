@@ -36,7 +36,7 @@ static inline __attribute__((always_inline)) void tile(int64_t n, const rz_block
         a[t] = (const rz_block_q8_K *)(const void *)((const char *)x + (uint64_t)t * x_stride);
         acc[t] = _mm256_setzero_ps();
     }
-    const __m256i low4 = _mm256_set1_epi8(15), high2 = _mm256_set1_epi8(0x30);
+    const __m256i low6 = _mm256_set1_epi8(63), low4 = _mm256_set1_epi8(15), high2 = _mm256_set1_epi8(0x30);
     /* Byte r of the scales into the high byte of int16 2r and 2r + 1 (then
      * an arithmetic shift); pairs: s's and s + 1's into 2r and 2r + 1. */
     const __m256i dup = _mm256_setr_epi8(-1, 0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1, 4, -1, 4,
@@ -68,17 +68,15 @@ static inline __attribute__((always_inline)) void tile(int64_t n, const rz_block
                 int64_t sc8;
                 memcpy(&sc8, wb->scales + 8 * h, 8);
                 const __m256i sc = _mm256_srai_epi16(_mm256_shuffle_epi8(_mm256_set1_epi64x(sc8), dup), 8);
-                const __m256i lo0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h)),
-                              lo1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32)),
-                              hi = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
-                const __m256i c[4] = {_mm256_or_si256(_mm256_and_si256(lo0, low4),
-                                                      _mm256_and_si256(_mm256_slli_epi16(hi, 4), high2)),
-                                      _mm256_or_si256(_mm256_and_si256(lo1, low4),
-                                                      _mm256_and_si256(_mm256_slli_epi16(hi, 2), high2)),
-                                      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo0, 4), low4),
-                                                      _mm256_and_si256(hi, high2)),
-                                      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo1, 4), low4),
-                                                      _mm256_and_si256(_mm256_srli_epi16(hi, 2), high2))};
+                const uint8_t *q = wb->qs + 96 * h;
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)q),
+                              q1 = _mm256_loadu_si256((const __m256i *)(q + 32)),
+                              nib = _mm256_loadu_si256((const __m256i *)(q + 64));
+                const __m256i c[4] = {_mm256_and_si256(q0, low6), _mm256_and_si256(q1, low6),
+                                      _mm256_or_si256(_mm256_and_si256(nib, low4),
+                                                      _mm256_and_si256(_mm256_srli_epi16(q0, 2), high2)),
+                                      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(nib, 4), low4),
+                                                      _mm256_and_si256(_mm256_srli_epi16(q1, 2), high2))};
                 for (int t = 0; t < nt; t++)
                     isum[t] = sub_block(isum[t], c, a[t][b].qs + 16 * h, sc);
             }
