@@ -15,7 +15,7 @@
 
 /* Rows per group; tokens of the AVX2 tile (a block's codes are decoded once
  * for that many tokens). */
-enum { RZ_Q6_K_R8_ROWS = 8, RZ_Q6_K_R8_AVX2_TOKENS = 8 };
+enum { RZ_Q6_K_R8_ROWS = 8, RZ_Q6_K_R8_AVX2_TOKENS = 12 };
 
 /* Columns 256b..256b+255 of a group's eight rows. Code vector k (0..3) of
  * sub-block s holds code 16s + 4k + j of row r in byte i = 4r + j; the

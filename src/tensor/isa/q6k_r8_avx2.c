@@ -109,6 +109,10 @@ void rz_gemm_tile_q6_k_r8_q8_K_avx2(int64_t n, const void *w, uint64_t w_stride,
         CASE(5)
         CASE(6)
         CASE(7)
+        CASE(8)
+        CASE(9)
+        CASE(10)
+        CASE(11)
     default: tile(n, w, x, x_stride, y, y_stride, RZ_Q6_K_R8_AVX2_TOKENS); break;
 #undef CASE
     }
