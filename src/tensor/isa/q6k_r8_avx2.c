@@ -1,10 +1,12 @@
 /* AVX2 tile of Q6_K_R8 (tensor/quants_q6k_r8.h), which is also its GEMV.
  * Per sub-block of 16 columns and token: four vpmaddubsw of eight rows' codes
- * by four activation codes broadcast to every lane, two int16 adds (two
- * products of codes <= 63 and codes >= -128 stay within int16), two vpmaddwd
- * by the rows' scales: 10 instructions for 128 products, against 12 and a
- * horizontal sum per row for the stored layout. The codes' offset of 32 is
- * taken off once per two sub-blocks through Q8_K's sums of 16 codes. */
+ * (0..63) by four activation codes broadcast to every lane, two int16 adds
+ * (two such products, at most 2 * 2 * 63 * 128, fit), two vpmaddwd by the
+ * rows' scales and two int32 adds: 10 instructions for 128 products (the
+ * stored layout's tile: 12, and a float step and a horizontal sum per row).
+ * The codes' offset of 32 comes off through Q8_K's sums of 16 codes, one
+ * vpmaddwd per two sub-blocks. A sub-block's codes are decoded once (11
+ * instructions) for all the tile's tokens. */
 #include <immintrin.h>
 #include <string.h>
 
