@@ -190,8 +190,7 @@ void rz_dequantize_row_q5_K(const void *restrict src, float *restrict dst, int64
     }
 }
 
-/* The 256 6-bit codes of a Q6_K block, minus 32, in element order. */
-static void q6_codes(const rz_block_q6_K *x, int8_t out[RZ_QK_K]) {
+void rz_q6_K_codes(const rz_block_q6_K *x, int8_t out[RZ_QK_K]) {
     for (int h = 0; h < 2; h++) {
         const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
         int8_t *o = out + 128 * h;
@@ -209,7 +208,7 @@ void rz_dequantize_row_q6_K(const void *restrict src, float *restrict dst, int64
     for (int64_t b = 0; b < n / RZ_QK_K; b++) {
         const float d = rz_fp16_to_f32(x[b].d);
         int8_t q[RZ_QK_K];
-        q6_codes(&x[b], q);
+        rz_q6_K_codes(&x[b], q);
         for (int i = 0; i < RZ_QK_K; i++)
             *dst++ = d * (float)x[b].scales[i / 16] * (float)q[i];
     }
@@ -918,7 +917,7 @@ rz_kdot rz_block_dot_q5_K_q8_K(const rz_block_q5_K *x, const rz_block_q8_K *y) {
 
 rz_kdot rz_block_dot_q6_K_q8_K(const rz_block_q6_K *x, const rz_block_q8_K *y) {
     int8_t q[RZ_QK_K];
-    q6_codes(x, q);
+    rz_q6_K_codes(x, q);
     rz_kdot r = {0, 0};
     for (int g = 0; g < 16; g++) {
         int32_t sum = 0;

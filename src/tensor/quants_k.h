@@ -141,6 +141,8 @@ void rz_dequantize_row_q3_K(const void *restrict src, float *restrict dst, int64
 void rz_dequantize_row_q4_K(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q5_K(const void *restrict src, float *restrict dst, int64_t n);
 void rz_dequantize_row_q6_K(const void *restrict src, float *restrict dst, int64_t n);
+/* The 256 6-bit codes of a Q6_K block, minus 32, in element order. */
+void rz_q6_K_codes(const rz_block_q6_K *x, int8_t out[RZ_QK_K]);
 void rz_dequantize_row_q8_K(const void *restrict src, float *restrict dst, int64_t n);
 
 /* Reference quantizers following ggml's quantize_row_*_ref (scale search
@@ -165,6 +167,7 @@ void rz_quantize_row_q6_K_ref(const float *restrict src, void *restrict dst, int
  * (its scalar reference, used on x86 too). */
 void rz_quantize_row_q8_1(const float *restrict src, void *restrict dst, int64_t n);
 void rz_quantize_row_q8_K(const float *restrict src, void *restrict dst, int64_t n);
+void rz_quantize_row_q8_K_avx2(const float *restrict src, void *restrict dst, int64_t n);
 
 /* Exact integer parts of one block pair. Legacy: the code dot product
  * (codes as stored for Q4_1/Q5_1, centered for Q5_0). K-quants: isum, the

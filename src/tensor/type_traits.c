@@ -11,6 +11,7 @@
 #include "tensor/quants_g4.h"
 #include "tensor/quants_k.h"
 #include "tensor/quants_kg.h"
+#include "tensor/quants_q6k_r8.h"
 #include "tensor/quants_r8.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/quants_tl.h"
@@ -161,14 +162,15 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                       .gemm = {[RZ_ISA_AVX2] = {.tile = rz_gemm_tile_q6_K_q8_K_avx2,
                                                 .rows = RZ_GEMM_TILE,
                                                 .tokens = RZ_SC16_AVX2_TOKENS},
-                               [RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q6_K_q8_K_avx512)}},
+                               [RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q6_K_q8_K_avx512)},
+                      .repack = {{rz_repack_q6_k_r8, RZ_TYPE_Q6_K_R8}}},
     [RZ_TYPE_Q8_K] = {.name = "q8_K",
                       .block_size = 256,
                       .block_bytes = 292,
                       .is_quantized = true,
                       .to_float = rz_dequantize_row_q8_K,
                       .vec_dot_type = RZ_TYPE_Q8_K,
-                      .from_float_act = {rz_quantize_row_q8_K}},
+                      .from_float_act = {rz_quantize_row_q8_K, rz_quantize_row_q8_K_avx2}},
     [RZ_TYPE_IQ2_XXS] = {.name = "iq2_xxs", .block_size = 256, .block_bytes = 66, .is_quantized = true},
     [RZ_TYPE_IQ2_XS] = {.name = "iq2_xs", .block_size = 256, .block_bytes = 74, .is_quantized = true},
     [RZ_TYPE_IQ3_XXS] = {.name = "iq3_xxs", .block_size = 256, .block_bytes = 98, .is_quantized = true},
@@ -411,6 +413,22 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                        .runtime_only = true,
                        .from_float_act = {rz_quantize_row_i8_tl, [RZ_ISA_AVX512] =
                                                                      rz_quantize_row_i8_tl_avx512}},
+    /* Row-interleaved (quants_q6k_r8.h): only tiles, no row decoder. AVX2
+     * only: AVX-512 keeps the stored Q6_K. */
+    [RZ_TYPE_Q6_K_R8] = {.name = "q6_k_r8",
+                         .block_size = 256,
+                         .block_bytes = 210,
+                         .is_quantized = true,
+                         .runtime_only = true,
+                         .vec_dot_type = RZ_TYPE_Q8_K,
+                         .gemm = {[RZ_ISA_SCALAR] = {.tile = rz_gemm_tile_q6_k_r8_q8_K,
+                                                     .rows = RZ_Q6_K_R8_ROWS,
+                                                     .tokens = 1,
+                                                     .interleaved = true},
+                                  [RZ_ISA_AVX2] = {.tile = rz_gemm_tile_q6_k_r8_q8_K_avx2,
+                                                   .rows = RZ_Q6_K_R8_ROWS,
+                                                   .tokens = RZ_Q6_K_R8_AVX2_TOKENS,
+                                                   .interleaved = true}}},
 };
 
 const rz_type_traits *rz_type_traits_get(rz_type type) {

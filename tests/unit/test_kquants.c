@@ -463,6 +463,28 @@ static void test_q8_K_activations(void **state) {
     assert_true(y.d == 0.0f);
     for (int g = 0; g < 16; g++)
         assert_int_equal(y.bsums[g], 0);
+    /* Every ISA path writes the scalar quantizer's bytes: random blocks, ties
+     * of opposite sign at the extreme (the first one wins), a block of zeros,
+     * one of zeros but a tiny value. */
+    enum { BLOCKS = 6 };
+    float row[BLOCKS * 256];
+    for (int i = 0; i < BLOCKS * 256; i++)
+        row[i] = rz_test_rand_uniform(&rng, -2.0f, 2.0f);
+    row[256 + 40] = 4.0f;
+    row[256 + 200] = -4.0f;
+    memset(row + 2 * 256, 0, 256 * sizeof *row);
+    row[3 * 256 + 9] = -4.0f;
+    row[3 * 256 + 10] = 4.0f;
+    memset(row + 4 * 256, 0, 256 * sizeof *row);
+    row[4 * 256 + 5] = 1e-30f;
+    rz_block_q8_K want[BLOCKS], got[BLOCKS];
+    rz_type_from_float_act(RZ_TYPE_Q8_K, RZ_ISA_SCALAR)(row, want, BLOCKS * 256);
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    for (int p = 0; p < n_paths; p++) {
+        rz_type_from_float_act(RZ_TYPE_Q8_K, paths[p])(row, got, BLOCKS * 256);
+        assert_memory_equal(got, want, sizeof want);
+    }
 }
 
 int main(void) {

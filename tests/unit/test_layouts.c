@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/quants_k.h"
+#include "tensor/quants_q6k_r8.h"
 #include "tensor/quants_r8.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/type_traits.h"
@@ -266,6 +267,86 @@ static void test_q4_k_g(void **state) {
     check_layout(&(layout_case){RZ_TYPE_Q4_K, RZ_TYPE_Q4_K_G, k_lengths, 4, 13, q4_K_row, a8_k_token});
 }
 
+/* Q6_K rows: quantized ones, then raw random blocks (every code and scale,
+ * -128 included) under random d. */
+static void q6_K_row(uint64_t *seed, int r, float *values, const rz_type_traits *st, void *row, int64_t n) {
+    quantized_row(seed, r, values, st, row, n);
+    if (r < 2) return;
+    rz_block_q6_K *w = row;
+    for (int64_t b = 0; b < n / RZ_QK_K; b++) {
+        unsigned char *bytes = (unsigned char *)&w[b];
+        for (size_t i = 0; i < sizeof w[b]; i++)
+            bytes[i] = (unsigned char)rz_test_rand_u64(seed);
+        w[b].d = rz_f32_to_fp16(rz_test_rand_uniform(seed, -2.0f, 2.0f));
+    }
+}
+
+/* Q6_K_R8 (rows interleaved, tiles only): lossless, and the tiles of every
+ * path, one token to a full tile, give the scalar Q6_K vec_dot's floats bit
+ * for bit (the same integer block sums, multiplied and added alike). */
+static void test_q6_k_r8(void **state) {
+    (void)state;
+    enum { ROWS = 2 * RZ_Q6_K_R8_ROWS, TOKENS = RZ_Q6_K_R8_AVX2_TOKENS + 3 };
+    static const int64_t lengths[] = {256, 512, 2048 + 256, 5632};
+    const rz_type_traits *st = rz_type_traits_get(RZ_TYPE_Q6_K), *at = rz_type_traits_get(RZ_TYPE_Q8_K);
+    rz_isa paths[RZ_ISA_COUNT];
+    const int n_paths = rz_test_isa_paths(paths);
+    uint64_t seed = 23;
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+        const int64_t n = lengths[li];
+        const uint64_t w_bytes = rz_row_bytes(st, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
+        unsigned char *w = malloc(ROWS * w_bytes), *wl = malloc(ROWS * w_bytes),
+                      *x = malloc(TOKENS * x_bytes);
+        float *values = malloc((size_t)n * sizeof(float)), *a = malloc((size_t)(ROWS * n) * sizeof(float)),
+              *b = malloc((size_t)(ROWS * n) * sizeof(float));
+        for (int r = 0; r < ROWS; r++) {
+            q6_K_row(&seed, r, values, st, w + r * w_bytes, n);
+            st->to_float(w + r * w_bytes, a + r * n, n);
+        }
+        rz_type_repack(RZ_TYPE_Q6_K, RZ_TYPE_Q6_K_R8)(w, wl, n, ROWS);
+        for (int g = 0; g < ROWS / RZ_Q6_K_R8_ROWS; g++)
+            rz_dequantize_q6_k_r8(wl + g * RZ_Q6_K_R8_ROWS * w_bytes, b + g * RZ_Q6_K_R8_ROWS * n, n);
+        assert_memory_equal(a, b, (size_t)(ROWS * n) * sizeof(float));
+        for (int t = 0; t < TOKENS; t++) {
+            a8_k_token(&seed, t, values, n);
+            rz_type_from_float_act(RZ_TYPE_Q8_K, RZ_ISA_SCALAR)(values, x + t * x_bytes, n);
+        }
+        float want[TOKENS][ROWS];
+        for (int t = 0; t < TOKENS; t++)
+            for (int r = 0; r < ROWS; r++)
+                rz_type_vec_dot(RZ_TYPE_Q6_K, RZ_ISA_SCALAR)(n, &want[t][r], w + r * w_bytes,
+                                                             x + t * x_bytes);
+        for (int p = -1; p < n_paths; p++) {
+            const rz_isa isa = p < 0 ? RZ_ISA_SCALAR : paths[p];
+            const rz_gemm_kernel *g = rz_type_gemm(RZ_TYPE_Q6_K_R8, isa);
+            assert_true(g && g->interleaved && g->rows == RZ_Q6_K_R8_ROWS);
+            for (int nt = 1; nt <= g->tokens; nt++) {
+                const int t0 = TOKENS - nt; /* the last tokens: the all-zero and tied ones too */
+                float y[TOKENS * ROWS] = {0};
+                for (int grp = 0; grp < ROWS / RZ_Q6_K_R8_ROWS; grp++)
+                    g->tile(n, wl + grp * RZ_Q6_K_R8_ROWS * w_bytes, w_bytes, RZ_Q6_K_R8_ROWS,
+                            x + (uint64_t)t0 * x_bytes, x_bytes, nt, y + grp * RZ_Q6_K_R8_ROWS, ROWS);
+                for (int t = 0; t < TOKENS; t++)
+                    for (int r = 0; r < ROWS; r++) {
+                        if (t >= nt) {
+                            assert_true(y[t * ROWS + r] == 0.0f); /* not stored */
+                            continue;
+                        }
+                        if (memcmp(&y[t * ROWS + r], &want[t0 + t][r], sizeof(float)))
+                            fail_msg("q6_k_r8 n=%lld isa %d tile of %d tokens at (%d, %d): %.9g vs %.9g",
+                                     (long long)n, isa, nt, r, t, y[t * ROWS + r], want[t0 + t][r]);
+                    }
+            }
+        }
+        free(w);
+        free(wl);
+        free(x);
+        free(values);
+        free(a);
+        free(b);
+    }
+}
+
 /* Ternary rows: quantized ones, then raw random code bytes (TQ2_0's code 3,
  * every TQ1_0 byte) with scales of either sign. */
 static void tq_row(uint64_t *seed, int r, float *values, const rz_type_traits *st, void *row, int64_t n) {
@@ -318,15 +399,24 @@ static void test_runtime_layout_choice(void **state) {
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_TQ2_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_TQ2_0_G);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_TQ1_0, 256, 64, RZ_ISA_AVX512), RZ_TYPE_TQ2_0_G);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_TQ1_0, 256, 64, RZ_ISA_AVX2), RZ_TYPE_TQ1_0);
+    /* Q6_K: rows interleaved on AVX2 only, in whole groups of eight */
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q6_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q6_K_R8);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q6_K, 256, 60, RZ_ISA_AVX2), RZ_TYPE_Q6_K);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q6_K, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q6_K);
+    assert_true(rz_type_traits_get(RZ_TYPE_Q6_K_R8)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_TQ2_0_G)->runtime_only);
     assert_false(rz_type_can_quantize(RZ_TYPE_Q4_0_G4));
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q4_0_g4),  cmocka_unit_test(test_q4_0_r8),
-        cmocka_unit_test(test_q8_0_g16), cmocka_unit_test(test_q4_k_g),
-        cmocka_unit_test(test_tq2_0_g),  cmocka_unit_test(test_runtime_layout_choice),
+        cmocka_unit_test(test_q4_0_g4),
+        cmocka_unit_test(test_q4_0_r8),
+        cmocka_unit_test(test_q8_0_g16),
+        cmocka_unit_test(test_q4_k_g),
+        cmocka_unit_test(test_q6_k_r8),
+        cmocka_unit_test(test_tq2_0_g),
+        cmocka_unit_test(test_runtime_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,36 @@ static inline __m256i load_q4(const rz_block_q4_0 *b) {
                             _mm256_set1_epi8(15));
 }
 
+/* rz_quantize_row_q8_K's steps on 256 values. iscale: -127 / the first value
+ * of largest magnitude, 0 when all are 0 (NaNs never win the maximum: |x|
+ * goes first). */
+static inline float q8_K_iscale(const float *x) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 amax_v = _mm256_setzero_ps();
+    for (int i = 0; i < 256; i += 8)
+        amax_v = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), amax_v);
+    const float amax = hmax8(amax_v);
+    if (amax == 0.0f) return 0.0f;
+    for (int i = 0;; i += 8) {
+        const int hit = _mm256_movemask_ps(
+            _mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+        if (hit) return -127.0f / x[i + __builtin_ctz((unsigned)hit)];
+    }
+}
+
+/* The codes of 32 values: q[v] those of values 8v.. as int32, returned as
+ * bytes in order (clamped, then rounded to nearest even as lrintf). */
+static inline __m256i q8_K_codes32(const float *x, float iscale, __m256i q[4]) {
+    for (int v = 0; v < 4; v++) {
+        __m256 f = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * v), _mm256_set1_ps(iscale));
+        f = _mm256_max_ps(_mm256_min_ps(f, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-128.0f));
+        q[v] = _mm256_cvtps_epi32(f);
+    }
+    return _mm256_permutevar8x32_epi32(
+        _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])),
+        _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 /* Software prefetch of the weights, this many bytes ahead: with only the
  * hardware prefetcher these loops streamed Q8_0 1.3x and Q4_0 2-2.5x slower
  * from DRAM (the float loops gained too little to bother). */

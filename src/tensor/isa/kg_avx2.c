@@ -12,40 +12,16 @@
 #include "tensor/quants_kg.h"
 
 void rz_quantize_row_a8_k_avx2(const float *restrict src, void *restrict dst, int64_t n) {
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     rz_block_a8_k *y = dst;
     for (int64_t b = 0; b < n / RZ_QK_K; b++) {
         const float *x = src + b * RZ_QK_K;
         memset(&y[b], 0, sizeof y[b]);
-        /* NaNs never win the maximum (|x| goes first), as in the scalar
-         * quantizer. */
-        __m256 amax_v = _mm256_setzero_ps();
-        for (int i = 0; i < RZ_QK_K; i += 8)
-            amax_v = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), amax_v);
-        const float amax = hmax8(amax_v);
-        if (amax == 0.0f) continue;
-        /* The first value of largest magnitude, with its sign. */
-        float max = 0.0f;
-        for (int i = 0; i < RZ_QK_K; i += 8) {
-            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask),
-                                                             _mm256_set1_ps(amax), _CMP_EQ_OQ));
-            if (hit) {
-                max = x[i + __builtin_ctz((unsigned)hit)];
-                break;
-            }
-        }
-        const float iscale = -127.0f / max;
+        const float iscale = q8_K_iscale(x);
+        if (iscale == 0.0f) continue;
         for (int g = 0; g < 8; g++) {
             __m256i q[4];
-            for (int v = 0; v < 4; v++) {
-                __m256 f = _mm256_mul_ps(_mm256_loadu_ps(x + 32 * g + 8 * v), _mm256_set1_ps(iscale));
-                f = _mm256_max_ps(_mm256_min_ps(f, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-128.0f));
-                q[v] = _mm256_cvtps_epi32(f); /* nearest-even, as lrintf */
-            }
+            const __m256i bytes = q8_K_codes32(x + 32 * g, iscale, q);
             /* Codes 8v.. of the sub-block go to qs[64v + 8g ..]. */
-            const __m256i bytes = _mm256_permutevar8x32_epi32(
-                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])),
-                _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
             int64_t part[4];
             memcpy(part, &bytes, sizeof part);
             for (int v = 0; v < 4; v++)
