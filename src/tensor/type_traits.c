@@ -12,7 +12,7 @@
 #include "tensor/quants_k.h"
 #include "tensor/quants_kg.h"
 #include "tensor/quants_q6k_r8.h"
-#include "tensor/quants_r8.h"
+#include "tensor/quants_q4_0_r8.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/quants_tl.h"
 
@@ -385,7 +385,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                                    .rows = RZ_TL_TILE_ROWS,
                                                    .tokens = RZ_TL_TOKENS,
                                                    .interleaved = true}}},
-    /* Row-interleaved (quants_r8.h): tiles only, a group's rows per call. */
+    /* Row-interleaved (quants_q4_0_r8.h): tiles only, a group's rows per call. */
     [RZ_TYPE_Q4_0_R8] = {.name = "q4_0_r8",
                          .block_size = RZ_QK4_0,
                          .block_bytes = sizeof(rz_block_q4_0),

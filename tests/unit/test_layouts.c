@@ -7,7 +7,7 @@
 
 #include "tensor/quants_k.h"
 #include "tensor/quants_q6k_r8.h"
-#include "tensor/quants_r8.h"
+#include "tensor/quants_q4_0_r8.h"
 #include "tensor/quants_ternary.h"
 #include "tensor/type_traits.h"
 #include "test_support.h"

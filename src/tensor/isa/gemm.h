@@ -56,7 +56,7 @@ void rz_gemm_tile_q8_0_g16_a8_g16_avx2(int64_t n, const void *w, uint64_t w_stri
 void rz_gemm_tile_q4_0_g4_a8_g4_avx2(int64_t n, const void *w, uint64_t w_stride, int nr, const void *x,
                                      uint64_t x_stride, int nt, float *y, int64_t y_stride);
 
-/* AVX2 tokens of the Q4_0_R8 tile (r8_avx2.c), whose rows are its group of 8. */
+/* AVX2 tokens of the Q4_0_R8 tile (q4_0_r8_avx2.c), whose rows are its group of 8. */
 enum { RZ_R8_AVX2_TOKENS = 4 };
 
 /* AVX2 tokens of the Q3_K / Q6_K tiles (kquants_avx2.c), a row at a time. */

@@ -1,4 +1,4 @@
-/* AVX2 tile of Q4_0_R8 x A8_R8 (tensor/quants_r8.h): eight rows, one per
+/* AVX2 tile of Q4_0_R8 x A8_R8 (tensor/quants_q4_0_r8.h): eight rows, one per
  * 32-bit lane, so a block column needs no horizontal sums and is decoded
  * once for all the tile's tokens.
  *
@@ -12,7 +12,7 @@
 
 #include "tensor/isa/avx2_inl.h"
 #include "tensor/isa/gemm.h"
-#include "tensor/quants_r8.h"
+#include "tensor/quants_q4_0_r8.h"
 
 enum { R8_TOKENS = RZ_R8_AVX2_TOKENS };
 

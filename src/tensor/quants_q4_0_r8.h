@@ -14,8 +14,8 @@
  * broadcast of codes 4j..4j+3 (16+4j..16+4j+3) multiplies all eight rows'
  * low (high) nibbles of ymm j, and corr turns the unsigned nibble sums into
  * those of the signed values. The integer block sums are Q4_0 x Q8_0's. */
-#ifndef RZ_TENSOR_QUANTS_R8_H
-#define RZ_TENSOR_QUANTS_R8_H
+#ifndef RZ_TENSOR_QUANTS_Q4_0_R8_H
+#define RZ_TENSOR_QUANTS_Q4_0_R8_H
 
 #include <stdint.h>
 

@@ -1,4 +1,4 @@
-#include "tensor/quants_r8.h"
+#include "tensor/quants_q4_0_r8.h"
 
 #include <string.h>
 
