@@ -174,7 +174,8 @@ typedef enum rz_type {
     RZ_TYPE_Q4_0_R8 = 51,  /* Q4_0 with 8 rows interleaved, one per 32-bit lane (AVX2) */
     RZ_TYPE_A8_R8 = 52,    /* its activations: Q8_0 codes with float scale and offset term */
     RZ_TYPE_Q6_K_R8 = 53,  /* Q6_K with rows interleaved in groups of eight (AVX2) */
-    RZ_TYPE_COUNT = 54
+    RZ_TYPE_Q4_K_R8 = 54,  /* Q4_K with rows interleaved in groups of eight (AVX2) */
+    RZ_TYPE_COUNT = 55
 } rz_type;
 
 /* Type name as ggml spells it ("f32", "q4_0", "q4_K", ...); NULL if unknown. */

@@ -11,6 +11,7 @@
 #include "tensor/quants_g4.h"
 #include "tensor/quants_k.h"
 #include "tensor/quants_kg.h"
+#include "tensor/quants_q4k_r8.h"
 #include "tensor/quants_q6k_r8.h"
 #include "tensor/quants_q4_0_r8.h"
 #include "tensor/quants_ternary.h"
@@ -138,7 +139,7 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                   rz_vec_dot_q4_K_q8_K_avx512},
                       .gemm = {[RZ_ISA_AVX2] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_K_q8_K_avx2),
                                [RZ_ISA_AVX512] = RZ_GEMM_DEFAULT_SHAPE(rz_gemm_tile_q4_K_q8_K_avx512)},
-                      .repack = {{rz_repack_q4_k_g, RZ_TYPE_Q4_K_G}}},
+                      .repack = {{rz_repack_q4_k_r8, RZ_TYPE_Q4_K_R8}, {rz_repack_q4_k_g, RZ_TYPE_Q4_K_G}}},
     [RZ_TYPE_Q5_K] = {.name = "q5_K",
                       .block_size = 256,
                       .block_bytes = 176,
@@ -428,6 +429,22 @@ static const rz_type_traits type_table[RZ_TYPE_COUNT] = {
                                   [RZ_ISA_AVX2] = {.tile = rz_gemm_tile_q6_k_r8_q8_K_avx2,
                                                    .rows = RZ_Q6_K_R8_ROWS,
                                                    .tokens = RZ_Q6_K_R8_AVX2_TOKENS,
+                                                   .interleaved = true}}},
+    /* Row-interleaved (quants_q4k_r8.h), as Q6_K_R8. AVX2 only: AVX-512
+     * takes Q4_K_G, whose vpdpbusd tile is faster there. */
+    [RZ_TYPE_Q4_K_R8] = {.name = "q4_k_r8",
+                         .block_size = 256,
+                         .block_bytes = 144,
+                         .is_quantized = true,
+                         .runtime_only = true,
+                         .vec_dot_type = RZ_TYPE_Q8_K,
+                         .gemm = {[RZ_ISA_SCALAR] = {.tile = rz_gemm_tile_q4_k_r8_q8_K,
+                                                     .rows = RZ_Q4_K_R8_ROWS,
+                                                     .tokens = 1,
+                                                     .interleaved = true},
+                                  [RZ_ISA_AVX2] = {.tile = rz_gemm_tile_q4_k_r8_q8_K_avx2,
+                                                   .rows = RZ_Q4_K_R8_ROWS,
+                                                   .tokens = RZ_Q4_K_R8_AVX2_TOKENS,
                                                    .interleaved = true}}},
 };
 

@@ -165,7 +165,8 @@ static void test_matmul_batches(void **state) {
     (void)state;
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
-    const rz_type types[] = {RZ_TYPE_F16, RZ_TYPE_BF16, RZ_TYPE_Q8_0, RZ_TYPE_Q4_0, RZ_TYPE_Q6_K};
+    const rz_type types[] = {RZ_TYPE_F16,  RZ_TYPE_BF16, RZ_TYPE_Q8_0,
+                             RZ_TYPE_Q4_0, RZ_TYPE_Q6_K, RZ_TYPE_Q4_K};
     const int64_t shapes[][3] = {{4096, 9, 70}, {4096, 21, 33}, {512, 7, 5}, {4096, 40, 70},
                                  {1024, 24, 9}, {1024, 24, 1},  {256, 8, 3}}; /* k, rows, tokens */
     rz_threadpool *pool2;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/quants_k.h"
+#include "tensor/quants_q4k_r8.h"
 #include "tensor/quants_q6k_r8.h"
 #include "tensor/quants_q4_0_r8.h"
 #include "tensor/quants_ternary.h"
@@ -281,17 +282,25 @@ static void q6_K_row(uint64_t *seed, int r, float *values, const rz_type_traits 
     }
 }
 
-/* Q6_K_R8 (rows interleaved, tiles only): lossless, and the tiles of every
- * path, one token to a full tile, give the scalar Q6_K vec_dot's floats bit
+/* A row-interleaved layout of eight-row groups (tiles only): lossless
+ * through its group unpacker, and the tiles of every path, one token to a
+ * full tile and one more, give the stored type's scalar vec_dot floats bit
  * for bit (the same integer block sums, multiplied and added alike). */
-static void test_q6_k_r8(void **state) {
-    (void)state;
-    enum { ROWS = 2 * RZ_Q6_K_R8_ROWS, TOKENS = RZ_Q6_K_R8_AVX2_TOKENS + 3 };
+typedef struct r8_case {
+    rz_type stored, layout;
+    uint64_t seed;
+    void (*weight_row)(uint64_t *seed, int r, float *values, const rz_type_traits *st, void *w, int64_t n);
+    void (*unpack)(const void *restrict src, float *restrict dst, int64_t n);
+} r8_case;
+
+static void check_r8(const r8_case *c) {
+    enum { GROUP = 8, ROWS = 2 * GROUP, TOKENS = RZ_GEMM_MAX_TOKENS + 1 };
     static const int64_t lengths[] = {256, 512, 2048 + 256, 5632};
-    const rz_type_traits *st = rz_type_traits_get(RZ_TYPE_Q6_K), *at = rz_type_traits_get(RZ_TYPE_Q8_K);
+    const rz_type_traits *st = rz_type_traits_get(c->stored), *lt = rz_type_traits_get(c->layout),
+                         *at = rz_type_traits_get(st->vec_dot_type);
     rz_isa paths[RZ_ISA_COUNT];
     const int n_paths = rz_test_isa_paths(paths);
-    uint64_t seed = 23;
+    uint64_t seed = c->seed;
     for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
         const int64_t n = lengths[li];
         const uint64_t w_bytes = rz_row_bytes(st, (uint64_t)n), x_bytes = rz_row_bytes(at, (uint64_t)n);
@@ -300,32 +309,34 @@ static void test_q6_k_r8(void **state) {
         float *values = malloc((size_t)n * sizeof(float)), *a = malloc((size_t)(ROWS * n) * sizeof(float)),
               *b = malloc((size_t)(ROWS * n) * sizeof(float));
         for (int r = 0; r < ROWS; r++) {
-            q6_K_row(&seed, r, values, st, w + r * w_bytes, n);
+            c->weight_row(&seed, r, values, st, w + r * w_bytes, n);
             st->to_float(w + r * w_bytes, a + r * n, n);
         }
-        rz_type_repack(RZ_TYPE_Q6_K, RZ_TYPE_Q6_K_R8)(w, wl, n, ROWS);
-        for (int g = 0; g < ROWS / RZ_Q6_K_R8_ROWS; g++)
-            rz_dequantize_q6_k_r8(wl + g * RZ_Q6_K_R8_ROWS * w_bytes, b + g * RZ_Q6_K_R8_ROWS * n, n);
+        rz_type_repack(c->stored, c->layout)(w, wl, n, ROWS);
+        for (int g = 0; g < ROWS / GROUP; g++)
+            c->unpack(wl + g * GROUP * w_bytes, b + g * GROUP * n, n);
         assert_memory_equal(a, b, (size_t)(ROWS * n) * sizeof(float));
         for (int t = 0; t < TOKENS; t++) {
             a8_k_token(&seed, t, values, n);
-            rz_type_from_float_act(RZ_TYPE_Q8_K, RZ_ISA_SCALAR)(values, x + t * x_bytes, n);
+            rz_type_from_float_act(st->vec_dot_type, RZ_ISA_SCALAR)(values, x + t * x_bytes, n);
         }
         float want[TOKENS][ROWS];
         for (int t = 0; t < TOKENS; t++)
             for (int r = 0; r < ROWS; r++)
-                rz_type_vec_dot(RZ_TYPE_Q6_K, RZ_ISA_SCALAR)(n, &want[t][r], w + r * w_bytes,
-                                                             x + t * x_bytes);
+                rz_type_vec_dot(c->stored, RZ_ISA_SCALAR)(n, &want[t][r], w + r * w_bytes, x + t * x_bytes);
         for (int p = -1; p < n_paths; p++) {
             const rz_isa isa = p < 0 ? RZ_ISA_SCALAR : paths[p];
-            const rz_gemm_kernel *g = rz_type_gemm(RZ_TYPE_Q6_K_R8, isa);
-            assert_true(g && g->interleaved && g->rows == RZ_Q6_K_R8_ROWS);
-            for (int nt = 1; nt <= g->tokens; nt++) {
-                const int t0 = TOKENS - nt; /* the last tokens: the all-zero and tied ones too */
+            const rz_gemm_kernel *g = rz_type_gemm(c->layout, isa);
+            assert_true(g && g->interleaved && g->rows == GROUP && g->tokens < TOKENS);
+            for (int nt = 1; nt <= g->tokens + 1; nt++) {
+                const int t0 = TOKENS - nt;
                 float y[TOKENS * ROWS] = {0};
-                for (int grp = 0; grp < ROWS / RZ_Q6_K_R8_ROWS; grp++)
-                    g->tile(n, wl + grp * RZ_Q6_K_R8_ROWS * w_bytes, w_bytes, RZ_Q6_K_R8_ROWS,
-                            x + (uint64_t)t0 * x_bytes, x_bytes, nt, y + grp * RZ_Q6_K_R8_ROWS, ROWS);
+                /* a tile takes at most g->tokens: the runner's split */
+                for (int t1 = 0; t1 < nt; t1 += g->tokens)
+                    for (int grp = 0; grp < ROWS / GROUP; grp++)
+                        g->tile(n, wl + grp * GROUP * w_bytes, w_bytes, GROUP,
+                                x + (uint64_t)(t0 + t1) * x_bytes, x_bytes,
+                                nt - t1 < g->tokens ? nt - t1 : g->tokens, y + t1 * ROWS + grp * GROUP, ROWS);
                 for (int t = 0; t < TOKENS; t++)
                     for (int r = 0; r < ROWS; r++) {
                         if (t >= nt) {
@@ -333,7 +344,7 @@ static void test_q6_k_r8(void **state) {
                             continue;
                         }
                         if (memcmp(&y[t * ROWS + r], &want[t0 + t][r], sizeof(float)))
-                            fail_msg("q6_k_r8 n=%lld isa %d tile of %d tokens at (%d, %d): %.9g vs %.9g",
+                            fail_msg("%s n=%lld isa %d tile of %d tokens at (%d, %d): %.9g vs %.9g", lt->name,
                                      (long long)n, isa, nt, r, t, y[t * ROWS + r], want[t0 + t][r]);
                     }
             }
@@ -345,6 +356,16 @@ static void test_q6_k_r8(void **state) {
         free(a);
         free(b);
     }
+}
+
+static void test_q6_k_r8(void **state) {
+    (void)state;
+    check_r8(&(r8_case){RZ_TYPE_Q6_K, RZ_TYPE_Q6_K_R8, 23, q6_K_row, rz_dequantize_q6_k_r8});
+}
+
+static void test_q4_k_r8(void **state) {
+    (void)state;
+    check_r8(&(r8_case){RZ_TYPE_Q4_K, RZ_TYPE_Q4_K_R8, 29, q4_K_row, rz_dequantize_q4_k_r8});
 }
 
 /* Ternary rows: quantized ones, then raw random code bytes (TQ2_0's code 3,
@@ -387,7 +408,10 @@ static void test_runtime_layout_choice(void **state) {
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q8_0, 96, 64, RZ_ISA_AVX2), RZ_TYPE_Q8_0_G16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_F16, 256, 64, RZ_ISA_AVX512), RZ_TYPE_F16);
     assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX512), RZ_TYPE_Q4_K_G);
-    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K_G);
+    /* Q4_K on AVX2: rows interleaved where they are whole groups of eight */
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 64, RZ_ISA_AVX2), RZ_TYPE_Q4_K_R8);
+    assert_int_equal(rz_type_runtime_layout(RZ_TYPE_Q4_K, 256, 60, RZ_ISA_AVX2), RZ_TYPE_Q4_K_G);
+    assert_true(rz_type_traits_get(RZ_TYPE_Q4_K_R8)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_A8_G4)->runtime_only);
     assert_true(rz_type_traits_get(RZ_TYPE_Q4_0_R8)->runtime_only);
@@ -410,13 +434,10 @@ static void test_runtime_layout_choice(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q4_0_g4),
-        cmocka_unit_test(test_q4_0_r8),
-        cmocka_unit_test(test_q8_0_g16),
-        cmocka_unit_test(test_q4_k_g),
-        cmocka_unit_test(test_q6_k_r8),
-        cmocka_unit_test(test_tq2_0_g),
-        cmocka_unit_test(test_runtime_layout_choice),
+        cmocka_unit_test(test_q4_0_g4),  cmocka_unit_test(test_q4_0_r8),
+        cmocka_unit_test(test_q8_0_g16), cmocka_unit_test(test_q4_k_g),
+        cmocka_unit_test(test_q6_k_r8),  cmocka_unit_test(test_q4_k_r8),
+        cmocka_unit_test(test_tq2_0_g),  cmocka_unit_test(test_runtime_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
