@@ -197,10 +197,7 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
             }
             for (int j = 0; j < lo; j++)
                 si[j] = 0.0f;
-            for (int j = lo; j < hi; j++) {
-                si[j] = expf(si[j] - block_max);
-                run_sum[i] += si[j];
-            }
+            run_sum[i] += rz_exp_sum(si + lo, hi - lo, block_max);
             for (int j = hi; j < nk; j++)
                 si[j] = 0.0f;
             run_max[i] = block_max;

@@ -1,20 +1,18 @@
 #include "kernels/ops.h"
 
 #include <math.h>
-#include <stdbool.h>
 
 #include "kernels/isa/ops.h"
 #include "tensor/fp16.h"
 #include "ryzanstein.h"
 
-/* Row operators with a faster path than the scalar code go through it when
- * that is the active ISA. */
-static bool avx512_active(void) { return rz_isa_active() == RZ_ISA_AVX512; }
+/* Row operators go through the active ISA's path where there is one. */
 
 void rz_rms_norm(float *out, const float *x, const float *weight, int64_t n, float eps) {
-    if (avx512_active()) {
-        rz_rms_norm_avx512(out, x, weight, n, eps);
-        return;
+    switch (rz_isa_active()) {
+    case RZ_ISA_AVX512: rz_rms_norm_avx512(out, x, weight, n, eps); return;
+    case RZ_ISA_AVX2: rz_rms_norm_avx2(out, x, weight, n, eps); return;
+    default: break;
     }
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++)
@@ -65,28 +63,39 @@ void rz_rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, r
     }
 }
 
+float rz_exp_sum(float *x, int64_t n, float shift) {
+    switch (rz_isa_active()) {
+    case RZ_ISA_AVX512: return rz_exp_sum_avx512(x, n, shift);
+    case RZ_ISA_AVX2: return rz_exp_sum_avx2(x, n, shift);
+    default: break;
+    }
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - shift);
+        sum += x[i];
+    }
+    return sum;
+}
+
 void rz_softmax(float *x, int64_t n) {
-    if (avx512_active()) {
-        rz_softmax_avx512(x, n);
-        return;
+    switch (rz_isa_active()) {
+    case RZ_ISA_AVX512: rz_softmax_avx512(x, n); return;
+    case RZ_ISA_AVX2: rz_softmax_avx2(x, n); return;
+    default: break;
     }
     float max = x[0];
     for (int64_t i = 1; i < n; i++)
         max = x[i] > max ? x[i] : max;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / rz_exp_sum(x, n, max);
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;
 }
 
 void rz_swiglu(float *gate, const float *up, int64_t n) {
-    if (avx512_active()) {
-        rz_swiglu_avx512(gate, up, n);
-        return;
+    switch (rz_isa_active()) {
+    case RZ_ISA_AVX512: rz_swiglu_avx512(gate, up, n); return;
+    case RZ_ISA_AVX2: rz_swiglu_avx2(gate, up, n); return;
+    default: break;
     }
     for (int64_t i = 0; i < n; i++)
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
@@ -119,9 +128,10 @@ void rz_swiglu_oai(float *gate, const float *up, int64_t n) {
 }
 
 void rz_relu_sqr_glu(float *gate, const float *up, int64_t n) {
-    if (avx512_active()) { /* the scalar loop branches on every sign */
-        rz_relu_sqr_glu_avx512(gate, up, n);
-        return;
+    switch (rz_isa_active()) { /* the scalar loop branches on every sign */
+    case RZ_ISA_AVX512: rz_relu_sqr_glu_avx512(gate, up, n); return;
+    case RZ_ISA_AVX2: rz_relu_sqr_glu_avx2(gate, up, n); return;
+    default: break;
     }
     for (int64_t i = 0; i < n; i++) {
         const float r = gate[i] > 0.0f ? gate[i] : 0.0f;

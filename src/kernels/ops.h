@@ -23,6 +23,9 @@ void rz_rope_angles(float *cos_out, float *sin_out, const float *freqs, int64_t 
 void rz_rope_apply(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, rz_rope_style style,
                    const float *cos_v, const float *sin_v);
 
+/* x[i] = exp(x[i] - shift); returns their sum (float). */
+float rz_exp_sum(float *x, int64_t n, float shift);
+
 /* In-place softmax over n values (max-subtracted, float). */
 void rz_softmax(float *x, int64_t n);
 
