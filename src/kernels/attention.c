@@ -89,6 +89,8 @@ rz_status rz_attn_kernels_get(rz_type type_k, rz_type type_v, int64_t head_dim, 
     out->k_to_float = kt->to_float;
     out->v_to_float = rz_type_traits_get(type_v)->to_float;
     out->q_to_float = rz_type_traits_get(out->q_type)->to_float;
+    out->k_f32 = type_k == RZ_TYPE_F32;
+    out->v_f32 = type_v == RZ_TYPE_F32;
     out->gemm = rz_attn_gemm(isa);
     if (isa == RZ_ISA_AVX512 && head_dim % 16 == 0) {
         if (type_k == RZ_TYPE_F32) out->k_scores = rz_attn_scores_f32_avx512;
@@ -173,10 +175,15 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
     for (uint32_t j0 = min_first; j0 < max_keys; j0 += KB) {
         const int nk = max_keys - j0 < KB ? (int)(max_keys - j0) : KB;
         for (int j = 0; j < nk; j++) {
-            kern->k_to_float(a->k + (uint64_t)(j0 + j) * a->k_stride, row, hd);
+            const char *key = a->k + (uint64_t)(j0 + j) * a->k_stride;
+            const float *kf = (const float *)(const void *)key;
+            if (!kern->k_f32) {
+                kern->k_to_float(key, row, hd);
+                kf = row;
+            }
             for (int64_t d = 0; d < hd; d++)
-                kt[d * KB + j] = row[d];
-            kern->v_to_float(a->v + (uint64_t)(j0 + j) * a->v_stride, vb + j * hd, hd);
+                kt[d * KB + j] = kf[d];
+            if (!kern->v_f32) kern->v_to_float(a->v + (uint64_t)(j0 + j) * a->v_stride, vb + j * hd, hd);
         }
         memset(s, 0, (size_t)n_rows * KB * sizeof *s);
         kern->gemm(n_rows, nk, (int)hd, qm, hd, kt, KB, s, KB);
@@ -202,7 +209,12 @@ void rz_attention_block(const rz_attn_kernels *kern, const rz_attn_block *a, voi
                 si[j] = 0.0f;
             run_max[i] = block_max;
         }
-        kern->gemm(n_rows, (int)hd, nk, s, KB, vb, hd, o, hd);
+        if (kern->v_f32) /* rows of the cache as they are */
+            kern->gemm(n_rows, (int)hd, nk, s, KB,
+                       (const float *)(const void *)(a->v + (uint64_t)j0 * a->v_stride),
+                       (int64_t)(a->v_stride / sizeof(float)), o, hd);
+        else
+            kern->gemm(n_rows, (int)hd, nk, s, KB, vb, hd, o, hd);
     }
     for (int i = 0; i < n_rows; i++) {
         const float inv = 1.0f / run_sum[i];

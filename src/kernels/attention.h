@@ -52,6 +52,7 @@ typedef struct rz_attn_kernels {
     uint64_t q_conv_bytes; /* scratch for one converted head */
     /* blocked attention: rows of K, V and converted queries back to float */
     rz_to_float_fn k_to_float, v_to_float, q_to_float;
+    bool k_f32, v_f32; /* float caches: blocks read them in place, no copy */
     rz_attn_gemm_fn gemm;
 } rz_attn_kernels;
 

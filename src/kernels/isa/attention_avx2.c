@@ -1,5 +1,6 @@
 /* AVX2 + FMA + F16C attention value kernels: 8 floats per step. */
 #include <immintrin.h>
+#include <stdbool.h>
 
 #include "kernels/isa/attention.h"
 #include "tensor/quants.h"
@@ -69,46 +70,73 @@ void rz_attn_axpy_q4_0_avx2(int64_t n, float p, const void *restrict v, float *r
     }
 }
 
-/* As the AVX-512 version: four rows of a by 32 columns of b per step,
- * columns past n masked off with vmaskmov. */
+/* Six rows of a by 16 columns of b per step: 12 accumulators, two of b and
+ * a broadcast fill 15 of the 16 ymm registers (the AVX-512 shape, 4 x 32,
+ * spilled its accumulators to the stack on every step). Columns past n
+ * (the last step's) are masked off with vmaskmov, which costs more than
+ * plain loads, so whole steps use those. */
 static inline __m256i column_mask(int left) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lane);
 }
 
+enum { GEMM_MR = 6, GEMM_NV = 2 };
+
+static inline __attribute__((always_inline)) void gemm_step(int k, const float *const ar[GEMM_MR],
+                                                            float *const *cr, int nr, const float *b,
+                                                            int64_t ldb, int left, bool whole) {
+    __m256i mask[GEMM_NV];
+    __m256 acc[GEMM_MR][GEMM_NV];
+    for (int v = 0; v < GEMM_NV; v++)
+        mask[v] = column_mask(left - 8 * v);
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int v = 0; v < GEMM_NV; v++)
+            acc[r][v] = whole ? _mm256_loadu_ps(cr[r] + 8 * v) : _mm256_maskload_ps(cr[r] + 8 * v, mask[v]);
+    for (int l = 0; l < k; l++) {
+        __m256 bv[GEMM_NV];
+        for (int v = 0; v < GEMM_NV; v++)
+            bv[v] = whole ? _mm256_loadu_ps(b + l * ldb + 8 * v)
+                          : _mm256_maskload_ps(b + l * ldb + 8 * v, mask[v]);
+        for (int r = 0; r < GEMM_MR; r++) {
+            const __m256 av = _mm256_broadcast_ss(&ar[r][l]);
+            for (int v = 0; v < GEMM_NV; v++)
+                acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+    }
+    /* a constant trip count: with r < nr, GCC kept acc in memory as well */
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int v = 0; v < GEMM_NV; v++) {
+            if (r >= nr) break;
+            if (whole)
+                _mm256_storeu_ps(cr[r] + 8 * v, acc[r][v]);
+            else
+                _mm256_maskstore_ps(cr[r] + 8 * v, mask[v], acc[r][v]);
+        }
+}
+
 void rz_attn_gemm_avx2(int m, int n, int k, const float *a, int64_t lda, const float *b, int64_t ldb,
                        float *c, int64_t ldc) {
-    enum { MR = 4, NV = 4 };
-    for (int i = 0; i < m; i += MR) {
-        const int nr = m - i < MR ? m - i : MR;
-        const float *ar[MR];
-        float *cr[MR];
-        for (int r = 0; r < MR; r++) {
+    for (int i = 0; i < m; i += GEMM_MR) {
+        const int nr = m - i < GEMM_MR ? m - i : GEMM_MR;
+        const float *ar[GEMM_MR];
+        float *cr[GEMM_MR];
+        for (int r = 0; r < GEMM_MR; r++) {
             const int row = i + (r < nr ? r : nr - 1);
             ar[r] = a + row * lda;
             cr[r] = c + row * ldc;
         }
-        for (int j = 0; j < n; j += 8 * NV) {
-            __m256i mask[NV];
-            for (int v = 0; v < NV; v++)
-                mask[v] = column_mask(n - j - 8 * v);
-            __m256 acc[MR][NV];
-            for (int r = 0; r < MR; r++)
-                for (int v = 0; v < NV; v++)
-                    acc[r][v] = _mm256_maskload_ps(cr[r] + j + 8 * v, mask[v]);
-            for (int l = 0; l < k; l++) {
-                __m256 bv[NV];
-                for (int v = 0; v < NV; v++)
-                    bv[v] = _mm256_maskload_ps(b + l * ldb + j + 8 * v, mask[v]);
-                for (int r = 0; r < MR; r++) {
-                    const __m256 av = _mm256_broadcast_ss(&ar[r][l]);
-                    for (int v = 0; v < NV; v++)
-                        acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
-                }
-            }
-            for (int r = 0; r < nr; r++)
-                for (int v = 0; v < NV; v++)
-                    _mm256_maskstore_ps(cr[r] + j + 8 * v, mask[v], acc[r][v]);
+        int j = 0;
+        for (; j + 8 * GEMM_NV <= n; j += 8 * GEMM_NV) {
+            float *cj[GEMM_MR];
+            for (int r = 0; r < GEMM_MR; r++)
+                cj[r] = cr[r] + j;
+            gemm_step(k, ar, cj, nr, b + j, ldb, 8 * GEMM_NV, true);
+        }
+        if (j < n) {
+            float *cj[GEMM_MR];
+            for (int r = 0; r < GEMM_MR; r++)
+                cj[r] = cr[r] + j;
+            gemm_step(k, ar, cj, nr, b + j, ldb, n - j, false);
         }
     }
 }

@@ -98,9 +98,12 @@ void rz_attn_gemm_avx512(int m, int n, int k, const float *a, int64_t lda, const
                         acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
                 }
             }
-            for (int r = 0; r < nr; r++)
-                for (int v = 0; v < NV; v++)
+            /* a constant trip count: with r < nr, GCC kept acc in memory as well */
+            for (int r = 0; r < MR; r++)
+                for (int v = 0; v < NV; v++) {
+                    if (r >= nr) break;
                     _mm512_mask_storeu_ps(cr[r] + j + 16 * v, mask[v], acc[r][v]);
+                }
         }
     }
 }
