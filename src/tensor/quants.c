@@ -167,16 +167,16 @@ int32_t rz_block_dot_q4_0_q8_0(const rz_block_q4_0 *x, const rz_block_q8_0 *y) {
 
 /* Eight interleaved partial sums, like one 8-lane SIMD accumulator, then the
  * tail; FLOAT_AT(p, i) widens element i. */
-#define DOT_FLOAT_LANES(FLOAT_AT)                                                                            \
+#define DOT_FLOAT_LANES(X_AT, Y_AT)                                                                          \
     float lanes[8] = {0};                                                                                    \
     int64_t i = 0;                                                                                           \
     for (; i + 8 <= n; i += 8)                                                                               \
         for (int k = 0; k < 8; k++)                                                                          \
-            lanes[k] += FLOAT_AT(x, i + k) * FLOAT_AT(y, i + k);                                             \
+            lanes[k] += X_AT(x, i + k) * Y_AT(y, i + k);                                                     \
     float sum =                                                                                              \
         ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));   \
     for (; i < n; i++)                                                                                       \
-        sum += FLOAT_AT(x, i) * FLOAT_AT(y, i);                                                              \
+        sum += X_AT(x, i) * Y_AT(y, i);                                                                      \
     *s = sum
 
 #define F32_AT(p, i)  ((p)[i])
@@ -185,17 +185,18 @@ int32_t rz_block_dot_q4_0_q8_0(const rz_block_q4_0 *x, const rz_block_q8_0 *y) {
 
 void rz_vec_dot_f32(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const float *x = vx, *y = vy;
-    DOT_FLOAT_LANES(F32_AT);
+    DOT_FLOAT_LANES(F32_AT, F32_AT);
 }
 
 void rz_vec_dot_f16(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_fp16 *x = vx, *y = vy;
-    DOT_FLOAT_LANES(F16_AT);
+    const rz_fp16 *x = vx;
+    const float *y = vy; /* F16_ACT */
+    DOT_FLOAT_LANES(F16_AT, F32_AT);
 }
 
 void rz_vec_dot_bf16(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const rz_bf16 *x = vx, *y = vy;
-    DOT_FLOAT_LANES(BF16_AT);
+    DOT_FLOAT_LANES(BF16_AT, BF16_AT);
 }
 
 void rz_vec_dot_q8_0_q8_0(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {

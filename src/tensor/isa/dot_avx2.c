@@ -28,22 +28,27 @@ static inline __m256 load_f16x8(const rz_fp16 *p) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 
+/* y is F16_ACT (floats): one conversion per product instead of two, and the
+ * row prefetched (TinyLlama F16 tg32 at one thread, RZ_ISA=avx2: 6-8 tok/s
+ * before, 8-10 with both, 6-7 without the prefetch). */
 void rz_vec_dot_f16_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_fp16 *x = vx, *y = vy;
+    const rz_fp16 *x = vx;
+    const float *y = vy;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
            a3 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
-        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), a3);
+        prefetch_bytes(x + i, PREFETCH_BYTES, 32 * sizeof(rz_fp16));
+        a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
     }
     for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
+        a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
     float sum = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++)
-        sum += rz_fp16_to_f32(x[i]) * rz_fp16_to_f32(y[i]);
+        sum += rz_fp16_to_f32(x[i]) * y[i];
     *s = sum;
 }
 

@@ -27,20 +27,20 @@ void rz_vec_dot_f32_avx512(int64_t n, float *restrict s, const void *restrict vx
 /* Whole 64-value steps on ymm, eight accumulators: with zmm conversions and
  * multiply-adds the row streamed 2-3 % slower here (bench_dot, rows of 1536
  * to 2560), as loops dense in 512-bit arithmetic do on this machine. */
-/* 64 values of x against y into eight accumulators. */
-static inline void f16_step(__m256 a[8], const rz_fp16 *x, const rz_fp16 *y) {
+/* 64 values of x against y (F16_ACT: floats) into eight accumulators. */
+static inline void f16_step(__m256 a[8], const rz_fp16 *x, const float *y) {
     prefetch_bytes(x, PREFETCH_BYTES, 64 * sizeof(rz_fp16));
     for (int k = 0; k < 8; k++)
         a[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * k))),
-                               _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + 8 * k))), a[k]);
+                               _mm256_loadu_ps(y + 8 * k), a[k]);
 }
 
-static inline float f16_finish(__m256 a[8], int64_t i, int64_t n, const rz_fp16 *x, const rz_fp16 *y) {
+static inline float f16_finish(__m256 a[8], int64_t i, int64_t n, const rz_fp16 *x, const float *y) {
     __m512 tail = _mm512_setzero_ps();
     for (; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
-        const __m512 yv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + i));
+        const __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
         tail = _mm512_fmadd_ps(xv, yv, tail);
     }
     for (int k = 0; k < 4; k++)
@@ -50,7 +50,8 @@ static inline float f16_finish(__m256 a[8], int64_t i, int64_t n, const rz_fp16 
 }
 
 void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const rz_fp16 *x = vx, *y = vy;
+    const rz_fp16 *x = vx;
+    const float *y = vy;
     __m256 a[8];
     for (int k = 0; k < 8; k++)
         a[k] = _mm256_setzero_ps();
@@ -62,7 +63,8 @@ void rz_vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx
 
 void rz_vec_dot2_f16_avx512(int64_t n, float *restrict s, const void *restrict vx0, const void *restrict vx1,
                             const void *restrict vy) {
-    const rz_fp16 *x0 = vx0, *x1 = vx1, *y = vy;
+    const rz_fp16 *x0 = vx0, *x1 = vx1;
+    const float *y = vy;
     __m256 a[8], b[8];
     for (int k = 0; k < 8; k++)
         a[k] = b[k] = _mm256_setzero_ps();
