@@ -9,22 +9,27 @@
 #include "tensor/quants_k.h"
 #include "tensor/quants_ternary.h"
 
-/* int32 lanes of sum codes*q over one 32-byte code vector c whose 2-bit field
- * at shift SH[l] pairs with the 32 activations at q + 32*l. */
-static inline __m256i dot_codes4(__m256i c, const int8_t *q, int s0, int s1, int s2, int s3) {
+/* int16 lanes of sum codes*q over one 32-byte code vector c whose 2-bit field
+ * at shift SH[l] pairs with the 32 activations at q + 32*l: each lane at
+ * most 4 * 2 * 3 * 128 = 3072 (2048 for I2_S's codes up to 2). */
+static inline __m256i dot_codes4_16(__m256i c, const int8_t *q, int s0, int s1, int s2, int s3) {
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(c, s0), m3);
     const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(c, s1), m3);
     const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(c, s2), m3);
     const __m256i c3 = _mm256_and_si256(_mm256_srli_epi16(c, s3), m3);
-    /* each maddubs lane is at most 2 * 2 * 128: four of them fit int16 */
     const __m256i p01 =
         _mm256_add_epi16(_mm256_maddubs_epi16(c0, _mm256_loadu_si256((const __m256i *)q)),
                          _mm256_maddubs_epi16(c1, _mm256_loadu_si256((const __m256i *)(q + 32))));
     const __m256i p23 =
         _mm256_add_epi16(_mm256_maddubs_epi16(c2, _mm256_loadu_si256((const __m256i *)(q + 64))),
                          _mm256_maddubs_epi16(c3, _mm256_loadu_si256((const __m256i *)(q + 96))));
-    return _mm256_madd_epi16(_mm256_add_epi16(p01, p23), _mm256_set1_epi16(1));
+    return _mm256_add_epi16(p01, p23);
+}
+
+/* The same in int32 lanes. */
+static inline __m256i dot_codes4(__m256i c, const int8_t *q, int s0, int s1, int s2, int s3) {
+    return _mm256_madd_epi16(dot_codes4_16(c, q, s0, s1, s2, s3), _mm256_set1_epi16(1));
 }
 
 void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restrict vx,
@@ -32,20 +37,21 @@ void rz_vec_dot_i2_s_i8_s_avx2(int64_t n, float *restrict s, const void *restric
     const uint8_t *x = vx;
     const rz_block_i8_s *y = vy;
     const int64_t ng = n / RZ_QK_I2S;
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    __m256i acc = _mm256_setzero_si256();
     int64_t g = 0;
     for (; g + 2 <= ng; g += 2) {
         _mm_prefetch((const char *)(x + 32 * g + PREFETCH_BYTES), _MM_HINT_T0);
-        acc0 = _mm256_add_epi32(
-            acc0, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0));
-        acc1 = _mm256_add_epi32(acc1, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g + 32)),
-                                                 y[g + 1].qs, 6, 4, 2, 0));
+        /* two groups' int16 lanes (at most 2 * 2048) widened at once */
+        const __m256i p0 =
+            dot_codes4_16(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0);
+        const __m256i p1 =
+            dot_codes4_16(_mm256_loadu_si256((const __m256i *)(x + 32 * g + 32)), y[g + 1].qs, 6, 4, 2, 0);
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(p0, p1), _mm256_set1_epi16(1)));
     }
-    for (; g < ng; g++) {
-        acc0 = _mm256_add_epi32(
-            acc0, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0));
-    }
-    *s = ((float)hsum_epi32(_mm256_add_epi32(acc0, acc1)) - (float)y[0].sum) / y[0].a;
+    for (; g < ng; g++)
+        acc = _mm256_add_epi32(
+            acc, dot_codes4(_mm256_loadu_si256((const __m256i *)(x + 32 * g)), y[g].qs, 6, 4, 2, 0));
+    *s = ((float)hsum_epi32(acc) - (float)y[0].sum) / y[0].a;
 }
 
 void rz_vec_dot_tq2_0_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx,
@@ -55,12 +61,15 @@ void rz_vec_dot_tq2_0_q8_K_avx2(int64_t n, float *restrict s, const void *restri
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / RZ_QK_TQ; b++) {
         _mm_prefetch((const char *)&x[b] + PREFETCH_BYTES, _MM_HINT_T0);
-        const __m256i lo = dot_codes4(_mm256_loadu_si256((const __m256i *)x[b].qs), y[b].qs, 0, 2, 4, 6);
+        /* Only the block's total counts, so the codes' products (lanes up to
+         * 6144) and the activations' sums (up to 2048) meet in int16 lanes
+         * in any pairing, widened once. */
+        const __m256i lo = dot_codes4_16(_mm256_loadu_si256((const __m256i *)x[b].qs), y[b].qs, 0, 2, 4, 6);
         const __m256i hi =
-            dot_codes4(_mm256_loadu_si256((const __m256i *)(x[b].qs + 32)), y[b].qs + 128, 0, 2, 4, 6);
-        const __m256i sums =
-            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1));
-        const __m256i v = _mm256_sub_epi32(_mm256_add_epi32(lo, hi), sums);
+            dot_codes4_16(_mm256_loadu_si256((const __m256i *)(x[b].qs + 32)), y[b].qs + 128, 0, 2, 4, 6);
+        const __m256i v16 =
+            _mm256_sub_epi16(_mm256_add_epi16(lo, hi), _mm256_loadu_si256((const __m256i *)y[b].bsums));
+        const __m256i v = _mm256_madd_epi16(v16, _mm256_set1_epi16(1));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d) * y[b].d), _mm256_cvtepi32_ps(v), acc);
     }
     *s = hsum8(acc);
