@@ -3,6 +3,7 @@
 #include <stdbool.h>
 
 #include "kernels/isa/attention.h"
+#include "tensor/isa/avx2_inl.h"
 #include "tensor/quants.h"
 
 static inline void fma_store(float *out, __m256 p, __m256 x) {
@@ -75,11 +76,6 @@ void rz_attn_axpy_q4_0_avx2(int64_t n, float p, const void *restrict v, float *r
  * spilled its accumulators to the stack on every step). Columns past n
  * (the last step's) are masked off with vmaskmov, which costs more than
  * plain loads, so whole steps use those. */
-static inline __m256i column_mask(int left) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lane);
-}
-
 enum { GEMM_MR = 6, GEMM_NV = 2 };
 
 static inline __attribute__((always_inline)) void gemm_step(int k, const float *const ar[GEMM_MR],
@@ -88,7 +84,7 @@ static inline __attribute__((always_inline)) void gemm_step(int k, const float *
     __m256i mask[GEMM_NV];
     __m256 acc[GEMM_MR][GEMM_NV];
     for (int v = 0; v < GEMM_NV; v++)
-        mask[v] = column_mask(left - 8 * v);
+        mask[v] = lanes_below(left - 8 * v);
     for (int r = 0; r < GEMM_MR; r++)
         for (int v = 0; v < GEMM_NV; v++)
             acc[r][v] = whole ? _mm256_loadu_ps(cr[r] + 8 * v) : _mm256_maskload_ps(cr[r] + 8 * v, mask[v]);

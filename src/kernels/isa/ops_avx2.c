@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "kernels/isa/ops.h"
+#include "tensor/isa/avx2_inl.h"
 
 /* 2^k for integer lanes k in [-126, 127]: the exponent field alone. */
 static inline __m256 pow2i(__m256i k) {
@@ -34,29 +35,11 @@ static inline __m256 exp256(__m256 x) {
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2i(half)), pow2i(_mm256_sub_epi32(ni, half)));
 }
 
-/* Lanes below `left` (all for left >= 8), for the masked loads of a tail. */
-static inline __m256i tail_mask(int64_t left) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left >= 8 ? 8 : (int)left), lane);
-}
-
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-
-static inline float hmax(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
-
 /* Sum of squares in double like the scalar path (float products widened). */
 void rz_rms_norm_avx2(float *out, const float *x, const float *weight, int64_t n, float eps) {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
     for (int64_t i = 0; i < n; i += 8) {
-        const __m256 v = _mm256_maskload_ps(x + i, tail_mask(n - i));
+        const __m256 v = _mm256_maskload_ps(x + i, lanes_below(n - i));
         const __m256 sq = _mm256_mul_ps(v, v);
         s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
@@ -67,7 +50,7 @@ void rz_rms_norm_avx2(float *out, const float *x, const float *weight, int64_t n
     const float mean = (float)(_mm_cvtsd_f64(h) / (double)n);
     const __m256 scale = _mm256_set1_ps(1.0f / sqrtf(mean + eps));
     for (int64_t i = 0; i < n; i += 8) {
-        const __m256i m = tail_mask(n - i);
+        const __m256i m = lanes_below(n - i);
         const __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + i, m), scale);
         _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(v, _mm256_maskload_ps(weight + i, m)));
     }
@@ -77,25 +60,25 @@ float rz_exp_sum_avx2(float *x, int64_t n, float shift) {
     const __m256 sh = _mm256_set1_ps(shift);
     __m256 sum = _mm256_setzero_ps();
     for (int64_t i = 0; i < n; i += 8) {
-        const __m256i m = tail_mask(n - i);
+        const __m256i m = lanes_below(n - i);
         const __m256 e =
             _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), sh)), _mm256_castsi256_ps(m));
         _mm256_maskstore_ps(x + i, m, e);
         sum = _mm256_add_ps(sum, e);
     }
-    return hsum(sum);
+    return hsum8(sum);
 }
 
 void rz_softmax_avx2(float *x, int64_t n) {
     __m256 vmax = _mm256_set1_ps(-INFINITY);
     for (int64_t i = 0; i < n; i += 8) {
-        const __m256i m = tail_mask(n - i);
+        const __m256i m = lanes_below(n - i);
         vmax =
             _mm256_max_ps(vmax, _mm256_blendv_ps(vmax, _mm256_maskload_ps(x + i, m), _mm256_castsi256_ps(m)));
     }
-    const __m256 inv = _mm256_set1_ps(1.0f / rz_exp_sum_avx2(x, n, hmax(vmax)));
+    const __m256 inv = _mm256_set1_ps(1.0f / rz_exp_sum_avx2(x, n, hmax8(vmax)));
     for (int64_t i = 0; i < n; i += 8) {
-        const __m256i m = tail_mask(n - i);
+        const __m256i m = lanes_below(n - i);
         _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), inv));
     }
 }
@@ -103,7 +86,7 @@ void rz_softmax_avx2(float *x, int64_t n) {
 void rz_swiglu_avx2(float *gate, const float *up, int64_t n) {
     const __m256 one = _mm256_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 8) {
-        const __m256i m = tail_mask(n - i);
+        const __m256i m = lanes_below(n - i);
         const __m256 g = _mm256_maskload_ps(gate + i, m);
         const __m256 silu =
             _mm256_div_ps(g, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), g))));
@@ -115,7 +98,7 @@ void rz_swiglu_avx2(float *gate, const float *up, int64_t n) {
  * products are in the same order: the same bits. */
 void rz_relu_sqr_glu_avx2(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i += 8) {
-        const __m256i m = tail_mask(n - i);
+        const __m256i m = lanes_below(n - i);
         const __m256 r = _mm256_max_ps(_mm256_maskload_ps(gate + i, m), _mm256_setzero_ps());
         _mm256_maskstore_ps(gate + i, m, _mm256_mul_ps(_mm256_mul_ps(r, r), _mm256_maskload_ps(up + i, m)));
     }

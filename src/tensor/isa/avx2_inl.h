@@ -30,6 +30,15 @@ static inline float hmax8(__m256 v) {
     return _mm_cvtss_f32(m);
 }
 
+/* All-ones in the int32 lanes below k (every lane for k >= 8, none for
+ * k <= 0): the mask of a tail's masked loads and stores. */
+static inline __m256i lanes_below(int64_t k) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k >= 8   ? 8
+                                                : k <= 0 ? 0
+                                                         : (int)k),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /* d_x * d_y of one block, in every lane. */
 static inline __m256 scale(rz_fp16 a, rz_fp16 b) { return _mm256_set1_ps(_cvtsh_ss(a) * _cvtsh_ss(b)); }
 

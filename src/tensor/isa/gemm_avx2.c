@@ -49,16 +49,12 @@ static inline __m128i load_partial16(const void *p, int64_t k) {
     return _mm_loadu_si128((const __m128i *)v);
 }
 
-static inline __m256i first_lanes(int64_t k) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* Loads of the slice at i of a row p (the kernels' i, tail length k, and for
  * BF16 the mask high). */
 #define W_F16(p)      _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((p) + i)))
 #define W_F16_PART(p) _mm256_cvtph_ps(load_partial16((p) + i, k))
 #define X_FULL(p)     _mm256_loadu_ps((p) + i)
-#define X_PART(p)     _mm256_maskload_ps((p) + i, first_lanes(k))
+#define X_PART(p)     _mm256_maskload_ps((p) + i, lanes_below(k))
 #define W_EVEN(p)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)((p) + i)), 16))
 #define W_ODD(p)      _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)((p) + i)), high))
 #define W_EVEN_B(p)   W_EVEN((p) + 16)
