@@ -15,6 +15,10 @@ GGML_AVX2=ON ... for AVX2). LLAMA_BENCH in the environment stands for
 extra rz bench options in --rz-args (write them --llama-args="-rtr 1": argparse
 reads a value starting with "-" as an option otherwise). ik_llama.cpp's llama-bench has no -d (it
 has -gp PP,TG instead).
+
+A model given as RZ.gguf=LLAMA.gguf runs rz on the first file and llama-bench
+on the second, for a type llama.cpp lacks (rz's I2_S against its TQ2_0 of the
+same weights).
 """
 import argparse
 import json
@@ -43,7 +47,7 @@ def test_name(n_prompt, n_gen, depth=0):
 
 
 def rz_samples(args, model, env):
-    cmd = [args.rz, "bench", "-m", model, "-p", args.p, "-n", args.n, "-d", args.d, "-t", args.t, "-r", str(args.r),
+    cmd = [args.rz, "bench", "-m", model.split("=")[0], "-p", args.p, "-n", args.n, "-d", args.d, "-t", args.t, "-r", str(args.r),
            "--json"]
     cmd += shlex.split(args.rz_args)
     rows = {}
@@ -54,7 +58,7 @@ def rz_samples(args, model, env):
 
 
 def llama_samples(args, model):
-    cmd = [args.llama_bench, "-m", model, "-p", args.p, "-n", args.n, "-t", args.t, "-r", str(args.r), "-o", "json"]
+    cmd = [args.llama_bench, "-m", model.split("=")[-1], "-p", args.p, "-n", args.n, "-t", args.t, "-r", str(args.r), "-o", "json"]
     if args.d != "0":  # ik_llama.cpp's llama-bench has no -d: give it -gp in --llama-args instead
         cmd += ["-d", args.d]
     cmd += shlex.split(args.llama_args)
@@ -123,7 +127,8 @@ def compare_model(args, model, env):
         if key not in theirs:
             continue
         a, b = statistics.median(ours[key]), statistics.median(theirs[key])
-        rows.append({"model": os.path.basename(model), "test": key[0], "threads": key[1], "rz_tok_s": a,
+        name = " vs ".join(os.path.basename(f) for f in model.split("="))
+        rows.append({"model": name, "test": key[0], "threads": key[1], "rz_tok_s": a,
                      "llama_tok_s": b, "ratio": a / b, "rz_samples": len(ours[key]),
                      "llama_samples": len(theirs[key])})
     return rows

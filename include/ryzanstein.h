@@ -562,7 +562,8 @@ RZ_API rz_status rz_detokenize(const rz_model *model, const int32_t *tokens, siz
 typedef struct rz_context rz_context;
 
 typedef struct rz_context_params {
-    uint32_t n_ctx;         /* KV cache size in tokens; 0 = the model's; capped by it */
+    uint32_t n_ctx;         /* KV cache size in tokens; 0 = the model's training context, a cap
+                               only for models with learned positions */
     int32_t n_threads;      /* 0 = physical cores */
     uint32_t n_batch;       /* max tokens per forward pass; longer inputs are split (encoders:
                                always n_ctx, their input is one pass) */

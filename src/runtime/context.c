@@ -115,7 +115,10 @@ rz_status rz_context_create(const rz_model *model, const rz_context_params *para
         return rz_error(RZ_ERR_UNSUPPORTED, "model was loaded vocab-only: it has no weights to run");
     rz_context_params p = params ? *params : rz_context_default_params();
     const rz_model_desc *d = &model->desc;
-    uint32_t n_ctx = p.n_ctx == 0 || p.n_ctx > (uint32_t)d->n_ctx_train ? (uint32_t)d->n_ctx_train : p.n_ctx;
+    /* RoPE goes on past the training context (llama.cpp allows it too);
+     * learned position embeddings have no row there. */
+    uint32_t n_ctx = p.n_ctx ? p.n_ctx : (uint32_t)d->n_ctx_train;
+    if (model->pos_embd.data && n_ctx > (uint32_t)d->n_ctx_train) n_ctx = (uint32_t)d->n_ctx_train;
     if (p.n_threads < 0 || p.n_threads > 1024)
         return rz_error(RZ_ERR_INVALID_ARG, "thread count %d is out of range", p.n_threads);
     int32_t n_threads = p.n_threads ? p.n_threads : rz_cpu_info_get()->physical_cores;

@@ -159,6 +159,11 @@ static void test_refusals(void **state) {
     const rz_embed_params bad = {.pooling = (rz_pooling)7};
     assert_int_equal(rz_embed_ext(ctx, ids, 8, &bad, out), RZ_ERR_INVALID_ARG);
     rz_context_free(ctx);
+    /* learned positions end at the training context: a longer one is capped */
+    const uint32_t n_train = (uint32_t)rz_model_describe(model)->n_ctx_train;
+    ctx = new_context(model, n_train + 64, 0);
+    assert_int_equal(rz_context_n_ctx(ctx), n_train);
+    rz_context_free(ctx);
     rz_model_free(model);
 }
 

@@ -94,7 +94,9 @@ static void check_case(const rz_model *model, const golden_case *c, bool check_t
     }
     rz_context_params cp = rz_context_default_params();
     cp.n_threads = n_threads;
-    cp.n_ctx = 256; /* the references stop after 256 positions */
+    /* The references stop after 256 positions, or at the model's seq_len as run.c does. */
+    const uint32_t n_train = (uint32_t)rz_model_describe(model)->n_ctx_train;
+    cp.n_ctx = n_train < 256 ? n_train : 256;
     rz_context *ctx;
     RZ_ASSERT_OK(rz_context_create(model, &cp, &ctx));
 

@@ -302,6 +302,35 @@ static void test_presets_decode(void **state) {
     }
 }
 
+/* RoPE models run past their training context, as in llama.cpp: the
+ * context is as long as asked and every position decodes. */
+static void test_context_past_training(void **state) {
+    (void)state;
+    const rz_synth_params p = small_preset("tiny");
+    const char *path = rz_test_temp_path("past.gguf");
+    RZ_ASSERT_OK(rz_synth_write(&p, path, NULL, NULL));
+    rz_model *model;
+    RZ_ASSERT_OK(rz_model_load(path, NULL, &model));
+    const rz_model_desc *d = rz_model_describe(model);
+    assert_int_equal(d->n_ctx_train, p.n_ctx);
+    rz_context_params cp = rz_context_default_params();
+    cp.n_ctx = 3 * (uint32_t)p.n_ctx;
+    rz_context *ctx;
+    RZ_ASSERT_OK(rz_context_create(model, &cp, &ctx));
+    assert_int_equal(rz_context_n_ctx(ctx), cp.n_ctx);
+    int32_t ids[192];
+    for (int i = 0; i < 192; i++)
+        ids[i] = 3 + (i * 37) % 500;
+    RZ_ASSERT_OK(rz_decode(ctx, ids, 2 * (uint32_t)p.n_ctx, NULL));
+    RZ_ASSERT_OK(rz_decode(ctx, ids, 1, NULL));
+    const float *logits = rz_get_logits(ctx, -1);
+    assert_non_null(logits);
+    for (int32_t v = 0; v < d->n_vocab; v++)
+        assert_true(isfinite(logits[v]));
+    rz_context_free(ctx);
+    rz_model_free(model);
+}
+
 /* The presets' files hold the tensors (names and ranks) of the files
  * llama.cpp ran for testdata/arch, at those files' layer counts. */
 static void test_presets_match_llama_cpp(void **state) {
@@ -555,6 +584,7 @@ int main(void) {
         cmocka_unit_test(test_values_and_vocab),
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_presets_decode),
+        cmocka_unit_test(test_context_past_training),
         cmocka_unit_test(test_presets_match_llama_cpp),
         cmocka_unit_test(test_olmoe_reference),
     };

@@ -17,7 +17,7 @@ static const char usage[] =
     "replaced by BOS, as llama.cpp does), evaluates each window as one batch and scores the tokens\n"
     "predicted from position CTX/2 onward: PPL = exp(mean negative log-likelihood) ± its standard error.\n"
     "  -f, --file PATH       text to score\n"
-    "  -c, --ctx-size N      window size (default: 512, capped by the model's context)\n"
+    "  -c, --ctx-size N      window size (default: 512)\n"
     "  --json                final figures as JSON on stdout\n";
 
 /* -log softmax(logits)[target], in double so long vocabularies keep precision. */
