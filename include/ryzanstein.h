@@ -557,6 +557,58 @@ RZ_API rz_status rz_detokenizer_push(rz_detokenizer *d, int32_t token, char *buf
 RZ_API rz_status rz_detokenize(const rz_model *model, const int32_t *tokens, size_t n, char *buf, size_t cap,
                                size_t *n_out);
 
+/* ------------------------------------------------------------------ chat */
+
+/* Chat templates: the common families, recognized in a model's Jinja
+ * template by distinctive markers and rendered in C (no Jinja engine). */
+typedef enum rz_chat_template {
+    RZ_CHAT_CHATML,
+    RZ_CHAT_LLAMA2,
+    RZ_CHAT_LLAMA3,
+    RZ_CHAT_MISTRAL,
+    RZ_CHAT_GEMMA,
+    RZ_CHAT_PHI3,
+    RZ_CHAT_BITNET,
+    RZ_CHAT_HARMONY, /* gpt-oss */
+    RZ_CHAT_TEMPLATE_COUNT
+} rz_chat_template;
+
+typedef struct rz_chat_message {
+    const char *role; /* "system", "user", "assistant", ... */
+    const char *content;
+} rz_chat_message;
+
+/* The message a family refused, and which of its fields. */
+typedef struct rz_chat_fault {
+    size_t message;
+    const char *field; /* "role" or "content" */
+} rz_chat_fault;
+
+RZ_API const char *rz_chat_template_name(rz_chat_template t);
+/* By name ("chatml", "llama2", ...); RZ_ERR_NOT_FOUND naming the known ones. */
+RZ_API rz_status rz_chat_template_from_name(const char *name, rz_chat_template *out);
+/* Family of a Jinja chat template by its distinctive markers; false (and
+ * ChatML) when none matches. */
+RZ_API bool rz_chat_template_detect(const char *jinja, size_t len, rz_chat_template *out);
+/* The family of the model's tokenizer.chat_template. ChatML with
+ * RZ_ERR_NOT_FOUND when it declares none, RZ_ERR_UNSUPPORTED when no family
+ * matches. */
+RZ_API rz_status rz_model_chat_template(const rz_model *model, rz_chat_template *out);
+/* Prompt text for the messages plus the assistant's turn opener; BOS is not
+ * included (the tokenizer adds it), and control-token texts in it are meant
+ * to be tokenized as such (rz_tokenize's parse_special). `now` (Unix time) is
+ * the date a template states (harmony's "Current date", in UTC). *out is
+ * malloc'd (rz_free). RZ_ERR_INVALID_ARG when the family refuses the
+ * conversation; *fault (if not NULL) then says where. */
+RZ_API rz_status rz_chat_render(rz_chat_template t, const rz_chat_message *messages, size_t n, int64_t now,
+                                char **out, rz_chat_fault *fault);
+/* Texts that end an assistant turn in this family (stop strings): at most
+ * RZ_CHAT_MAX_END_OF_TURN, NULL-terminated. */
+#define RZ_CHAT_MAX_END_OF_TURN 2
+RZ_API const char *const *rz_chat_end_of_turn(rz_chat_template t);
+/* Frees what the library allocated for the caller (rz_chat_render's text). */
+RZ_API void rz_free(void *p);
+
 /* --------------------------------------------------------------- context */
 
 typedef struct rz_context rz_context;

@@ -22,7 +22,7 @@ typedef struct server {
     const char *model_id;
     srv_sched *sched;
     srv_metrics metrics;
-    srv_template tmpl;
+    rz_chat_template tmpl;
     srv_limits limits;
     atomic_ulong next_id;
     atomic_int in_flight;
@@ -560,7 +560,7 @@ static bool harmony_split(srv_harmony *h, const char *text, size_t len, bool end
 static bool add_message(const conn *cn, cJSON *o, const choice *h) {
     cJSON *msg = cJSON_AddObjectToObject(o, "message");
     cJSON_AddStringToObject(msg, "role", "assistant");
-    if (cn->srv->tmpl != SRV_TMPL_HARMONY) {
+    if (cn->srv->tmpl != RZ_CHAT_HARMONY) {
         add_clean_string(msg, "content", h->text ? h->text : "", h->len);
         return true;
     }
@@ -791,7 +791,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 static enum MHD_Result respond_stream(struct MHD_Connection *c, conn *cn) {
-    if (is_chat(cn) && cn->srv->tmpl == SRV_TMPL_HARMONY) {
+    if (is_chat(cn) && cn->srv->tmpl == RZ_CHAT_HARMONY) {
         if (!(cn->harmony = calloc((size_t)cn->req.n, sizeof *cn->harmony)))
             return fail(c, cn, 500, "server_error", NULL, "out of memory");
         for (int i = 0; i < cn->req.n; i++)
@@ -827,11 +827,21 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
         return send_error(c, cn, &err);
     cn->have_req = true;
     snprintf(cn->id, sizeof cn->id, "%s-%lu", kind == SRV_CHAT ? "chatcmpl" : "cmpl", cn->num);
-    srv_error_set(&err, 500, "server_error", NULL, NULL, "out of memory");
-    char *text = kind == SRV_CHAT
-                     ? srv_template_render(srv->tmpl, cn->req.messages, cn->req.n_messages, time(NULL), &err)
-                     : strdup(cn->req.prompt);
-    if (!text) return send_error(c, cn, &err);
+    char *text = NULL;
+    if (kind == SRV_CHAT) {
+        rz_chat_fault fault;
+        const rz_status s =
+            rz_chat_render(srv->tmpl, cn->req.messages, cn->req.n_messages, time(NULL), &text, &fault);
+        if (s == RZ_ERR_INVALID_ARG) {
+            char param[48];
+            snprintf(param, sizeof param, "messages[%zu].%s", fault.message, fault.field);
+            srv_error_set(&err, 400, "invalid_request_error", param, NULL, "%s", rz_last_error());
+            return send_error(c, cn, &err);
+        }
+        if (s != RZ_OK) return fail(c, cn, 500, "server_error", NULL, rz_last_error());
+    } else if (!(text = strdup(cn->req.prompt))) {
+        return fail(c, cn, 500, "server_error", NULL, "out of memory");
+    }
     if (srv->cfg->log_prompts) cn->log_prompt = strdup(text);
     srv_job *job = cn->job = srv_job_new();
     if (!job || tokenize_alloc(srv->cfg->model, text, true, kind == SRV_CHAT, &job->prompt, &job->n_prompt) !=
@@ -869,7 +879,7 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
     for (size_t i = 0; i < cn->req.n_stop; i++)
         if (!(job->stop[job->n_stop++] = strdup(cn->req.stop[i])))
             return fail(c, cn, 500, "server_error", NULL, "out of memory");
-    for (const char *const *end = srv_template_end_of_turn(srv->tmpl); kind == SRV_CHAT && *end; end++)
+    for (const char *const *end = rz_chat_end_of_turn(srv->tmpl); kind == SRV_CHAT && *end; end++)
         if (!(job->stop[job->n_stop++] = strdup(*end)))
             return fail(c, cn, 500, "server_error", NULL, "out of memory");
     job->t_enqueued = cn->t0;
@@ -1057,18 +1067,18 @@ rz_status rz_server_run(const rz_server_config *cfg, volatile sig_atomic_t *stop
     atomic_init(&srv.next_id, 1);
     pthread_mutex_init(&srv.embed_lock, NULL);
     atomic_init(&srv.in_flight, 0);
-    rz_str tmpl = {0};
     if (cfg->chat_template) {
-        if (!srv_template_from_name(cfg->chat_template, &srv.tmpl))
-            return rz_error(RZ_ERR_INVALID_ARG,
-                            "serve: unknown chat template '%s' (chatml, llama2, llama3, "
-                            "mistral, gemma, phi3, bitnet, harmony)",
-                            cfg->chat_template);
-    } else if (rz_model_meta_str(cfg->model, "tokenizer.chat_template", &tmpl) != RZ_OK) {
-        srv.tmpl = SRV_TMPL_CHATML;
-        fprintf(stderr, "rz serve: the model declares no chat template; using chatml\n");
-    } else if (!srv_template_detect(tmpl.ptr, (size_t)tmpl.len, &srv.tmpl)) {
-        fprintf(stderr, "rz serve: warning: unrecognized chat template; falling back to chatml\n");
+        if (rz_chat_template_from_name(cfg->chat_template, &srv.tmpl) != RZ_OK) {
+            char why[256]; /* rz_error writes over rz_last_error's text */
+            snprintf(why, sizeof why, "%s", rz_last_error());
+            return rz_error(RZ_ERR_INVALID_ARG, "serve: %s", why);
+        }
+    } else {
+        const rz_status s = rz_model_chat_template(cfg->model, &srv.tmpl);
+        if (s == RZ_ERR_NOT_FOUND)
+            fprintf(stderr, "rz serve: the model declares no chat template; using chatml\n");
+        else if (s != RZ_OK)
+            fprintf(stderr, "rz serve: warning: unrecognized chat template; falling back to chatml\n");
     }
     struct sockaddr_in6 a6 = {0};
     struct sockaddr_in a4 = {0};
@@ -1108,7 +1118,7 @@ rz_status rz_server_run(const rz_server_config *cfg, volatile sig_atomic_t *stop
             "rz serve: listening on %s://%s%s%s:%u (model '%s', %d slots of %u tokens, chat template %s)\n",
             cfg->tls_cert_pem ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "",
             di ? di->port : cfg->port, srv.model_id, cfg->n_parallel, srv_sched_n_ctx(srv.sched),
-            srv_template_name(srv.tmpl));
+            rz_chat_template_name(srv.tmpl));
     while (!*stop) {
         const struct timespec nap = {0, 50 * 1000 * 1000};
         nanosleep(&nap, NULL);

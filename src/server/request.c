@@ -139,7 +139,7 @@ static bool parse_messages(const cJSON *root, srv_request *r, srv_error *err) {
     cJSON_ArrayForEach(m, msgs) {
         char param[48];
         snprintf(param, sizeof param, "messages[%zu]", r->n_messages);
-        srv_message *out = &r->messages[r->n_messages++];
+        rz_chat_message *out = &r->messages[r->n_messages++];
         if (!cJSON_IsObject(m)) return bad(err, param, "'%s' must be an object%s", "");
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         static const char *const roles[] = {"system", "developer", "user", "assistant", "tool"};
@@ -149,11 +149,14 @@ static bool parse_messages(const cJSON *root, srv_request *r, srv_error *err) {
         snprintf(param, sizeof param, "messages[%zu].role", r->n_messages - 1);
         if (!known)
             return bad(err, param, "'%s' must be one of system, developer, user, assistant, tool%s", "");
-        if (!dup_string(strcmp(role->valuestring, "developer") == 0 ? "system" : role->valuestring,
-                        &out->role, err))
+        char *copy;
+        if (!dup_string(strcmp(role->valuestring, "developer") == 0 ? "system" : role->valuestring, &copy,
+                        err))
             return false;
+        out->role = copy;
         snprintf(param, sizeof param, "messages[%zu].content", r->n_messages - 1);
-        if (!parse_content(field(m, "content"), param, &out->content, err)) return false;
+        if (!parse_content(field(m, "content"), param, &copy, err)) return false;
+        out->content = copy;
     }
     return true;
 }
@@ -265,8 +268,8 @@ bool srv_request_parse(srv_kind kind, const char *body, size_t len, const srv_li
 void srv_request_free(srv_request *r) {
     free(r->model);
     for (size_t i = 0; i < r->n_messages; i++) {
-        free(r->messages[i].role);
-        free(r->messages[i].content);
+        free((char *)r->messages[i].role);
+        free((char *)r->messages[i].content);
     }
     free(r->messages);
     free(r->prompt);

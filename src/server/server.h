@@ -1,5 +1,5 @@
 /* Internals of the OpenAI-compatible server: request parsing and validation,
- * chat templates, response/SSE formatting, metrics and the slot scheduler.
+ * response/SSE formatting, metrics and the slot scheduler.
  * Uses only the public API (server -> runtime). */
 #ifndef RZ_SERVER_SERVER_H
 #define RZ_SERVER_SERVER_H
@@ -22,15 +22,10 @@ typedef enum srv_kind { SRV_CHAT, SRV_COMPLETION } srv_kind;
 
 #define SRV_MAX_STOPS 4
 
-typedef struct srv_message {
-    char *role;
-    char *content;
-} srv_message;
-
 typedef struct srv_request {
     srv_kind kind;
     char *model;
-    srv_message *messages; /* chat */
+    rz_chat_message *messages; /* chat (strings owned by the request) */
     size_t n_messages;
     char *prompt;       /* completions */
     int32_t max_tokens; /* -1: not given */
@@ -66,36 +61,6 @@ void srv_error_set(srv_error *err, int status, const char *type, const char *par
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* The error object as JSON text (malloc'd; NULL when out of memory). */
 char *srv_error_json(const srv_error *err);
-
-/* ------------------------------------------------------- chat templates */
-
-typedef enum srv_template {
-    SRV_TMPL_CHATML,
-    SRV_TMPL_LLAMA2,
-    SRV_TMPL_LLAMA3,
-    SRV_TMPL_MISTRAL,
-    SRV_TMPL_GEMMA,
-    SRV_TMPL_PHI3,
-    SRV_TMPL_BITNET,
-    SRV_TMPL_HARMONY, /* gpt-oss */
-    SRV_TMPL_COUNT
-} srv_template;
-
-const char *srv_template_name(srv_template t);
-/* By name ("chatml", "llama2", ...); false if unknown. */
-bool srv_template_from_name(const char *name, srv_template *out);
-/* Family of a Jinja chat template by its distinctive markers; false (and
- * ChatML) when none matches. */
-bool srv_template_detect(const char *jinja, size_t len, srv_template *out);
-/* Prompt text for the messages plus the assistant's turn opener; BOS is not
- * included (the tokenizer adds it). `now` is the date a template states
- * (harmony's "Current date", in UTC). malloc'd; NULL with *err filled when
- * the family refuses the messages (400) or out of memory. */
-char *srv_template_render(srv_template t, const srv_message *messages, size_t n, time_t now, srv_error *err);
-/* Texts that end an assistant turn in this family (stop strings): at most
- * SRV_MAX_END_OF_TURN, NULL-terminated. */
-#define SRV_MAX_END_OF_TURN 2
-const char *const *srv_template_end_of_turn(srv_template t);
 
 /* ------------------------------------------------------ harmony output */
 
@@ -215,7 +180,7 @@ typedef struct srv_job {
     size_t n_prompt;
     int32_t max_tokens;
     rz_sampler_params sampling;
-    char *stop[SRV_MAX_STOPS + SRV_MAX_END_OF_TURN];
+    char *stop[SRV_MAX_STOPS + RZ_CHAT_MAX_END_OF_TURN];
     size_t n_stop;
     int logprobs;
     double t_enqueued;

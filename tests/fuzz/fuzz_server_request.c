@@ -17,11 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (srv_request_parse(k ? SRV_COMPLETION : SRV_CHAT, (const char *)data, size, &limits, &r, &err)) {
             if (r.kind == SRV_CHAT) {
                 /* a fixed clock keeps runs reproducible (harmony prints the date) */
-                srv_error render_err = {0};
-                char *text = srv_template_render((srv_template)(size % SRV_TMPL_COUNT), r.messages,
-                                                 r.n_messages, (time_t)1700000000, &render_err);
-                if (!text && render_err.type && (render_err.status < 400 || render_err.status > 599)) abort();
-                free(text);
+                char *text = NULL;
+                rz_chat_fault fault = {0};
+                const rz_status s = rz_chat_render((rz_chat_template)(size % RZ_CHAT_TEMPLATE_COUNT),
+                                                   r.messages, r.n_messages, 1700000000, &text, &fault);
+                if ((s == RZ_OK) != (text != NULL)) abort();
+                if (s == RZ_ERR_INVALID_ARG && (fault.message >= r.n_messages || !fault.field)) abort();
+                rz_free(text);
             }
             srv_request_free(&r);
         } else {
@@ -33,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(json);
         }
     }
-    srv_template t;
-    srv_template_detect((const char *)data, size, &t);
+    rz_chat_template t;
+    rz_chat_template_detect((const char *)data, size, &t);
     return 0;
 }

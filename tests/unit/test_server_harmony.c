@@ -26,30 +26,30 @@ static void test_detect(void **state) {
         size_t len;
         char *jinja = rz_test_read_file(rz_test_shared_path(rel), &len);
         assert_non_null(jinja);
-        srv_template t;
-        const bool harmony = srv_template_detect(jinja, len, &t) && t == SRV_TMPL_HARMONY;
+        rz_chat_template t;
+        const bool harmony = rz_chat_template_detect(jinja, len, &t) && t == RZ_CHAT_HARMONY;
         if (harmony != (strncmp(e->d_name, "openai-gpt-oss", 14) == 0)) fail_msg("%s", e->d_name);
         n_harmony += harmony;
         free(jinja);
     }
     closedir(dir);
     assert_int_equal(n_harmony, 1);
-    srv_template t;
-    assert_true(srv_template_from_name("harmony", &t));
-    assert_int_equal(t, SRV_TMPL_HARMONY);
-    assert_string_equal(srv_template_end_of_turn(t)[0], "<|return|>");
-    assert_string_equal(srv_template_end_of_turn(t)[1], "<|call|>");
-    assert_null(srv_template_end_of_turn(t)[2]);
+    rz_chat_template t;
+    assert_int_equal(rz_chat_template_from_name("harmony", &t), RZ_OK);
+    assert_int_equal(t, RZ_CHAT_HARMONY);
+    assert_string_equal(rz_chat_end_of_turn(t)[0], "<|return|>");
+    assert_string_equal(rz_chat_end_of_turn(t)[1], "<|call|>");
+    assert_null(rz_chat_end_of_turn(t)[2]);
 }
 
-static char *render(const srv_message *m, size_t n) {
-    srv_error err;
-    return srv_template_render(SRV_TMPL_HARMONY, m, n, NOW, &err);
+static char *render(const rz_chat_message *m, size_t n) {
+    char *text;
+    return rz_chat_render(RZ_CHAT_HARMONY, m, n, NOW, &text, NULL) == RZ_OK ? text : NULL;
 }
 
 static void test_render(void **state) {
     (void)state;
-    const srv_message m[] = {
+    const rz_chat_message m[] = {
         {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "2+2?"}};
     char *text = render(m, 4);
     assert_non_null(text);
@@ -61,19 +61,21 @@ static void test_render(void **state) {
               "<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>final<|message|>"
               "Hello!<|end|><|start|>user<|message|>2+2?<|end|><|start|>assistant");
     free(text);
-    srv_error err;
-    const srv_message tagged[] = {{"user", "Hi"}, {"assistant", "<|channel|>final<|message|>Hello"}};
-    assert_null(srv_template_render(SRV_TMPL_HARMONY, tagged, 2, NOW, &err));
-    assert_int_equal(err.status, 400);
-    assert_string_equal(err.param, "messages[1].content");
-    const srv_message tool[] = {{"user", "Hi"}, {"tool", "42"}};
-    assert_null(srv_template_render(SRV_TMPL_HARMONY, tool, 2, NOW, &err));
-    assert_int_equal(err.status, 400);
-    assert_string_equal(err.param, "messages[1].role");
+    rz_chat_fault fault;
+    const rz_chat_message tagged[] = {{"user", "Hi"}, {"assistant", "<|channel|>final<|message|>Hello"}};
+    assert_int_equal(rz_chat_render(RZ_CHAT_HARMONY, tagged, 2, NOW, &text, &fault), RZ_ERR_INVALID_ARG);
+    assert_null(text);
+    assert_int_equal(fault.message, 1);
+    assert_string_equal(fault.field, "content");
+    assert_non_null(strstr(rz_last_error(), "'messages[1].content' must not contain <|channel|>"));
+    const rz_chat_message tool[] = {{"user", "Hi"}, {"tool", "42"}};
+    assert_int_equal(rz_chat_render(RZ_CHAT_HARMONY, tool, 2, NOW, &text, &fault), RZ_ERR_INVALID_ARG);
+    assert_int_equal(fault.message, 1);
+    assert_string_equal(fault.field, "role");
 }
 
 typedef struct conversation {
-    const srv_message *m;
+    const rz_chat_message *m;
     size_t n;
 } conversation;
 
@@ -115,22 +117,23 @@ static int oracle(const conversation *c, size_t n, cJSON **out) {
 static void test_render_matches_jinja(void **state) {
     (void)state;
     RZ_REQUIRE_SHARED(GPT_OSS);
-    static const srv_message user[] = {{"user", "Hi"}};
-    static const srv_message full[] = {
+    static const rz_chat_message user[] = {{"user", "Hi"}};
+    static const rz_chat_message full[] = {
         {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "2+2?"}};
-    static const srv_message empty_system[] = {{"system", ""}, {"user", "Hi"}};
+    static const rz_chat_message empty_system[] = {{"system", ""}, {"user", "Hi"}};
     /* A system message after the first is not rendered. */
-    static const srv_message late_system[] = {
+    static const rz_chat_message late_system[] = {
         {"user", "Hi"}, {"assistant", "Hello"}, {"system", "ignored"}, {"user", "Bye"}};
-    static const srv_message text[] = {{"system", "Line 1\nLine 2 {{ x }} %s %% \"q\" 'q'"},
-                                       {"assistant", "I start. \xc3\xbc \xf0\x9f\x98\x80\n\n"},
-                                       {"user", "  spaced \t\n"},
-                                       {"assistant", ""},
-                                       {"user", "<|end|> as text"}};
-    static const srv_message two_turns[] = {
+    static const rz_chat_message text[] = {{"system", "Line 1\nLine 2 {{ x }} %s %% \"q\" 'q'"},
+                                           {"assistant", "I start. \xc3\xbc \xf0\x9f\x98\x80\n\n"},
+                                           {"user", "  spaced \t\n"},
+                                           {"assistant", ""},
+                                           {"user", "<|end|> as text"}};
+    static const rz_chat_message two_turns[] = {
         {"user", "a"}, {"assistant", "b"}, {"user", "c"}, {"assistant", "d"}, {"user", "e"}};
-    static const srv_message tagged[] = {{"user", "Hi"}, {"assistant", "x<|channel|>analysis<|message|>y"}};
-    static const srv_message tool[] = {{"user", "Hi"}, {"tool", "42"}};
+    static const rz_chat_message tagged[] = {{"user", "Hi"},
+                                             {"assistant", "x<|channel|>analysis<|message|>y"}};
+    static const rz_chat_message tool[] = {{"user", "Hi"}, {"tool", "42"}};
     static const conversation cases[] = {{user, 1}, {full, 4},      {empty_system, 2}, {late_system, 4},
                                          {text, 5}, {two_turns, 5}, {tagged, 2},       {tool, 2}};
     const size_t n = sizeof cases / sizeof cases[0];
