@@ -760,6 +760,19 @@ RZ_API rz_status rz_generate(rz_context *ctx, rz_sampler *sampler, const int32_t
                              const rz_generate_params *params, rz_token_callback on_token, void *user,
                              rz_generate_result *result);
 
+/* rz_generate a token at a time, for callers that pull text (an iterator in
+ * a language binding) rather than take callbacks: begin evaluates the
+ * prompt; each step emits one token's text through on_token (as rz_generate
+ * does, text may be held back and a step may emit none) or stops, setting
+ * *done; end frees the generation and gives the result. Ending before *done
+ * stops with RZ_STOP_CALLBACK. The context and sampler belong to the
+ * generation until end. */
+typedef struct rz_generation rz_generation;
+RZ_API rz_status rz_generation_begin(rz_context *ctx, rz_sampler *sampler, const int32_t *prompt,
+                                     size_t n_prompt, const rz_generate_params *params, rz_generation **out);
+RZ_API rz_status rz_generation_step(rz_generation *g, rz_token_callback on_token, void *user, bool *done);
+RZ_API rz_status rz_generation_end(rz_generation *g, rz_generate_result *result);
+
 /* ----------------------------------------------------- speculative decoding */
 
 typedef struct rz_speculative_params {

@@ -222,6 +222,53 @@ static void test_callback_and_length_stop(void **state) {
     rz_context_free(ctx);
 }
 
+/* The pull API gives rz_generate's tokens and text step by step (a stop
+ * string included), and ending early stops as the callback would. */
+static void test_generation_steps(void **state) {
+    (void)state;
+    REQUIRE_MODEL();
+    rz_sampler_params sp = rz_sampler_default_params();
+    sp.seed = 11;
+    const char *stops[] = {"Lily"};
+    rz_generate_params gp = {.n_predict = 60, .stop_strings = stops, .n_stop_strings = 1};
+    collected whole = {0}, stepped = {0};
+    rz_context *ctx = new_context(256);
+    const rz_generate_result expected = generate(ctx, &sp, "Once upon a time", &gp, &whole);
+    int32_t ids[64];
+    size_t n;
+    RZ_ASSERT_OK(rz_tokenize(model, "Once upon a time", 16, true, false, ids, 64, &n));
+    for (int early = 0; early < 2; early++) {
+        rz_context_truncate(ctx, 0);
+        rz_sampler *sampler;
+        RZ_ASSERT_OK(rz_sampler_create(&sp, rz_model_describe(model)->n_vocab, &sampler));
+        rz_generation *g;
+        RZ_ASSERT_OK(rz_generation_begin(ctx, sampler, ids, n, &gp, &g));
+        memset(&stepped, 0, offsetof(collected, stop_after));
+        bool done = false;
+        int steps = 0;
+        while (!done && !(early && steps == 3)) {
+            RZ_ASSERT_OK(rz_generation_step(g, collect, &stepped, &done));
+            steps++;
+        }
+        rz_generate_result r;
+        RZ_ASSERT_OK(rz_generation_end(g, &r));
+        rz_sampler_free(sampler);
+        if (early) {
+            assert_int_equal(r.stop_reason, RZ_STOP_CALLBACK);
+            assert_int_equal(r.n_generated, 3);
+            assert_int_equal(rz_context_n_past(ctx), n + 3);
+        } else {
+            assert_int_equal(r.stop_reason, expected.stop_reason);
+            assert_int_equal(r.n_generated, expected.n_generated);
+            assert_int_equal(stepped.n, whole.n);
+            assert_memory_equal(stepped.ids, whole.ids, whole.n * sizeof whole.ids[0]);
+            assert_string_equal(stepped.text, whole.text);
+        }
+    }
+    assert_int_equal(rz_generation_end(NULL, NULL), RZ_OK);
+    rz_context_free(ctx);
+}
+
 static void test_independent_contexts(void **state) {
     (void)state;
     REQUIRE_MODEL();
@@ -354,6 +401,7 @@ int main(void) {
         cmocka_unit_test(test_context_full_stops_cleanly),
         cmocka_unit_test(test_callback_and_length_stop),
         cmocka_unit_test(test_independent_contexts),
+        cmocka_unit_test(test_generation_steps),
         cmocka_unit_test(test_decode_batch_matches_single),
         cmocka_unit_test(test_embed),
         cmocka_unit_test(test_streaming_detokenizer_utf8),
