@@ -51,6 +51,18 @@ def test_greedy_equals_rz_run(rz_cli, stories, n):
     assert model.last_result["stop_reason"] == 2  # length
 
 
+def test_llama2c_checkpoint(stories):
+    """A llama2.c checkpoint with its tokenizer.bin runs as its GGUF does."""
+    from conftest import shared
+
+    model = ryzanstein.Model(shared("models/stories260K.bin"), tokenizer_path=shared("models/tok512.bin"))
+    assert model.desc["format"] == "llama2c"
+    gguf = ryzanstein.Model(stories)
+    assert model.tokenize(PROMPT) == gguf.tokenize(PROMPT)
+    assert model.generate(PROMPT, max_tokens=32, temperature=0) == gguf.generate(PROMPT, max_tokens=32,
+                                                                                  temperature=0)
+
+
 def test_stream_equals_whole(stories):
     model = ryzanstein.Model(stories)
     for kwargs in ({"temperature": 0}, {"temperature": 0.9, "seed": 42}, {"temperature": 1.2, "seed": 7,
