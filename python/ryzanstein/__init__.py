@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar, Union
 
 from . import _native as _n
 
@@ -127,7 +127,36 @@ _FINISH = {
 }
 
 
-class Context:
+class _Handle:
+    """A library object owned by Python: closed by _release (subclasses),
+    on `with` exit or when collected; use after close raises Error."""
+
+    _ptr: Optional[int] = None
+    _what = "handle"
+
+    def _handle(self) -> int:
+        if self._ptr is None:
+            raise Error(f"the {self._what} is closed")
+        return self._ptr
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def __del__(self) -> None:
+        if getattr(self, "_ptr", None) is not None and _lib is not None:
+            self._release()
+
+    def __enter__(self: "_H") -> "_H":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._release()
+
+
+_H = TypeVar("_H", bound=_Handle)
+
+
+class Context(_Handle):
     """A KV cache and its threads over a Model: one sequence at a time.
 
     Calls on one Context from several threads take turns; use one Context per
@@ -158,11 +187,7 @@ class Context:
         self.last_result: Dict[str, Any] = {}
         model._contexts.add(self)
 
-    # -- handle --------------------------------------------------------
-    def _handle(self) -> int:
-        if self._ptr is None:
-            raise Error("the context is closed")
-        return self._ptr
+    _what = "context"
 
     @contextlib.contextmanager
     def _use(self) -> Iterator[int]:
@@ -199,16 +224,6 @@ class Context:
             if self._ptr is not None:
                 ptr, self._ptr = self._ptr, None
                 _lib.rz_context_free(ptr)
-
-    def __del__(self) -> None:
-        if getattr(self, "_ptr", None) is not None and _lib is not None:
-            self._release()
-
-    def __enter__(self) -> "Context":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._release()
 
     @property
     def model(self) -> "Model":
@@ -507,7 +522,7 @@ class _Job:
         return status
 
 
-class Model:
+class Model(_Handle):
     """A model file (GGUF or llama2.c checkpoint) with its tokenizer and a
     default Context; the generation methods run on that context.
 
@@ -549,11 +564,7 @@ class Model:
             self._release()
             raise
 
-    # -- handle --------------------------------------------------------
-    def _handle(self) -> int:
-        if self._ptr is None:
-            raise Error("the model is closed")
-        return self._ptr
+    _what = "model"
 
     def close(self) -> None:
         """Free the model and its contexts. A second close raises Error."""
@@ -567,16 +578,6 @@ class Model:
             ctx._release()
         ptr, self._ptr = self._ptr, None
         _lib.rz_model_free(ptr)
-
-    def __del__(self) -> None:
-        if getattr(self, "_ptr", None) is not None and _lib is not None:
-            self._release()
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._release()
 
     def create_context(self, **overrides: Any) -> Context:
         """Another KV cache over the same weights (arguments as Model's:
