@@ -719,13 +719,16 @@ static rz_status rebuild_tensor(unpickler *u, uint32_t args, uint32_t *out) {
     format_dims(strides, sizeof strides, stride, n_stride);
     if (n_stride != n)
         return rz_error(RZ_ERR_FORMAT, "torch: tensor of size %s has strides %s", shape, strides);
-    uint64_t numel = 1;
+    /* span bounds numel; it skips zero dims because consumers multiply the
+     * dims of empty tensors too. */
+    uint64_t numel = 1, span = 1;
     bool contiguous = true;
     for (uint32_t d = n; d-- > 0;) {
         /* Size-1 dims take any stride, as in torch's is_contiguous. */
         if (size[d] != 1 && stride[d] != numel) contiguous = false;
-        if (rz_mul_overflow(numel, size[d], &numel))
-            return rz_error(RZ_ERR_FORMAT, "torch: tensor size %s overflows 64-bit element counts", shape);
+        if (rz_mul_overflow(span, size[d] ? size[d] : 1, &span) || span > INT64_MAX)
+            return rz_error(RZ_ERR_FORMAT, "torch: tensor size %s overflows 63-bit element counts", shape);
+        numel *= size[d];
     }
     if (!contiguous && numel)
         return rz_error(RZ_ERR_UNSUPPORTED,
@@ -809,7 +812,11 @@ static rz_status step(unpickler *u, unsigned char op, bool *stop, uint32_t *resu
     case 0x95: return take(u, 8, &p); /* FRAME: a length hint */
     case '.': /* STOP */ *stop = true; return pop(u, result);
     case '(': /* MARK */
-        if (u->n_marks >= MAX_MARKS) return bad(u, "nesting deeper than 64 MARKs");
+        if (u->n_marks >= MAX_MARKS) {
+            char what[64];
+            snprintf(what, sizeof what, "nesting deeper than %d MARKs", MAX_MARKS);
+            return bad(u, what);
+        }
         u->marks[u->n_marks++] = u->n_stack;
         return RZ_OK;
     case '0': return pop(u, &v); /* POP */

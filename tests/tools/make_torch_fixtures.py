@@ -190,6 +190,7 @@ def hostile():
         "hostile_offset.pt": Tensor(Storage("0", 4), 1, (2, 2), (2, 1)),
         "hostile_noncontiguous.pt": Tensor(Storage("0", 4), 0, (2, 2), (1, 2)),
         "hostile_huge_dims.pt": Tensor(Storage("0", 4), 0, (2**62, 2**62, 4), (0, 4, 1)),
+        "hostile_huge_empty.pt": Tensor(Storage("0", 4), 0, (2**62, 2**62, 0), (0, 0, 1)),
         "hostile_huge_offset.pt": Tensor(Storage("0", 4), 2**63 - 1, (2,), (1,)),
         "hostile_5d.pt": Tensor(Storage("0", 4), 0, (1, 1, 1, 2, 2), (4, 4, 4, 2, 1)),
         "hostile_missing_storage.pt": Tensor(Storage("9", 4), 0, (2, 2), (2, 1)),

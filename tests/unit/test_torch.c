@@ -185,6 +185,7 @@ static void test_hostile_checkpoints(void **state) {
         {"hostile_noncontiguous.pt", RZ_ERR_UNSUPPORTED, "strides (1, 2), not contiguous"},
         {"hostile_transposed.pt", RZ_ERR_UNSUPPORTED, "not contiguous"},
         {"hostile_huge_dims.pt", RZ_ERR_FORMAT, "overflows"},
+        {"hostile_huge_empty.pt", RZ_ERR_FORMAT, "overflows"},
         {"hostile_5d.pt", RZ_ERR_UNSUPPORTED, "5 dimensions"},
         {"hostile_missing_storage.pt", RZ_ERR_FORMAT, "no archive entry 'archive/data/9'"},
         {"hostile_not_dict.pt", RZ_ERR_UNSUPPORTED, "holds a list, not a dict"},
