@@ -5,8 +5,10 @@
  * tokenizer.json: BPE (byte-level -> "gpt2"; SentencePiece-style with
  * byte_fallback or Metaspace -> "llama") or WordPiece (-> "bert"), with
  * added_tokens; tokenizer_config.json: special tokens, add_bos/add_eos and
- * chat templates (gguf-py's SpecialVocab rules). Without tokenizer.json, a
- * SentencePiece tokenizer.model (protobuf ModelProto, decoded here).
+ * chat templates (gguf-py's SpecialVocab rules); config.json: vocab_size (the
+ * token list is padded to the embedding rows) and special token ids left
+ * open. Without tokenizer.json, a SentencePiece tokenizer.model (protobuf
+ * ModelProto, decoded here).
  *
  * Deliberate differences from the converter: the pre-tokenizer name comes
  * from the pre_tokenizer description (the converter hashes the output of the
@@ -114,14 +116,50 @@ static rz_status read_file(const char *dir, const char *name, char **out, size_t
     return RZ_OK;
 }
 
-static rz_status parse_json(const char *text, size_t len, const char *what, cJSON **out) {
+/* A JSON object; *out NULL when text is. */
+static rz_status parse_object(const char *text, size_t len, const char *what, cJSON **out) {
+    *out = NULL;
+    if (!text) return RZ_OK;
     const char *end = NULL;
     *out = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!*out) {
         const size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
         return rz_error(RZ_ERR_FORMAT, "%s: invalid JSON near byte %zu", what, at);
     }
+    if (!cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return rz_error(RZ_ERR_FORMAT, "%s: not a JSON object", what);
+    }
     return RZ_OK;
+}
+
+/* What a model directory has besides the tokenizer itself. */
+typedef struct hf_extras {
+    cJSON *config;       /* tokenizer_config.json, or NULL */
+    cJSON *model_config; /* config.json, or NULL */
+    const char *jinja;   /* chat_template.jinja, or NULL */
+    uint32_t vocab_size; /* config.json's vocab_size (the embedding rows); 0 = none */
+} hf_extras;
+
+static rz_status extras_init(hf_extras *x, const char *config, size_t config_len, const char *model_config,
+                             size_t model_config_len, const char *jinja) {
+    memset(x, 0, sizeof *x);
+    x->jinja = jinja;
+    RZ_TRY(parse_object(config, config_len, "tokenizer_config.json", &x->config));
+    RZ_TRY(parse_object(model_config, model_config_len, "config.json", &x->model_config));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->model_config, "vocab_size");
+    if (!v) return RZ_OK;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= MAX_TOKENS) ||
+        v->valuedouble != (double)(uint32_t)v->valuedouble)
+        return rz_error(RZ_ERR_FORMAT, "config.json: vocab_size is not an integer in [1, %d]", MAX_TOKENS);
+    x->vocab_size = (uint32_t)v->valuedouble;
+    return RZ_OK;
+}
+
+static void extras_free(hf_extras *x) {
+    cJSON_Delete(x->config);
+    cJSON_Delete(x->model_config);
 }
 
 /* A token id from JSON: an integer in [0, MAX_TOKENS). */
@@ -338,6 +376,19 @@ static void resolve_specials(special_vocab *sv, const cJSON *added, const token_
     }
 }
 
+/* config.json's <name>_token_id for what the tokenizer files left open
+ * (integers only: lists of ids are ignored, as by the converter). */
+static void model_config_specials(const cJSON *model_config, uint32_t n, special_vocab *sv) {
+    for (int i = 0; i < N_SPECIAL; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_token_id", SPECIAL_NAMES[i]);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(model_config, key);
+        if (sv->id[i] < 0 && cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < n &&
+            v->valuedouble == (double)(uint32_t)v->valuedouble)
+            sv->id[i] = (int64_t)v->valuedouble;
+    }
+}
+
 static rz_status write_specials(const special_vocab *sv, rz_gguf_writer *w) {
     for (int i = 0; i < N_SPECIAL; i++)
         if (sv->id[i] >= 0) RZ_TRY(rz_gguf_writer_add_u32(w, SPECIAL_KEYS[i], (uint32_t)sv->id[i]));
@@ -398,10 +449,9 @@ static rz_status write_chat_template(const cJSON *config, const char *jinja, rz_
     return s;
 }
 
-static rz_status write_config(const cJSON *config, const char *jinja, const special_vocab *sv,
-                              rz_gguf_writer *w) {
+static rz_status write_config(const hf_extras *x, const special_vocab *sv, rz_gguf_writer *w) {
     RZ_TRY(write_specials(sv, w));
-    return write_chat_template(config, jinja, w);
+    return write_chat_template(x->config, x->jinja, w);
 }
 
 /* --------------------------------------------------------- pre-tokenizer */
@@ -680,7 +730,8 @@ static rz_status set_user_token(token_table *t, uint32_t id, const char *s) {
     return st;
 }
 
-static rz_status read_vocab(const cJSON *model, const cJSON *added, hf_kind kind, token_table *t) {
+static rz_status read_vocab(const cJSON *model, const cJSON *added, hf_kind kind, uint32_t vocab_size,
+                            token_table *t) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(vocab))
         return rz_error(RZ_ERR_FORMAT, "tokenizer.json: model.vocab is not an object of token -> id");
@@ -699,6 +750,11 @@ static rz_status read_vocab(const cJSON *model, const cJSON *added, hf_kind kind
         if (id + 1 > n) n = id + 1;
     }
     if (n == 0) return rz_error(RZ_ERR_FORMAT, "tokenizer.json: the vocabulary is empty");
+    /* The token list has a row per embedding row, padded as the converter does. */
+    if (vocab_size && n > vocab_size)
+        return rz_error(RZ_ERR_FORMAT, "tokenizer.json has id %u, beyond config.json's vocab_size %u", n - 1,
+                        vocab_size);
+    if (vocab_size) n = vocab_size;
     RZ_TRY(table_init(t, n, kind == KIND_LLAMA));
     const bool byte_fallback = json_flag(model, "byte_fallback") == 1;
     const char *unk = json_str(model, "unk_token");
@@ -792,7 +848,7 @@ static rz_status classify(const cJSON *root, hf_kind *kind, const char **model_n
     return byte_level_pre(pre_tok, pre);
 }
 
-static rz_status json_to_gguf(const cJSON *root, const cJSON *config, const char *jinja, rz_gguf_writer *w) {
+static rz_status json_to_gguf(const cJSON *root, const hf_extras *x, rz_gguf_writer *w) {
     hf_kind kind;
     const char *model_name = NULL, *pre = NULL;
     bool space_prefix = false;
@@ -801,7 +857,7 @@ static rz_status json_to_gguf(const cJSON *root, const cJSON *config, const char
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     token_table t;
     memset(&t, 0, sizeof t);
-    rz_status s = read_vocab(model, added, kind, &t);
+    rz_status s = read_vocab(model, added, kind, x->vocab_size, &t);
     if (s == RZ_OK) s = rz_gguf_writer_add_str(w, "tokenizer.ggml.model", model_name);
     if (s == RZ_OK) s = rz_gguf_writer_add_str(w, "tokenizer.ggml.pre", pre);
     if (s == RZ_OK && kind != KIND_BERT) {
@@ -816,35 +872,33 @@ static rz_status json_to_gguf(const cJSON *root, const cJSON *config, const char
     if (s == RZ_OK) {
         special_vocab sv;
         special_init(&sv);
-        if (config) read_config_specials(config, &sv);
-        read_post_processor(cJSON_GetObjectItemCaseSensitive(root, "post_processor"), config != NULL, &sv);
-        if (config) read_config_flags(config, &sv);
+        if (x->config) read_config_specials(x->config, &sv);
+        read_post_processor(cJSON_GetObjectItemCaseSensitive(root, "post_processor"), x->config != NULL, &sv);
+        if (x->config) read_config_flags(x->config, &sv);
         resolve_specials(&sv, added, &t);
-        s = write_config(config, jinja, &sv, w);
+        model_config_specials(x->model_config, t.n, &sv);
+        s = write_config(x, &sv, w);
     }
     table_free(&t);
     return s;
 }
 
-static rz_status json_to_gguf_text(const char *json, size_t json_len, const char *config, size_t config_len,
-                                   const char *jinja, rz_gguf_writer *w) {
-    if (!json || !w) return rz_error(RZ_ERR_INVALID_ARG, "hf: no tokenizer.json or writer given");
-    cJSON *root = NULL, *cfg = NULL;
-    RZ_TRY(parse_json(json, json_len, "tokenizer.json", &root));
-    rz_status s = RZ_OK;
-    if (!cJSON_IsObject(root)) s = rz_error(RZ_ERR_FORMAT, "tokenizer.json: not a JSON object");
-    if (s == RZ_OK && config) s = parse_json(config, config_len, "tokenizer_config.json", &cfg);
-    if (s == RZ_OK && cfg && !cJSON_IsObject(cfg))
-        s = rz_error(RZ_ERR_FORMAT, "tokenizer_config.json: not an object");
-    if (s == RZ_OK) s = json_to_gguf(root, cfg, jinja, w);
+static rz_status json_to_gguf_text(const char *json, size_t json_len, const hf_extras *x, rz_gguf_writer *w) {
+    cJSON *root;
+    RZ_TRY(parse_object(json, json_len, "tokenizer.json", &root));
+    const rz_status s = json_to_gguf(root, x, w);
     cJSON_Delete(root);
-    cJSON_Delete(cfg);
     return s;
 }
 
 rz_status rz_hf_tokenizer_json_to_gguf(const char *json, size_t json_len, const char *config,
                                        size_t config_len, rz_gguf_writer *w) {
-    return json_to_gguf_text(json, json_len, config, config_len, NULL, w);
+    if (!json || !w) return rz_error(RZ_ERR_INVALID_ARG, "hf: no tokenizer.json or writer given");
+    hf_extras x;
+    rz_status s = extras_init(&x, config, config_len, NULL, 0, NULL);
+    if (s == RZ_OK) s = json_to_gguf_text(json, json_len, &x, w);
+    extras_free(&x);
+    return s;
 }
 
 /* ------------------------------------------------- SentencePiece protobuf */
@@ -930,7 +984,7 @@ static rz_status spm_piece(pb_reader r, uint32_t id, token_table *t) {
     return RZ_OK;
 }
 
-static rz_status spm_read(const void *data, size_t len, spm_model *m, token_table *t) {
+static rz_status spm_read(const void *data, size_t len, uint32_t vocab_size, spm_model *m, token_table *t) {
     memset(m, 0, sizeof *m);
     m->model_type = 1; /* proto defaults */
     m->ids[0] = 0, m->ids[1] = 1, m->ids[2] = 2, m->ids[3] = -1;
@@ -969,10 +1023,12 @@ static rz_status spm_read(const void *data, size_t len, spm_model *m, token_tabl
         return rz_error(RZ_ERR_UNSUPPORTED,
                         "tokenizer.model: model type %lld is not supported (unigram, BPE)",
                         (long long)m->model_type);
-    RZ_TRY(table_init(t, m->n_pieces, true));
+    /* A row per embedding row: pieces beyond are dropped, missing ones padded,
+     * as the converter does. */
+    RZ_TRY(table_init(t, vocab_size ? vocab_size : m->n_pieces, true));
     r = (pb_reader){data, (const uint8_t *)data + len};
     uint32_t id = 0;
-    while (r.p < r.end) {
+    while (r.p < r.end && id < t->n) {
         uint32_t f;
         uint64_t v;
         RZ_TRY(pb_field(&r, &f, &v, &sub));
@@ -1004,13 +1060,13 @@ static rz_status spm_added_tokens(const cJSON *config, token_table *t) {
     return RZ_OK;
 }
 
-static rz_status spm_to_gguf(const void *data, size_t len, const cJSON *config, const char *jinja,
-                             rz_gguf_writer *w) {
+static rz_status spm_to_gguf(const void *data, size_t len, const hf_extras *x, rz_gguf_writer *w) {
     spm_model m;
     token_table t;
     memset(&t, 0, sizeof t);
-    rz_status s = spm_read(data, len, &m, &t);
-    if (s == RZ_OK && config) s = spm_added_tokens(config, &t);
+    rz_status s = spm_read(data, len, x->vocab_size, &m, &t);
+    if (s == RZ_OK && x->config) s = spm_added_tokens(x->config, &t);
+    if (s == RZ_OK) s = table_fill_unused(&t);
     if (s == RZ_OK) s = table_index(&t);
     if (s == RZ_OK) s = rz_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama");
     if (s == RZ_OK) s = rz_gguf_writer_add_str(w, "tokenizer.ggml.pre", "default");
@@ -1019,15 +1075,16 @@ static rz_status spm_to_gguf(const void *data, size_t len, const cJSON *config, 
     if (s == RZ_OK) {
         special_vocab sv;
         special_init(&sv);
-        if (config) {
-            read_config_specials(config, &sv);
-            read_config_flags(config, &sv);
+        if (x->config) {
+            read_config_specials(x->config, &sv);
+            read_config_flags(x->config, &sv);
         }
         resolve_specials(&sv, NULL, &t);
+        model_config_specials(x->model_config, t.n, &sv);
         static const int from_spec[4] = {SP_UNK, SP_BOS, SP_EOS, SP_PAD};
         for (int i = 0; i < 4; i++)
             if (sv.id[from_spec[i]] < 0 && m.ids[i] >= 0 && m.ids[i] < t.n) sv.id[from_spec[i]] = m.ids[i];
-        s = write_config(config, jinja, &sv, w);
+        s = write_config(x, &sv, w);
     }
     table_free(&t);
     return s;
@@ -1036,42 +1093,48 @@ static rz_status spm_to_gguf(const void *data, size_t len, const cJSON *config, 
 rz_status rz_hf_spm_model_to_gguf(const void *model, size_t model_len, const char *config, size_t config_len,
                                   rz_gguf_writer *w) {
     if (!model || !w) return rz_error(RZ_ERR_INVALID_ARG, "hf: no tokenizer.model or writer given");
-    cJSON *cfg = NULL;
-    if (config) RZ_TRY(parse_json(config, config_len, "tokenizer_config.json", &cfg));
-    rz_status s = cfg && !cJSON_IsObject(cfg)
-                      ? rz_error(RZ_ERR_FORMAT, "tokenizer_config.json: not an object")
-                      : spm_to_gguf(model, model_len, cfg, NULL, w);
-    cJSON_Delete(cfg);
+    hf_extras x;
+    rz_status s = extras_init(&x, config, config_len, NULL, 0, NULL);
+    if (s == RZ_OK) s = spm_to_gguf(model, model_len, &x, w);
+    extras_free(&x);
     return s;
 }
 
 /* ------------------------------------------------------------- directory */
 
+/* An optional file of dir: *out stays NULL when it does not exist. */
+static rz_status read_optional(const char *dir, const char *name, char **out, size_t *len) {
+    const rz_status s = read_file(dir, name, out, len);
+    return s == RZ_ERR_NOT_FOUND ? RZ_OK : s;
+}
+
 rz_status rz_hf_tokenizer_to_gguf(const char *dir, rz_gguf_writer *w) {
     if (!dir || !w) return rz_error(RZ_ERR_INVALID_ARG, "hf: no model directory or writer given");
-    char *json = NULL, *config = NULL, *jinja = NULL;
-    size_t json_len = 0, config_len = 0, jinja_len = 0;
-    rz_status s = read_file(dir, "tokenizer_config.json", &config, &config_len);
-    if (s == RZ_ERR_NOT_FOUND) s = RZ_OK;
+    char *tok = NULL, *config = NULL, *model_config = NULL, *jinja = NULL;
+    size_t tok_len = 0, config_len = 0, model_config_len = 0, jinja_len = 0;
+    rz_status s = read_optional(dir, "tokenizer_config.json", &config, &config_len);
+    if (s == RZ_OK) s = read_optional(dir, "config.json", &model_config, &model_config_len);
     /* Newer transformers keep the chat template in a file of its own. */
-    if (s == RZ_OK) s = read_file(dir, "chat_template.jinja", &jinja, &jinja_len);
-    if (s == RZ_ERR_NOT_FOUND) s = RZ_OK;
-    if (s == RZ_OK) s = read_file(dir, "tokenizer.json", &json, &json_len);
+    if (s == RZ_OK) s = read_optional(dir, "chat_template.jinja", &jinja, &jinja_len);
+    hf_extras x;
+    memset(&x, 0, sizeof x);
+    if (s == RZ_OK) s = extras_init(&x, config, config_len, model_config, model_config_len, jinja);
     if (s == RZ_OK) {
-        s = json_to_gguf_text(json, json_len, config, config_len, jinja, w);
-    } else if (s == RZ_ERR_NOT_FOUND) {
-        s = read_file(dir, "tokenizer.model", &json, &json_len);
-        if (s == RZ_ERR_NOT_FOUND)
-            s = rz_error(RZ_ERR_NOT_FOUND, "hf: '%s' has neither tokenizer.json nor tokenizer.model", dir);
-        cJSON *cfg = NULL;
-        if (s == RZ_OK && config) s = parse_json(config, config_len, "tokenizer_config.json", &cfg);
-        if (s == RZ_OK && cfg && !cJSON_IsObject(cfg))
-            s = rz_error(RZ_ERR_FORMAT, "tokenizer_config.json: not an object");
-        if (s == RZ_OK) s = spm_to_gguf(json, json_len, cfg, jinja, w);
-        cJSON_Delete(cfg);
+        s = read_file(dir, "tokenizer.json", &tok, &tok_len);
+        if (s == RZ_OK) {
+            s = json_to_gguf_text(tok, tok_len, &x, w);
+        } else if (s == RZ_ERR_NOT_FOUND) {
+            s = read_file(dir, "tokenizer.model", &tok, &tok_len);
+            if (s == RZ_OK) s = spm_to_gguf(tok, tok_len, &x, w);
+            if (s == RZ_ERR_NOT_FOUND)
+                s = rz_error(RZ_ERR_NOT_FOUND, "hf: '%s' has neither tokenizer.json nor tokenizer.model",
+                             dir);
+        }
     }
-    free(json);
+    extras_free(&x);
+    free(tok);
     free(config);
+    free(model_config);
     free(jinja);
     return s;
 }

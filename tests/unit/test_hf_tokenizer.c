@@ -131,6 +131,11 @@ static void test_vocab_suites(void **state) {
 
 /* ---------------------------------------------------- tokenizer_config */
 
+static void expect_error(rz_status got, rz_status want, const char *words) {
+    if (got != want || !strstr(rz_last_error(), words))
+        fail_msg("status %d (want %d), message '%s' (want '%s')", got, want, rz_last_error(), words);
+}
+
 /* A byte-level BPE over a few letters: "a", "b", "ab", and two added
  * tokens, one special. */
 static const char SMALL_JSON[] =
@@ -155,6 +160,9 @@ static void test_tokenizer_config(void **state) {
              " \"unk_token\": null, \"pad_token\": \"</s>\", \"add_eos_token\": true,"
              " \"chat_template\": [{\"name\": \"default\", \"template\": \"{{ messages }}\"},"
              "   {\"name\": \"tool use\", \"template\": \"{{ tools }}\"}]}");
+    /* config.json: two more embedding rows than tokens, an id the tokenizer
+     * files leave open, and a list of ids the converter ignores. */
+    write_in(dir, "config.json", "{\"vocab_size\": 8, \"unk_token_id\": 1, \"mask_token_id\": [0, 1]}");
     snprintf(gguf_path, sizeof gguf_path, "%s.gguf", dir);
     RZ_ASSERT_OK(convert_dir(dir, gguf_path));
 
@@ -173,7 +181,9 @@ static void test_tokenizer_config(void **state) {
     assert_int_equal(v, 4);
     RZ_ASSERT_OK(rz_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &v));
     assert_int_equal(v, 4);
-    assert_int_equal(rz_gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &v), RZ_ERR_NOT_FOUND);
+    RZ_ASSERT_OK(rz_gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &v));
+    assert_int_equal(v, 1);
+    assert_int_equal(rz_gguf_get_u32(g, "tokenizer.ggml.mask_token_id", &v), RZ_ERR_NOT_FOUND);
     /* BOS from the post-processor's template, EOS from the config. */
     RZ_ASSERT_OK(rz_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &flag));
     assert_true(flag);
@@ -185,12 +195,13 @@ static void test_tokenizer_config(void **state) {
     assert_true(s.len == 11 && memcmp(s.ptr, "{{ tools }}", 11) == 0);
     const rz_gguf_value *arr;
     RZ_ASSERT_OK(rz_gguf_get_array(g, "tokenizer.ggml.token_type", RZ_GGUF_INT32, &arr));
-    assert_int_equal(rz_gguf_array_len(arr), 6);
-    int32_t types[6];
+    assert_int_equal(rz_gguf_array_len(arr), 8);
+    int32_t types[8];
     memcpy(types, rz_gguf_array_data(arr), sizeof types);
     assert_int_equal(types[0], 1);
     assert_int_equal(types[3], 3); /* special: control */
     assert_int_equal(types[5], 4); /* not special: user-defined */
+    assert_int_equal(types[7], 5); /* padding: unused */
     RZ_ASSERT_OK(rz_gguf_get_array(g, "tokenizer.ggml.merges", RZ_GGUF_STRING, &arr));
     assert_int_equal(rz_gguf_array_len(arr), 1);
     s = rz_gguf_array_str(arr, 0);
@@ -219,8 +230,12 @@ static void test_tokenizer_config(void **state) {
     assert_false(flag);
     rz_gguf_close(g);
     write_in(dir, "tokenizer_config.json", "{\"bos_token\": ");
-    assert_int_equal(convert_dir(dir, gguf_path), RZ_ERR_FORMAT);
-    assert_non_null(strstr(rz_last_error(), "tokenizer_config.json"));
+    expect_error(convert_dir(dir, gguf_path), RZ_ERR_FORMAT, "tokenizer_config.json: invalid JSON");
+    write_in(dir, "tokenizer_config.json", "{}");
+    write_in(dir, "config.json", "{\"vocab_size\": 4}");
+    expect_error(convert_dir(dir, gguf_path), RZ_ERR_FORMAT, "beyond config.json's vocab_size 4");
+    write_in(dir, "config.json", "{\"vocab_size\": -4}");
+    expect_error(convert_dir(dir, gguf_path), RZ_ERR_FORMAT, "config.json: vocab_size");
 }
 
 /* ------------------------------------------------------- tokenizer.model */
@@ -257,10 +272,11 @@ static void test_sentencepiece_model(void **state) {
     write_in(dir, "tokenizer_config.json",
              "{\"add_bos_token\": false, \"eos_token\": \"</s>\","
              " \"added_tokens_decoder\": {\"104\": {\"content\": \"<|im_end|>\", \"special\": true}}}");
+    write_in(dir, "config.json", "{\"vocab_size\": 128}"); /* padded to 128 embedding rows */
     snprintf(gguf_path, sizeof gguf_path, "%s.gguf", dir);
     RZ_ASSERT_OK(convert_dir(dir, gguf_path));
     m = load_vocab(gguf_path);
-    assert_int_equal(rz_model_describe(m)->n_vocab, 105);
+    assert_int_equal(rz_model_describe(m)->n_vocab, 128);
     const char *piece;
     size_t len;
     RZ_ASSERT_OK(rz_token_piece(m, 104, &piece, &len));
@@ -286,16 +302,11 @@ static rz_status convert_json(const char *json, const char *config) {
     return s;
 }
 
-static void expect_error(rz_status got, rz_status want, const char *words) {
-    if (got != want || !strstr(rz_last_error(), words))
-        fail_msg("status %d (want %d), message '%s' (want '%s')", got, want, rz_last_error(), words);
-}
-
 static void test_hostile_input(void **state) {
     (void)state;
     expect_error(convert_json("{\"model\": {", NULL), RZ_ERR_FORMAT, "invalid JSON");
     expect_error(convert_json("[1, 2]", NULL), RZ_ERR_FORMAT, "not a JSON object");
-    expect_error(convert_json(SMALL_JSON, "[]"), RZ_ERR_FORMAT, "tokenizer_config.json: not an object");
+    expect_error(convert_json(SMALL_JSON, "[]"), RZ_ERR_FORMAT, "tokenizer_config.json: not a JSON object");
     const char *pre = "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}";
     char json[1024];
     snprintf(json, sizeof json,
