@@ -51,4 +51,12 @@ void rz_torch_close(rz_torch *t);
  * SentencePiece tokenizer.model. */
 rz_status rz_hf_tokenizer_to_gguf(const char *dir, rz_gguf_writer *w);
 
+/* The same from files in memory (fuzzing, tests): the text of tokenizer.json
+ * or the bytes of a SentencePiece tokenizer.model, each with the text of
+ * tokenizer_config.json (config NULL when there is none). */
+rz_status rz_hf_tokenizer_json_to_gguf(const char *json, size_t json_len, const char *config,
+                                       size_t config_len, rz_gguf_writer *w);
+rz_status rz_hf_spm_model_to_gguf(const void *model, size_t model_len, const char *config, size_t config_len,
+                                  rz_gguf_writer *w);
+
 #endif

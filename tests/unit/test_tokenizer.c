@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "test_support.h"
+#include "vocab_vectors.h"
 #include "tokenizer/vocab.h"
 
-static const char SEPARATOR[] = "\n__ggml_vocab_test__\n";
 enum { BERT_UNK = 100 }; /* [UNK] of ggml-vocab-bert-bge */
 
 static rz_model *load_vocab(const char *path, const char *tokenizer) {
@@ -20,151 +20,50 @@ static rz_model *load_vocab(const char *path, const char *tokenizer) {
     return m;
 }
 
-static size_t tokenize(const rz_model *m, const char *text, size_t len, bool add_special, bool parse_special,
-                       int32_t **ids) {
-    size_t cap = len + 8, n = 0;
-    *ids = malloc(cap * sizeof **ids);
-    assert_non_null(*ids);
-    RZ_ASSERT_OK(rz_tokenize(m, text, len, add_special, parse_special, *ids, cap, &n));
-    return n;
-}
-
-static char *detokenize(const rz_model *m, const int32_t *ids, size_t n, size_t *len) {
-    size_t cap = 64;
-    for (size_t i = 0; i < n; i++) {
-        const char *piece;
-        size_t piece_len;
-        RZ_ASSERT_OK(rz_token_piece(m, ids[i], &piece, &piece_len));
-        cap += piece_len;
-    }
-    char *text = malloc(cap);
-    assert_non_null(text);
-    RZ_ASSERT_OK(rz_detokenize(m, ids, n, text, cap, len));
-    return text;
-}
-
-static size_t parse_ids(const char *line, int32_t *ids, size_t cap) {
-    size_t n = 0;
-    for (char *end; *line; line = end) {
-        long v = strtol(line, &end, 10);
-        if (end == line) break;
-        assert_true(n < cap);
-        ids[n++] = (int32_t)v;
-    }
-    return n;
-}
-
-typedef enum round_trip { EXACT, SPACE_PREFIX, RETOKENIZE } round_trip;
-
-/* Every case of NAME.inp tokenizes to the ids on its line of NAME.out and
- * detokenizes back. Returns the number of cases. */
-static int check_vectors(const rz_model *m, const char *inp_rel, const char *out_rel, round_trip rt) {
-    size_t inp_len, out_len;
-    char *inp = rz_test_read_file(rz_test_shared_path(inp_rel), &inp_len);
-    char *out = rz_test_read_file(rz_test_shared_path(out_rel), &out_len);
-    assert_non_null(inp);
-    assert_non_null(out);
-    int cases = 0, failures = 0;
-    char *line = out;
-    for (char *at = inp; at < inp + inp_len;) {
-        char *sep = strstr(at, SEPARATOR);
-        if (!sep) break;
-        const size_t len = (size_t)(sep - at);
-        char *eol = strchr(line, '\n');
-        assert_non_null(eol);
-        *eol = '\0';
-        int32_t expected[1024];
-        const size_t n_expected = parse_ids(line, expected, 1024);
-        int32_t *ids;
-        const size_t n = tokenize(m, at, len, false, false, &ids);
-        if (n != n_expected || memcmp(ids, expected, n * sizeof *ids) != 0) {
-            print_message("%s case %d ('%.*s'): got", inp_rel, cases, (int)(len < 40 ? len : 40), at);
-            for (size_t i = 0; i < n; i++)
-                print_message(" %d", ids[i]);
-            print_message("\n  expected %s\n", line);
-            failures++;
-        }
-        size_t text_len;
-        char *text = detokenize(m, ids, n, &text_len);
-        bool ok;
-        if (rt == EXACT) {
-            ok = text_len == len && memcmp(text, at, len) == 0;
-        } else if (rt == SPACE_PREFIX) {
-            ok = len == 0 ? text_len == 0
-                          : text_len == len + 1 && text[0] == ' ' && memcmp(text + 1, at, len) == 0;
-        } else { /* the same ids again, but for [UNK] (a control token: no text) */
-            int32_t *again;
-            const size_t n_again = tokenize(m, text, text_len, false, false, &again);
-            size_t k = 0;
-            ok = true;
-            for (size_t i = 0; i < n; i++) {
-                if (ids[i] == BERT_UNK) continue;
-                ok = ok && k < n_again && again[k] == ids[i];
-                k++;
-            }
-            ok = ok && k == n_again;
-            free(again);
-        }
-        if (!ok) {
-            print_message("%s case %d: detokenized to '%.*s'\n", inp_rel, cases, (int)text_len, text);
-            failures++;
-        }
-        free(text);
-        free(ids);
-        line = eol + 1;
-        at = sep + strlen(SEPARATOR);
-        cases++;
-    }
-    free(inp);
-    free(out);
-    assert_int_equal(failures, 0);
-    return cases;
-}
-
-static void check_vocab_file(const char *name, round_trip rt) {
+static void check_vocab_file(const char *name, rz_test_round_trip rt) {
     char gguf[128], inp[160], out[160];
     snprintf(gguf, sizeof gguf, "testdata/tokenizer/ggml-vocab-%s.gguf", name);
     snprintf(inp, sizeof inp, "%s.inp", gguf);
     snprintf(out, sizeof out, "%s.out", gguf);
     RZ_REQUIRE_SHARED(gguf);
     rz_model *m = load_vocab(rz_test_shared_path(gguf), NULL);
-    assert_true(check_vectors(m, inp, out, rt) >= 40);
+    assert_true(rz_test_check_vectors(m, inp, out, rt, BERT_UNK) >= 40);
     rz_model_free(m);
 }
 
 static void test_llama_spm(void **state) {
     (void)state;
-    check_vocab_file("llama-spm", SPACE_PREFIX);
+    check_vocab_file("llama-spm", RZ_RT_SPACE_PREFIX);
 }
 static void test_phi3(void **state) {
     (void)state;
-    check_vocab_file("phi-3", SPACE_PREFIX);
+    check_vocab_file("phi-3", RZ_RT_SPACE_PREFIX);
 }
 static void test_gpt2(void **state) {
     (void)state;
-    check_vocab_file("gpt-2", EXACT);
+    check_vocab_file("gpt-2", RZ_RT_EXACT);
 }
 static void test_falcon(void **state) {
     (void)state;
-    check_vocab_file("falcon", EXACT);
+    check_vocab_file("falcon", RZ_RT_EXACT);
 }
 static void test_mpt(void **state) {
     (void)state;
-    check_vocab_file("mpt", EXACT);
+    check_vocab_file("mpt", RZ_RT_EXACT);
 }
 static void test_starcoder(void **state) {
     (void)state;
-    check_vocab_file("starcoder", EXACT);
+    check_vocab_file("starcoder", RZ_RT_EXACT);
 }
 static void test_deepseek_coder(void **state) {
     (void)state;
-    check_vocab_file("deepseek-coder", EXACT);
+    check_vocab_file("deepseek-coder", RZ_RT_EXACT);
 }
 /* BERT lowercases, strips accents and drops whitespace: the round trip is
  * that the decoded text tokenizes the same again. */
 static void test_bert_bge(void **state) {
     (void)state;
-    check_vocab_file("bert-bge", RETOKENIZE);
+    check_vocab_file("bert-bge", RZ_RT_RETOKENIZE);
 }
 
 /* llama2.c's run.c encoder on tok512.bin: dummy-prefix space, no BOS. */
@@ -176,8 +75,8 @@ static void test_llama2c_runc(void **state) {
     char tok[4096];
     snprintf(tok, sizeof tok, "%s", rz_test_shared_path("models/tok512.bin"));
     rz_model *m = load_vocab(rz_test_shared_path("models/stories260K.bin"), tok);
-    check_vectors(m, "testdata/stories260K/tok512.runc.inp", "testdata/stories260K/tok512.runc.out",
-                  SPACE_PREFIX);
+    rz_test_check_vectors(m, "testdata/stories260K/tok512.runc.inp", "testdata/stories260K/tok512.runc.out",
+                          RZ_RT_SPACE_PREFIX, -1);
     /* Loaded vocab-only: no weights are bound, so nothing can run. */
     assert_int_equal(rz_model_describe(m)->n_vocab, 512);
     assert_int_equal(rz_model_bytes_per_token(m), 0);
@@ -216,14 +115,14 @@ static void test_special_tokens(void **state) {
     rz_model *spm = load_vocab(rz_test_shared_path("testdata/tokenizer/ggml-vocab-llama-spm.gguf"), NULL);
     const char text[] = "</s>Hello";
     int32_t *ids;
-    size_t n = tokenize(spm, text, strlen(text), true, true, &ids);
+    size_t n = rz_test_tokenize(spm, text, strlen(text), true, true, &ids);
     /* BOS, EOS, then "Hello" with the space prefix a special token earns. */
     assert_int_equal(n, 3);
     assert_int_equal(ids[0], 1);
     assert_int_equal(ids[1], 2);
     assert_int_equal(ids[2], 15043);
     free(ids);
-    n = tokenize(spm, text, strlen(text), false, false, &ids);
+    n = rz_test_tokenize(spm, text, strlen(text), false, false, &ids);
     assert_true(n > 3);
     for (size_t i = 0; i < n; i++)
         assert_int_not_equal(ids[i], 2);
@@ -240,17 +139,17 @@ static void test_special_tokens(void **state) {
     rz_model_free(spm);
 
     rz_model *mpt = load_vocab(rz_test_shared_path("testdata/tokenizer/ggml-vocab-mpt.gguf"), NULL);
-    n = tokenize(mpt, "a<|endoftext|>", 14, false, false, &ids);
+    n = rz_test_tokenize(mpt, "a<|endoftext|>", 14, false, false, &ids);
     assert_true(n > 2);
     free(ids);
-    n = tokenize(mpt, "a<|endoftext|>", 14, false, true, &ids);
+    n = rz_test_tokenize(mpt, "a<|endoftext|>", 14, false, true, &ids);
     assert_int_equal(n, 2);
     assert_int_equal(ids[1], 0);
     free(ids);
     rz_model_free(mpt);
 
     rz_model *bert = load_vocab(rz_test_shared_path("testdata/tokenizer/ggml-vocab-bert-bge.gguf"), NULL);
-    n = tokenize(bert, "Hello world", 11, true, false, &ids);
+    n = rz_test_tokenize(bert, "Hello world", 11, true, false, &ids);
     assert_int_equal(n, 4);
     assert_int_equal(ids[0], 101); /* [CLS] */
     assert_int_equal(ids[3], 102); /* [SEP] */
@@ -271,12 +170,12 @@ static void test_invalid_utf8(void **state) {
     for (int f = 0; f < 2; f++) {
         rz_model *m = load_vocab(rz_test_shared_path(files[f]), NULL);
         int32_t *a, *b;
-        const size_t na = tokenize(m, text, len, false, false, &a);
-        const size_t nb = tokenize(m, text, len, false, false, &b);
+        const size_t na = rz_test_tokenize(m, text, len, false, false, &a);
+        const size_t nb = rz_test_tokenize(m, text, len, false, false, &b);
         assert_int_equal(na, nb);
         assert_memory_equal(a, b, na * sizeof *a);
         size_t out_len;
-        char *out = detokenize(m, a, na, &out_len);
+        char *out = rz_test_detokenize(m, a, na, &out_len);
         const size_t skip = f == 0 ? 1 : 0; /* SentencePiece's space prefix */
         assert_int_equal(out_len, len + skip);
         assert_memory_equal(out + skip, text, len);
@@ -299,7 +198,7 @@ static void test_streaming_detokenizer(void **state) {
     for (int f = 0; f < 2; f++) {
         rz_model *m = load_vocab(rz_test_shared_path(files[f]), NULL);
         int32_t *ids;
-        const size_t n = tokenize(m, text, sizeof text - 1, false, false, &ids);
+        const size_t n = rz_test_tokenize(m, text, sizeof text - 1, false, false, &ids);
         rz_detokenizer d;
         rz_detokenizer_init(&d, m);
         char out[256];
