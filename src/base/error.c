@@ -8,11 +8,19 @@ enum { RZ_ERROR_MAX = 512 };
 
 static _Thread_local char error_message[RZ_ERROR_MAX];
 
+/* Messages quote names taken from hostile files: control bytes become '?'
+ * so that every message stays one printable line. */
+static void one_line(void) {
+    for (char *p = error_message; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 rz_status rz_error(rz_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(error_message, sizeof error_message, fmt, ap);
     va_end(ap);
+    one_line();
     return status;
 }
 
@@ -30,6 +38,7 @@ rz_status rz_error_prefix(rz_status status, const char *fmt, ...) {
         strncpy(error_message + n + 2, previous, room - 2);
         error_message[sizeof error_message - 1] = '\0';
     }
+    one_line();
     return status;
 }
 
