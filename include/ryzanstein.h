@@ -301,6 +301,14 @@ RZ_API uint64_t rz_gguf_tensor_count(const rz_gguf *gguf);
 RZ_API const rz_gguf_tensor *rz_gguf_tensor_at(const rz_gguf *gguf, uint64_t index);
 RZ_API const rz_gguf_tensor *rz_gguf_find_tensor(const rz_gguf *gguf, const char *name);
 
+/* A Hugging Face model directory (config.json; model.safetensors, sharded
+ * safetensors or pytorch_model.bin; tokenizer.json or tokenizer.model) seen
+ * as the GGUF llama.cpp's converter writes for it: the same metadata keys,
+ * tensor names and layouts. Tensors stored in that layout are used in place;
+ * the rest are built in memory when opened. */
+RZ_API bool rz_hf_probe(const char *path);
+RZ_API rz_status rz_hf_open(const char *dir, rz_gguf **out);
+
 /* Streaming writer: declare metadata and tensor infos, then write each
  * tensor's data in declaration order. Only headers are held in memory. */
 typedef struct rz_gguf_writer rz_gguf_writer;

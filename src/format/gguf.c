@@ -40,6 +40,10 @@ struct rz_gguf {
     /* Open-addressing hash tables of index + 1 (0 = empty); mask = slots - 1. */
     uint64_t *kv_slots, kv_mask;
     uint64_t *tensor_slots, tensor_mask;
+    /* rz_gguf_open_detached: the image is ours and the tensor bytes lie elsewhere. */
+    void *owned_image;
+    void (*release)(void *);
+    void *owner;
 };
 
 typedef struct cursor {
@@ -466,7 +470,7 @@ static rz_status parse(rz_gguf *g) {
     if (g->data_offset > g->size)
         return rz_error(RZ_ERR_FORMAT, "gguf: data section at offset %llu lies past end of file (size %llu)",
                         (unsigned long long)g->data_offset, (unsigned long long)g->size);
-    return check_data_ranges(g);
+    return g->owned_image ? RZ_OK : check_data_ranges(g);
 }
 
 rz_status rz_gguf_open_memory(const void *data, size_t size, rz_gguf **out) {
@@ -500,8 +504,34 @@ rz_status rz_gguf_open(const char *path, rz_gguf **out) {
     return RZ_OK;
 }
 
+rz_status rz_gguf_open_detached(void *image, size_t size, const void *const *data, void (*release)(void *),
+                                void *owner, rz_gguf **out) {
+    *out = NULL;
+    rz_gguf *g = rz_calloc(1, sizeof *g);
+    if (!g) {
+        free(image);
+        if (release) release(owner);
+        return rz_error(RZ_ERR_NOMEM, "gguf: out of memory");
+    }
+    g->data = g->owned_image = image;
+    g->size = size;
+    g->release = release;
+    g->owner = owner;
+    rz_status st = parse(g);
+    if (st != RZ_OK) {
+        rz_gguf_close(g);
+        return st;
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        g->tensors[i].data = data[i];
+    *out = g;
+    return RZ_OK;
+}
+
 void rz_gguf_close(rz_gguf *g) {
     if (!g) return;
+    if (g->release) g->release(g->owner);
+    free(g->owned_image);
     if (g->kvs)
         for (uint64_t i = 0; i < g->n_kv; i++)
             free_value(&g->kvs[i].value);

@@ -3,6 +3,7 @@
 #define RZ_FORMAT_GGUF_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ryzanstein.h"
@@ -36,5 +37,18 @@ struct rz_gguf_value {
 uint32_t rz_gguf_type_size(rz_gguf_type type);
 /* "uint32", "string", ...; "unknown" for ids outside the enum. */
 const char *rz_gguf_type_name(rz_gguf_type type);
+
+/* A writer that builds only the header, metadata and tensor infos in
+ * memory (rz_gguf_writer_begin_data refuses it): for GGUF views of other
+ * formats. rz_gguf_writer_take_header hands the image over (malloc'ed,
+ * padded to the alignment) and frees w, rz_gguf_writer_abort drops it. */
+rz_status rz_gguf_writer_open_header_only(rz_gguf_writer **out);
+rz_status rz_gguf_writer_take_header(rz_gguf_writer *w, void **image, size_t *size);
+
+/* A reader over `image` (from rz_gguf_writer_take_header; owned and freed by
+ * the reader) whose tensors' bytes are elsewhere: data[i] for tensor i in
+ * declaration order. release(owner), if given, runs on rz_gguf_close. */
+rz_status rz_gguf_open_detached(void *image, size_t size, const void *const *data, void (*release)(void *),
+                                void *owner, rz_gguf **out);
 
 #endif

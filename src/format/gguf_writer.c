@@ -310,38 +310,57 @@ static rz_status write_zeros(rz_gguf_writer *w, uint64_t n) {
     return RZ_OK;
 }
 
-rz_status rz_gguf_writer_begin_data(rz_gguf_writer *w) {
-    if (!w) return rz_error(RZ_ERR_INVALID_ARG, "gguf: no writer given");
-    if (w->data_started) return rz_error(RZ_ERR_INVALID_ARG, "gguf: begin_data called twice");
-    byte_buf head = {0};
-    rz_status st = buf_put(&head, RZ_GGUF_MAGIC, 4);
-    if (st == RZ_OK) st = buf_u32(&head, RZ_GGUF_VERSION);
-    if (st == RZ_OK) st = buf_u64(&head, w->n_tensors);
-    if (st == RZ_OK) st = buf_u64(&head, w->n_kv);
-    if (st == RZ_OK) st = buf_put(&head, w->meta.data, w->meta.len);
+/* Header, metadata and tensor infos, padded to the alignment; fixes each
+ * tensor's offset in the data section. */
+static rz_status build_head(rz_gguf_writer *w, byte_buf *head) {
+    rz_status st = buf_put(head, RZ_GGUF_MAGIC, 4);
+    if (st == RZ_OK) st = buf_u32(head, RZ_GGUF_VERSION);
+    if (st == RZ_OK) st = buf_u64(head, w->n_tensors);
+    if (st == RZ_OK) st = buf_u64(head, w->n_kv);
+    if (st == RZ_OK) st = buf_put(head, w->meta.data, w->meta.len);
     uint64_t offset = 0;
     for (uint64_t i = 0; i < w->n_tensors && st == RZ_OK; i++) {
         writer_tensor *t = &w->tensors[i];
         t->offset = offset;
         uint64_t end;
-        if (rz_add_overflow(offset, t->size, &end) || end > UINT64_MAX - w->alignment) {
-            st = rz_error(RZ_ERR_RANGE, "gguf: tensor data too large");
-            break;
-        }
+        if (rz_add_overflow(offset, t->size, &end) || end > UINT64_MAX - w->alignment)
+            return rz_error(RZ_ERR_RANGE, "gguf: tensor data too large");
         offset = rz_align_up(end, w->alignment);
-        st = buf_str(&head, t->name, strlen(t->name));
-        if (st == RZ_OK) st = buf_u32(&head, t->n_dims);
+        st = buf_str(head, t->name, strlen(t->name));
+        if (st == RZ_OK) st = buf_u32(head, t->n_dims);
         for (uint32_t d = 0; d < t->n_dims && st == RZ_OK; d++)
-            st = buf_u64(&head, t->ne[d]);
-        if (st == RZ_OK) st = buf_u32(&head, (uint32_t)t->type);
-        if (st == RZ_OK) st = buf_u64(&head, t->offset);
+            st = buf_u64(head, t->ne[d]);
+        if (st == RZ_OK) st = buf_u32(head, (uint32_t)t->type);
+        if (st == RZ_OK) st = buf_u64(head, t->offset);
     }
+    const uint64_t pad = rz_align_up(head->len, w->alignment) - head->len;
+    if (st == RZ_OK) st = buf_reserve(head, pad);
+    if (st == RZ_OK) {
+        memset(head->data + head->len, 0, pad);
+        head->len += pad;
+    }
+    return st;
+}
+
+rz_status rz_gguf_writer_begin_data(rz_gguf_writer *w) {
+    if (!w) return rz_error(RZ_ERR_INVALID_ARG, "gguf: no writer given");
+    if (w->data_started) return rz_error(RZ_ERR_INVALID_ARG, "gguf: begin_data called twice");
+    if (!w->file) return rz_error(RZ_ERR_INVALID_ARG, "gguf: a header-only writer takes no data");
+    byte_buf head = {0};
+    rz_status st = build_head(w, &head);
     if (st == RZ_OK) st = write_bytes(w, head.data, head.len);
-    if (st == RZ_OK) st = write_zeros(w, rz_align_up(head.len, w->alignment) - head.len);
     free(head.data);
     w->data_started = true;
     if (st != RZ_OK) w->failed = true;
     return st;
+}
+
+rz_status rz_gguf_writer_open_header_only(rz_gguf_writer **out) {
+    *out = rz_calloc(1, sizeof **out);
+    if (!*out) return rz_error(RZ_ERR_NOMEM, "gguf: out of memory");
+    (*out)->alignment = RZ_GGUF_DEFAULT_ALIGNMENT;
+    (*out)->alignment_pos = SIZE_MAX;
+    return RZ_OK;
 }
 
 /* Skips zero-byte tensors so `current` is the next one that takes data. */
@@ -391,6 +410,19 @@ static void free_writer(rz_gguf_writer *w) {
     free(w);
 }
 
+rz_status rz_gguf_writer_take_header(rz_gguf_writer *w, void **image, size_t *size) {
+    byte_buf head = {0};
+    rz_status st = build_head(w, &head);
+    free_writer(w);
+    if (st != RZ_OK) {
+        free(head.data);
+        return st;
+    }
+    *image = head.data;
+    *size = head.len;
+    return RZ_OK;
+}
+
 rz_status rz_gguf_writer_close(rz_gguf_writer *w) {
     if (!w) return rz_error(RZ_ERR_INVALID_ARG, "gguf: no writer given");
     rz_status st = RZ_OK;
@@ -415,7 +447,9 @@ rz_status rz_gguf_writer_close(rz_gguf_writer *w) {
 
 void rz_gguf_writer_abort(rz_gguf_writer *w) {
     if (!w) return;
-    fclose(w->file);
-    unlink(w->path);
+    if (w->file) { /* header-only writers have neither file nor path */
+        fclose(w->file);
+        unlink(w->path);
+    }
     free_writer(w);
 }

@@ -30,6 +30,11 @@ uint64_t rz_safetensors_tensor_count(const rz_safetensors *st);
 const rz_hf_tensor *rz_safetensors_tensor_at(const rz_safetensors *st, uint64_t index);
 void rz_safetensors_close(rz_safetensors *st);
 
+/* rz_hf_open for a config.json text and one safetensors file in memory
+ * (fuzzing, tests); `safetensors` must outlive the result. */
+rz_status rz_hf_open_memory(const char *config_json, size_t config_len, const void *safetensors, size_t size,
+                            rz_gguf **out);
+
 /* -------------------------------------------------------------- PyTorch */
 
 typedef struct rz_torch rz_torch;

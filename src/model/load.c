@@ -899,9 +899,10 @@ rz_model_params rz_model_default_params(void) { return (rz_model_params){0}; }
 static rz_status load_vocab_only(rz_model *m, const char *path, const rz_model_params *params) {
     rz_model_desc *d = &m->desc;
     m->vocab_only = true;
-    if (rz_gguf_probe(path)) {
-        snprintf(d->format, sizeof d->format, "gguf");
-        RZ_TRY(rz_gguf_open(path, &m->gguf));
+    if (rz_gguf_probe(path) || rz_hf_probe(path)) {
+        const bool hf = !rz_gguf_probe(path);
+        snprintf(d->format, sizeof d->format, hf ? "hf" : "gguf");
+        RZ_TRY(hf ? rz_hf_open(path, &m->gguf) : rz_gguf_open(path, &m->gguf));
         rz_str arch;
         if (rz_gguf_get_str(m->gguf, "general.architecture", &arch) == RZ_OK)
             snprintf(d->arch, sizeof d->arch, "%.*s", (int)arch.len, arch.ptr);
@@ -949,9 +950,10 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
     weight_source src = {0};
     if (params && params->vocab_only) {
         s = load_vocab_only(m, path, params);
-    } else if (rz_gguf_probe(path)) {
-        snprintf(m->desc.format, sizeof m->desc.format, "gguf");
-        s = rz_gguf_open(path, &m->gguf);
+    } else if (rz_gguf_probe(path) || rz_hf_probe(path)) {
+        const bool hf = !rz_gguf_probe(path);
+        snprintf(m->desc.format, sizeof m->desc.format, hf ? "hf" : "gguf");
+        s = hf ? rz_hf_open(path, &m->gguf) : rz_gguf_open(path, &m->gguf);
         src.gguf = m->gguf;
         if (s == RZ_OK) s = load_gguf(m, &src);
     } else {

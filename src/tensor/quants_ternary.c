@@ -261,8 +261,8 @@ void rz_dequantize_i2_s(const void *restrict src, float *restrict dst, int64_t n
             *dst++ = (float)(rz_i2s_code(codes + 32 * g, j) - 1) * s;
 }
 
-/* Writes the codes of n values (0 -> -s, 1 -> 0, 2 -> +s) and the trailer. */
-static void write_i2_s(const int8_t *t, float s, uint8_t *dst, int64_t n) {
+void rz_i2_s_from_ternary(const int8_t *restrict t, float s, void *restrict out, int64_t n) {
+    uint8_t *dst = out;
     memset(dst, 0, (size_t)(n / 4) + 32);
     for (int64_t i = 0; i < n; i++) {
         const int64_t g = i / RZ_QK_I2S, j = i % RZ_QK_I2S;
@@ -365,7 +365,7 @@ rz_status rz_quantize_tensor_i2_s(const float *restrict src, void *restrict dst,
     int8_t *t;
     float s;
     RZ_TRY(ternarize(src, n, &t, &s));
-    write_i2_s(t, s, dst, n);
+    rz_i2_s_from_ternary(t, s, dst, n);
     free(t);
     return RZ_OK;
 }

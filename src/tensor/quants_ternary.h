@@ -60,6 +60,10 @@ static inline int rz_i2s_code(const uint8_t *group, int j) {
     return (group[j % 32] >> (6 - 2 * (j / 32))) & 3;
 }
 
+/* The I2_S tensor (codes and trailer) of n ternary values t in {-1, 0, 1}
+ * times s; n a multiple of RZ_QK_I2S. */
+void rz_i2_s_from_ternary(const int8_t *restrict t, float s, void *restrict dst, int64_t n);
+
 /* The per-tensor scale of an I2_S tensor of n elements (from its trailer). */
 float rz_i2s_scale(const void *data, int64_t n);
 

@@ -114,3 +114,13 @@ double rz_test_abs_dot(rz_type w_type, const void *w, const void *x, int64_t n) 
     free(xf);
     return sum;
 }
+
+int rz_test_python(const char *script, const char *args, char **output) {
+    /* Scripts sit in the source tree: tests/tools, beside this file's folder. */
+    char dir[2048], cmd[8192];
+    snprintf(dir, sizeof dir, "%s", __FILE__);
+    *strrchr(dir, '/') = '\0';
+    const char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    snprintf(cmd, sizeof cmd, "%s '%s/../tools/%s' %s", python, dir, script, args);
+    return rz_test_run(cmd, output);
+}

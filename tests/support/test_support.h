@@ -35,6 +35,12 @@ const char *rz_test_cli(void);
  * *output (malloc'd, NUL-terminated) when output is not NULL. */
 int rz_test_run(const char *command, char **output);
 
+/* Runs tests/tools/SCRIPT under Debian's python3 (/usr/bin/python3 when
+ * present: it has the Debian python3-* modules) with `args` (shell words);
+ * returns its exit status: 77 means a module it needs is missing, 127 no
+ * python3. Output captured as in rz_test_run. */
+int rz_test_python(const char *script, const char *args, char **output);
+
 /* Assert with the library's last error message in the failure report. */
 #define RZ_ASSERT_OK(expr)                                                                                   \
     do {                                                                                                     \

@@ -87,7 +87,9 @@ GGML_TYPES = {
     30: ("BF16", 1, 2, None),  # numpy has no bfloat16: raw uint16 (see TensorInfo.to_float32)
     34: ("TQ1_0", 256, 54, None),
     35: ("TQ2_0", 256, 66, None),
+    36: ("I2_S", 128, 32, None),  # bitnet.cpp: 2-bit codes, then one float32 scale per tensor (32-byte trailer)
 }
+I2_S = 36
 
 
 class GGUFError(ValueError):
@@ -117,6 +119,12 @@ class TensorInfo:
         """F32/F16/BF16 data as float32 (quantized types are not decoded)."""
         if self.type == 30:
             return (self.data.astype(np.uint32) << 16).view(np.float32)
+        if self.type == I2_S:
+            n = self.n_elements
+            scale = self.data[n // 4 : n // 4 + 4].view(np.float32)[0]
+            groups = self.data[: n // 4].reshape(-1, 1, 32)  # element 128g + 32l + m: bits 6-2l of byte 32g + m
+            codes = (groups >> np.array([6, 4, 2, 0], dtype=np.uint8).reshape(1, 4, 1)) & 3
+            return ((codes.astype(np.float32) - 1) * scale).reshape(tuple(reversed(self.ne)))
         if self.type in (0, 1, 28):
             return self.data.astype(np.float32)
         raise GGUFError(f"{self.name}: cannot decode {self.type_name} to float32")
@@ -205,6 +213,12 @@ class GGUFReader:
         rows = 1
         for d in ne[1:]:
             rows *= d
+        if ttype == I2_S:
+            start = self.data_offset + offset
+            size = rows * (ne[0] if ne else 1) // 4 + 32
+            if start + size > len(self.buf):
+                raise GGUFError(f"{self.path}: tensor {name} runs past the end of the file")
+            return self.buf[start : start + size]
         row_bytes = (ne[0] if ne else 1) // block * block_bytes
         start = self.data_offset + offset
         if start + rows * row_bytes > len(self.buf):

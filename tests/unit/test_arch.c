@@ -16,13 +16,21 @@ enum { MAX_TOKENS = 256 };
 typedef struct arch_case {
     const char *name;
     float bound; /* max abs logit difference against the F32-KV files */
+    bool hf;     /* also round-tripped through a Hugging Face directory */
 } arch_case;
 
 /* Gemma's GeGLU: llama.cpp's CPU GELU reads an f16 table. */
 static const arch_case cases[] = {
-    {"llama3", 1e-3f}, {"qwen2", 1e-3f},  {"qwen3", 1e-3f},  {"qwen3moe", 1e-3f}, {"mixtral", 1e-3f},
-    {"phi3", 1e-3f},   {"gemma2", 5e-3f}, {"gemma3", 5e-3f}, {"gpt-oss", 1e-3f},
+    {"llama3", 1e-3f, true},   {"qwen2", 1e-3f, true},   {"qwen3", 1e-3f, true},
+    {"qwen3moe", 1e-3f, true}, {"mixtral", 1e-3f, true}, {"phi3", 1e-3f, true},
+    {"gemma2", 5e-3f, true},   {"gemma3", 5e-3f, true},  {"gpt-oss", 1e-3f, false},
 };
+
+/* The llama3 file's rope_freqs, as the config.json rope_scaling it comes
+ * from (README: factor 8, low 1, high 4, original context 256). */
+static const char llama3_rope_scaling[] =
+    "{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,"
+    "\"high_freq_factor\":4.0,\"original_max_position_embeddings\":256}";
 
 typedef struct reference {
     int32_t prompt[MAX_TOKENS], greedy[MAX_TOKENS];
@@ -168,7 +176,51 @@ static void run_case(const arch_case *c) {
     free(r);
 }
 
-static void test_arch(void **state) { run_case(*state); }
+/* The GGUF written as the Hugging Face directory it would come from
+ * (tests/tools/gguf_to_hf.py), loaded by rz_hf_open: the same logits. */
+static void run_hf_case(const arch_case *c) {
+    char rel[128], dir[4096], args[8192];
+    snprintf(rel, sizeof rel, "testdata/arch/%s.gguf", c->name);
+    if (!c->hf || !rz_test_shared_available(rel)) return;
+    snprintf(dir, sizeof dir, "%s", rz_test_temp_path(c->name));
+    const bool llama3 = strcmp(c->name, "llama3") == 0;
+    snprintf(args, sizeof args, "'%s' '%s'%s%s%s", rz_test_shared_path(rel), dir,
+             llama3 ? " --rope-scaling '" : "", llama3 ? llama3_rope_scaling : "", llama3 ? "'" : "");
+    const int status = rz_test_python("gguf_to_hf.py", args, NULL);
+    if (status == 77 || status == 127) {
+        print_message("%s: no python3 with numpy: HF round trip skipped\n", c->name);
+        return;
+    }
+    assert_int_equal(status, 0);
+    reference *r = malloc(sizeof *r);
+    assert_non_null(r);
+    load_reference(c->name, r);
+    rz_model *model;
+    RZ_ASSERT_OK(rz_model_load(dir, NULL, &model));
+    const int32_t V = rz_model_describe(model)->n_vocab;
+    const size_t n = r->n_prompt, n_g = r->n_greedy;
+    float *ours = malloc(n * (size_t)V * sizeof(float)), *ours_g = malloc(n_g * (size_t)V * sizeof(float));
+    assert_non_null(ours);
+    assert_non_null(ours_g);
+    const char *isa = rz_isa_name(rz_isa_active());
+    float *ref = arch_floats(c->name, "f32kv.logits.f32", n * (size_t)V);
+    prompt_logits(model, RZ_TYPE_F32, MAX_TOKENS, r, false, ours);
+    check("HF dir: batch (F32 KV)", c->name, isa, ours, ref, n, V, r->fragile, c->bound);
+    free(ref);
+    ref = arch_floats(c->name, "f32kv.greedy.logits.f32", n_g * (size_t)V);
+    greedy_logits(model, r, ours_g);
+    check("HF dir: greedy", c->name, isa, ours_g, ref, n_g, V, NULL, c->bound);
+    free(ref);
+    free(ours);
+    free(ours_g);
+    rz_model_free(model);
+    free(r);
+}
+
+static void test_arch(void **state) {
+    run_case(*state);
+    run_hf_case(*state);
+}
 
 /* The F32 gpt-oss file with its expert matrices quantized to MXFP4 (the
  * form the released models ship them in), or with those MXFP4 values

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "tensor/quants_ternary.h"
 #include "test_support.h"
 
 enum { N_PROMPT = 12, N_GEN = 12 };
@@ -211,6 +212,53 @@ static void test_tq_runs_as_i2_s(void **state) {
 }
 
 /* The presets have exactly the reference shapes. */
+/* An I2_S model written as a Hugging Face BitNetForCausalLM directory
+ * (tests/tools/gguf_to_hf.py: transformers' 4-per-byte packing with a
+ * weight_scale, read as BitLinear's divisor or AutoBitLinear's factor) comes
+ * back as the same I2_S tensors and logits. */
+static void test_hf_packed(void **state) {
+    (void)state;
+    const rz_synth_params p = tiny_bitnet("bitnet-b1.58", RZ_TYPE_I2_S);
+    const char *path = write_model(&p, "bitnet-hf.gguf");
+    static const char *const classes[] = {"autobitlinear", "bitlinear"};
+    const int V = p.n_vocab;
+    float *want = malloc((size_t)N_PROMPT * V * sizeof(float)),
+          *got = malloc((size_t)N_PROMPT * V * sizeof(float));
+    int32_t want_ids[N_GEN], got_ids[N_GEN];
+    run(path, want, want_ids);
+    for (size_t k = 0; k < 2; k++) {
+        char dir[4096], args[8192];
+        snprintf(dir, sizeof dir, "%s", temp_path(classes[k], PATH_BACK));
+        snprintf(args, sizeof args, "'%s' '%s' --bitnet-linear %s", path, dir, classes[k]);
+        const int status = rz_test_python("gguf_to_hf.py", args, NULL);
+        if (status == 77 || status == 127) skip();
+        assert_int_equal(status, 0);
+        rz_gguf *g, *h;
+        RZ_ASSERT_OK(rz_gguf_open(path, &g));
+        RZ_ASSERT_OK(rz_hf_open(dir, &h));
+        const rz_gguf_tensor *a = rz_gguf_find_tensor(g, "blk.1.ffn_down.weight"),
+                             *b = rz_gguf_find_tensor(h, "blk.1.ffn_down.weight");
+        assert_non_null(b);
+        assert_int_equal(b->type, RZ_TYPE_I2_S);
+        assert_int_equal(b->size, a->size);
+        /* the codes exactly; the scale exactly when stored as is, within
+         * an ulp when stored as its reciprocal */
+        assert_memory_equal(b->data, a->data, a->size - 32);
+        const float sa = rz_i2s_scale(a->data, (int64_t)a->n_elements),
+                    sb = rz_i2s_scale(b->data, (int64_t)b->n_elements);
+        assert_true(k == 0 ? sa == sb : fabsf(sa - sb) <= 1e-6f * sa);
+        rz_gguf_close(g);
+        rz_gguf_close(h);
+        run(dir, got, got_ids);
+        const float d = max_diff(want, got, (size_t)N_PROMPT * V);
+        printf("%s: logits max abs %.3g\n", classes[k], (double)d);
+        assert_true(k == 0 ? d == 0.0f : d <= 1e-4f);
+        assert_memory_equal(got_ids, want_ids, sizeof want_ids);
+    }
+    free(want);
+    free(got);
+}
+
 static void test_presets(void **state) {
     (void)state;
     rz_synth_params p;
@@ -250,9 +298,13 @@ static void test_output_types(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_presets),         cmocka_unit_test(test_round_trip_bitnet),
-        cmocka_unit_test(test_round_trip_b158), cmocka_unit_test(test_greedy_every_isa),
-        cmocka_unit_test(test_output_types),    cmocka_unit_test(test_lut_layout_optional),
+        cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_round_trip_bitnet),
+        cmocka_unit_test(test_hf_packed),
+        cmocka_unit_test(test_round_trip_b158),
+        cmocka_unit_test(test_greedy_every_isa),
+        cmocka_unit_test(test_output_types),
+        cmocka_unit_test(test_lut_layout_optional),
         cmocka_unit_test(test_tq_runs_as_i2_s),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,7 +74,8 @@ static rz_context *new_context(const rz_model *model, uint32_t n_ctx, uint32_t n
     return ctx;
 }
 
-static void run_case(const char *name) {
+/* `path`: the shared GGUF of `name`, or a directory standing for it. */
+static void run_case(const char *name, const char *path) {
     RZ_REQUIRE_SHARED(model_path(name));
     prompt p;
     load_prompt(name, &p);
@@ -93,7 +94,7 @@ static void run_case(const char *name) {
     for (int k = 0; k < n_paths; k++) {
         RZ_ASSERT_OK(rz_isa_set(paths[k]));
         rz_model *model;
-        RZ_ASSERT_OK(rz_model_load(rz_test_shared_path(model_path(name)), NULL, &model));
+        RZ_ASSERT_OK(rz_model_load(path ? path : rz_test_shared_path(model_path(name)), NULL, &model));
         const rz_model_desc *d = rz_model_describe(model);
         assert_true(d->encoder);
         assert_int_equal(d->pooling, RZ_POOLING_MEAN);
@@ -131,12 +132,26 @@ static void run_case(const char *name) {
 
 static void test_bert(void **state) {
     (void)state;
-    run_case("bert");
+    run_case("bert", NULL);
+}
+
+/* bert.gguf written as a Hugging Face BertModel directory (with
+ * sentence-transformers' pooling config) by tests/tools/gguf_to_hf.py. */
+static void test_bert_hf(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED(model_path("bert"));
+    char dir[4096], args[8192];
+    snprintf(dir, sizeof dir, "%s", rz_test_temp_path("bert-hf"));
+    snprintf(args, sizeof args, "'%s' '%s'", rz_test_shared_path(model_path("bert")), dir);
+    const int status = rz_test_python("gguf_to_hf.py", args, NULL);
+    if (status == 77 || status == 127) skip();
+    assert_int_equal(status, 0);
+    run_case("bert", dir);
 }
 
 static void test_nomic_bert(void **state) {
     (void)state;
-    run_case("nomic-bert");
+    run_case("nomic-bert", NULL);
 }
 
 /* No logits from an encoder; no input longer than the context. */
@@ -267,8 +282,8 @@ static void test_server(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bert), cmocka_unit_test(test_nomic_bert), cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_cli),  cmocka_unit_test(test_server),
+        cmocka_unit_test(test_bert),     cmocka_unit_test(test_bert_hf), cmocka_unit_test(test_nomic_bert),
+        cmocka_unit_test(test_refusals), cmocka_unit_test(test_cli),     cmocka_unit_test(test_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -220,6 +220,82 @@ static void test_stories_foreign_gguf(void **state) {
     rz_model_free(model);
 }
 
+/* stories260K.bin with tok512.model as a Hugging Face directory
+ * (tests/tools/llama2c_to_hf.py, `options` added); the script's status. */
+static int write_stories_hf(const char *dir, const char *options) {
+    char model[4096], tokenizer[4096], args[16384]; /* rz_test_shared_path reuses its buffer */
+    snprintf(model, sizeof model, "%s", rz_test_shared_path("models/stories260K.bin"));
+    snprintf(tokenizer, sizeof tokenizer, "%s", rz_test_shared_path("models/tok512.model"));
+    snprintf(args, sizeof args, "'%s' '%s' --tokenizer-model '%s' %s", model, dir, tokenizer, options);
+    return rz_test_python("llama2c_to_hf.py", args, NULL);
+}
+
+/* stories260K written as Hugging Face directories (tests/tools/llama2c_to_hf.py:
+ * HF's Q/K row order; safetensors whole, sharded and in f16, and a PyTorch
+ * .bin) gives llama2.c's logits; its tokenizer.model gives the prompt ids. */
+static void test_stories_hf(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("models/stories260K.bin");
+    static const struct {
+        const char *dir, *args;
+    } variants[] = {
+        {"hf-st", ""},
+        {"hf-shards", "--shards 3"},
+        {"hf-torch", "--torch"},
+    };
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", rz_test_temp_path(variants[v].dir));
+        const int status = write_stories_hf(dir, variants[v].args);
+        if (status == 77 || status == 127) {
+            print_message("%s: no python3 with numpy (and torch): skipped\n", variants[v].dir);
+            continue;
+        }
+        assert_int_equal(status, 0);
+        rz_model *model;
+        RZ_ASSERT_OK(rz_model_load(dir, NULL, &model));
+        assert_string_equal(rz_model_describe(model)->format, "hf");
+        const char *cases[] = {"empty", "once", "tom"};
+        for (size_t k = 0; k < 3; k++) {
+            golden_case c;
+            load_case("stories260K", cases[k], 512, &c);
+            check_case(model, &c, true, 1);
+            free(c.logits);
+        }
+        rz_model_free(model);
+    }
+}
+
+/* rz convert of that directory writes stories260K.gguf's tensors, bit for bit. */
+static void test_stories_hf_convert(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("models/stories260K.gguf");
+    char dir[4096], out[4096], cmd[16384];
+    snprintf(dir, sizeof dir, "%s", rz_test_temp_path("hf-convert"));
+    snprintf(out, sizeof out, "%s", rz_test_temp_path("hf-convert.gguf"));
+    const int status = write_stories_hf(dir, "");
+    if (status == 77 || status == 127) skip();
+    assert_int_equal(status, 0);
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s' '%s' --type f32 > /dev/null", rz_test_cli(), dir, out);
+    assert_int_equal(rz_test_run(cmd, NULL), 0);
+    rz_gguf *want, *got;
+    RZ_ASSERT_OK(rz_gguf_open(rz_test_shared_path("models/stories260K.gguf"), &want));
+    RZ_ASSERT_OK(rz_gguf_open(out, &got));
+    assert_int_equal(rz_gguf_tensor_count(got), rz_gguf_tensor_count(want));
+    for (uint64_t i = 0; i < rz_gguf_tensor_count(want); i++) {
+        const rz_gguf_tensor *w = rz_gguf_tensor_at(want, i);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)w->name.len, w->name.ptr);
+        const rz_gguf_tensor *g = rz_gguf_find_tensor(got, name);
+        if (!g) fail_msg("converted GGUF lacks '%s'", name);
+        assert_int_equal(g->type, w->type);
+        assert_memory_equal(g->ne, w->ne, sizeof w->ne);
+        if (memcmp(g->data, w->data, w->size) != 0) fail_msg("tensor '%s' differs", name);
+    }
+    rz_gguf_close(want);
+    rz_gguf_close(got);
+}
+
 /* run.c's stdout for `-t 0.0 -n 200` from BOS, byte for byte, via the CLI. */
 static void test_run_stdout(void **state) {
     (void)state;
@@ -326,6 +402,7 @@ int main(void) {
         cmocka_unit_test(test_aidreams),   cmocka_unit_test(test_stories),
         cmocka_unit_test(test_babyllama),  cmocka_unit_test(test_stories_foreign_gguf),
         cmocka_unit_test(test_run_stdout), cmocka_unit_test(test_quantized_conversions),
+        cmocka_unit_test(test_stories_hf), cmocka_unit_test(test_stories_hf_convert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

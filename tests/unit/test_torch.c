@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "format/hf.h"
 #include "test_support.h"
@@ -17,15 +16,10 @@ static const char *fixtures(void) {
     if (status < 0) {
         snprintf(dir, sizeof dir, "%s", rz_test_temp_path("torch"));
         mkdir(dir, 0755);
-        /* Debian's torch lives in the system python, which a pyenv or venv
-         * python3 earlier on PATH may not see. */
-        const char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-        char src[1024], cmd[8192];
-        snprintf(src, sizeof src, "%s", __FILE__);
-        *strrchr(src, '/') = '\0';
-        snprintf(cmd, sizeof cmd, "%s '%s/../tools/make_torch_fixtures.py' '%s' 2>&1", python, src, dir);
+        char args[4200];
+        snprintf(args, sizeof args, "'%s' 2>&1", dir);
         char *output = NULL;
-        status = rz_test_run(cmd, &output);
+        status = rz_test_python("make_torch_fixtures.py", args, &output);
         if (status != 0 && status != 77 && status != 127)
             fail_msg("fixture script failed (%d):\n%s", status, output);
         free(output);

@@ -1,0 +1,832 @@
+/* Hugging Face model directories as GGUF: config.json becomes llama.cpp's
+ * metadata keys, tensors get its names and layouts, the tokenizer files its
+ * tokenizer.* keys. Tensors whose stored bytes are already the GGUF layout
+ * are used in place in the mapping; the rest (Q/K rows reordered for RoPE,
+ * experts stacked, 16-bit vectors widened, Gemma's norms) are built once. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/error.h"
+#include "base/mapped_file.h"
+#include "base/mem.h"
+#include "format/gguf_internal.h"
+#include "format/hf.h"
+#include "tensor/fp16.h"
+#include "tensor/quants_ternary.h"
+#include "tensor/type_traits.h"
+
+enum { MAX_EXPERTS = 1024, NAME_BYTES = 64 };
+
+/* How a stored tensor becomes its GGUF tensor. */
+typedef enum transform {
+    AS_STORED,
+    PERMUTE_Q, /* HF's RoPE halves -> llama.cpp's interleaved pairs, per query head */
+    PERMUTE_K, /* the same per key head */
+} transform;
+
+/* A stored name (after the layer prefix and before ".weight"/".bias") and
+ * its GGUF counterpart. */
+typedef struct name_rule {
+    const char *hf, *gguf;
+    transform how;
+} name_rule;
+
+typedef struct name_table {
+    const name_rule *rules;
+    size_t n;
+} name_table;
+
+#define TABLE(rules)                                                                                         \
+    { rules, sizeof rules / sizeof rules[0] }
+
+/* Decoders' layers, "model.layers.N.<hf>" -> "blk.N.<gguf>". */
+static const name_rule decoder_layers[] = {
+    {"self_attn.q_proj", "attn_q", PERMUTE_Q},
+    {"self_attn.k_proj", "attn_k", PERMUTE_K},
+    {"self_attn.v_proj", "attn_v", AS_STORED},
+    {"self_attn.o_proj", "attn_output", AS_STORED},
+    {"self_attn.qkv_proj", "attn_qkv", AS_STORED},
+    {"self_attn.q_norm", "attn_q_norm", AS_STORED},
+    {"self_attn.k_norm", "attn_k_norm", AS_STORED},
+    {"input_layernorm", "attn_norm", AS_STORED},
+    {"post_attention_layernorm", "ffn_norm", AS_STORED},
+    {"mlp.gate_proj", "ffn_gate", AS_STORED},
+    {"mlp.up_proj", "ffn_up", AS_STORED},
+    {"mlp.down_proj", "ffn_down", AS_STORED},
+    {"mlp.gate_up_proj", "ffn_up", AS_STORED},
+    {"mlp.gate", "ffn_gate_inp", AS_STORED},
+    {"block_sparse_moe.gate", "ffn_gate_inp", AS_STORED},
+};
+
+/* Gemma 2/3 norm both sublayers' outputs and give the FFN its own pre-norm;
+ * looked up before decoder_layers. */
+static const name_rule gemma_layers[] = {
+    {"post_attention_layernorm", "post_attention_norm", AS_STORED},
+    {"pre_feedforward_layernorm", "ffn_norm", AS_STORED},
+    {"post_feedforward_layernorm", "post_ffw_norm", AS_STORED},
+};
+
+static const name_rule decoder_globals[] = {
+    {"model.embed_tokens", "token_embd", AS_STORED},
+    {"model.norm", "output_norm", AS_STORED},
+    {"lm_head", "output", AS_STORED},
+};
+
+/* BERT, "encoder.layer.N.<hf>" (an optional "bert." before all names). */
+static const name_rule bert_layers[] = {
+    {"attention.self.query", "attn_q", AS_STORED},
+    {"attention.self.key", "attn_k", AS_STORED},
+    {"attention.self.value", "attn_v", AS_STORED},
+    {"attention.output.dense", "attn_output", AS_STORED},
+    {"attention.output.LayerNorm", "attn_output_norm", AS_STORED},
+    {"intermediate.dense", "ffn_up", AS_STORED},
+    {"output.dense", "ffn_down", AS_STORED},
+    {"output.LayerNorm", "layer_output_norm", AS_STORED},
+};
+
+static const name_rule bert_globals[] = {
+    {"embeddings.word_embeddings", "token_embd", AS_STORED},
+    {"embeddings.position_embeddings", "position_embd", AS_STORED},
+    {"embeddings.token_type_embeddings", "token_types", AS_STORED},
+    {"embeddings.LayerNorm", "token_embd_norm", AS_STORED},
+};
+
+/* Stored tensors llama.cpp's converter leaves out (parts of their names):
+ * buffers recomputed from config.json, heads the GGUF model lacks. */
+static const char *const decoder_skipped[] = {"rotary_emb.inv_freq", NULL};
+static const char *const bert_skipped[] = {"embeddings.position_ids", "pooler.", NULL};
+/* weight_scale goes with its packed weight */
+static const char *const bitnet_skipped[] = {"rotary_emb.inv_freq", ".weight_scale", NULL};
+
+/* BitNet b1.58's sub-norms before the attention output and FFN down projections. */
+static const name_rule bitnet_layers[] = {
+    {"self_attn.attn_sub_norm", "attn_sub_norm", AS_STORED},
+    {"mlp.ffn_sub_norm", "ffn_sub_norm", AS_STORED},
+};
+
+typedef struct hf_arch {
+    const char *hf;           /* config.json "architectures"[0] */
+    const char *gguf;         /* general.architecture */
+    const char *layer_prefix; /* before the layer number */
+    const char *strip;        /* optional prefix of every name (a model inside a task head) */
+    name_table layers[2];     /* searched in order */
+    name_table globals;
+    const char *const *skipped; /* NULL-terminated */
+    bool permute_qk;            /* the GGUF architecture rotates adjacent pairs (llama.cpp's "normal" RoPE) */
+    bool gemma_norms;           /* norm weights stored as w - 1 */
+    bool sliding_window;        /* config.json's sliding_window applies (Qwen2's, e.g., is off by default) */
+    bool encoder;               /* BERT: LayerNorm epsilon, token types, pooling */
+    bool bitnet;                /* linear weights ternary, packed 4 per byte with a weight_scale */
+} hf_arch;
+
+#define DECODER(...)                                                                                         \
+    .layer_prefix = "model.layers.", .layers = {TABLE(decoder_layers)}, .globals = TABLE(decoder_globals),   \
+    .skipped = decoder_skipped, __VA_ARGS__
+#define GEMMA                                                                                                \
+    .layer_prefix = "model.layers.", .layers = {TABLE(gemma_layers), TABLE(decoder_layers)},                 \
+    .globals = TABLE(decoder_globals), .skipped = decoder_skipped, .gemma_norms = true,                      \
+    .sliding_window = true
+
+static const hf_arch archs[] = {
+    {.hf = "LlamaForCausalLM", .gguf = "llama", DECODER(.permute_qk = true)},
+    {.hf = "MistralForCausalLM", .gguf = "llama", DECODER(.permute_qk = true)},
+    {.hf = "MixtralForCausalLM", .gguf = "llama", DECODER(.permute_qk = true)},
+    {.hf = "Qwen2ForCausalLM", .gguf = "qwen2", DECODER()},
+    {.hf = "Qwen3ForCausalLM", .gguf = "qwen3", DECODER()},
+    {.hf = "Qwen3MoeForCausalLM", .gguf = "qwen3moe", DECODER()},
+    {.hf = "Gemma2ForCausalLM", .gguf = "gemma2", GEMMA},
+    {.hf = "Gemma3ForCausalLM", .gguf = "gemma3", GEMMA},
+    {.hf = "Phi3ForCausalLM", .gguf = "phi3", DECODER()},
+    /* bitnet.cpp's "bitnet-b1.58" (ReLU^2), or llama.cpp's "bitnet" when hidden_act is silu */
+    {.hf = "BitNetForCausalLM",
+     .gguf = "bitnet-b1.58",
+     .layer_prefix = "model.layers.",
+     .layers = {TABLE(bitnet_layers), TABLE(decoder_layers)},
+     .globals = TABLE(decoder_globals),
+     .skipped = bitnet_skipped,
+     .bitnet = true},
+    {.hf = "BertModel",
+     .gguf = "bert",
+     .layer_prefix = "encoder.layer.",
+     .strip = "bert.",
+     .layers = {TABLE(bert_layers)},
+     .globals = TABLE(bert_globals),
+     .skipped = bert_skipped,
+     .encoder = true},
+};
+
+/* Experts, "model.layers.N.<prefix>.E.<hf>" -> "blk.N.<gguf>" stacked over E. */
+static const struct {
+    const char *prefix, *hf, *gguf;
+} expert_names[] = {
+    {"mlp.experts", "gate_proj", "ffn_gate_exps"},     {"mlp.experts", "up_proj", "ffn_up_exps"},
+    {"mlp.experts", "down_proj", "ffn_down_exps"},     {"block_sparse_moe.experts", "w1", "ffn_gate_exps"},
+    {"block_sparse_moe.experts", "w3", "ffn_up_exps"}, {"block_sparse_moe.experts", "w2", "ffn_down_exps"},
+};
+
+/* One tensor of the GGUF view. */
+typedef struct out_tensor {
+    char name[NAME_BYTES];
+    rz_type type;
+    uint32_t n_dims;
+    uint64_t ne[RZ_MAX_DIMS];
+    const void *data;
+} out_tensor;
+
+typedef struct hf_model {
+    rz_safetensors *st;
+    rz_torch *torch;
+    void **buffers; /* tensors built here */
+    size_t n_buffers;
+} hf_model;
+
+static void hf_model_free(void *p) {
+    hf_model *h = p;
+    if (!h) return;
+    for (size_t i = 0; i < h->n_buffers; i++)
+        free(h->buffers[i]);
+    free(h->buffers);
+    rz_safetensors_close(h->st);
+    rz_torch_close(h->torch);
+    free(h);
+}
+
+static void *hf_alloc(hf_model *h, uint64_t bytes) {
+    void **b = realloc(h->buffers, (h->n_buffers + 1) * sizeof *b);
+    if (!b) return NULL;
+    h->buffers = b;
+    void *p = bytes <= SIZE_MAX ? malloc(bytes ? bytes : 1) : NULL;
+    if (p) h->buffers[h->n_buffers++] = p;
+    return p;
+}
+
+/* ------------------------------------------------------------- files */
+
+static bool path_join(char *out, size_t size, const char *dir, const char *name) {
+    return snprintf(out, size, "%s/%s", dir, name) < (int)size;
+}
+
+static bool file_exists(const char *dir, const char *name) {
+    char path[4096];
+    struct stat sb;
+    return path_join(path, sizeof path, dir, name) && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+bool rz_hf_probe(const char *path) {
+    struct stat sb;
+    return path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && file_exists(path, "config.json");
+}
+
+static rz_status read_json(const char *dir, const char *name, cJSON **out) {
+    char path[4096];
+    if (!path_join(path, sizeof path, dir, name)) return rz_error(RZ_ERR_INVALID_ARG, "path too long");
+    rz_mapped_file f;
+    RZ_TRY(rz_mapped_file_open(path, &f));
+    *out = cJSON_ParseWithLength((const char *)f.data, f.size);
+    rz_mapped_file_close(&f);
+    if (!cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return rz_error(RZ_ERR_FORMAT, "%s is not a JSON object", name);
+    }
+    return RZ_OK;
+}
+
+static rz_status open_weights(hf_model *h, const char *dir) {
+    char path[4096];
+    static const char *const safetensors[] = {"model.safetensors.index.json", "model.safetensors"};
+    for (size_t i = 0; i < 2; i++)
+        if (file_exists(dir, safetensors[i])) {
+            path_join(path, sizeof path, dir, safetensors[i]);
+            return rz_safetensors_open(path, &h->st);
+        }
+    if (file_exists(dir, "pytorch_model.bin")) {
+        path_join(path, sizeof path, dir, "pytorch_model.bin");
+        return rz_torch_open(path, &h->torch);
+    }
+    return rz_error(RZ_ERR_NOT_FOUND, "no model.safetensors(.index.json) or pytorch_model.bin");
+}
+
+static uint64_t stored_count(const hf_model *h) {
+    return h->st ? rz_safetensors_tensor_count(h->st) : rz_torch_tensor_count(h->torch);
+}
+
+static const rz_hf_tensor *stored_at(const hf_model *h, uint64_t i) {
+    return h->st ? rz_safetensors_tensor_at(h->st, i) : rz_torch_tensor_at(h->torch, i);
+}
+
+/* ------------------------------------------------------------- config */
+
+typedef struct config {
+    const cJSON *root;
+    const hf_arch *arch;
+    const char *gguf; /* general.architecture */
+    bool
+        bitnet_multiply; /* transformers' AutoBitLinear: w = t * weight_scale (BitLinear: t / weight_scale) */
+    int32_t n_head, n_head_kv, head_dim, n_expert;
+} config;
+
+/* An integer field in [0, INT32_MAX]; `fallback` (>= 0) when absent, -1 when required. */
+static rz_status cfg_int(const config *c, const char *key, int64_t fallback, int32_t *out) {
+    *out = 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    if (!v || cJSON_IsNull(v)) {
+        if (fallback < 0) return rz_error(RZ_ERR_FORMAT, "config.json: \"%s\" is missing", key);
+        *out = (int32_t)fallback;
+        return RZ_OK;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 2147483647.0) ||
+        floor(v->valuedouble) != v->valuedouble)
+        return rz_error(RZ_ERR_FORMAT, "config.json: \"%s\" is not an integer in [0, 2^31)", key);
+    *out = (int32_t)v->valuedouble;
+    return RZ_OK;
+}
+
+static const cJSON *cfg_num(const config *c, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    return cJSON_IsNumber(v) ? v : NULL;
+}
+
+static rz_status put_u32(rz_gguf_writer *w, const char *arch, const char *suffix, int32_t v) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return rz_gguf_writer_add_u32(w, key, (uint32_t)v);
+}
+
+static rz_status put_f32(rz_gguf_writer *w, const char *arch, const char *suffix, double v) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return rz_gguf_writer_add_f32(w, key, (float)v);
+}
+
+/* Integer settings: config.json field -> GGUF key suffix (0 = optional). */
+static const struct {
+    const char *hf, *gguf;
+    bool required;
+} int_keys[] = {
+    {"max_position_embeddings", "context_length", true},
+    {"hidden_size", "embedding_length", true},
+    {"num_hidden_layers", "block_count", true},
+    {"intermediate_size", "feed_forward_length", false},
+    {"num_attention_heads", "attention.head_count", true},
+    {"vocab_size", "vocab_size", false},
+    {"moe_intermediate_size", "expert_feed_forward_length", false},
+    {"num_experts_per_tok", "expert_used_count", false},
+    {"sliding_window_pattern", "attention.sliding_window_pattern", false},
+};
+
+static const struct {
+    const char *hf, *gguf;
+} float_keys[] = {
+    {"rms_norm_eps", "attention.layer_norm_rms_epsilon"},
+    {"rope_theta", "rope.freq_base"},
+    {"rope_local_base_freq", "rope.freq_base_swa"},
+    {"attn_logit_softcapping", "attn_logit_softcapping"},
+    {"final_logit_softcapping", "final_logit_softcapping"},
+};
+
+/* llama.cpp's Llama 3 RoPE: per-frequency divisors stored as rope_freqs. */
+static rz_status llama3_rope_factors(hf_model *h, const config *c, const cJSON *rs, double base,
+                                     out_tensor *out) {
+    const cJSON *factor = cJSON_GetObjectItemCaseSensitive(rs, "factor");
+    const cJSON *low = cJSON_GetObjectItemCaseSensitive(rs, "low_freq_factor");
+    const cJSON *high = cJSON_GetObjectItemCaseSensitive(rs, "high_freq_factor");
+    const cJSON *orig = cJSON_GetObjectItemCaseSensitive(rs, "original_max_position_embeddings");
+    if (!cJSON_IsNumber(factor) || !cJSON_IsNumber(low) || !cJSON_IsNumber(high) || !cJSON_IsNumber(orig) ||
+        !(high->valuedouble > low->valuedouble) || !(orig->valuedouble > 0))
+        return rz_error(RZ_ERR_FORMAT,
+                        "config.json: llama3 rope_scaling needs factor, low_freq_factor > 0, "
+                        "high_freq_factor > low_freq_factor and original_max_position_embeddings");
+    const int32_t n = c->head_dim / 2;
+    float *f = hf_alloc(h, (uint64_t)n * sizeof *f);
+    if (!f) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    const double low_wavelen = orig->valuedouble / low->valuedouble;
+    const double high_wavelen = orig->valuedouble / high->valuedouble;
+    for (int32_t i = 0; i < n; i++) {
+        const double freq = 1.0 / pow(base, 2.0 * i / c->head_dim), wavelen = 2 * M_PI / freq;
+        if (wavelen < high_wavelen) {
+            f[i] = 1.0f;
+        } else if (wavelen > low_wavelen) {
+            f[i] = (float)factor->valuedouble;
+        } else {
+            const double smooth =
+                (orig->valuedouble / wavelen - low->valuedouble) / (high->valuedouble - low->valuedouble);
+            f[i] = (float)(1.0 / ((1 - smooth) / factor->valuedouble + smooth));
+        }
+    }
+    *out = (out_tensor){.name = "rope_freqs.weight",
+                        .type = RZ_TYPE_F32,
+                        .n_dims = 1,
+                        .ne = {(uint64_t)n, 1, 1, 1},
+                        .data = f};
+    return RZ_OK;
+}
+
+static rz_status rope_scaling(rz_gguf_writer *w, hf_model *h, const config *c, out_tensor *extra,
+                              bool *has_extra) {
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(c->root, "rope_scaling");
+    *has_extra = false;
+    if (!cJSON_IsObject(rs)) return RZ_OK;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    if (!cJSON_IsString(type)) return rz_error(RZ_ERR_FORMAT, "config.json: rope_scaling has no rope_type");
+    const char *a = c->gguf, *t = type->valuestring;
+    const cJSON *theta = cfg_num(c, "rope_theta");
+    if (strcmp(t, "default") == 0) return RZ_OK;
+    if (strcmp(t, "llama3") == 0) {
+        *has_extra = true;
+        return llama3_rope_factors(h, c, rs, theta ? theta->valuedouble : 10000.0, extra);
+    }
+    const cJSON *factor = cJSON_GetObjectItemCaseSensitive(rs, "factor");
+    if (strcmp(t, "linear") != 0 && strcmp(t, "yarn") != 0)
+        return rz_error(RZ_ERR_UNSUPPORTED, "config.json: rope_scaling type '%.32s' is not supported", t);
+    if (!cJSON_IsNumber(factor)) return rz_error(RZ_ERR_FORMAT, "config.json: rope_scaling has no factor");
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    RZ_TRY(rz_gguf_writer_add_str(w, key, t));
+    RZ_TRY(put_f32(w, a, "rope.scaling.factor", factor->valuedouble));
+    const cJSON *orig = cJSON_GetObjectItemCaseSensitive(rs, "original_max_position_embeddings");
+    if (cJSON_IsNumber(orig))
+        RZ_TRY(put_u32(w, a, "rope.scaling.original_context_length", (int32_t)orig->valuedouble));
+    return RZ_OK;
+}
+
+static rz_status read_config(const cJSON *root, config *c) {
+    *c = (config){.root = root};
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const cJSON *first = cJSON_GetArrayItem(list, 0);
+    if (!cJSON_IsString(first))
+        return rz_error(RZ_ERR_FORMAT, "config.json: \"architectures\" names no model class");
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0] && !c->arch; i++)
+        if (strcmp(archs[i].hf, first->valuestring) == 0) c->arch = &archs[i];
+    if (!c->arch)
+        return rz_error(RZ_ERR_UNSUPPORTED, "config.json: model class '%.64s' is not supported",
+                        first->valuestring);
+    c->gguf = c->arch->gguf;
+    if (c->arch->bitnet) {
+        const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+        if (cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0) c->gguf = "bitnet";
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(q, "linear_class");
+        c->bitnet_multiply = cJSON_IsString(cls) && strcmp(cls->valuestring, "autobitlinear") == 0;
+    }
+    int32_t hidden;
+    RZ_TRY(cfg_int(c, "hidden_size", -1, &hidden));
+    RZ_TRY(cfg_int(c, "num_attention_heads", -1, &c->n_head));
+    if (c->n_head <= 0) return rz_error(RZ_ERR_FORMAT, "config.json: num_attention_heads must be positive");
+    RZ_TRY(cfg_int(c, "num_key_value_heads", c->n_head, &c->n_head_kv));
+    RZ_TRY(cfg_int(c, "head_dim", hidden / c->n_head, &c->head_dim));
+    if (c->n_head_kv <= 0 || c->head_dim <= 0 || c->head_dim % 2)
+        return rz_error(RZ_ERR_FORMAT, "config.json: %d key/value heads of %d must be positive and even",
+                        c->n_head_kv, c->head_dim);
+    int32_t local = 0, experts = 0;
+    RZ_TRY(cfg_int(c, "num_local_experts", 0, &local));
+    RZ_TRY(cfg_int(c, "num_experts", local, &experts));
+    if (experts > MAX_EXPERTS) return rz_error(RZ_ERR_FORMAT, "config.json: %d experts is too many", experts);
+    c->n_expert = experts;
+    return RZ_OK;
+}
+
+static rz_status add_hparams(rz_gguf_writer *w, const config *c) {
+    const char *a = c->gguf;
+    for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++) {
+        int32_t v = 0;
+        RZ_TRY(cfg_int(c, int_keys[i].hf, int_keys[i].required ? -1 : 0, &v));
+        if (v > 0) RZ_TRY(put_u32(w, a, int_keys[i].gguf, v));
+    }
+    RZ_TRY(put_u32(w, a, "attention.head_count_kv", c->n_head_kv));
+    int32_t window = 0;
+    RZ_TRY(cfg_int(c, "sliding_window", 0, &window));
+    if (c->arch->sliding_window && window > 0) RZ_TRY(put_u32(w, a, "attention.sliding_window", window));
+    if (cJSON_GetObjectItemCaseSensitive(c->root, "head_dim")) {
+        RZ_TRY(put_u32(w, a, "attention.key_length", c->head_dim));
+        RZ_TRY(put_u32(w, a, "attention.value_length", c->head_dim));
+    }
+    if (c->n_expert > 0) RZ_TRY(put_u32(w, a, "expert_count", c->n_expert));
+    for (size_t i = 0; i < sizeof float_keys / sizeof float_keys[0]; i++) {
+        const cJSON *v = cfg_num(c, float_keys[i].hf);
+        if (v) RZ_TRY(put_f32(w, a, float_keys[i].gguf, v->valuedouble));
+    }
+    if (c->arch->permute_qk) RZ_TRY(put_u32(w, a, "rope.dimension_count", c->head_dim));
+    if (c->arch->encoder) {
+        const cJSON *eps = cfg_num(c, "layer_norm_eps");
+        int32_t types = 1;
+        RZ_TRY(cfg_int(c, "type_vocab_size", 1, &types));
+        RZ_TRY(put_f32(w, a, "attention.layer_norm_epsilon", eps ? eps->valuedouble : 1e-12));
+        char key[128];
+        snprintf(key, sizeof key, "%s.attention.causal", a);
+        RZ_TRY(rz_gguf_writer_add_bool(w, key, false));
+        RZ_TRY(rz_gguf_writer_add_u32(w, "tokenizer.ggml.token_type_count", (uint32_t)types));
+    }
+    return RZ_OK;
+}
+
+/* An embedding model's pooling, from sentence-transformers' 1_Pooling/config.json
+ * (the model's own default where there is none). */
+static rz_status add_pooling(rz_gguf_writer *w, const config *c, const char *dir) {
+    static const struct {
+        const char *mode;
+        uint32_t type; /* llama.cpp's pooling_type */
+    } modes[] = {
+        {"pooling_mode_mean_tokens", 1}, {"pooling_mode_cls_token", 2}, {"pooling_mode_lasttoken", 3}};
+    if (!file_exists(dir, "1_Pooling/config.json")) return RZ_OK;
+    cJSON *root;
+    RZ_TRY(read_json(dir, "1_Pooling/config.json", &root));
+    rz_status s = RZ_OK;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0] && s == RZ_OK; i++)
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, modes[i].mode))) {
+            s = put_u32(w, c->gguf, "pooling_type", (int32_t)modes[i].type);
+            break;
+        }
+    cJSON_Delete(root);
+    return s;
+}
+
+/* ------------------------------------------------------------- tensors */
+
+/* "<prefix>N.<rest>": N and rest, else false. */
+static bool layer_of(const char *name, const char *prefix, int32_t *layer, const char **rest) {
+    const size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0) return false;
+    const char *p = name + n;
+    char *end;
+    long l = strtol(p, &end, 10);
+    if (end == p || *end != '.' || l < 0 || l > 99999) return false;
+    *layer = (int32_t)l;
+    *rest = end + 1;
+    return true;
+}
+
+/* `rest` is "<stem>.weight" or "<stem>.bias": the suffix, else NULL. */
+static const char *suffix_after(const char *rest, const char *stem) {
+    size_t n = strlen(stem);
+    if (strncmp(rest, stem, n) != 0 || rest[n] != '.') return NULL;
+    const char *s = rest + n + 1;
+    return strcmp(s, "weight") == 0 || strcmp(s, "bias") == 0 ? s : NULL;
+}
+
+/* Rows of a [rows, cols] matrix of heads of `head_dim` rows, each head's
+ * first and second halves interleaved: GGUF row 2i+s is HF row s*hd/2+i. */
+static void permute_rows(const unsigned char *src, unsigned char *dst, uint64_t rows, uint64_t row_bytes,
+                         int32_t head_dim) {
+    const uint64_t half = (uint64_t)head_dim / 2;
+    for (uint64_t r = 0; r < rows; r++) {
+        const uint64_t head = r / (uint64_t)head_dim, j = r % (uint64_t)head_dim;
+        const uint64_t from = head * (uint64_t)head_dim + (j % 2) * half + j / 2;
+        memcpy(dst + r * row_bytes, src + from * row_bytes, row_bytes);
+    }
+}
+
+static uint64_t elem_bytes(rz_type type) {
+    return type == RZ_TYPE_F32 ? 4 : type == RZ_TYPE_F16 || type == RZ_TYPE_BF16 ? 2 : 0;
+}
+
+/* Element i of an F32, F16 or BF16 tensor. */
+static float stored_float(const rz_hf_tensor *t, uint64_t i) {
+    const unsigned char *p = (const unsigned char *)t->data + i * elem_bytes(t->type);
+    uint16_t u;
+    memcpy(&u, p, sizeof u);
+    float v;
+    if (t->type == RZ_TYPE_F32)
+        memcpy(&v, p, sizeof v);
+    else
+        v = t->type == RZ_TYPE_F16 ? rz_fp16_to_f32(u) : rz_bf16_to_f32(u);
+    return v;
+}
+
+static const rz_hf_tensor *find_stored(const hf_model *h, const char *name) {
+    for (uint64_t i = 0; i < stored_count(h); i++)
+        if (strcmp(stored_at(h, i)->name, name) == 0) return stored_at(h, i);
+    return NULL;
+}
+
+/* A BitNet weight as transformers packs it, into I2_S: [rows/4, cols] bytes,
+ * bits 2i..2i+1 of byte (r, col) holding row i*rows/4 + r as value + 1, and
+ * a one-element weight_scale that divides the product (BitLinear) or
+ * multiplies it (AutoBitLinear). */
+static rz_status unpack_bitnet(hf_model *h, const config *c, const rz_hf_tensor *t, out_tensor *o) {
+    const uint64_t cols = t->ne[0], quarter = t->ne[1], rows = quarter * 4, n = rows * cols;
+    if (t->n_dims != 2 || n % RZ_QK_I2S)
+        return rz_error(RZ_ERR_FORMAT, "packed ternary tensor '%s' must be 2-D with a multiple of %d values",
+                        t->name, RZ_QK_I2S);
+    char name[1100];
+    snprintf(name, sizeof name, "%s_scale", t->name);
+    const rz_hf_tensor *scale = find_stored(h, name);
+    if (!scale || !elem_bytes(scale->type) || scale->ne[0] * scale->ne[1] * scale->ne[2] * scale->ne[3] != 1)
+        return rz_error(RZ_ERR_FORMAT, "packed ternary tensor '%s' has no one-value float '%s'", t->name,
+                        name);
+    const float ws = stored_float(scale, 0);
+    if (!(ws > 0.0f) || !isfinite(ws)) return rz_error(RZ_ERR_FORMAT, "'%s' is %g", name, (double)ws);
+    int8_t *ternary = malloc(n);
+    if (!ternary) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    const uint8_t *packed = t->data;
+    for (uint64_t r = 0; r < quarter; r++)
+        for (uint64_t col = 0; col < cols; col++)
+            for (uint64_t i = 0; i < 4; i++) {
+                const int code = (packed[r * cols + col] >> (2 * i)) & 3;
+                if (code == 3) {
+                    free(ternary);
+                    return rz_error(RZ_ERR_FORMAT, "packed ternary tensor '%s' holds code 3", t->name);
+                }
+                ternary[(i * quarter + r) * cols + col] = (int8_t)(code - 1);
+            }
+    const rz_type_traits *i2s = rz_type_traits_get(RZ_TYPE_I2_S);
+    void *dst = hf_alloc(h, rz_row_bytes(i2s, cols) * rows + i2s->trailer_bytes);
+    if (dst) rz_i2_s_from_ternary(ternary, c->bitnet_multiply ? ws : 1.0f / ws, dst, (int64_t)n);
+    free(ternary);
+    if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    o->type = RZ_TYPE_I2_S;
+    o->n_dims = 2;
+    o->ne[0] = cols;
+    o->ne[1] = rows;
+    o->ne[2] = o->ne[3] = 1;
+    o->data = dst;
+    return RZ_OK;
+}
+
+/* Stored tensor -> GGUF tensor data: vectors become f32 (the GGUF loaders
+ * read norms and biases as f32), Gemma's norms get their 1 back, Q/K rows
+ * are reordered. */
+static rz_status convert_tensor(hf_model *h, const config *c, const rz_hf_tensor *t, transform how,
+                                bool gemma_norm, out_tensor *o) {
+    if (!elem_bytes(t->type))
+        return rz_error(RZ_ERR_UNSUPPORTED, "tensor '%s' is %s; only F32, F16 and BF16 are supported",
+                        t->name, t->dtype);
+    o->type = t->type;
+    o->n_dims = t->n_dims;
+    memcpy(o->ne, t->ne, sizeof o->ne);
+    o->data = t->data;
+    const uint64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    if (t->n_dims <= 1 && (t->type != RZ_TYPE_F32 || gemma_norm)) {
+        float *f = hf_alloc(h, n * sizeof *f);
+        if (!f) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        for (uint64_t i = 0; i < n; i++)
+            f[i] = stored_float(t, i) + (gemma_norm ? 1.0f : 0.0f);
+        o->type = RZ_TYPE_F32;
+        o->data = f;
+    }
+    if (how != AS_STORED && c->arch->permute_qk) {
+        const int32_t heads = how == PERMUTE_Q ? c->n_head : c->n_head_kv;
+        const uint64_t rows = t->n_dims == 1 ? t->ne[0] : t->ne[1];
+        if (rows != (uint64_t)heads * (uint64_t)c->head_dim)
+            return rz_error(RZ_ERR_FORMAT, "tensor '%s' has %llu rows, not %d heads of %d", t->name,
+                            (unsigned long long)rows, heads, c->head_dim);
+        const uint64_t row_bytes = (t->n_dims == 1 ? 1 : t->ne[0]) * elem_bytes(o->type);
+        unsigned char *dst = hf_alloc(h, rows * row_bytes);
+        if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        permute_rows(o->data, dst, rows, row_bytes, c->head_dim);
+        o->data = dst;
+    }
+    return RZ_OK;
+}
+
+typedef struct tensor_list {
+    out_tensor *items;
+    uint64_t n, cap;
+} tensor_list;
+
+static out_tensor *list_add(tensor_list *l) {
+    if (l->n == l->cap) {
+        uint64_t cap = l->cap ? l->cap * 2 : 256;
+        out_tensor *p = realloc(l->items, cap * sizeof *p);
+        if (!p) return NULL;
+        l->items = p;
+        l->cap = cap;
+    }
+    memset(&l->items[l->n], 0, sizeof l->items[0]);
+    return &l->items[l->n++];
+}
+
+/* The experts of one layer and kind, found by name, stacked into [E, rows, cols]. */
+static rz_status stack_experts(hf_model *h, const config *c, int32_t layer, size_t kind, out_tensor *o) {
+    const rz_hf_tensor *first = NULL;
+    unsigned char *dst = NULL;
+    uint64_t bytes = 0;
+    for (int32_t e = 0; e < c->n_expert; e++) {
+        char want[256];
+        snprintf(want, sizeof want, "model.layers.%d.%s.%d.%s.weight", layer, expert_names[kind].prefix, e,
+                 expert_names[kind].hf);
+        const rz_hf_tensor *t = find_stored(h, want);
+        if (!t) return rz_error(RZ_ERR_FORMAT, "tensor '%s' is missing", want);
+        if (!first) {
+            first = t;
+            if (t->n_dims != 2 || !elem_bytes(t->type))
+                return rz_error(RZ_ERR_UNSUPPORTED, "expert '%s' must be a 2-D F32, F16 or BF16 matrix",
+                                want);
+            bytes = t->size;
+            if (!(dst = hf_alloc(h, bytes * (uint64_t)c->n_expert)))
+                return rz_error(RZ_ERR_NOMEM, "out of memory");
+        } else if (t->type != first->type || t->ne[0] != first->ne[0] || t->ne[1] != first->ne[1] ||
+                   t->n_dims != 2) {
+            return rz_error(RZ_ERR_FORMAT, "expert '%s' differs in type or shape from expert 0", want);
+        }
+        memcpy(dst + (uint64_t)e * bytes, t->data, bytes);
+        rz_mapped_release(t->data, bytes);
+    }
+    snprintf(o->name, sizeof o->name, "blk.%d.%s.weight", layer, expert_names[kind].gguf);
+    o->type = first->type;
+    o->n_dims = 3;
+    o->ne[0] = first->ne[0];
+    o->ne[1] = first->ne[1];
+    o->ne[2] = (uint64_t)c->n_expert;
+    o->ne[3] = 1;
+    o->data = dst;
+    return RZ_OK;
+}
+
+/* Whether `rest` names expert e of some kind; sets the kind. */
+static bool is_expert(const char *rest, size_t *kind, bool *first) {
+    for (size_t k = 0; k < sizeof expert_names / sizeof expert_names[0]; k++) {
+        size_t n = strlen(expert_names[k].prefix);
+        if (strncmp(rest, expert_names[k].prefix, n) != 0 || rest[n] != '.') continue;
+        char *end;
+        long e = strtol(rest + n + 1, &end, 10);
+        if (end == rest + n + 1 || *end != '.') continue;
+        if (!suffix_after(end + 1, expert_names[k].hf)) continue;
+        *kind = k;
+        *first = e == 0;
+        return true;
+    }
+    return false;
+}
+
+/* The rule of `table` naming `rest`, and its ".weight"/".bias" suffix. */
+static const name_rule *find_rule(name_table table, const char *rest, const char **suffix) {
+    for (size_t i = 0; i < table.n; i++)
+        if ((*suffix = suffix_after(rest, table.rules[i].hf))) return &table.rules[i];
+    return NULL;
+}
+
+static bool is_norm(const char *gguf) { return strstr(gguf, "norm") != NULL; }
+
+static rz_status map_tensor(hf_model *h, const config *c, const rz_hf_tensor *t, tensor_list *l) {
+    const hf_arch *a = c->arch;
+    for (const char *const *skip = a->skipped; *skip; skip++)
+        if (strstr(t->name, *skip)) return RZ_OK;
+    const char *name = t->name, *rest, *suffix = NULL;
+    if (a->strip && strncmp(name, a->strip, strlen(a->strip)) == 0) name += strlen(a->strip);
+    int32_t layer;
+    const name_rule *rule = NULL;
+    out_tensor *o;
+    if (layer_of(name, a->layer_prefix, &layer, &rest)) {
+        size_t kind;
+        bool first;
+        if (c->n_expert > 0 && is_expert(rest, &kind, &first)) {
+            if (!first) return RZ_OK; /* stacked with expert 0 */
+            if (!(o = list_add(l))) return rz_error(RZ_ERR_NOMEM, "out of memory");
+            return stack_experts(h, c, layer, kind, o);
+        }
+        for (size_t i = 0; i < 2 && !rule; i++)
+            rule = find_rule(a->layers[i], rest, &suffix);
+        if (!rule) return rz_error(RZ_ERR_UNSUPPORTED, "tensor '%s' has no GGUF counterpart", t->name);
+        if (!(o = list_add(l))) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        snprintf(o->name, sizeof o->name, "blk.%d.%s.%s", layer, rule->gguf, suffix);
+    } else {
+        if (!(rule = find_rule(a->globals, name, &suffix)))
+            return rz_error(RZ_ERR_UNSUPPORTED, "tensor '%s' has no GGUF counterpart", t->name);
+        if (!(o = list_add(l))) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        snprintf(o->name, sizeof o->name, "%s.%s", rule->gguf, suffix);
+    }
+    if (a->bitnet && strcmp(t->dtype, "U8") == 0) return unpack_bitnet(h, c, t, o);
+    return convert_tensor(h, c, t, rule->how,
+                          a->gemma_norms && is_norm(rule->gguf) && strcmp(suffix, "weight") == 0, o);
+}
+
+/* The GGUF image for config `root` over the weights already open in h;
+ * tokenizer files are read from `dir` (NULL: none). */
+static rz_status build(hf_model *h, const cJSON *root, const char *name, const char *dir, void **image,
+                       size_t *image_size, tensor_list *l) {
+    config c;
+    rz_gguf_writer *w = NULL;
+    rz_status s = read_config(root, &c);
+    if (s == RZ_OK) s = rz_gguf_writer_open_header_only(&w);
+    if (s == RZ_OK) s = rz_gguf_writer_add_str(w, "general.architecture", c.gguf);
+    if (s == RZ_OK) s = rz_gguf_writer_add_str(w, "general.name", name);
+    if (s == RZ_OK) s = add_hparams(w, &c);
+    out_tensor rope_freqs;
+    bool has_rope_freqs = false;
+    if (s == RZ_OK) s = rope_scaling(w, h, &c, &rope_freqs, &has_rope_freqs);
+    if (s == RZ_OK && dir && c.arch->encoder) s = add_pooling(w, &c, dir);
+    if (s == RZ_OK && dir && (file_exists(dir, "tokenizer.json") || file_exists(dir, "tokenizer.model")))
+        s = rz_hf_tokenizer_to_gguf(dir, w);
+    for (uint64_t i = 0; i < stored_count(h) && s == RZ_OK; i++)
+        s = map_tensor(h, &c, stored_at(h, i), l);
+    if (s == RZ_OK && has_rope_freqs) {
+        out_tensor *o = list_add(l);
+        if (o)
+            *o = rope_freqs;
+        else
+            s = rz_error(RZ_ERR_NOMEM, "out of memory");
+    }
+    for (uint64_t i = 0; i < l->n && s == RZ_OK; i++)
+        s = rz_gguf_writer_add_tensor(w, l->items[i].name, l->items[i].type, l->items[i].n_dims,
+                                      l->items[i].ne);
+    if (s == RZ_OK) {
+        s = rz_gguf_writer_take_header(w, image, image_size);
+        w = NULL;
+    }
+    rz_gguf_writer_abort(w);
+    return s;
+}
+
+/* Builds the view; h passes to the reader (or is freed) either way. */
+static rz_status open_view(hf_model *h, const cJSON *root, const char *name, const char *dir, rz_gguf **out) {
+    tensor_list l = {0};
+    void *image = NULL;
+    size_t image_size = 0;
+    rz_status s = build(h, root, name, dir, &image, &image_size, &l);
+    const void **data = s == RZ_OK ? calloc(l.n + 1, sizeof *data) : NULL;
+    if (s == RZ_OK && !data) s = rz_error(RZ_ERR_NOMEM, "out of memory");
+    if (s == RZ_OK) {
+        for (uint64_t i = 0; i < l.n; i++)
+            data[i] = l.items[i].data;
+        s = rz_gguf_open_detached(image, image_size, data, hf_model_free, h, out);
+        h = NULL;
+        image = NULL;
+    }
+    free(data);
+    free(l.items);
+    free(image);
+    hf_model_free(h);
+    return s;
+}
+
+rz_status rz_hf_open(const char *dir, rz_gguf **out) {
+    *out = NULL;
+    hf_model *h = calloc(1, sizeof *h);
+    if (!h) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    cJSON *root = NULL;
+    rz_status s = read_json(dir, "config.json", &root);
+    if (s == RZ_OK) s = open_weights(h, dir);
+    if (s == RZ_OK) {
+        const char *base = strrchr(dir, '/');
+        s = open_view(h, root, base && base[1] ? base + 1 : dir, dir, out);
+    } else {
+        hf_model_free(h);
+    }
+    cJSON_Delete(root);
+    if (s != RZ_OK) rz_error_prefix(s, "hf: '%s'", dir);
+    return s;
+}
+
+rz_status rz_hf_open_memory(const char *config_json, size_t config_len, const void *safetensors, size_t size,
+                            rz_gguf **out) {
+    *out = NULL;
+    hf_model *h = calloc(1, sizeof *h);
+    if (!h) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    cJSON *root = cJSON_ParseWithLength(config_json, config_len);
+    rz_status s = cJSON_IsObject(root) ? rz_safetensors_open_memory(safetensors, size, &h->st)
+                                       : rz_error(RZ_ERR_FORMAT, "config.json is not a JSON object");
+    if (s == RZ_OK)
+        s = open_view(h, root, "memory", NULL, out);
+    else
+        hf_model_free(h);
+    cJSON_Delete(root);
+    if (s != RZ_OK) rz_error_prefix(s, "hf");
+    return s;
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Writes an F32/F16 GGUF of a supported architecture as the Hugging Face
+directory it would have been converted from: config.json and
+model.safetensors with HF's tensor names and layouts (Q/K rows in HF's RoPE
+order for llama, experts unstacked, Gemma norms stored as w - 1). The inverse
+of what `rz convert` / rz_hf_open do, so tests can round-trip the models of
+../shared/testdata/arch. With tests/tools/gguf_vocab_to_hf.py beside it, the
+vocabulary goes along as tokenizer.json."""
+import argparse
+import json
+import os
+import sys
+
+try:
+    import numpy as np
+
+    from gguf_reader import GGUFReader
+except ImportError:
+    sys.exit(77)  # the tests' "skipped"
+
+# GGUF architecture -> (HF class, model_type)
+CLASSES = {
+    "llama": ("LlamaForCausalLM", "llama"),
+    "qwen2": ("Qwen2ForCausalLM", "qwen2"),
+    "qwen3": ("Qwen3ForCausalLM", "qwen3"),
+    "qwen3moe": ("Qwen3MoeForCausalLM", "qwen3_moe"),
+    "gemma2": ("Gemma2ForCausalLM", "gemma2"),
+    "gemma3": ("Gemma3ForCausalLM", "gemma3_text"),
+    "phi3": ("Phi3ForCausalLM", "phi3"),
+    "bert": ("BertModel", "bert"),
+    "bitnet-b1.58": ("BitNetForCausalLM", "bitnet"),
+    "bitnet": ("BitNetForCausalLM", "bitnet"),
+}
+
+LAYER_NAMES = {
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj", "attn_qkv": "self_attn.qkv_proj", "attn_q_norm": "self_attn.q_norm",
+    "attn_k_norm": "self_attn.k_norm", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    "attn_sub_norm": "self_attn.attn_sub_norm", "ffn_sub_norm": "mlp.ffn_sub_norm", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj", "ffn_gate_inp": "mlp.gate",
+}
+GEMMA_NAMES = {"post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
+               "post_ffw_norm": "post_feedforward_layernorm"}
+EXPERTS = {"qwen3moe": ("mlp.experts", {"ffn_gate_exps": "gate_proj", "ffn_up_exps": "up_proj",
+                                        "ffn_down_exps": "down_proj"}),
+           "llama": ("block_sparse_moe.experts", {"ffn_gate_exps": "w1", "ffn_up_exps": "w3",
+                                                   "ffn_down_exps": "w2"})}
+GLOBAL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+BERT_LAYER_NAMES = {
+    "attn_q": "attention.self.query", "attn_k": "attention.self.key", "attn_v": "attention.self.value",
+    "attn_output": "attention.output.dense", "attn_output_norm": "attention.output.LayerNorm",
+    "ffn_up": "intermediate.dense", "ffn_down": "output.dense", "layer_output_norm": "output.LayerNorm",
+}
+BERT_GLOBAL_NAMES = {"token_embd": "embeddings.word_embeddings", "position_embd": "embeddings.position_embeddings",
+                     "token_types": "embeddings.token_type_embeddings", "token_embd_norm": "embeddings.LayerNorm"}
+POOLING_MODES = {1: "pooling_mode_mean_tokens", 2: "pooling_mode_cls_token", 3: "pooling_mode_lasttoken"}
+
+# GGUF key suffix -> config.json field
+INT_KEYS = {"context_length": "max_position_embeddings", "embedding_length": "hidden_size",
+            "block_count": "num_hidden_layers", "feed_forward_length": "intermediate_size",
+            "attention.head_count": "num_attention_heads", "attention.head_count_kv": "num_key_value_heads",
+            "attention.key_length": "head_dim", "expert_feed_forward_length": "moe_intermediate_size",
+            "expert_used_count": "num_experts_per_tok", "attention.sliding_window": "sliding_window",
+            "attention.sliding_window_pattern": "sliding_window_pattern"}
+FLOAT_KEYS = {"attention.layer_norm_rms_epsilon": "rms_norm_eps", "rope.freq_base": "rope_theta",
+              "rope.freq_base_swa": "rope_local_base_freq", "attn_logit_softcapping": "attn_logit_softcapping",
+              "final_logit_softcapping": "final_logit_softcapping"}
+
+
+def to_hf_rope_order(w, n_heads):
+    """GGUF's llama rotates adjacent pairs; HF rotates the two halves of each head."""
+    rows = w.shape[0]
+    hd = rows // n_heads
+    return w.reshape(n_heads, hd // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def config_for(r, rope_scaling, bitnet_linear):
+    arch = r.metadata["general.architecture"]
+    md = {k[len(arch) + 1:]: v for k, v in r.metadata.items() if k.startswith(arch + ".")}
+    moe = "expert_count" in md
+    hf_class, model_type = ("MixtralForCausalLM", "mixtral") if arch == "llama" and moe else CLASSES[arch]
+    cfg = {"architectures": [hf_class], "model_type": model_type, "torch_dtype": "float32"}
+    for key, field in INT_KEYS.items():
+        if key in md:
+            cfg[field] = int(md[key])
+    for key, field in FLOAT_KEYS.items():
+        if key in md:
+            cfg[field] = float(md[key])
+    if moe:
+        cfg["num_local_experts" if arch == "llama" else "num_experts"] = int(md["expert_count"])
+    embd = r.tensor("token_embd.weight")
+    cfg["vocab_size"] = int(embd.ne[1])
+    cfg["tie_word_embeddings"] = not any(t.name == "output.weight" for t in r.tensors)
+    if md.get("rope.scaling.type") in ("linear", "yarn"):
+        cfg["rope_scaling"] = {"rope_type": md["rope.scaling.type"], "factor": float(md["rope.scaling.factor"])}
+    if rope_scaling:
+        cfg["rope_scaling"] = json.loads(rope_scaling)
+    if arch.startswith("bitnet"):
+        cfg["hidden_act"] = "silu" if arch == "bitnet" else "relu2"
+        cfg["quantization_config"] = {"quant_method": "bitnet", "linear_class": bitnet_linear}
+    if arch == "bert":
+        cfg["layer_norm_eps"] = float(md["attention.layer_norm_epsilon"])
+        cfg["type_vocab_size"] = int(r.tensor("token_types.weight").ne[1])
+        del cfg["tie_word_embeddings"]
+    if arch.startswith("gemma"):
+        cfg["query_pre_attn_scalar"] = cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"])
+    return arch, cfg
+
+
+def pack_ternary(w):
+    """transformers' BitNet packing of a ternary [rows, cols] matrix: [rows/4, cols]
+    bytes, bits 2i..2i+1 of byte (r, c) holding row i*rows/4 + r as value + 1."""
+    q = w.shape[0] // 4
+    codes = (np.rint(w).astype(np.int8) + 1).astype(np.uint8)
+    packed = np.zeros((q, w.shape[1]), dtype=np.uint8)
+    for i in range(4):
+        packed |= codes[i * q:(i + 1) * q] << (2 * i)
+    return packed
+
+
+def tensors_for(r, arch, cfg, bitnet_linear):
+    gemma = arch.startswith("gemma")
+    out = {}
+    for t in r.tensors:
+        if t.name == "rope_freqs.weight":
+            continue  # config.json's rope_scaling stands for it
+        w = t.data if t.type_name == "F16" else t.to_float32()  # F16 stays F16
+        if t.type_name == "I2_S":
+            # the ternary codes and a weight_scale: BitLinear divides by it, AutoBitLinear multiplies
+            scale = np.abs(w).max()
+            name = f"model.layers.{t.name.split('.')[1]}.{LAYER_NAMES[t.name.split('.')[2]]}"
+            out[name + ".weight"] = pack_ternary(w / scale)
+            out[name + ".weight_scale"] = np.array([scale if bitnet_linear == "autobitlinear" else 1 / scale],
+                                                   dtype="<f4")
+            continue
+        parts = t.name.split(".")
+        if gemma and parts[-2].endswith("norm"):
+            w = w - 1.0
+        if arch == "bert":
+            if parts[0] == "blk":
+                out[f"encoder.layer.{parts[1]}.{BERT_LAYER_NAMES[parts[2]]}.{parts[3]}"] = w
+            else:
+                out[f"{BERT_GLOBAL_NAMES[parts[0]]}.{parts[1]}"] = w
+            continue
+        if parts[0] == "blk":
+            layer, kind, suffix = parts[1], parts[2], parts[3]
+            prefix = f"model.layers.{layer}."
+            if kind in EXPERTS.get(arch, ("", {}))[1]:
+                group, names = EXPERTS[arch]
+                for e in range(w.shape[0]):
+                    out[f"{prefix}{group}.{e}.{names[kind]}.{suffix}"] = w[e]
+                continue
+            name = (GEMMA_NAMES.get(kind) if gemma else None) or LAYER_NAMES[kind]
+            if "num_local_experts" in cfg:  # Mixtral
+                name = {"mlp.gate": "block_sparse_moe.gate"}.get(name, name)
+            if arch == "phi3":
+                name = {"mlp.up_proj": "mlp.gate_up_proj"}.get(name, name)
+            if arch == "llama" and kind in ("attn_q", "attn_k"):
+                heads = cfg["num_attention_heads"] if kind == "attn_q" else cfg["num_key_value_heads"]
+                w = to_hf_rope_order(w, heads)
+            out[f"{prefix}{name}.{suffix}"] = w
+        else:
+            out[f"{GLOBAL_NAMES[parts[0]]}.{parts[1]}"] = w
+    return out
+
+
+def write_safetensors(path, tensors, dtype):
+    """Float tensors in `dtype`; F16 and integer ones as they are."""
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, a in tensors.items():
+        if a.dtype == np.float32:
+            a = a.astype(dtype)
+        b = np.ascontiguousarray(a).tobytes()
+        header[name] = {"dtype": {"<f4": "F32", "<f2": "F16", "|u1": "U8"}[a.dtype.str], "shape": list(a.shape),
+                        "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h)
+        for b in blobs:
+            f.write(b)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("gguf")
+    ap.add_argument("out_dir")
+    ap.add_argument("--rope-scaling", help="config.json rope_scaling (JSON) for a model with rope_freqs")
+    ap.add_argument("--dtype", choices=["f32", "f16"], default="f32")
+    ap.add_argument("--bitnet-linear", choices=["bitlinear", "autobitlinear"], default="bitlinear",
+                    help="transformers' BitNet layer class, which decides what weight_scale means")
+    args = ap.parse_args()
+    r = GGUFReader(args.gguf)
+    arch, cfg = config_for(r, args.rope_scaling, args.bitnet_linear)
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(args.out_dir, "model.safetensors"), tensors_for(r, arch, cfg, args.bitnet_linear),
+                      "<f2" if args.dtype == "f16" else "<f4")
+    pooling = r.metadata.get(f"{arch}.pooling_type")
+    if pooling in POOLING_MODES:  # as sentence-transformers stores it
+        os.makedirs(os.path.join(args.out_dir, "1_Pooling"), exist_ok=True)
+        with open(os.path.join(args.out_dir, "1_Pooling", "config.json"), "w") as f:
+            json.dump({"word_embedding_dimension": cfg["hidden_size"],
+                       **{mode: p == pooling for p, mode in POOLING_MODES.items()}}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
