@@ -96,6 +96,26 @@ static const name_rule bert_globals[] = {
     {"embeddings.LayerNorm", "token_embd_norm", AS_STORED},
 };
 
+/* Nomic BERT (nomic-embed-text): fused QKV, SwiGLU, post-norms. */
+static const name_rule nomic_layers[] = {
+    {"attn.Wqkv", "attn_qkv", AS_STORED},      {"attn.out_proj", "attn_output", AS_STORED},
+    {"norm1", "attn_output_norm", AS_STORED},  {"mlp.fc11", "ffn_up", AS_STORED},
+    {"mlp.fc12", "ffn_gate", AS_STORED},       {"mlp.fc2", "ffn_down", AS_STORED},
+    {"norm2", "layer_output_norm", AS_STORED},
+};
+
+static const name_rule nomic_globals[] = {
+    {"embeddings.word_embeddings", "token_embd", AS_STORED},
+    {"embeddings.token_type_embeddings", "token_types", AS_STORED},
+    {"emb_ln", "token_embd_norm", AS_STORED},
+};
+
+/* gpt-oss: the FFN's pre-norm is named as a post-attention norm; a router with a bias. */
+static const name_rule gpt_oss_layers[] = {
+    {"post_attention_layernorm", "post_attention_norm", AS_STORED},
+    {"mlp.router", "ffn_gate_inp", AS_STORED},
+};
+
 /* Stored tensors llama.cpp's converter leaves out (parts of their names):
  * buffers recomputed from config.json, heads the GGUF model lacks. */
 static const char *const decoder_skipped[] = {"rotary_emb.inv_freq", NULL};
@@ -122,6 +142,7 @@ typedef struct hf_arch {
     bool sliding_window;        /* config.json's sliding_window applies (Qwen2's, e.g., is off by default) */
     bool encoder;               /* BERT: LayerNorm epsilon, token types, pooling */
     bool bitnet;                /* linear weights ternary, packed 4 per byte with a weight_scale */
+    bool gpt_oss;               /* sinks; experts stored whole, gate and up interleaved, maybe MXFP4 */
 } hf_arch;
 
 #define DECODER(...)                                                                                         \
@@ -142,6 +163,14 @@ static const hf_arch archs[] = {
     {.hf = "Gemma2ForCausalLM", .gguf = "gemma2", GEMMA},
     {.hf = "Gemma3ForCausalLM", .gguf = "gemma3", GEMMA},
     {.hf = "Phi3ForCausalLM", .gguf = "phi3", DECODER()},
+    {.hf = "GptOssForCausalLM",
+     .gguf = "gpt-oss",
+     .layer_prefix = "model.layers.",
+     .layers = {TABLE(gpt_oss_layers), TABLE(decoder_layers)},
+     .globals = TABLE(decoder_globals),
+     .skipped = decoder_skipped,
+     .sliding_window = true,
+     .gpt_oss = true},
     /* bitnet.cpp's "bitnet-b1.58" (ReLU^2), or llama.cpp's "bitnet" when hidden_act is silu */
     {.hf = "BitNetForCausalLM",
      .gguf = "bitnet-b1.58",
@@ -156,6 +185,13 @@ static const hf_arch archs[] = {
      .strip = "bert.",
      .layers = {TABLE(bert_layers)},
      .globals = TABLE(bert_globals),
+     .skipped = bert_skipped,
+     .encoder = true},
+    {.hf = "NomicBertModel",
+     .gguf = "nomic-bert",
+     .layer_prefix = "encoder.layers.",
+     .layers = {TABLE(nomic_layers)},
+     .globals = TABLE(nomic_globals),
      .skipped = bert_skipped,
      .encoder = true},
 };
@@ -271,10 +307,30 @@ typedef struct config {
     int32_t n_head, n_head_kv, head_dim, n_expert;
 } config;
 
+/* GPT-2-style names some configs (Nomic BERT's) use for the usual fields. */
+static const char *const config_aliases[][2] = {
+    {"hidden_size", "n_embd"},
+    {"num_hidden_layers", "n_layer"},
+    {"num_attention_heads", "n_head"},
+    {"intermediate_size", "n_inner"},
+    {"max_position_embeddings", "n_positions"},
+    {"layer_norm_eps", "layer_norm_epsilon"},
+    {"rope_theta", "rotary_emb_base"},
+    {"num_experts_per_tok", "experts_per_token"},
+};
+
+static const cJSON *cfg_get(const config *c, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    for (size_t i = 0; i < sizeof config_aliases / sizeof config_aliases[0] && (!v || cJSON_IsNull(v)); i++)
+        if (strcmp(key, config_aliases[i][0]) == 0)
+            v = cJSON_GetObjectItemCaseSensitive(c->root, config_aliases[i][1]);
+    return v;
+}
+
 /* An integer field in [0, INT32_MAX]; `fallback` (>= 0) when absent, -1 when required. */
 static rz_status cfg_int(const config *c, const char *key, int64_t fallback, int32_t *out) {
     *out = 0;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    const cJSON *v = cfg_get(c, key);
     if (!v || cJSON_IsNull(v)) {
         if (fallback < 0) return rz_error(RZ_ERR_FORMAT, "config.json: \"%s\" is missing", key);
         *out = (int32_t)fallback;
@@ -288,7 +344,7 @@ static rz_status cfg_int(const config *c, const char *key, int64_t fallback, int
 }
 
 static const cJSON *cfg_num(const config *c, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    const cJSON *v = cfg_get(c, key);
     return cJSON_IsNumber(v) ? v : NULL;
 }
 
@@ -448,6 +504,11 @@ static rz_status add_hparams(rz_gguf_writer *w, const config *c) {
         RZ_TRY(put_u32(w, a, "attention.value_length", c->head_dim));
     }
     if (c->n_expert > 0) RZ_TRY(put_u32(w, a, "expert_count", c->n_expert));
+    if (c->arch->gpt_oss) {
+        int32_t ff;
+        RZ_TRY(cfg_int(c, "intermediate_size", -1, &ff));
+        RZ_TRY(put_u32(w, a, "expert_feed_forward_length", ff));
+    }
     for (size_t i = 0; i < sizeof float_keys / sizeof float_keys[0]; i++) {
         const cJSON *v = cfg_num(c, float_keys[i].hf);
         if (v) RZ_TRY(put_f32(w, a, float_keys[i].gguf, v->valuedouble));
@@ -704,6 +765,121 @@ static const name_rule *find_rule(name_table table, const char *rest, const char
 
 static bool is_norm(const char *gguf) { return strstr(gguf, "norm") != NULL; }
 
+/* ---------------------------------------------------- gpt-oss experts */
+
+static rz_status emit(tensor_list *l, int32_t layer, const char *name, rz_type type, uint32_t n_dims,
+                      uint64_t ne0, uint64_t ne1, uint64_t ne2, const void *data) {
+    out_tensor *o = list_add(l);
+    if (!o) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    snprintf(o->name, sizeof o->name, "blk.%d.%s", layer, name);
+    o->type = type;
+    o->n_dims = n_dims;
+    o->ne[0] = ne0, o->ne[1] = ne1, o->ne[2] = ne2, o->ne[3] = 1;
+    o->data = data;
+    return RZ_OK;
+}
+
+/* dst[e][r][col] = src[e][col][r * stride + offset] for [n_e, rows, cols]
+ * out of [n_e, cols, src_cols]: the transposes and gate/up de-interleaving
+ * of gpt-oss's stored expert matrices, elements of `size` bytes. */
+static void gather(const unsigned char *src, unsigned char *dst, uint64_t n_e, uint64_t rows, uint64_t cols,
+                   uint64_t src_cols, uint64_t stride, uint64_t offset, uint64_t size) {
+    for (uint64_t e = 0; e < n_e; e++)
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t col = 0; col < cols; col++)
+                memcpy(dst + ((e * rows + r) * cols + col) * size,
+                       src + ((e * cols + col) * src_cols + r * stride + offset) * size, size);
+}
+
+/* ggml's MXFP4 block: the E8M0 scale byte, then element j in the low and
+ * j + 16 in the high nibble of byte j; stored (transformers) blocks hold
+ * elements 2j and 2j + 1 in byte j's low and high nibbles. */
+static void mxfp4_block(uint8_t scale, const uint8_t *packed, uint8_t *dst) {
+    dst[0] = scale;
+    for (int j = 0; j < 16; j++) {
+        const int lo = j, hi = j + 16;
+        const uint8_t a = (packed[lo / 2] >> (4 * (lo % 2))) & 0xf,
+                      b = (packed[hi / 2] >> (4 * (hi % 2))) & 0xf;
+        dst[1 + j] = (uint8_t)(a | b << 4);
+    }
+}
+
+/* The experts of one gpt-oss layer as llama.cpp stores them. `what` is
+ * the stored name after "mlp.experts.": gate_up_proj ([E, embd, 2 ff], gate
+ * and up interleaved) and down_proj ([E, ff, embd]), both transposed against
+ * nn.Linear, or their MXFP4 _blocks ([E, rows, embd / 32, 16]) with _scales;
+ * and the biases ([E, 2 ff] interleaved, [E, embd]). */
+static rz_status gpt_oss_experts(hf_model *h, const rz_hf_tensor *t, int32_t layer, const char *what,
+                                 tensor_list *l) {
+    static const char *const names[2] = {"ffn_gate_exps", "ffn_up_exps"};
+    const bool gate_up = strncmp(what, "gate_up_proj", 12) == 0;
+    if (!gate_up && strncmp(what, "down_proj", 9) != 0)
+        return rz_error(RZ_ERR_UNSUPPORTED, "tensor '%s' has no GGUF counterpart", t->name);
+    const char *kind = what + (gate_up ? 12 : 9);
+    char name[32];
+    if (strcmp(kind, "_scales") == 0) return RZ_OK; /* with its blocks */
+    if (strcmp(kind, "_bias") == 0) {
+        if (t->n_dims != 2 || !elem_bytes(t->type) || (gate_up && t->ne[0] % 2))
+            return rz_error(RZ_ERR_FORMAT, "tensor '%s' must be [experts, width] floats", t->name);
+        const uint64_t n_e = t->ne[1], width = gate_up ? t->ne[0] / 2 : t->ne[0];
+        for (int part = 0; part < (gate_up ? 2 : 1); part++) {
+            float *f = hf_alloc(h, n_e * width * sizeof *f);
+            if (!f) return rz_error(RZ_ERR_NOMEM, "out of memory");
+            for (uint64_t i = 0; i < n_e * width; i++)
+                f[i] = stored_float(t, gate_up ? 2 * i + (uint64_t)part : i);
+            snprintf(name, sizeof name, "%s.bias", gate_up ? names[part] : "ffn_down_exps");
+            RZ_TRY(emit(l, layer, name, RZ_TYPE_F32, 2, width, n_e, 1, f));
+        }
+        return RZ_OK;
+    }
+    if (strcmp(kind, "_blocks") == 0) {
+        char scales_name[1100];
+        snprintf(scales_name, sizeof scales_name, "%.*s_scales", (int)(strlen(t->name) - 7), t->name);
+        const rz_hf_tensor *sc = find_stored(h, scales_name);
+        if (t->n_dims != 4 || t->ne[0] != 16 || strcmp(t->dtype, "U8") != 0 || !sc ||
+            strcmp(sc->dtype, "U8") != 0 || sc->n_dims != 3 || sc->ne[0] != t->ne[1] ||
+            sc->ne[1] != t->ne[2] || sc->ne[2] != t->ne[3] || (gate_up && t->ne[2] % 2))
+            return rz_error(RZ_ERR_FORMAT,
+                            "MXFP4 tensor '%s' needs [E, rows, blocks, 16] bytes and '%s' of "
+                            "[E, rows, blocks]",
+                            t->name, scales_name);
+        const uint64_t nb = t->ne[1], n_e = t->ne[3], rows = gate_up ? t->ne[2] / 2 : t->ne[2];
+        const uint8_t *blocks = t->data, *scales = sc->data;
+        for (int part = 0; part < (gate_up ? 2 : 1); part++) {
+            uint8_t *dst = hf_alloc(h, n_e * rows * nb * 17);
+            if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
+            for (uint64_t e = 0; e < n_e; e++)
+                for (uint64_t r = 0; r < rows; r++) {
+                    const uint64_t from = e * t->ne[2] + (gate_up ? 2 * r + (uint64_t)part : r);
+                    for (uint64_t b = 0; b < nb; b++)
+                        mxfp4_block(scales[from * nb + b], blocks + (from * nb + b) * 16,
+                                    dst + ((e * rows + r) * nb + b) * 17);
+                }
+            snprintf(name, sizeof name, "%s.weight", gate_up ? names[part] : "ffn_down_exps");
+            RZ_TRY(emit(l, layer, name, RZ_TYPE_MXFP4, 3, nb * 32, rows, n_e, dst));
+        }
+        return RZ_OK;
+    }
+    if (*kind || t->n_dims != 3 || !elem_bytes(t->type) || (gate_up && t->ne[0] % 2))
+        return rz_error(RZ_ERR_FORMAT, "tensor '%s' must be [experts, in, out] floats", t->name);
+    const uint64_t n_e = t->ne[2], size = elem_bytes(t->type);
+    if (!gate_up) { /* [E, ff, embd] -> [E, embd, ff] */
+        void *dst = hf_alloc(h, t->size);
+        if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        gather(t->data, dst, n_e, t->ne[0], t->ne[1], t->ne[0], 1, 0, size);
+        return emit(l, layer, "ffn_down_exps.weight", t->type, 3, t->ne[1], t->ne[0], n_e, dst);
+    }
+    const uint64_t ff = t->ne[0] / 2, embd = t->ne[1];
+    for (int part = 0; part < 2; part++) {
+        void *dst = hf_alloc(h, t->size / 2);
+        if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        gather(t->data, dst, n_e, ff, embd, 2 * ff, 2, (uint64_t)part, size);
+        snprintf(name, sizeof name, "%s.weight", names[part]);
+        RZ_TRY(emit(l, layer, name, t->type, 3, embd, ff, n_e, dst));
+    }
+    return RZ_OK;
+}
+
 static rz_status map_tensor(hf_model *h, const config *c, const rz_hf_tensor *t, tensor_list *l) {
     const hf_arch *a = c->arch;
     for (const char *const *skip = a->skipped; *skip; skip++)
@@ -720,6 +896,13 @@ static rz_status map_tensor(hf_model *h, const config *c, const rz_hf_tensor *t,
             if (!first) return RZ_OK; /* stacked with expert 0 */
             if (!(o = list_add(l))) return rz_error(RZ_ERR_NOMEM, "out of memory");
             return stack_experts(h, c, layer, kind, o);
+        }
+        if (a->gpt_oss && strncmp(rest, "mlp.experts.", 12) == 0)
+            return gpt_oss_experts(h, t, layer, rest + 12, l);
+        if (a->gpt_oss && strcmp(rest, "self_attn.sinks") == 0) {
+            static const name_rule sinks = {"self_attn.sinks", "attn_sinks", AS_STORED};
+            rule = &sinks;
+            suffix = "weight";
         }
         for (size_t i = 0; i < 2 && !rule; i++)
             rule = find_rule(a->layers[i], rest, &suffix);

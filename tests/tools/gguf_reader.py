@@ -87,7 +87,8 @@ GGML_TYPES = {
     30: ("BF16", 1, 2, None),  # numpy has no bfloat16: raw uint16 (see TensorInfo.to_float32)
     34: ("TQ1_0", 256, 54, None),
     35: ("TQ2_0", 256, 66, None),
-    36: ("I2_S", 128, 32, None),  # bitnet.cpp: 2-bit codes, then one float32 scale per tensor (32-byte trailer)
+    36: ("I2_S", 128, 32, None),
+    39: ("MXFP4", 32, 17, None),  # bitnet.cpp: 2-bit codes, then one float32 scale per tensor (32-byte trailer)
 }
 I2_S = 36
 

@@ -27,7 +27,9 @@ CLASSES = {
     "gemma2": ("Gemma2ForCausalLM", "gemma2"),
     "gemma3": ("Gemma3ForCausalLM", "gemma3_text"),
     "phi3": ("Phi3ForCausalLM", "phi3"),
+    "gpt-oss": ("GptOssForCausalLM", "gpt_oss"),
     "bert": ("BertModel", "bert"),
+    "nomic-bert": ("NomicBertModel", "nomic_bert"),
     "bitnet-b1.58": ("BitNetForCausalLM", "bitnet"),
     "bitnet": ("BitNetForCausalLM", "bitnet"),
 }
@@ -52,6 +54,14 @@ BERT_LAYER_NAMES = {
 }
 BERT_GLOBAL_NAMES = {"token_embd": "embeddings.word_embeddings", "position_embd": "embeddings.position_embeddings",
                      "token_types": "embeddings.token_type_embeddings", "token_embd_norm": "embeddings.LayerNorm"}
+NOMIC_LAYER_NAMES = {"attn_qkv": "attn.Wqkv", "attn_output": "attn.out_proj", "attn_output_norm": "norm1",
+                     "ffn_up": "mlp.fc11", "ffn_gate": "mlp.fc12", "ffn_down": "mlp.fc2", "layer_output_norm": "norm2"}
+NOMIC_GLOBAL_NAMES = {"token_embd": "embeddings.word_embeddings", "token_types": "embeddings.token_type_embeddings",
+                      "token_embd_norm": "emb_ln"}
+# Nomic's config.json spells the usual fields as GPT-2 does.
+NOMIC_CONFIG_NAMES = {"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                      "intermediate_size": "n_inner", "max_position_embeddings": "n_positions",
+                      "layer_norm_eps": "layer_norm_epsilon", "rope_theta": "rotary_emb_base"}
 POOLING_MODES = {1: "pooling_mode_mean_tokens", 2: "pooling_mode_cls_token", 3: "pooling_mode_lasttoken"}
 
 # GGUF key suffix -> config.json field
@@ -86,7 +96,7 @@ def config_for(r, rope_scaling, bitnet_linear):
         if key in md:
             cfg[field] = float(md[key])
     if moe:
-        cfg["num_local_experts" if arch == "llama" else "num_experts"] = int(md["expert_count"])
+        cfg["num_local_experts" if arch in ("llama", "gpt-oss") else "num_experts"] = int(md["expert_count"])
     embd = r.tensor("token_embd.weight")
     cfg["vocab_size"] = int(embd.ne[1])
     cfg["tie_word_embeddings"] = not any(t.name == "output.weight" for t in r.tensors)
@@ -94,13 +104,22 @@ def config_for(r, rope_scaling, bitnet_linear):
         cfg["rope_scaling"] = {"rope_type": md["rope.scaling.type"], "factor": float(md["rope.scaling.factor"])}
     if rope_scaling:
         cfg["rope_scaling"] = json.loads(rope_scaling)
+    if arch == "gpt-oss":
+        cfg["experts_per_token"] = cfg.pop("num_experts_per_tok")  # gpt-oss's own spelling
+        cfg["intermediate_size"] = int(md["expert_feed_forward_length"])
+        del cfg["moe_intermediate_size"]
+        if md.get("rope.scaling.type") == "yarn":
+            cfg["rope_scaling"]["original_max_position_embeddings"] = int(md["rope.scaling.original_context_length"])
     if arch.startswith("bitnet"):
         cfg["hidden_act"] = "silu" if arch == "bitnet" else "relu2"
         cfg["quantization_config"] = {"quant_method": "bitnet", "linear_class": bitnet_linear}
-    if arch == "bert":
+    if arch in ("bert", "nomic-bert"):
         cfg["layer_norm_eps"] = float(md["attention.layer_norm_epsilon"])
         cfg["type_vocab_size"] = int(r.tensor("token_types.weight").ne[1])
         del cfg["tie_word_embeddings"]
+    if arch == "nomic-bert":
+        cfg["activation_function"] = "swiglu"
+        cfg = {NOMIC_CONFIG_NAMES.get(k, k): v for k, v in cfg.items()}
     if arch.startswith("gemma"):
         cfg["query_pre_attn_scalar"] = cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"])
     return arch, cfg
@@ -117,12 +136,55 @@ def pack_ternary(w):
     return packed
 
 
+def hf_mxfp4(raw, rows):
+    """ggml MXFP4 rows (per block: scale byte, then element j in the low and j+16 in the high nibble of
+    byte j) -> transformers' _blocks [.., rows, nb, 16] (elements 2k, 2k+1 in byte k) and _scales."""
+    b = raw.reshape(-1, rows, raw.shape[-1] // 17, 17)
+    qs = b[..., 1:]
+    nibbles = np.concatenate([qs & 15, qs >> 4], axis=-1)  # element order
+    return (nibbles[..., 0::2] | (nibbles[..., 1::2] << 4)).astype(np.uint8), b[..., 0].copy()
+
+
+def interleave(a, b, axis):
+    """gpt-oss keeps gate and up alternating along `axis`: a0 b0 a1 b1 ..."""
+    axis %= a.ndim
+    return np.stack([a, b], axis=axis + 1).reshape(*a.shape[:axis], 2 * a.shape[axis], *a.shape[axis + 1:])
+
+
+def gpt_oss_experts(r, layer, out):
+    """llama.cpp's gpt-oss experts -> the stored forms: gate_up_proj [E, embd, 2ff] and down_proj
+    [E, ff, embd] (transposed, gate/up interleaved), or MXFP4 _blocks/_scales; and the biases."""
+    p = f"model.layers.{layer}.mlp.experts."
+    gate, up, down = (r.tensor(f"blk.{layer}.ffn_{k}_exps.weight") for k in ("gate", "up", "down"))
+    if gate.type_name == "MXFP4":
+        gb, gs = hf_mxfp4(gate.data, gate.ne[1])
+        ub, us = hf_mxfp4(up.data, up.ne[1])
+        out[p + "gate_up_proj_blocks"] = interleave(gb, ub, 1)
+        out[p + "gate_up_proj_scales"] = interleave(gs, us, 1)
+        out[p + "down_proj_blocks"], out[p + "down_proj_scales"] = hf_mxfp4(down.data, down.ne[1])
+    else:
+        g, u = gate.to_float32().transpose(0, 2, 1), up.to_float32().transpose(0, 2, 1)
+        out[p + "gate_up_proj"] = interleave(g, u, -1)
+        out[p + "down_proj"] = np.ascontiguousarray(down.to_float32().transpose(0, 2, 1))
+    gb, ub = (r.tensor(f"blk.{layer}.ffn_{k}_exps.bias").to_float32() for k in ("gate", "up"))
+    out[p + "gate_up_proj_bias"] = interleave(gb, ub, -1)
+    out[p + "down_proj_bias"] = r.tensor(f"blk.{layer}.ffn_down_exps.bias").to_float32()
+
+
 def tensors_for(r, arch, cfg, bitnet_linear):
     gemma = arch.startswith("gemma")
     out = {}
     for t in r.tensors:
         if t.name == "rope_freqs.weight":
             continue  # config.json's rope_scaling stands for it
+        parts = t.name.split(".")
+        if arch == "gpt-oss" and parts[0] == "blk" and parts[2].endswith("_exps"):
+            if parts[2] == "ffn_gate_exps" and parts[3] == "weight":
+                gpt_oss_experts(r, parts[1], out)
+            continue
+        if arch == "gpt-oss" and parts[0] == "blk" and parts[2] == "attn_sinks":
+            out[f"model.layers.{parts[1]}.self_attn.sinks"] = t.to_float32()
+            continue
         w = t.data if t.type_name == "F16" else t.to_float32()  # F16 stays F16
         if t.type_name == "I2_S":
             # the ternary codes and a weight_scale: BitLinear divides by it, AutoBitLinear multiplies
@@ -132,9 +194,14 @@ def tensors_for(r, arch, cfg, bitnet_linear):
             out[name + ".weight_scale"] = np.array([scale if bitnet_linear == "autobitlinear" else 1 / scale],
                                                    dtype="<f4")
             continue
-        parts = t.name.split(".")
         if gemma and parts[-2].endswith("norm"):
             w = w - 1.0
+        if arch == "nomic-bert":
+            if parts[0] == "blk":
+                out[f"encoder.layers.{parts[1]}.{NOMIC_LAYER_NAMES[parts[2]]}.{parts[3]}"] = w
+            else:
+                out[f"{NOMIC_GLOBAL_NAMES[parts[0]]}.{parts[1]}"] = w
+            continue
         if arch == "bert":
             if parts[0] == "blk":
                 out[f"encoder.layer.{parts[1]}.{BERT_LAYER_NAMES[parts[2]]}.{parts[3]}"] = w
@@ -149,7 +216,9 @@ def tensors_for(r, arch, cfg, bitnet_linear):
                 for e in range(w.shape[0]):
                     out[f"{prefix}{group}.{e}.{names[kind]}.{suffix}"] = w[e]
                 continue
-            name = (GEMMA_NAMES.get(kind) if gemma else None) or LAYER_NAMES[kind]
+            name = (GEMMA_NAMES.get(kind) if gemma else None) or LAYER_NAMES.get(kind)
+            if arch == "gpt-oss":
+                name = {"post_attention_norm": "post_attention_layernorm", "ffn_gate_inp": "mlp.router"}.get(kind, name)
             if "num_local_experts" in cfg:  # Mixtral
                 name = {"mlp.gate": "block_sparse_moe.gate"}.get(name, name)
             if arch == "phi3":
@@ -202,7 +271,7 @@ def main():
     if pooling in POOLING_MODES:  # as sentence-transformers stores it
         os.makedirs(os.path.join(args.out_dir, "1_Pooling"), exist_ok=True)
         with open(os.path.join(args.out_dir, "1_Pooling", "config.json"), "w") as f:
-            json.dump({"word_embedding_dimension": cfg["hidden_size"],
+            json.dump({"word_embedding_dimension": int(r.metadata[f"{arch}.embedding_length"]),
                        **{mode: p == pooling for p, mode in POOLING_MODES.items()}}, f, indent=2)
 
 

@@ -135,18 +135,28 @@ static void test_bert(void **state) {
     run_case("bert", NULL);
 }
 
-/* bert.gguf written as a Hugging Face BertModel directory (with
- * sentence-transformers' pooling config) by tests/tools/gguf_to_hf.py. */
-static void test_bert_hf(void **state) {
-    (void)state;
-    RZ_REQUIRE_SHARED(model_path("bert"));
+/* NAME.gguf written as the Hugging Face directory it would come from
+ * (BertModel, NomicBertModel, with sentence-transformers' pooling config)
+ * by tests/tools/gguf_to_hf.py. */
+static void run_hf_case(const char *name) {
+    RZ_REQUIRE_SHARED(model_path(name));
     char dir[4096], args[8192];
-    snprintf(dir, sizeof dir, "%s", rz_test_temp_path("bert-hf"));
-    snprintf(args, sizeof args, "'%s' '%s'", rz_test_shared_path(model_path("bert")), dir);
+    snprintf(dir, sizeof dir, "%s", rz_test_temp_path(name));
+    snprintf(args, sizeof args, "'%s' '%s'", rz_test_shared_path(model_path(name)), dir);
     const int status = rz_test_python("gguf_to_hf.py", args, NULL);
     if (status == 77 || status == 127) skip();
     assert_int_equal(status, 0);
-    run_case("bert", dir);
+    run_case(name, dir);
+}
+
+static void test_bert_hf(void **state) {
+    (void)state;
+    run_hf_case("bert");
+}
+
+static void test_nomic_bert_hf(void **state) {
+    (void)state;
+    run_hf_case("nomic-bert");
 }
 
 static void test_nomic_bert(void **state) {
@@ -282,8 +292,10 @@ static void test_server(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bert),     cmocka_unit_test(test_bert_hf), cmocka_unit_test(test_nomic_bert),
-        cmocka_unit_test(test_refusals), cmocka_unit_test(test_cli),     cmocka_unit_test(test_server),
+        cmocka_unit_test(test_bert),       cmocka_unit_test(test_bert_hf),
+        cmocka_unit_test(test_nomic_bert), cmocka_unit_test(test_nomic_bert_hf),
+        cmocka_unit_test(test_refusals),   cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
