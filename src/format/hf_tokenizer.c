@@ -312,34 +312,37 @@ static const char *template_special(const cJSON *item) {
 
 static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-/* What the post-processor says about adding BOS/EOS (SpecialVocab's crude
+/* What a post-processor says about adding BOS/EOS (SpecialVocab's crude
  * reading of RobertaProcessing and TemplateProcessing's "single"). */
-static void read_post_processor(const cJSON *post, bool have_config, special_vocab *sv) {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(post, "processors");
-    const cJSON *one = post;
-    const int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 1;
-    for (int i = 0; i < n; i++) {
-        if (cJSON_IsArray(list)) one = cJSON_GetArrayItem(list, i);
-        const char *type = json_str(one, "type");
-        if (same(type, "RobertaProcessing")) {
-            sv->add_bos = sv->add_eos = 1;
-            continue;
-        }
-        if (!same(type, "TemplateProcessing")) continue;
-        const cJSON *single = cJSON_GetObjectItemCaseSensitive(one, "single");
-        const int len = cJSON_IsArray(single) ? cJSON_GetArraySize(single) : 0;
-        if (len < 2) continue;
-        const char *first = template_special(cJSON_GetArrayItem(single, 0));
-        const char *last = template_special(cJSON_GetArrayItem(single, len - 1));
-        if (first) {
-            if (!have_config) sv->content[SP_BOS] = first;
-            sv->add_bos = same(first, sv->content[SP_BOS]) || same(first, sv->content[SP_CLS]);
-        }
-        if (last) {
-            if (!have_config || !sv->content[SP_EOS]) sv->content[SP_EOS] = last;
-            sv->add_eos = same(last, sv->content[SP_EOS]);
-        }
+static void read_processor(const cJSON *one, bool have_config, special_vocab *sv) {
+    const char *type = json_str(one, "type");
+    if (same(type, "RobertaProcessing")) {
+        sv->add_bos = sv->add_eos = 1;
+        return;
     }
+    const cJSON *single = cJSON_GetObjectItemCaseSensitive(one, "single");
+    const int len = cJSON_IsArray(single) ? cJSON_GetArraySize(single) : 0;
+    if (!same(type, "TemplateProcessing") || len < 2) return;
+    const char *first = template_special(cJSON_GetArrayItem(single, 0));
+    const char *last = template_special(cJSON_GetArrayItem(single, len - 1));
+    if (first) {
+        if (!have_config) sv->content[SP_BOS] = first;
+        sv->add_bos = same(first, sv->content[SP_BOS]) || same(first, sv->content[SP_CLS]);
+    }
+    if (last) {
+        if (!have_config || !sv->content[SP_EOS]) sv->content[SP_EOS] = last;
+        sv->add_eos = same(last, sv->content[SP_EOS]);
+    }
+}
+
+/* One post-processor, or a Sequence of them. */
+static void read_post_processor(const cJSON *post, bool have_config, special_vocab *sv) {
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(post, "processors"), *one;
+    if (!cJSON_IsArray(list)) {
+        read_processor(post, have_config, sv);
+        return;
+    }
+    cJSON_ArrayForEach(one, list) read_processor(one, have_config, sv);
 }
 
 static void read_config_specials(const cJSON *config, special_vocab *sv) {
@@ -411,8 +414,9 @@ static rz_status write_chat_template(const cJSON *config, const char *jinja, rz_
     rz_status s = names && list ? RZ_OK : rz_error(RZ_ERR_NOMEM, "hf: out of memory");
     int n_names = 0;
     const char *fallback = NULL;
-    for (int i = 0; s == RZ_OK && i < n; i++) {
-        const cJSON *item = cJSON_GetArrayItem(ct, i);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, ct) {
+        if (s != RZ_OK) break;
         const char *name = json_str(item, "name"), *tmpl = json_str(item, "template");
         if (!name || !*name || !tmpl) continue;
         if (strcmp(name, "default") == 0) {
