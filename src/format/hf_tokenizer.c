@@ -29,8 +29,8 @@
 #include "tokenizer/vocab.h"
 
 /* Ids beyond this are hostile input, not a vocabulary (the largest real ones
- * are about 256k). */
-enum { MAX_TOKENS = 1 << 22 };
+ * are about 256k): a few bytes of JSON must not ask for gigabytes. */
+enum { MAX_TOKENS = 1 << 20 };
 
 /* Files beyond this are not tokenizers (the largest tokenizer.json files are
  * tens of MB). */
