@@ -179,7 +179,12 @@ def convert(gguf_path, out_dir):
                 ],
             }
         else:
-            tj["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+            tj["pre_tokenizer"] = {
+                "type": "Metaspace",
+                "replacement": "\u2581",
+                "prepend_scheme": "first",
+                "split": False,
+            }
         tj["decoder"] = {
             "type": "Sequence",
             "decoders": [
