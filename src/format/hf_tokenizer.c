@@ -8,7 +8,7 @@
  * chat templates (gguf-py's SpecialVocab rules); config.json: vocab_size (the
  * token list is padded to the embedding rows) and special token ids left
  * open. Without tokenizer.json, a SentencePiece tokenizer.model (protobuf
- * ModelProto, decoded here).
+ * ModelProto, decoded here) with the older added_tokens.json.
  *
  * Deliberate differences from the converter: the pre-tokenizer name comes
  * from the pre_tokenizer description (the converter hashes the output of the
@@ -138,6 +138,7 @@ static rz_status parse_object(const char *text, size_t len, const char *what, cJ
 typedef struct hf_extras {
     cJSON *config;       /* tokenizer_config.json, or NULL */
     cJSON *model_config; /* config.json, or NULL */
+    cJSON *added;        /* added_tokens.json (beside a tokenizer.model), or NULL */
     const char *jinja;   /* chat_template.jinja, or NULL */
     uint32_t vocab_size; /* config.json's vocab_size (the embedding rows); 0 = none */
 } hf_extras;
@@ -160,18 +161,18 @@ static rz_status extras_init(hf_extras *x, const char *config, size_t config_len
 static void extras_free(hf_extras *x) {
     cJSON_Delete(x->config);
     cJSON_Delete(x->model_config);
+    cJSON_Delete(x->added);
 }
 
-/* A token id from JSON: an integer in [0, MAX_TOKENS). */
+/* A token id from JSON: an integer in [0, MAX_TOKENS); `what` names it in
+ * errors ("FILE: token"). */
 static rz_status json_id(const cJSON *v, const char *what, const char *token, uint32_t *id) {
-    if (!cJSON_IsNumber(v))
-        return rz_error(RZ_ERR_FORMAT, "tokenizer.json: %s '%.64s' has no id", what, token);
+    if (!cJSON_IsNumber(v)) return rz_error(RZ_ERR_FORMAT, "%s '%.64s' has no id", what, token);
     if (!(v->valuedouble >= 0 && v->valuedouble < MAX_TOKENS))
-        return rz_error(RZ_ERR_RANGE, "tokenizer.json: %s '%.64s' has id %g, outside [0, %d)", what, token,
-                        v->valuedouble, MAX_TOKENS);
+        return rz_error(RZ_ERR_RANGE, "%s '%.64s' has id %g, outside [0, %d)", what, token, v->valuedouble,
+                        MAX_TOKENS);
     if (v->valuedouble != (double)(uint32_t)v->valuedouble)
-        return rz_error(RZ_ERR_FORMAT, "tokenizer.json: %s '%.64s' has id %g, not an integer", what, token,
-                        v->valuedouble);
+        return rz_error(RZ_ERR_FORMAT, "%s '%.64s' has id %g, not an integer", what, token, v->valuedouble);
     *id = (uint32_t)v->valuedouble;
     return RZ_OK;
 }
@@ -744,13 +745,14 @@ static rz_status read_vocab(const cJSON *model, const cJSON *added, hf_kind kind
     uint32_t n = 0, id = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, vocab) {
-        RZ_TRY(json_id(v, "token", v->string, &id));
+        RZ_TRY(json_id(v, "tokenizer.json: token", v->string, &id));
         if (id + 1 > n) n = id + 1;
     }
     cJSON_ArrayForEach(v, added) {
         const char *content = json_str(v, "content");
         if (!content) return rz_error(RZ_ERR_FORMAT, "tokenizer.json: an added token has no content");
-        RZ_TRY(json_id(cJSON_GetObjectItemCaseSensitive(v, "id"), "added token", content, &id));
+        RZ_TRY(
+            json_id(cJSON_GetObjectItemCaseSensitive(v, "id"), "tokenizer.json: added token", content, &id));
         if (id + 1 > n) n = id + 1;
     }
     if (n == 0) return rz_error(RZ_ERR_FORMAT, "tokenizer.json: the vocabulary is empty");
@@ -1041,6 +1043,19 @@ static rz_status spm_read(const void *data, size_t len, uint32_t vocab_size, spm
     return RZ_OK;
 }
 
+/* Older files' added_tokens.json: {"token": id}, user-defined tokens. */
+static rz_status spm_added_json(const cJSON *added, token_table *t) {
+    const cJSON *v;
+    cJSON_ArrayForEach(v, added) {
+        uint32_t id = 0;
+        RZ_TRY(json_id(v, "added_tokens.json: token", v->string, &id));
+        if (id >= t->n) continue; /* the converter drops these too */
+        RZ_TRY(table_set(t, id, v->string, strlen(v->string), RZ_TOKEN_USER_DEFINED));
+        t->score[id] = -1000.0f;
+    }
+    return RZ_OK;
+}
+
 /* tokenizer_config.json's added_tokens_decoder: {"id": {"content", "special"}}. */
 static rz_status spm_added_tokens(const cJSON *config, token_table *t) {
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(config, "added_tokens_decoder"), *v;
@@ -1069,6 +1084,7 @@ static rz_status spm_to_gguf(const void *data, size_t len, const hf_extras *x, r
     token_table t;
     memset(&t, 0, sizeof t);
     rz_status s = spm_read(data, len, x->vocab_size, &m, &t);
+    if (s == RZ_OK) s = spm_added_json(x->added, &t);
     if (s == RZ_OK && x->config) s = spm_added_tokens(x->config, &t);
     if (s == RZ_OK) s = table_fill_unused(&t);
     if (s == RZ_OK) s = table_index(&t);
@@ -1128,7 +1144,12 @@ rz_status rz_hf_tokenizer_to_gguf(const char *dir, rz_gguf_writer *w) {
         if (s == RZ_OK) {
             s = json_to_gguf_text(tok, tok_len, &x, w);
         } else if (s == RZ_ERR_NOT_FOUND) {
-            s = read_file(dir, "tokenizer.model", &tok, &tok_len);
+            char *added = NULL;
+            size_t added_len = 0;
+            s = read_optional(dir, "added_tokens.json", &added, &added_len);
+            if (s == RZ_OK) s = parse_object(added, added_len, "added_tokens.json", &x.added);
+            free(added);
+            if (s == RZ_OK) s = read_file(dir, "tokenizer.model", &tok, &tok_len);
             if (s == RZ_OK) s = spm_to_gguf(tok, tok_len, &x, w);
             if (s == RZ_ERR_NOT_FOUND)
                 s = rz_error(RZ_ERR_NOT_FOUND, "hf: '%s' has neither tokenizer.json nor tokenizer.model",
