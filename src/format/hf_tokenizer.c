@@ -8,7 +8,7 @@
  * chat templates (gguf-py's SpecialVocab rules); config.json: vocab_size (the
  * token list is padded to the embedding rows) and special token ids left
  * open. Without tokenizer.json, a SentencePiece tokenizer.model (protobuf
- * ModelProto, decoded here).
+ * ModelProto, decoded here) with the older added_tokens.json.
  *
  * Deliberate differences from the converter: the pre-tokenizer name comes
  * from the pre_tokenizer description (the converter hashes the output of the
@@ -29,8 +29,8 @@
 #include "tokenizer/vocab.h"
 
 /* Ids beyond this are hostile input, not a vocabulary (the largest real ones
- * are about 256k). */
-enum { MAX_TOKENS = 1 << 22 };
+ * are about 256k): a few bytes of JSON must not ask for gigabytes. */
+enum { MAX_TOKENS = 1 << 20 };
 
 /* Files beyond this are not tokenizers (the largest tokenizer.json files are
  * tens of MB). */
@@ -138,6 +138,7 @@ static rz_status parse_object(const char *text, size_t len, const char *what, cJ
 typedef struct hf_extras {
     cJSON *config;       /* tokenizer_config.json, or NULL */
     cJSON *model_config; /* config.json, or NULL */
+    cJSON *added;        /* added_tokens.json (beside a tokenizer.model), or NULL */
     const char *jinja;   /* chat_template.jinja, or NULL */
     uint32_t vocab_size; /* config.json's vocab_size (the embedding rows); 0 = none */
 } hf_extras;
@@ -160,18 +161,18 @@ static rz_status extras_init(hf_extras *x, const char *config, size_t config_len
 static void extras_free(hf_extras *x) {
     cJSON_Delete(x->config);
     cJSON_Delete(x->model_config);
+    cJSON_Delete(x->added);
 }
 
-/* A token id from JSON: an integer in [0, MAX_TOKENS). */
+/* A token id from JSON: an integer in [0, MAX_TOKENS); `what` names it in
+ * errors ("FILE: token"). */
 static rz_status json_id(const cJSON *v, const char *what, const char *token, uint32_t *id) {
-    if (!cJSON_IsNumber(v))
-        return rz_error(RZ_ERR_FORMAT, "tokenizer.json: %s '%.64s' has no id", what, token);
+    if (!cJSON_IsNumber(v)) return rz_error(RZ_ERR_FORMAT, "%s '%.64s' has no id", what, token);
     if (!(v->valuedouble >= 0 && v->valuedouble < MAX_TOKENS))
-        return rz_error(RZ_ERR_RANGE, "tokenizer.json: %s '%.64s' has id %g, outside [0, %d)", what, token,
-                        v->valuedouble, MAX_TOKENS);
+        return rz_error(RZ_ERR_RANGE, "%s '%.64s' has id %g, outside [0, %d)", what, token, v->valuedouble,
+                        MAX_TOKENS);
     if (v->valuedouble != (double)(uint32_t)v->valuedouble)
-        return rz_error(RZ_ERR_FORMAT, "tokenizer.json: %s '%.64s' has id %g, not an integer", what, token,
-                        v->valuedouble);
+        return rz_error(RZ_ERR_FORMAT, "%s '%.64s' has id %g, not an integer", what, token, v->valuedouble);
     *id = (uint32_t)v->valuedouble;
     return RZ_OK;
 }
@@ -312,34 +313,37 @@ static const char *template_special(const cJSON *item) {
 
 static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-/* What the post-processor says about adding BOS/EOS (SpecialVocab's crude
+/* What a post-processor says about adding BOS/EOS (SpecialVocab's crude
  * reading of RobertaProcessing and TemplateProcessing's "single"). */
-static void read_post_processor(const cJSON *post, bool have_config, special_vocab *sv) {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(post, "processors");
-    const cJSON *one = post;
-    const int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 1;
-    for (int i = 0; i < n; i++) {
-        if (cJSON_IsArray(list)) one = cJSON_GetArrayItem(list, i);
-        const char *type = json_str(one, "type");
-        if (same(type, "RobertaProcessing")) {
-            sv->add_bos = sv->add_eos = 1;
-            continue;
-        }
-        if (!same(type, "TemplateProcessing")) continue;
-        const cJSON *single = cJSON_GetObjectItemCaseSensitive(one, "single");
-        const int len = cJSON_IsArray(single) ? cJSON_GetArraySize(single) : 0;
-        if (len < 2) continue;
-        const char *first = template_special(cJSON_GetArrayItem(single, 0));
-        const char *last = template_special(cJSON_GetArrayItem(single, len - 1));
-        if (first) {
-            if (!have_config) sv->content[SP_BOS] = first;
-            sv->add_bos = same(first, sv->content[SP_BOS]) || same(first, sv->content[SP_CLS]);
-        }
-        if (last) {
-            if (!have_config || !sv->content[SP_EOS]) sv->content[SP_EOS] = last;
-            sv->add_eos = same(last, sv->content[SP_EOS]);
-        }
+static void read_processor(const cJSON *one, bool have_config, special_vocab *sv) {
+    const char *type = json_str(one, "type");
+    if (same(type, "RobertaProcessing")) {
+        sv->add_bos = sv->add_eos = 1;
+        return;
     }
+    const cJSON *single = cJSON_GetObjectItemCaseSensitive(one, "single");
+    const int len = cJSON_IsArray(single) ? cJSON_GetArraySize(single) : 0;
+    if (!same(type, "TemplateProcessing") || len < 2) return;
+    const char *first = template_special(cJSON_GetArrayItem(single, 0));
+    const char *last = template_special(cJSON_GetArrayItem(single, len - 1));
+    if (first) {
+        if (!have_config) sv->content[SP_BOS] = first;
+        sv->add_bos = same(first, sv->content[SP_BOS]) || same(first, sv->content[SP_CLS]);
+    }
+    if (last) {
+        if (!have_config || !sv->content[SP_EOS]) sv->content[SP_EOS] = last;
+        sv->add_eos = same(last, sv->content[SP_EOS]);
+    }
+}
+
+/* One post-processor, or a Sequence of them. */
+static void read_post_processor(const cJSON *post, bool have_config, special_vocab *sv) {
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(post, "processors"), *one;
+    if (!cJSON_IsArray(list)) {
+        read_processor(post, have_config, sv);
+        return;
+    }
+    cJSON_ArrayForEach(one, list) read_processor(one, have_config, sv);
 }
 
 static void read_config_specials(const cJSON *config, special_vocab *sv) {
@@ -411,8 +415,9 @@ static rz_status write_chat_template(const cJSON *config, const char *jinja, rz_
     rz_status s = names && list ? RZ_OK : rz_error(RZ_ERR_NOMEM, "hf: out of memory");
     int n_names = 0;
     const char *fallback = NULL;
-    for (int i = 0; s == RZ_OK && i < n; i++) {
-        const cJSON *item = cJSON_GetArrayItem(ct, i);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, ct) {
+        if (s != RZ_OK) break;
         const char *name = json_str(item, "name"), *tmpl = json_str(item, "template");
         if (!name || !*name || !tmpl) continue;
         if (strcmp(name, "default") == 0) {
@@ -740,13 +745,14 @@ static rz_status read_vocab(const cJSON *model, const cJSON *added, hf_kind kind
     uint32_t n = 0, id = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, vocab) {
-        RZ_TRY(json_id(v, "token", v->string, &id));
+        RZ_TRY(json_id(v, "tokenizer.json: token", v->string, &id));
         if (id + 1 > n) n = id + 1;
     }
     cJSON_ArrayForEach(v, added) {
         const char *content = json_str(v, "content");
         if (!content) return rz_error(RZ_ERR_FORMAT, "tokenizer.json: an added token has no content");
-        RZ_TRY(json_id(cJSON_GetObjectItemCaseSensitive(v, "id"), "added token", content, &id));
+        RZ_TRY(
+            json_id(cJSON_GetObjectItemCaseSensitive(v, "id"), "tokenizer.json: added token", content, &id));
         if (id + 1 > n) n = id + 1;
     }
     if (n == 0) return rz_error(RZ_ERR_FORMAT, "tokenizer.json: the vocabulary is empty");
@@ -1037,6 +1043,19 @@ static rz_status spm_read(const void *data, size_t len, uint32_t vocab_size, spm
     return RZ_OK;
 }
 
+/* Older files' added_tokens.json: {"token": id}, user-defined tokens. */
+static rz_status spm_added_json(const cJSON *added, token_table *t) {
+    const cJSON *v;
+    cJSON_ArrayForEach(v, added) {
+        uint32_t id = 0;
+        RZ_TRY(json_id(v, "added_tokens.json: token", v->string, &id));
+        if (id >= t->n) continue; /* the converter drops these too */
+        RZ_TRY(table_set(t, id, v->string, strlen(v->string), RZ_TOKEN_USER_DEFINED));
+        t->score[id] = -1000.0f;
+    }
+    return RZ_OK;
+}
+
 /* tokenizer_config.json's added_tokens_decoder: {"id": {"content", "special"}}. */
 static rz_status spm_added_tokens(const cJSON *config, token_table *t) {
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(config, "added_tokens_decoder"), *v;
@@ -1065,6 +1084,7 @@ static rz_status spm_to_gguf(const void *data, size_t len, const hf_extras *x, r
     token_table t;
     memset(&t, 0, sizeof t);
     rz_status s = spm_read(data, len, x->vocab_size, &m, &t);
+    if (s == RZ_OK) s = spm_added_json(x->added, &t);
     if (s == RZ_OK && x->config) s = spm_added_tokens(x->config, &t);
     if (s == RZ_OK) s = table_fill_unused(&t);
     if (s == RZ_OK) s = table_index(&t);
@@ -1124,7 +1144,12 @@ rz_status rz_hf_tokenizer_to_gguf(const char *dir, rz_gguf_writer *w) {
         if (s == RZ_OK) {
             s = json_to_gguf_text(tok, tok_len, &x, w);
         } else if (s == RZ_ERR_NOT_FOUND) {
-            s = read_file(dir, "tokenizer.model", &tok, &tok_len);
+            char *added = NULL;
+            size_t added_len = 0;
+            s = read_optional(dir, "added_tokens.json", &added, &added_len);
+            if (s == RZ_OK) s = parse_object(added, added_len, "added_tokens.json", &x.added);
+            free(added);
+            if (s == RZ_OK) s = read_file(dir, "tokenizer.model", &tok, &tok_len);
             if (s == RZ_OK) s = spm_to_gguf(tok, tok_len, &x, w);
             if (s == RZ_ERR_NOT_FOUND)
                 s = rz_error(RZ_ERR_NOT_FOUND, "hf: '%s' has neither tokenizer.json nor tokenizer.model",

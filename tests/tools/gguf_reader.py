@@ -13,7 +13,6 @@ tensors are uint8 arrays of shape (rows, bytes per row).
 """
 
 import enum
-import struct
 import sys
 from dataclasses import dataclass
 

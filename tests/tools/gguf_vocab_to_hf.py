@@ -15,12 +15,11 @@ that model family:
 
 import json
 import os
-import re
 import sys
 
 from gguf_reader import GGUFReader
 
-NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED = 1, 2, 3, 4, 5  # GGUF token types
 
 
 def split(regex):
@@ -153,7 +152,8 @@ def convert(gguf_path, out_dir):
         tj["post_processor"] = byte_level()
         tj["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
         merges = list(meta["tokenizer.ggml.merges"])
-        # Newer tokenizers files (transformers >= 4.45) list merges as pairs.
+        # Files written by transformers >= 4.45 list merges as pairs: two
+        # families get that form, so that both are exercised.
         if pre in ("starcoder", "deepseek-coder"):
             merges = [m.split(" ", 1) for m in merges]
         tj["model"] = {
@@ -170,7 +170,6 @@ def convert(gguf_path, out_dir):
         }
         config["tokenizer_class"] = "GPT2TokenizerFast"
     elif model == "llama":
-        spm_vocab = {t: i for t, i in vocab.items() if types[i] in (NORMAL, BYTE, UNKNOWN, CONTROL)}
         if os.path.basename(gguf_path) == "ggml-vocab-llama-spm.gguf":
             tj["normalizer"] = {
                 "type": "Sequence",
@@ -180,7 +179,12 @@ def convert(gguf_path, out_dir):
                 ],
             }
         else:
-            tj["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+            tj["pre_tokenizer"] = {
+                "type": "Metaspace",
+                "replacement": "\u2581",
+                "prepend_scheme": "first",
+                "split": False,
+            }
         tj["decoder"] = {
             "type": "Sequence",
             "decoders": [
@@ -200,7 +204,7 @@ def convert(gguf_path, out_dir):
             "fuse_unk": True,
             "byte_fallback": True,
             "ignore_merges": False,
-            "vocab": spm_vocab,
+            "vocab": vocab,
             "merges": spm_merges(tokens, scores, types),
         }
         config["tokenizer_class"] = "LlamaTokenizer"

@@ -273,6 +273,9 @@ static void test_sentencepiece_model(void **state) {
              "{\"add_bos_token\": false, \"eos_token\": \"</s>\","
              " \"added_tokens_decoder\": {\"104\": {\"content\": \"<|im_end|>\", \"special\": true}}}");
     write_in(dir, "config.json", "{\"vocab_size\": 128}"); /* padded to 128 embedding rows */
+    /* Older files' added tokens: user-defined, matched in text (200 is
+     * beyond the vocabulary and dropped, as the converter does). */
+    write_in(dir, "added_tokens.json", "{\"<extra>\": 105, \"<gone>\": 200}");
     snprintf(gguf_path, sizeof gguf_path, "%s.gguf", dir);
     RZ_ASSERT_OK(convert_dir(dir, gguf_path));
     m = load_vocab(gguf_path);
@@ -281,7 +284,10 @@ static void test_sentencepiece_model(void **state) {
     size_t len;
     RZ_ASSERT_OK(rz_token_piece(m, 104, &piece, &len));
     assert_int_equal(len, 0); /* now a control token: no text */
-    const size_t n2 = rz_test_tokenize(m, "a b", 3, true, false, &ids);
+    size_t n2 = rz_test_tokenize(m, "a<extra>", 8, false, false, &ids);
+    assert_true(n2 >= 2 && ids[n2 - 1] == 105);
+    free(ids);
+    n2 = rz_test_tokenize(m, "a b", 3, true, false, &ids);
     assert_true(n2 >= 1 && ids[0] != 1); /* no BOS */
     size_t text_len;
     char *text = rz_test_detokenize(m, ids, n2, &text_len);
@@ -385,6 +391,14 @@ static void test_hostile_input(void **state) {
     free(model);
 
     char dir[4096];
+    make_dir("bad-added", dir, sizeof dir);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cp %s %s/tokenizer.model", rz_test_shared_path("models/tok512.model"), dir);
+    assert_int_equal(rz_test_run(cmd, NULL), 0);
+    write_in(dir, "added_tokens.json", "{\"<x>\": -3}");
+    RZ_ASSERT_OK(rz_gguf_writer_open(rz_test_temp_path("hostile.gguf"), &w));
+    expect_error(rz_hf_tokenizer_to_gguf(dir, w), RZ_ERR_RANGE, "added_tokens.json: token '<x>' has id -3");
+    rz_gguf_writer_abort(w);
     make_dir("empty", dir, sizeof dir);
     RZ_ASSERT_OK(rz_gguf_writer_open(rz_test_temp_path("hostile.gguf"), &w));
     expect_error(rz_hf_tokenizer_to_gguf(dir, w), RZ_ERR_NOT_FOUND,
