@@ -11,8 +11,6 @@
 #include "test_support.h"
 #include "vocab_vectors.h"
 
-static const char PYTHON[] = "/usr/bin/python3";
-
 /* Converts what rz_hf_tokenizer_to_gguf reads from dir into a vocab-only
  * GGUF at gguf_path. */
 static rz_status convert_dir(const char *dir, const char *gguf_path) {
@@ -74,12 +72,17 @@ static void check_suite(const char *name, rz_test_round_trip rt) {
     snprintf(inp, sizeof inp, "%s.inp", gguf);
     snprintf(out, sizeof out, "%s.out", gguf);
     if (!rz_test_shared_available(gguf)) skip();
-    char dir[4096], cmd[9000], converted[4200];
+    char dir[4096], args[9000], converted[4200];
     make_dir(name, dir, sizeof dir);
-    snprintf(cmd, sizeof cmd, "%s %s/tests/tools/gguf_vocab_to_hf.py %s %s 2>&1", PYTHON, RZ_TEST_SOURCE_DIR,
-             rz_test_shared_path(gguf), dir);
+    snprintf(args, sizeof args, "'%s' '%s' 2>&1", rz_test_shared_path(gguf), dir);
     char *log = NULL;
-    if (rz_test_run(cmd, &log) != 0) fail_msg("%s failed:\n%s", cmd, log);
+    const int status = rz_test_python("gguf_vocab_to_hf.py", args, &log);
+    if (status == 77 || status == 127) {
+        free(log);
+        print_message("SKIP: python3 with numpy is needed to write the tokenizer.json files\n");
+        skip();
+    }
+    if (status != 0) fail_msg("gguf_vocab_to_hf.py %s failed:\n%s", name, log);
     free(log);
     snprintf(converted, sizeof converted, "%s.gguf", dir);
     RZ_ASSERT_OK(convert_dir(dir, converted));
@@ -113,18 +116,8 @@ static void check_suite(const char *name, rz_test_round_trip rt) {
     rz_model_free(m);
 }
 
-static void require_python(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "%s -c 'import numpy' >/dev/null 2>&1", PYTHON);
-    if (rz_test_run(cmd, NULL) != 0) {
-        printf("SKIP: %s with numpy is needed to write the tokenizer.json files\n", PYTHON);
-        skip();
-    }
-}
-
 static void test_vocab_suites(void **state) {
     (void)state;
-    require_python();
     for (size_t i = 0; i < sizeof SUITES / sizeof SUITES[0]; i++)
         check_suite(SUITES[i].name, SUITES[i].rt);
 }
