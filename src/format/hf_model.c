@@ -681,6 +681,7 @@ static rz_status convert_tensor(hf_model *h, const config *c, const rz_hf_tensor
         unsigned char *dst = hf_alloc(h, rows * row_bytes);
         if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
         permute_rows(o->data, dst, rows, row_bytes, c->head_dim);
+        if (o->data == t->data) rz_mapped_release(t->data, t->size); /* the stored rows are not read again */
         o->data = dst;
     }
     return RZ_OK;

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "base/error.h"
+#include "base/mapped_file.h"
 #include "base/mem.h"
 #include "base/threadpool.h"
 #include "tensor/type_traits.h"
@@ -481,8 +482,13 @@ static rz_status write_gguf(rz_gguf_writer *w, quantize_state *st, const preset 
     }
     RZ_TRY(rz_gguf_writer_begin_data(w));
     if (o->progress) o->progress(o->progress_user, 0, st->total);
-    for (uint64_t k = 0; k < n; k++)
-        RZ_TRY(write_tensor(w, st, o, rz_gguf_tensor_at(st->in, st->order[k]), st->types[st->order[k]]));
+    for (uint64_t k = 0; k < n; k++) {
+        const rz_gguf_tensor *t = rz_gguf_tensor_at(st->in, st->order[k]);
+        RZ_TRY(write_tensor(w, st, o, t, st->types[st->order[k]]));
+        /* Each input tensor is read once: its pages leave the resident set
+         * once written, so memory stays at about one tensor. */
+        rz_mapped_release(t->data, t->size);
+    }
     return RZ_OK;
 }
 
