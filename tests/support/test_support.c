@@ -124,3 +124,18 @@ int rz_test_python(const char *script, const char *args, char **output) {
     snprintf(cmd, sizeof cmd, "%s '%s/../tools/%s' %s", python, dir, script, args);
     return rz_test_run(cmd, output);
 }
+
+void rz_test_assert_same_tensors(const rz_gguf *want, const rz_gguf *got) {
+    assert_int_equal(rz_gguf_tensor_count(got), rz_gguf_tensor_count(want));
+    for (uint64_t i = 0; i < rz_gguf_tensor_count(want); i++) {
+        const rz_gguf_tensor *w = rz_gguf_tensor_at(want, i);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)w->name.len, w->name.ptr);
+        const rz_gguf_tensor *g = rz_gguf_find_tensor(got, name);
+        if (!g) fail_msg("tensor '%s' is missing", name);
+        assert_int_equal(g->type, w->type);
+        assert_memory_equal(g->ne, w->ne, sizeof w->ne);
+        if (g->size != w->size || memcmp(g->data, w->data, w->size) != 0)
+            fail_msg("tensor '%s' differs", name);
+    }
+}

@@ -41,6 +41,9 @@ int rz_test_run(const char *command, char **output);
  * python3. Output captured as in rz_test_run. */
 int rz_test_python(const char *script, const char *args, char **output);
 
+/* `got` has exactly the tensors of `want`: names, types, shapes, bytes. */
+void rz_test_assert_same_tensors(const rz_gguf *want, const rz_gguf *got);
+
 /* Assert with the library's last error message in the failure report. */
 #define RZ_ASSERT_OK(expr)                                                                                   \
     do {                                                                                                     \

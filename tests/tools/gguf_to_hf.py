@@ -15,6 +15,8 @@ try:
     import numpy as np
 
     from gguf_reader import GGUFReader
+    import gguf_vocab_to_hf
+    from hf_writer import to_hf_rope_order, write_safetensors
 except ImportError:
     sys.exit(77)  # the tests' "skipped"
 
@@ -74,13 +76,6 @@ INT_KEYS = {"context_length": "max_position_embeddings", "embedding_length": "hi
 FLOAT_KEYS = {"attention.layer_norm_rms_epsilon": "rms_norm_eps", "rope.freq_base": "rope_theta",
               "rope.freq_base_swa": "rope_local_base_freq", "attn_logit_softcapping": "attn_logit_softcapping",
               "final_logit_softcapping": "final_logit_softcapping"}
-
-
-def to_hf_rope_order(w, n_heads):
-    """GGUF's llama rotates adjacent pairs; HF rotates the two halves of each head."""
-    rows = w.shape[0]
-    hd = rows // n_heads
-    return w.reshape(n_heads, hd // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def config_for(r, rope_scaling, bitnet_linear):
@@ -232,25 +227,6 @@ def tensors_for(r, arch, cfg, bitnet_linear):
     return out
 
 
-def write_safetensors(path, tensors, dtype):
-    """Float tensors in `dtype`; F16 and integer ones as they are."""
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, a in tensors.items():
-        if a.dtype == np.float32:
-            a = a.astype(dtype)
-        b = np.ascontiguousarray(a).tobytes()
-        header[name] = {"dtype": {"<f4": "F32", "<f2": "F16", "|u1": "U8"}[a.dtype.str], "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(len(h).to_bytes(8, "little") + h)
-        for b in blobs:
-            f.write(b)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("gguf")
@@ -267,6 +243,8 @@ def main():
         json.dump(cfg, f, indent=2)
     write_safetensors(os.path.join(args.out_dir, "model.safetensors"), tensors_for(r, arch, cfg, args.bitnet_linear),
                       "<f2" if args.dtype == "f16" else "<f4")
+    if "tokenizer.ggml.model" in r.metadata:
+        gguf_vocab_to_hf.convert(args.gguf, args.out_dir)
     pooling = r.metadata.get(f"{arch}.pooling_type")
     if pooling in POOLING_MODES:  # as sentence-transformers stores it
         os.makedirs(os.path.join(args.out_dir, "1_Pooling"), exist_ok=True)

@@ -12,6 +12,8 @@ import sys
 
 try:
     import numpy as np
+
+    from hf_writer import to_hf_rope_order, write_safetensors
 except ImportError:
     sys.exit(77)  # the tests' "skipped"
 
@@ -45,13 +47,6 @@ def read_llama2c(path):
     return cfg, t
 
 
-def to_hf_rope_order(w, n_heads):
-    """llama2.c / GGUF rotate adjacent pairs; HF rotates the two halves of each head."""
-    rows, cols = w.shape
-    hd = rows // n_heads
-    return w.reshape(n_heads, hd // 2, 2, cols).swapaxes(1, 2).reshape(rows, cols)
-
-
 def state_dict(cfg, t):
     # lm_head is written even when shared, as llama2.c's own HF export does.
     sd = {"model.embed_tokens.weight": t["embed"], "model.norm.weight": t["rms_final"],
@@ -70,24 +65,6 @@ def state_dict(cfg, t):
     return sd
 
 
-DTYPES = {np.dtype("<f4"): "F32", np.dtype("<f2"): "F16"}
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, a in tensors.items():
-        b = np.ascontiguousarray(a).tobytes()
-        header[name] = {"dtype": DTYPES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h)
-        for b in blobs:
-            f.write(b)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("checkpoint")
@@ -98,7 +75,8 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "f16"], default="f32")
     args = ap.parse_args()
     cfg, t = read_llama2c(args.checkpoint)
-    sd = {k: v.astype("<f2" if args.dtype == "f16" else "<f4") for k, v in state_dict(cfg, t).items()}
+    dtype = "<f2" if args.dtype == "f16" else "<f4"
+    sd = {k: v.astype(dtype) for k, v in state_dict(cfg, t).items()}
     os.makedirs(args.out_dir, exist_ok=True)
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": cfg["dim"],
               "intermediate_size": cfg["hidden"], "num_hidden_layers": cfg["layers"],
@@ -121,12 +99,12 @@ def main():
         for s in range(args.shards):
             part = names[s::args.shards]
             fname = f"model-{s + 1:05d}-of-{args.shards:05d}.safetensors"
-            write_safetensors(os.path.join(args.out_dir, fname), {k: sd[k] for k in part})
+            write_safetensors(os.path.join(args.out_dir, fname), {k: sd[k] for k in part}, dtype)
             weight_map.update({k: fname for k in part})
         with open(os.path.join(args.out_dir, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=2)
     else:
-        write_safetensors(os.path.join(args.out_dir, "model.safetensors"), sd)
+        write_safetensors(os.path.join(args.out_dir, "model.safetensors"), sd, dtype)
     if args.tokenizer_model:
         shutil.copyfile(args.tokenizer_model, os.path.join(args.out_dir, "tokenizer.model"))
 

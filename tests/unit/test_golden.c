@@ -281,17 +281,7 @@ static void test_stories_hf_convert(void **state) {
     rz_gguf *want, *got;
     RZ_ASSERT_OK(rz_gguf_open(rz_test_shared_path("models/stories260K.gguf"), &want));
     RZ_ASSERT_OK(rz_gguf_open(out, &got));
-    assert_int_equal(rz_gguf_tensor_count(got), rz_gguf_tensor_count(want));
-    for (uint64_t i = 0; i < rz_gguf_tensor_count(want); i++) {
-        const rz_gguf_tensor *w = rz_gguf_tensor_at(want, i);
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)w->name.len, w->name.ptr);
-        const rz_gguf_tensor *g = rz_gguf_find_tensor(got, name);
-        if (!g) fail_msg("converted GGUF lacks '%s'", name);
-        assert_int_equal(g->type, w->type);
-        assert_memory_equal(g->ne, w->ne, sizeof w->ne);
-        if (memcmp(g->data, w->data, w->size) != 0) fail_msg("tensor '%s' differs", name);
-    }
+    rz_test_assert_same_tensors(want, got);
     rz_gguf_close(want);
     rz_gguf_close(got);
 }
