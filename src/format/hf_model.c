@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -662,6 +663,14 @@ static rz_status convert_tensor(hf_model *h, const config *c, const rz_hf_tensor
     o->n_dims = t->n_dims;
     memcpy(o->ne, t->ne, sizeof o->ne);
     o->data = t->data;
+    /* safetensors packs tensors back to back: one after an odd number of
+     * f16 values is misaligned for its own type, and is copied. */
+    if ((uintptr_t)t->data % elem_bytes(t->type)) {
+        void *aligned = hf_alloc(h, t->size);
+        if (!aligned) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        memcpy(aligned, t->data, t->size);
+        o->data = aligned;
+    }
     const uint64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
     if (t->n_dims <= 1 && (t->type != RZ_TYPE_F32 || gemma_norm)) {
         float *f = hf_alloc(h, n * sizeof *f);

@@ -213,12 +213,39 @@ static void test_llama_view(void **state) {
     free(img);
 }
 
+/* A tensor packed after an odd number of f16 values is misaligned for its
+ * own type in the file; the view holds it aligned. */
+static void test_misaligned(void **state) {
+    (void)state;
+    unsigned char data[6 + 16] = {0};
+    const float v[4] = {1.5f, -2.0f, 3.25f, 4.0f};
+    memcpy(data + 6, v, sizeof v);
+    char header[512] =
+        "{\"model.layers.0.input_layernorm.weight\":{\"dtype\":\"F16\",\"shape\":[3],"
+        "\"data_offsets\":[0,6]},\"model.layers.0.self_attn.v_proj.weight\":{\"dtype\":\"F32\","
+        "\"shape\":[2,2],\"data_offsets\":[6,22]}}";
+    /* The image is malloc'ed (16-aligned): pad the header so that the f32 tensor is not 4-aligned. */
+    while ((8 + strlen(header) + 6) % 4 == 0)
+        strcat(header, " ");
+    size_t size;
+    unsigned char *img = image(header, data, sizeof data, &size);
+    const char *config =
+        "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":4,\"num_hidden_layers\":1,"
+        "\"num_attention_heads\":1,\"max_position_embeddings\":8}";
+    rz_gguf *g;
+    RZ_ASSERT_OK(rz_hf_open_memory(config, strlen(config), img, size, &g));
+    const rz_gguf_tensor *t = rz_gguf_find_tensor(g, "blk.0.attn_v.weight");
+    assert_non_null(t);
+    assert_int_equal((uintptr_t)t->data % sizeof(float), 0);
+    assert_memory_equal(t->data, v, sizeof v);
+    rz_gguf_close(g);
+    free(img);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reads_layout),
-        cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_index),
-        cmocka_unit_test(test_llama_view),
+        cmocka_unit_test(test_reads_layout), cmocka_unit_test(test_hostile),    cmocka_unit_test(test_index),
+        cmocka_unit_test(test_llama_view),   cmocka_unit_test(test_misaligned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
