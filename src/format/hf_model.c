@@ -2,9 +2,9 @@
  * metadata keys, tensors get its names and layouts, the tokenizer files its
  * tokenizer.* keys. Tensors whose stored bytes are already the GGUF layout
  * are used in place in the mapping; the rest (Q/K rows reordered for RoPE,
- * experts stacked, 16-bit vectors widened, Gemma's norms) are built once. */
+ * experts stacked or de-interleaved, MXFP4 and packed ternary weights
+ * re-laid, 16-bit vectors widened, Gemma's norms) are built once. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,7 +14,6 @@
 
 #include "base/error.h"
 #include "base/mapped_file.h"
-#include "base/mem.h"
 #include "format/gguf_internal.h"
 #include "format/hf.h"
 #include "tensor/fp16.h"
@@ -302,13 +301,12 @@ static const rz_hf_tensor *stored_at(const hf_model *h, uint64_t i) {
 typedef struct config {
     const cJSON *root;
     const hf_arch *arch;
-    const char *gguf; /* general.architecture */
-    bool
-        bitnet_multiply; /* transformers' AutoBitLinear: w = t * weight_scale (BitLinear: t / weight_scale) */
+    const char *gguf;     /* general.architecture */
+    bool bitnet_multiply; /* AutoBitLinear: w = t * weight_scale (BitLinear: t / weight_scale) */
     int32_t n_head, n_head_kv, head_dim, n_expert;
 } config;
 
-/* GPT-2-style names some configs (Nomic BERT's) use for the usual fields. */
+/* Other names of the usual fields: GPT-2-style (Nomic BERT), gpt-oss's. */
 static const char *const config_aliases[][2] = {
     {"hidden_size", "n_embd"},
     {"num_hidden_layers", "n_layer"},
@@ -361,7 +359,7 @@ static rz_status put_f32(rz_gguf_writer *w, const char *arch, const char *suffix
     return rz_gguf_writer_add_f32(w, key, (float)v);
 }
 
-/* Integer settings: config.json field -> GGUF key suffix (0 = optional). */
+/* Integer settings: config.json field -> GGUF key suffix; optional ones are written when positive. */
 static const struct {
     const char *hf, *gguf;
     bool required;
@@ -395,7 +393,7 @@ static rz_status llama3_rope_factors(hf_model *h, const config *c, const cJSON *
     const cJSON *high = cJSON_GetObjectItemCaseSensitive(rs, "high_freq_factor");
     const cJSON *orig = cJSON_GetObjectItemCaseSensitive(rs, "original_max_position_embeddings");
     if (!cJSON_IsNumber(factor) || !cJSON_IsNumber(low) || !cJSON_IsNumber(high) || !cJSON_IsNumber(orig) ||
-        !(high->valuedouble > low->valuedouble) || !(orig->valuedouble > 0))
+        !(low->valuedouble > 0) || !(high->valuedouble > low->valuedouble) || !(orig->valuedouble > 0))
         return rz_error(RZ_ERR_FORMAT,
                         "config.json: llama3 rope_scaling needs factor, low_freq_factor > 0, "
                         "high_freq_factor > low_freq_factor and original_max_position_embeddings");
@@ -448,9 +446,12 @@ static rz_status rope_scaling(rz_gguf_writer *w, hf_model *h, const config *c, o
     RZ_TRY(rz_gguf_writer_add_str(w, key, t));
     RZ_TRY(put_f32(w, a, "rope.scaling.factor", factor->valuedouble));
     const cJSON *orig = cJSON_GetObjectItemCaseSensitive(rs, "original_max_position_embeddings");
-    if (cJSON_IsNumber(orig))
-        RZ_TRY(put_u32(w, a, "rope.scaling.original_context_length", (int32_t)orig->valuedouble));
-    return RZ_OK;
+    if (!orig) return RZ_OK;
+    if (!cJSON_IsNumber(orig) || !(orig->valuedouble >= 1 && orig->valuedouble <= 2147483647.0))
+        return rz_error(RZ_ERR_FORMAT,
+                        "config.json: rope_scaling's original_max_position_embeddings is not a "
+                        "positive integer");
+    return put_u32(w, a, "rope.scaling.original_context_length", (int32_t)orig->valuedouble);
 }
 
 static rz_status read_config(const cJSON *root, config *c) {
