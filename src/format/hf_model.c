@@ -216,7 +216,8 @@ typedef struct out_tensor {
 
 typedef struct hf_model {
     rz_safetensors *st;
-    rz_torch *torch;
+    rz_torch **torch; /* PyTorch shards */
+    uint32_t n_torch;
     void **buffers; /* tensors built here */
     size_t n_buffers;
 } hf_model;
@@ -228,7 +229,9 @@ static void hf_model_free(void *p) {
         free(h->buffers[i]);
     free(h->buffers);
     rz_safetensors_close(h->st);
-    rz_torch_close(h->torch);
+    for (uint32_t i = 0; i < h->n_torch; i++)
+        rz_torch_close(h->torch[i]);
+    free(h->torch);
     free(h);
 }
 
@@ -273,6 +276,41 @@ static rz_status read_json(const char *dir, const char *name, cJSON **out) {
     return RZ_OK;
 }
 
+static rz_status add_torch(hf_model *h, const char *dir, const char *name) {
+    char path[4096];
+    if (!path_join(path, sizeof path, dir, name)) return rz_error(RZ_ERR_INVALID_ARG, "path too long");
+    rz_torch **t = realloc(h->torch, (h->n_torch + 1) * sizeof *t);
+    if (!t) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    h->torch = t;
+    RZ_TRY(rz_torch_open(path, &h->torch[h->n_torch]));
+    h->n_torch++;
+    return RZ_OK;
+}
+
+/* pytorch_model.bin.index.json: the shards its weight_map names, each once. */
+static rz_status open_torch_index(hf_model *h, const char *dir) {
+    cJSON *root;
+    RZ_TRY(read_json(dir, "pytorch_model.bin.index.json", &root));
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    rz_status s = cJSON_IsObject(map)
+                      ? RZ_OK
+                      : rz_error(RZ_ERR_FORMAT, "pytorch_model.bin.index.json has no weight_map");
+    for (const cJSON *e = map ? map->child : NULL; e && s == RZ_OK; e = e->next) {
+        if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || strcmp(e->valuestring, "..") == 0) {
+            s = rz_error(RZ_ERR_FORMAT,
+                         "pytorch_model.bin.index.json: '%.64s' is not a file name in its directory",
+                         cJSON_IsString(e) ? e->valuestring : "?");
+            break;
+        }
+        bool seen = false;
+        for (const cJSON *f = map->child; f != e && !seen; f = f->next)
+            seen = strcmp(f->valuestring, e->valuestring) == 0;
+        if (!seen) s = add_torch(h, dir, e->valuestring);
+    }
+    cJSON_Delete(root);
+    return s;
+}
+
 static rz_status open_weights(hf_model *h, const char *dir) {
     char path[4096];
     static const char *const safetensors[] = {"model.safetensors.index.json", "model.safetensors"};
@@ -281,19 +319,27 @@ static rz_status open_weights(hf_model *h, const char *dir) {
             path_join(path, sizeof path, dir, safetensors[i]);
             return rz_safetensors_open(path, &h->st);
         }
-    if (file_exists(dir, "pytorch_model.bin")) {
-        path_join(path, sizeof path, dir, "pytorch_model.bin");
-        return rz_torch_open(path, &h->torch);
-    }
-    return rz_error(RZ_ERR_NOT_FOUND, "no model.safetensors(.index.json) or pytorch_model.bin");
+    if (file_exists(dir, "pytorch_model.bin.index.json")) return open_torch_index(h, dir);
+    if (file_exists(dir, "pytorch_model.bin")) return add_torch(h, dir, "pytorch_model.bin");
+    return rz_error(RZ_ERR_NOT_FOUND, "no model.safetensors(.index.json) or pytorch_model.bin(.index.json)");
 }
 
 static uint64_t stored_count(const hf_model *h) {
-    return h->st ? rz_safetensors_tensor_count(h->st) : rz_torch_tensor_count(h->torch);
+    if (h->st) return rz_safetensors_tensor_count(h->st);
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < h->n_torch; i++)
+        n += rz_torch_tensor_count(h->torch[i]);
+    return n;
 }
 
 static const rz_hf_tensor *stored_at(const hf_model *h, uint64_t i) {
-    return h->st ? rz_safetensors_tensor_at(h->st, i) : rz_torch_tensor_at(h->torch, i);
+    if (h->st) return rz_safetensors_tensor_at(h->st, i);
+    for (uint32_t k = 0; k < h->n_torch; k++) {
+        const uint64_t n = rz_torch_tensor_count(h->torch[k]);
+        if (i < n) return rz_torch_tensor_at(h->torch[k], i);
+        i -= n;
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------- config */

@@ -71,7 +71,7 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--tokenizer-model", help="SentencePiece tokenizer.model to include")
     ap.add_argument("--torch", action="store_true", help="pytorch_model.bin instead of safetensors")
-    ap.add_argument("--shards", type=int, default=1, help="safetensors shards with an index")
+    ap.add_argument("--shards", type=int, default=1, help="shards (safetensors or .bin) with an index")
     ap.add_argument("--dtype", choices=["f32", "f16"], default="f32")
     args = ap.parse_args()
     cfg, t = read_llama2c(args.checkpoint)
@@ -91,20 +91,26 @@ def main():
             import torch
         except ImportError:
             sys.exit(77)
-        torch.save({k: torch.from_numpy(np.array(v)) for k, v in sd.items()},
-                   os.path.join(args.out_dir, "pytorch_model.bin"))
-    elif args.shards > 1:
-        names = list(sd)
+
+        def save(path, part):
+            torch.save({k: torch.from_numpy(np.array(sd[k])) for k in part}, path)
+        base, ext, index = "pytorch_model", "bin", "pytorch_model.bin.index.json"
+    else:
+        def save(path, part):
+            write_safetensors(path, {k: sd[k] for k in part}, dtype)
+        base, ext, index = "model", "safetensors", "model.safetensors.index.json"
+    names = list(sd)
+    if args.shards == 1:
+        save(os.path.join(args.out_dir, f"{base}.{ext}"), names)
+    else:
         weight_map = {}
         for s in range(args.shards):
             part = names[s::args.shards]
-            fname = f"model-{s + 1:05d}-of-{args.shards:05d}.safetensors"
-            write_safetensors(os.path.join(args.out_dir, fname), {k: sd[k] for k in part}, dtype)
+            fname = f"{base}-{s + 1:05d}-of-{args.shards:05d}.{ext}"
+            save(os.path.join(args.out_dir, fname), part)
             weight_map.update({k: fname for k in part})
-        with open(os.path.join(args.out_dir, "model.safetensors.index.json"), "w") as f:
+        with open(os.path.join(args.out_dir, index), "w") as f:
             json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=2)
-    else:
-        write_safetensors(os.path.join(args.out_dir, "model.safetensors"), sd, dtype)
     if args.tokenizer_model:
         shutil.copyfile(args.tokenizer_model, os.path.join(args.out_dir, "tokenizer.model"))
 

@@ -231,8 +231,8 @@ static int write_stories_hf(const char *dir, const char *options) {
 }
 
 /* stories260K written as Hugging Face directories (tests/tools/llama2c_to_hf.py:
- * HF's Q/K row order; safetensors whole, sharded and in f16, and a PyTorch
- * .bin) gives llama2.c's logits; its tokenizer.model gives the prompt ids. */
+ * HF's Q/K row order; safetensors and PyTorch .bin, whole and sharded)
+ * gives llama2.c's logits; its tokenizer.model gives the prompt ids. */
 static void test_stories_hf(void **state) {
     (void)state;
     RZ_REQUIRE_SHARED("models/stories260K.bin");
@@ -242,6 +242,7 @@ static void test_stories_hf(void **state) {
         {"hf-st", ""},
         {"hf-shards", "--shards 3"},
         {"hf-torch", "--torch"},
+        {"hf-torch-shards", "--torch --shards 2"},
     };
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         char dir[4096];
