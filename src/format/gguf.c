@@ -43,6 +43,7 @@ struct rz_gguf {
     /* rz_gguf_open_detached: the image is ours and the tensor bytes lie elsewhere. */
     void *owned_image;
     void (*release)(void *);
+    void (*release_pages)(void *, const void *, size_t);
     void *owner;
 };
 
@@ -505,7 +506,8 @@ rz_status rz_gguf_open(const char *path, rz_gguf **out) {
 }
 
 rz_status rz_gguf_open_detached(void *image, size_t size, const void *const *data, void (*release)(void *),
-                                void *owner, rz_gguf **out) {
+                                void (*release_pages)(void *, const void *, size_t), void *owner,
+                                rz_gguf **out) {
     *out = NULL;
     rz_gguf *g = rz_calloc(1, sizeof *g);
     if (!g) {
@@ -516,6 +518,7 @@ rz_status rz_gguf_open_detached(void *image, size_t size, const void *const *dat
     g->data = g->owned_image = image;
     g->size = size;
     g->release = release;
+    g->release_pages = release_pages;
     g->owner = owner;
     rz_status st = parse(g);
     if (st != RZ_OK) {
@@ -526,6 +529,14 @@ rz_status rz_gguf_open_detached(void *image, size_t size, const void *const *dat
         g->tensors[i].data = data[i];
     *out = g;
     return RZ_OK;
+}
+
+void rz_gguf_release_pages(const rz_gguf *g, const void *p, size_t size) {
+    if (g->release_pages)
+        g->release_pages(g->owner, p, size);
+    else if (g->map.data && (const unsigned char *)p >= g->map.data &&
+             (const unsigned char *)p + size <= g->map.data + g->map.size)
+        rz_mapped_release(p, size);
 }
 
 void rz_gguf_close(rz_gguf *g) {

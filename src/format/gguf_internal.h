@@ -47,8 +47,15 @@ rz_status rz_gguf_writer_take_header(rz_gguf_writer *w, void **image, size_t *si
 
 /* A reader over `image` (from rz_gguf_writer_take_header; owned and freed by
  * the reader) whose tensors' bytes are elsewhere: data[i] for tensor i in
- * declaration order. release(owner), if given, runs on rz_gguf_close. */
+ * declaration order. release(owner), if given, runs on rz_gguf_close;
+ * release_pages(owner, p, size) serves rz_gguf_release_pages. */
 rz_status rz_gguf_open_detached(void *image, size_t size, const void *const *data, void (*release)(void *),
-                                void *owner, rz_gguf **out);
+                                void (*release_pages)(void *, const void *, size_t), void *owner,
+                                rz_gguf **out);
+
+/* Drops the pages of tensor data [p, p + size) that a file backs from the
+ * resident set (they fault back in if read again); memory the reader built
+ * or was given is left alone, as dropping it would lose its contents. */
+void rz_gguf_release_pages(const rz_gguf *g, const void *p, size_t size);
 
 #endif

@@ -220,6 +220,7 @@ typedef struct hf_model {
     uint32_t n_torch;
     void **buffers; /* tensors built here */
     size_t n_buffers;
+    bool file_backed; /* stored tensors lie in file mappings (not rz_hf_open_memory's buffer) */
 } hf_model;
 
 static void hf_model_free(void *p) {
@@ -233,6 +234,15 @@ static void hf_model_free(void *p) {
         rz_torch_close(h->torch[i]);
     free(h->torch);
     free(h);
+}
+
+/* rz_gguf_release_pages for the view: stored tensors' file pages only;
+ * the tensors built here would lose their contents. */
+static void hf_release_pages(void *owner, const void *p, size_t size) {
+    const hf_model *h = owner;
+    for (size_t i = 0; i < h->n_buffers; i++)
+        if (p == h->buffers[i]) return;
+    if (h->file_backed) rz_mapped_release(p, size);
 }
 
 static void *hf_alloc(hf_model *h, uint64_t bytes) {
@@ -737,7 +747,8 @@ static rz_status convert_tensor(hf_model *h, const config *c, const rz_hf_tensor
         unsigned char *dst = hf_alloc(h, rows * row_bytes);
         if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
         permute_rows(o->data, dst, rows, row_bytes, c->head_dim);
-        if (o->data == t->data) rz_mapped_release(t->data, t->size); /* the stored rows are not read again */
+        if (o->data == t->data && h->file_backed)
+            rz_mapped_release(t->data, t->size); /* the stored rows are not read again */
         o->data = dst;
     }
     return RZ_OK;
@@ -784,7 +795,7 @@ static rz_status stack_experts(hf_model *h, const config *c, int32_t layer, size
             return rz_error(RZ_ERR_FORMAT, "expert '%s' differs in type or shape from expert 0", want);
         }
         memcpy(dst + (uint64_t)e * bytes, t->data, bytes);
-        rz_mapped_release(t->data, bytes);
+        if (h->file_backed) rz_mapped_release(t->data, bytes);
     }
     snprintf(o->name, sizeof o->name, "blk.%d.%s.weight", layer, expert_names[kind].gguf);
     o->type = first->type;
@@ -1025,7 +1036,7 @@ static rz_status open_view(hf_model *h, const cJSON *root, const char *name, con
     if (s == RZ_OK) {
         for (uint64_t i = 0; i < l.n; i++)
             data[i] = l.items[i].data;
-        s = rz_gguf_open_detached(image, image_size, data, hf_model_free, h, out);
+        s = rz_gguf_open_detached(image, image_size, data, hf_model_free, hf_release_pages, h, out);
         h = NULL;
         image = NULL;
     }
@@ -1042,6 +1053,7 @@ rz_status rz_hf_open(const char *dir, rz_gguf **out) {
     if (!h) return rz_error(RZ_ERR_NOMEM, "out of memory");
     cJSON *root = NULL;
     rz_status s = read_json(dir, "config.json", &root);
+    h->file_backed = true;
     if (s == RZ_OK) s = open_weights(h, dir);
     if (s == RZ_OK) {
         const char *base = strrchr(dir, '/');

@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/mapped_file.h"
 #include "base/mem.h"
+#include "format/gguf_internal.h"
 #include "format/llama2c_spm.h"
 #include "model/arch.h"
 #include "model/model.h"
@@ -882,7 +883,10 @@ static rz_status place_weights(rz_model *m, bool lut) {
             memcpy(dst, src, bytes);
         if (i2_s != dst) free(i2_s);
         /* A tied embedding's rows fault back in as tokens look them up. */
-        rz_mapped_release(t->data, bytes);
+        if (m->gguf)
+            rz_gguf_release_pages(m->gguf, t->data, bytes);
+        else
+            rz_mapped_release(t->data, bytes);
         t->type = p.to;
         t->row_bytes = rz_row_bytes(rz_type_traits_get(p.to), (uint64_t)t->ne[0]);
         t->data = dst;

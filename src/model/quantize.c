@@ -7,9 +7,9 @@
 #include <strings.h>
 
 #include "base/error.h"
-#include "base/mapped_file.h"
 #include "base/mem.h"
 #include "base/threadpool.h"
+#include "format/gguf_internal.h"
 #include "tensor/type_traits.h"
 
 /* Input floats converted per write: bounds the buffers and paces progress. */
@@ -487,7 +487,7 @@ static rz_status write_gguf(rz_gguf_writer *w, quantize_state *st, const preset 
         RZ_TRY(write_tensor(w, st, o, t, st->types[st->order[k]]));
         /* Each input tensor is read once: its pages leave the resident set
          * once written, so memory stays at about one tensor. */
-        rz_mapped_release(t->data, t->size);
+        rz_gguf_release_pages(st->in, t->data, t->size);
     }
     return RZ_OK;
 }
