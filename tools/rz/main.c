@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rz_revision.h"
 
 typedef struct rz_command {
     const char *name;
@@ -41,7 +42,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("rz %s\n", RZ_VERSION_STRING);
+        printf("rz %s (%s)\n", RZ_VERSION_STRING, RZ_GIT_REVISION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
