@@ -18,11 +18,14 @@ function loadJson(key) {
   }
 }
 
-// Only well-formed entries: storage may hold anything another page version wrote.
+// Only well-formed entries: storage may hold anything another page version
+// wrote, or the empty answer of a page closed before its first token.
 function loadMessages() {
   const v = loadJson(STORE.chat);
   if (!Array.isArray(v)) return [];
-  return v.filter((m) => m && (m.role === 'user' || m.role === 'assistant') && typeof m.content === 'string');
+  return v.filter(
+    (m) => m && (m.role === 'user' || (m.role === 'assistant' && m.content)) && typeof m.content === 'string',
+  );
 }
 
 function saveMessages() {
