@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
           libcmocka-dev libcjson-dev libpcre2-dev libutf8proc-dev qemu-user clang-format
           libmicrohttpd-dev prometheus openssl python3-jinja2 python3-pytest python3-numpy
-          python3-pip python3-setuptools python3-wheel python3-torch dpkg-dev)
+          python3-pip python3-setuptools python3-wheel python3-torch dpkg-dev chromium)
 missing=()
 # Node.js and npm may come from elsewhere (NodeSource's nodejs bundles npm and
 # conflicts with Debian's npm package): install only what is absent.

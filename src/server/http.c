@@ -890,8 +890,23 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
 
 /* ----------------------------------------------------------------- router */
 
+static enum MHD_Result handle_webui(struct MHD_Connection *c, conn *cn, const srv_asset *a) {
+    if (strcmp(cn->method, "GET") != 0 && strcmp(cn->method, "HEAD") != 0)
+        return fail(c, cn, 405, "invalid_request_error", "method_not_allowed", "use GET");
+    struct MHD_Response *r = srv_webui_response(a);
+    if (!r) return send_text(c, cn, 500, NULL, "application/json");
+    MHD_add_response_header(r, "X-Request-Id", cn->id);
+    cn->status = 200;
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url) {
     server *srv = cn->srv;
+    /* The chat page is public: it holds no secret, and asks the user for the key. */
+    const srv_asset *asset = srv_webui_find(url);
+    if (asset && !cn->too_large) return handle_webui(c, cn, asset);
     const bool get = strcmp(cn->method, "GET") == 0, post = strcmp(cn->method, "POST") == 0;
     const bool ops = strcmp(url, "/health") == 0 || strcmp(url, "/metrics") == 0;
     if ((!ops || srv->cfg->protect_ops) && !authorized(srv, c)) {

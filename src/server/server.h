@@ -209,4 +209,24 @@ void srv_job_release(srv_job *job);
 srv_event *srv_job_next(srv_job *job, double timeout_s);
 void srv_event_free(srv_event *ev);
 
+/* ------------------------------------------------------------- web chat */
+
+/* A file of the chat page (src/server/webui), embedded at build time. */
+typedef struct srv_asset {
+    const char *path; /* URL path, e.g. "/" */
+    const char *type; /* Content-Type */
+    const unsigned char *data;
+    size_t len;
+} srv_asset;
+
+extern const srv_asset srv_webui_assets[];
+extern const size_t srv_webui_n_assets;
+
+struct MHD_Response;
+/* The asset served at a URL path, or NULL. */
+const srv_asset *srv_webui_find(const char *path);
+/* A response for an asset with its type, caching and security headers; NULL
+ * when out of memory. */
+struct MHD_Response *srv_webui_response(const srv_asset *a);
+
 #endif
