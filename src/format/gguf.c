@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/hash.h"
 #include "base/mapped_file.h"
 #include "base/mem.h"
 #include "format/gguf_internal.h"
@@ -103,13 +104,6 @@ static shown_name show(rz_str s) {
     if (s.len > NAME_SHOWN) memcpy(out.text + n, "...", 3), n += 3;
     out.text[n] = '\0';
     return out;
-}
-
-static uint64_t hash_bytes(const char *p, uint64_t len) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (uint64_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
-    return h;
 }
 
 static bool str_equal(rz_str a, const char *b, uint64_t b_len) {
@@ -284,7 +278,7 @@ static rz_status read_value(cursor *c, rz_gguf_type type, int depth, rz_gguf_val
 
 static uint64_t slot_of(const uint64_t *slots, uint64_t mask, const char *name, uint64_t len,
                         rz_str (*name_at)(const rz_gguf *, uint64_t), const rz_gguf *g) {
-    uint64_t i = hash_bytes(name, len) & mask;
+    uint64_t i = rz_hash_bytes(name, (size_t)len) & mask;
     while (slots[i] && !str_equal(name_at(g, slots[i] - 1), name, len))
         i = (i + 1) & mask;
     return i;

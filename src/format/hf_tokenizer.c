@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/hash.h"
 #include "format/hf.h"
 #include "tokenizer/vocab.h"
 
@@ -74,13 +75,6 @@ static bool utf8_valid(const char *s, size_t len) {
 
 static bool str_eq(rz_str a, const char *b, size_t b_len) {
     return a.len == b_len && memcmp(a.ptr, b, b_len) == 0;
-}
-
-static uint64_t hash_bytes(const char *s, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
 }
 
 /* Reads a whole file; RZ_ERR_NOT_FOUND when it does not exist. */
@@ -254,7 +248,7 @@ static rz_status table_index(token_table *t) {
     if (!t->slots) return rz_error(RZ_ERR_NOMEM, "hf: out of memory");
     t->mask = cap - 1;
     for (uint32_t id = 0; id < t->n; id++) {
-        uint32_t s = (uint32_t)hash_bytes(t->text[id].ptr, t->text[id].len) & t->mask;
+        uint32_t s = (uint32_t)rz_hash_bytes(t->text[id].ptr, t->text[id].len) & t->mask;
         for (; t->slots[s]; s = (s + 1) & t->mask)
             if (str_eq(t->text[t->slots[s] - 1], t->text[id].ptr, t->text[id].len)) break;
         if (!t->slots[s]) t->slots[s] = id + 1;
@@ -263,7 +257,7 @@ static rz_status table_index(token_table *t) {
 }
 
 static int64_t table_find(const token_table *t, const char *s, size_t len) {
-    for (uint32_t i = (uint32_t)hash_bytes(s, len) & t->mask; t->slots[i]; i = (i + 1) & t->mask)
+    for (uint32_t i = (uint32_t)rz_hash_bytes(s, len) & t->mask; t->slots[i]; i = (i + 1) & t->mask)
         if (str_eq(t->text[t->slots[i] - 1], s, len)) return t->slots[i] - 1;
     return -1;
 }

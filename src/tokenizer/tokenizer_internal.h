@@ -2,20 +2,12 @@
 #ifndef RZ_TOKENIZER_INTERNAL_H
 #define RZ_TOKENIZER_INTERNAL_H
 
+#include "base/hash.h"
 #include "tokenizer/vocab.h"
 
 /* U+2581, SentencePiece's visible space (also BERT's word-start marker in GGUF). */
 #define RZ_SPM_SPACE     "\xe2\x96\x81"
 #define RZ_SPM_SPACE_LEN 3
-
-/* ---------------------------------------------------------- hashing */
-
-static inline uint64_t rz_hash_bytes(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
 
 /* Index slots keep the top half of the hash beside the id, so that most
  * probes of other strings are rejected without touching them. */
