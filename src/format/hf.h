@@ -47,6 +47,15 @@ uint64_t rz_torch_tensor_count(const rz_torch *t);
 const rz_hf_tensor *rz_torch_tensor_at(const rz_torch *t, uint64_t index);
 void rz_torch_close(rz_torch *t);
 
+/* ------------------------------------------------------ directory files */
+
+struct cJSON;
+/* A whole file of directory `dir` (malloc'd, NUL-terminated); RZ_ERR_NOT_FOUND
+ * (no message) when it does not exist. */
+rz_status rz_hf_read_file(const char *dir, const char *name, char **out, size_t *len);
+/* `text` as a JSON object named `what` in errors; *out NULL when text is. */
+rz_status rz_hf_parse_object(const char *text, size_t len, const char *what, struct cJSON **out);
+
 /* ------------------------------------------------------------ tokenizer */
 
 /* Adds the tokenizer.* metadata llama.cpp's convert_hf_to_gguf.py writes

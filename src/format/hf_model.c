@@ -272,18 +272,13 @@ bool rz_hf_probe(const char *path) {
 }
 
 static rz_status read_json(const char *dir, const char *name, cJSON **out) {
-    char path[4096];
-    if (!path_join(path, sizeof path, dir, name)) return rz_error(RZ_ERR_INVALID_ARG, "path too long");
-    rz_mapped_file f;
-    RZ_TRY(rz_mapped_file_open(path, &f));
-    *out = cJSON_ParseWithLength((const char *)f.data, f.size);
-    rz_mapped_file_close(&f);
-    if (!cJSON_IsObject(*out)) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        return rz_error(RZ_ERR_FORMAT, "%s is not a JSON object", name);
-    }
-    return RZ_OK;
+    char *text = NULL;
+    size_t len = 0;
+    rz_status s = rz_hf_read_file(dir, name, &text, &len);
+    if (s == RZ_ERR_NOT_FOUND) s = rz_error(s, "%s is missing", name);
+    if (s == RZ_OK) s = rz_hf_parse_object(text, len, name, out);
+    free(text);
+    return s;
 }
 
 static rz_status add_torch(hf_model *h, const char *dir, const char *name) {

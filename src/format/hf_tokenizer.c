@@ -77,8 +77,7 @@ static bool str_eq(rz_str a, const char *b, size_t b_len) {
     return a.len == b_len && memcmp(a.ptr, b, b_len) == 0;
 }
 
-/* Reads a whole file; RZ_ERR_NOT_FOUND when it does not exist. */
-static rz_status read_file(const char *dir, const char *name, char **out, size_t *len) {
+rz_status rz_hf_read_file(const char *dir, const char *name, char **out, size_t *len) {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return rz_error(RZ_ERR_INVALID_ARG, "hf: path '%s/%s' is too long", dir, name);
@@ -110,8 +109,7 @@ static rz_status read_file(const char *dir, const char *name, char **out, size_t
     return RZ_OK;
 }
 
-/* A JSON object; *out NULL when text is. */
-static rz_status parse_object(const char *text, size_t len, const char *what, cJSON **out) {
+rz_status rz_hf_parse_object(const char *text, size_t len, const char *what, cJSON **out) {
     *out = NULL;
     if (!text) return RZ_OK;
     const char *end = NULL;
@@ -141,8 +139,8 @@ static rz_status extras_init(hf_extras *x, const char *config, size_t config_len
                              size_t model_config_len, const char *jinja) {
     memset(x, 0, sizeof *x);
     x->jinja = jinja;
-    RZ_TRY(parse_object(config, config_len, "tokenizer_config.json", &x->config));
-    RZ_TRY(parse_object(model_config, model_config_len, "config.json", &x->model_config));
+    RZ_TRY(rz_hf_parse_object(config, config_len, "tokenizer_config.json", &x->config));
+    RZ_TRY(rz_hf_parse_object(model_config, model_config_len, "config.json", &x->model_config));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->model_config, "vocab_size");
     if (!v) return RZ_OK;
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= MAX_TOKENS) ||
@@ -885,7 +883,7 @@ static rz_status json_to_gguf(const cJSON *root, const hf_extras *x, rz_gguf_wri
 
 static rz_status json_to_gguf_text(const char *json, size_t json_len, const hf_extras *x, rz_gguf_writer *w) {
     cJSON *root;
-    RZ_TRY(parse_object(json, json_len, "tokenizer.json", &root));
+    RZ_TRY(rz_hf_parse_object(json, json_len, "tokenizer.json", &root));
     const rz_status s = json_to_gguf(root, x, w);
     cJSON_Delete(root);
     return s;
@@ -1118,7 +1116,7 @@ rz_status rz_hf_spm_model_to_gguf(const void *model, size_t model_len, const cha
 
 /* An optional file of dir: *out stays NULL when it does not exist. */
 static rz_status read_optional(const char *dir, const char *name, char **out, size_t *len) {
-    const rz_status s = read_file(dir, name, out, len);
+    const rz_status s = rz_hf_read_file(dir, name, out, len);
     return s == RZ_ERR_NOT_FOUND ? RZ_OK : s;
 }
 
@@ -1134,16 +1132,16 @@ rz_status rz_hf_tokenizer_to_gguf(const char *dir, rz_gguf_writer *w) {
     memset(&x, 0, sizeof x);
     if (s == RZ_OK) s = extras_init(&x, config, config_len, model_config, model_config_len, jinja);
     if (s == RZ_OK) {
-        s = read_file(dir, "tokenizer.json", &tok, &tok_len);
+        s = rz_hf_read_file(dir, "tokenizer.json", &tok, &tok_len);
         if (s == RZ_OK) {
             s = json_to_gguf_text(tok, tok_len, &x, w);
         } else if (s == RZ_ERR_NOT_FOUND) {
             char *added = NULL;
             size_t added_len = 0;
             s = read_optional(dir, "added_tokens.json", &added, &added_len);
-            if (s == RZ_OK) s = parse_object(added, added_len, "added_tokens.json", &x.added);
+            if (s == RZ_OK) s = rz_hf_parse_object(added, added_len, "added_tokens.json", &x.added);
             free(added);
-            if (s == RZ_OK) s = read_file(dir, "tokenizer.model", &tok, &tok_len);
+            if (s == RZ_OK) s = rz_hf_read_file(dir, "tokenizer.model", &tok, &tok_len);
             if (s == RZ_OK) s = spm_to_gguf(tok, tok_len, &x, w);
             if (s == RZ_ERR_NOT_FOUND)
                 s = rz_error(RZ_ERR_NOT_FOUND, "hf: '%s' has neither tokenizer.json nor tokenizer.model",
