@@ -29,6 +29,8 @@ typedef struct rz_server_config {
     double timeout_s;                       /* per request; 0 = none */
     double grace_s;                         /* on stop: how long in-flight requests may finish */
     const char *chat_template;              /* family name overriding the model's; NULL = detect */
+    bool keep_think;                        /* <think> sections stay in the content (llama-server's
+                                               --reasoning-format none); else reasoning_content */
     const char *tls_cert_pem, *tls_key_pem; /* PEM text; both or neither */
     bool log_prompts;                       /* include prompts in the access log */
     int max_connections;                    /* concurrent HTTP connections (one thread each) */

@@ -65,7 +65,8 @@ typedef struct conn {
     size_t out_len, out_pos, out_cap;
     int n_done;
     bool stream_done, stream_failed;
-    srv_harmony *harmony; /* per choice: a chat stream in harmony */
+    srv_reply *reply; /* per choice: a chat stream split into reasoning and content */
+    bool think_open;  /* the chat prompt ends inside a <think> section */
     time_t created;
 } conn;
 
@@ -545,29 +546,42 @@ static bool choice_append(const conn *cn, choice *h, const srv_event *ev) {
 
 /* Splits harmony output (and, at its end, what was held back) into out,
  * whose buffers are one allocation: free out->content. */
-static bool harmony_split(srv_harmony *h, const char *text, size_t len, bool end, srv_channels *out) {
-    const size_t cap = len + SRV_HARMONY_HELD;
+static bool reply_split(srv_reply *h, const char *text, size_t len, bool end, srv_channels *out) {
+    const size_t cap = len + SRV_REPLY_HELD;
     char *buf = malloc(2 * cap);
     if (!buf) return false;
     *out = (srv_channels){.content = buf, .reasoning = buf + cap};
-    srv_harmony_push(h, text, len, out);
-    if (end) srv_harmony_flush(h, out);
+    srv_reply_push(h, text, len, out);
+    if (end) srv_reply_flush(h, out);
     return true;
 }
 
-/* A chat message: the text, or in harmony its final channel as the content
- * and its analysis as "reasoning_content" (llama-server's name). */
+/* Chat replies are split into reasoning and content: harmony channels, or
+ * <think> sections unless the server keeps them. */
+static bool splits_reply(const conn *cn) {
+    return is_chat(cn) && (cn->srv->tmpl == RZ_CHAT_HARMONY || !cn->srv->cfg->keep_think);
+}
+
+static void reply_init(const conn *cn, srv_reply *r) {
+    if (cn->srv->tmpl == RZ_CHAT_HARMONY)
+        srv_reply_init_harmony(r);
+    else
+        srv_reply_init_think(r, cn->think_open);
+}
+
+/* A chat message: the text, or its answer as the content and its reasoning
+ * (harmony's analysis, <think> sections) as "reasoning_content" (llama-server's name). */
 static bool add_message(const conn *cn, cJSON *o, const choice *h) {
     cJSON *msg = cJSON_AddObjectToObject(o, "message");
     cJSON_AddStringToObject(msg, "role", "assistant");
-    if (cn->srv->tmpl != RZ_CHAT_HARMONY) {
+    if (!splits_reply(cn)) {
         add_clean_string(msg, "content", h->text ? h->text : "", h->len);
         return true;
     }
-    srv_harmony parser;
-    srv_harmony_init(&parser);
+    srv_reply parser;
+    reply_init(cn, &parser);
     srv_channels out;
-    if (!harmony_split(&parser, h->text ? h->text : "", h->len, true, &out)) return false;
+    if (!reply_split(&parser, h->text ? h->text : "", h->len, true, &out)) return false;
     add_clean_string(msg, "content", out.content, out.n_content);
     if (out.n_reasoning) add_clean_string(msg, "reasoning_content", out.reasoning, out.n_reasoning);
     free(out.content);
@@ -676,18 +690,18 @@ static cJSON *stream_chunk(const conn *cn, int index, cJSON **choice_out) {
     return root;
 }
 
-/* A text event's chunk; in harmony the delta has the channels' parts (and
+/* A text event's chunk; when the reply is split, the delta has its parts (and
  * `end` adds what the parser held back), and a chunk with neither nor
  * logprobs is left out. */
 static bool stream_text(conn *cn, const srv_event *ev, bool end) {
     cJSON *o, *root = stream_chunk(cn, ev->index, &o);
     if (!is_chat(cn)) {
         add_clean_string(o, "text", ev->text, ev->len);
-    } else if (!cn->harmony) {
+    } else if (!cn->reply) {
         add_clean_string(cJSON_AddObjectToObject(o, "delta"), "content", ev->text, ev->len);
     } else {
         srv_channels out;
-        if (!harmony_split(&cn->harmony[ev->index], ev->text, ev->len, end, &out)) {
+        if (!reply_split(&cn->reply[ev->index], ev->text, ev->len, end, &out)) {
             cJSON_Delete(root);
             return false;
         }
@@ -725,7 +739,7 @@ static bool stream_event(conn *cn, srv_event *ev) {
         return out_append(cn, srv_sse_frame(root)) && out_append(cn, srv_sse_frame(NULL));
     }
     if (ev->type == SRV_EV_TEXT) return stream_text(cn, ev, false);
-    if (cn->harmony && !stream_text(cn, &(srv_event){.index = ev->index}, true)) return false;
+    if (cn->reply && !stream_text(cn, &(srv_event){.index = ev->index}, true)) return false;
     root = stream_chunk(cn, ev->index, &o);
     if (is_chat(cn))
         cJSON_AddObjectToObject(o, "delta");
@@ -791,11 +805,11 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 static enum MHD_Result respond_stream(struct MHD_Connection *c, conn *cn) {
-    if (is_chat(cn) && cn->srv->tmpl == RZ_CHAT_HARMONY) {
-        if (!(cn->harmony = calloc((size_t)cn->req.n, sizeof *cn->harmony)))
+    if (splits_reply(cn)) {
+        if (!(cn->reply = calloc((size_t)cn->req.n, sizeof *cn->reply)))
             return fail(c, cn, 500, "server_error", NULL, "out of memory");
         for (int i = 0; i < cn->req.n; i++)
-            srv_harmony_init(&cn->harmony[i]);
+            reply_init(cn, &cn->reply[i]);
     }
     if (is_chat(cn))
         for (int i = 0; i < cn->req.n; i++) {
@@ -818,6 +832,15 @@ static enum MHD_Result respond_stream(struct MHD_Connection *c, conn *cn) {
     enum MHD_Result ret = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* Whether a rendered chat prompt leaves the reply inside <think> (DeepSeek-R1's
+ * template opens it; Qwen3's closes an empty one when thinking is off). */
+static bool ends_in_think(const char *text) {
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        n--;
+    return n >= 7 && memcmp(text + n - 7, "<think>", 7) == 0;
 }
 
 static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv_kind kind) {
@@ -843,6 +866,7 @@ static enum MHD_Result handle_generation(struct MHD_Connection *c, conn *cn, srv
         return fail(c, cn, 500, "server_error", NULL, "out of memory");
     }
     if (srv->cfg->log_prompts) cn->log_prompt = strdup(text);
+    cn->think_open = kind == SRV_CHAT && ends_in_think(text);
     srv_job *job = cn->job = srv_job_new();
     if (!job || tokenize_alloc(srv->cfg->model, text, true, kind == SRV_CHAT, &job->prompt, &job->n_prompt) !=
                     RZ_OK) {
@@ -1040,7 +1064,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (cn->have_req) srv_request_free(&cn->req);
     free(cn->body);
     free(cn->out);
-    free(cn->harmony);
+    free(cn->reply);
     free(cn->log_prompt);
     free(cn);
     atomic_fetch_sub(&srv->in_flight, 1);

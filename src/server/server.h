@@ -62,35 +62,39 @@ void srv_error_set(srv_error *err, int status, const char *type, const char *par
 /* The error object as JSON text (malloc'd; NULL when out of memory). */
 char *srv_error_json(const srv_error *err);
 
-/* ------------------------------------------------------ harmony output */
+/* -------------------------------------------------- reasoning output */
 
-/* A gpt-oss reply is harmony messages, e.g. "<|channel|>analysis<|message|>
- * ...<|end|><|start|>assistant<|channel|>final<|message|>...": the parser
- * splits streamed pieces (markers may be cut anywhere) into the analysis
- * (reasoning) and the rest of the bodies (content), dropping markers and
- * headers. */
-#define SRV_HARMONY_HELD 16 /* bytes held back at most: a marker's beginning */
+/* A reply split, as it streams, into its reasoning and the answer proper,
+ * dropping the markers: gpt-oss's harmony messages ("<|channel|>analysis
+ * <|message|>...<|end|><|start|>assistant<|channel|>final<|message|>...":
+ * the analysis is the reasoning, headers are dropped), or "<think>...
+ * </think>" sections (Qwen3, DeepSeek-R1; llama-server's "deepseek"
+ * reasoning format). Markers may be cut anywhere between pushes. */
+#define SRV_REPLY_HELD 16 /* bytes held back at most: a marker's beginning */
 
-typedef struct srv_harmony {
+typedef struct srv_reply {
+    bool think; /* <think> sections, not harmony */
     int state;
-    bool reasoning; /* the current body is on the analysis channel */
-    char held[SRV_HARMONY_HELD];
+    bool reasoning; /* the current text is reasoning */
+    char held[SRV_REPLY_HELD];
     size_t n_held;
-    char channel[16]; /* the current channel's name (n_channel may exceed it) */
+    char channel[16]; /* harmony: the current channel's name (n_channel may exceed it) */
     size_t n_channel;
-} srv_harmony;
+} srv_reply;
 
 /* Caller's buffers the parser appends to; each must hold the bytes pushed
- * since it was last emptied plus SRV_HARMONY_HELD. */
+ * since it was last emptied plus SRV_REPLY_HELD. */
 typedef struct srv_channels {
     char *content, *reasoning;
     size_t n_content, n_reasoning;
 } srv_channels;
 
-void srv_harmony_init(srv_harmony *h);
-void srv_harmony_push(srv_harmony *h, const char *text, size_t len, srv_channels *out);
+void srv_reply_init_harmony(srv_reply *h);
+/* `open`: the prompt ended in "<think>", so the reply starts inside it. */
+void srv_reply_init_think(srv_reply *h, bool open);
+void srv_reply_push(srv_reply *h, const char *text, size_t len, srv_channels *out);
 /* At the end of the output: held text that did not become a marker. */
-void srv_harmony_flush(srv_harmony *h, srv_channels *out);
+void srv_reply_flush(srv_reply *h, srv_channels *out);
 
 /* ------------------------------------------------------------- metrics */
 

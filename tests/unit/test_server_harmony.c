@@ -163,28 +163,35 @@ typedef struct split {
     char content[512], reasoning[512];
 } split;
 
+/* How a reply is read: harmony, <think> sections, or those with the prompt
+ * having opened one. */
+typedef enum mode { HARMONY, THINK, THINK_OPEN } mode;
+
 /* Parses `text` handed over in pieces cut at the given lengths (0: the rest). */
-static void parse(const char *text, const size_t *cuts, size_t n_cuts, split *s) {
-    srv_harmony h;
-    srv_harmony_init(&h);
+static void parse(mode m, const char *text, const size_t *cuts, size_t n_cuts, split *s) {
+    srv_reply h;
+    if (m == HARMONY)
+        srv_reply_init_harmony(&h);
+    else
+        srv_reply_init_think(&h, m == THINK_OPEN);
     srv_channels out = {.content = s->content, .reasoning = s->reasoning};
     const size_t len = strlen(text);
-    assert_true(len + SRV_HARMONY_HELD < sizeof s->content);
+    assert_true(len + SRV_REPLY_HELD < sizeof s->content);
     size_t at = 0;
     for (size_t i = 0; at < len; i++) {
         size_t piece = i < n_cuts && cuts[i] ? cuts[i] : len - at;
         if (piece > len - at) piece = len - at;
-        srv_harmony_push(&h, text + at, piece, &out);
+        srv_reply_push(&h, text + at, piece, &out);
         at += piece;
     }
-    srv_harmony_flush(&h, &out);
+    srv_reply_flush(&h, &out);
     s->content[out.n_content] = '\0';
     s->reasoning[out.n_reasoning] = '\0';
 }
 
-static void expect_parse(const char *text, const char *content, const char *reasoning) {
+static void expect_split(mode m, const char *text, const char *content, const char *reasoning) {
     split whole;
-    parse(text, NULL, 0, &whole);
+    parse(m, text, NULL, 0, &whole);
     assert_string_equal(whole.content, content);
     assert_string_equal(whole.reasoning, reasoning);
     /* Byte by byte, then random cuts: the same split. */
@@ -193,17 +200,21 @@ static void expect_parse(const char *text, const char *content, const char *reas
     for (size_t i = 0; i < len; i++)
         cuts[i] = 1;
     split s;
-    parse(text, cuts, len, &s);
+    parse(m, text, cuts, len, &s);
     assert_string_equal(s.content, content);
     assert_string_equal(s.reasoning, reasoning);
     uint64_t rng = 7;
     for (int round = 0; round < 200; round++) {
         for (size_t i = 0; i < len; i++)
             cuts[i] = 1 + rz_test_rand_u64(&rng) % 12;
-        parse(text, cuts, len, &s);
+        parse(m, text, cuts, len, &s);
         assert_string_equal(s.content, content);
         assert_string_equal(s.reasoning, reasoning);
     }
+}
+
+static void expect_parse(const char *text, const char *content, const char *reasoning) {
+    expect_split(HARMONY, text, content, reasoning);
 }
 
 static void test_parse(void **state) {
@@ -229,12 +240,28 @@ static void test_parse(void **state) {
     expect_parse("", "", "");
 }
 
+/* <think> sections (Qwen3, DeepSeek-R1) become the reasoning, split the
+ * same however the text is cut. */
+static void test_think(void **state) {
+    (void)state;
+    expect_split(THINK, "<think>\nThe user greets. 1 < 2 <thin </thinking\n</think>\n\nHello <b>!</b>",
+                 "\n\nHello <b>!</b>", "\nThe user greets. 1 < 2 <thin </thinking\n");
+    /* No section: all content, a marker's beginning at the end included. */
+    expect_split(THINK, "Plain answer <thi", "Plain answer <thi", "");
+    /* Cut short while thinking: reasoning only. */
+    expect_split(THINK, "<think>Let me see", "", "Let me see");
+    /* The prompt opened the section (DeepSeek-R1): the reply starts in it. */
+    expect_split(THINK_OPEN, "Reasoning.</think>Answer.", "Answer.", "Reasoning.");
+    expect_split(THINK_OPEN, "", "", "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_render_matches_jinja),
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_think),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,8 @@ static const char usage[] =
     "  --grace SECONDS           on SIGTERM, time to finish requests (default 30)\n"
     "  --max-connections N       concurrent connections (default 256)\n"
     "  --chat-template NAME      chatml, llama2, llama3, mistral, gemma, phi3, bitnet, harmony\n"
+    "  --reasoning-format F      deepseek (default: <think> sections as reasoning_content)\n"
+    "                            or none (left in the content)\n"
     "  --tls-cert PATH, --tls-key PATH   serve HTTPS\n"
     "  --log-prompts             include prompts in the access log\n"
     "  --draft-model PATH        speculative decoding with this draft model (same vocabulary)\n"
@@ -121,6 +123,11 @@ int rz_cmd_serve(int argc, char **argv) {
             cfg.max_connections = (int)v;
         } else if (!strcmp(a, "--chat-template")) {
             cfg.chat_template = argv[++i];
+        } else if (!strcmp(a, "--reasoning-format")) {
+            const char *f = argv[++i];
+            if (strcmp(f, "none") != 0 && strcmp(f, "deepseek") != 0)
+                return rz_cli_usage_error("serve", "--reasoning-format is none or deepseek");
+            cfg.keep_think = strcmp(f, "none") == 0;
         } else if (!strcmp(a, "--draft-model")) {
             draft_path = argv[++i];
         } else if (!strcmp(a, "--draft-max")) {
