@@ -220,7 +220,8 @@ typedef struct hf_model {
     uint32_t n_torch;
     void **buffers; /* tensors built here */
     size_t n_buffers;
-    bool file_backed; /* stored tensors lie in file mappings (not rz_hf_open_memory's buffer) */
+    bool file_backed;             /* stored tensors lie in file mappings (not rz_hf_open_memory's buffer) */
+    const rz_hf_tensor **by_name; /* stored tensors sorted by name (index_stored) */
 } hf_model;
 
 static void hf_model_free(void *p) {
@@ -229,6 +230,7 @@ static void hf_model_free(void *p) {
     for (size_t i = 0; i < h->n_buffers; i++)
         free(h->buffers[i]);
     free(h->buffers);
+    free(h->by_name);
     rz_safetensors_close(h->st);
     for (uint32_t i = 0; i < h->n_torch; i++)
         rz_torch_close(h->torch[i]);
@@ -653,10 +655,25 @@ static float stored_float(const rz_hf_tensor *t, uint64_t i) {
     return v;
 }
 
+static int by_name_cmp(const void *a, const void *b) {
+    return strcmp((*(const rz_hf_tensor *const *)a)->name, (*(const rz_hf_tensor *const *)b)->name);
+}
+
+/* The stored tensors sorted by name, for find_stored: expert stacking and
+ * scale lookups would otherwise scan every tensor per lookup. */
+static rz_status index_stored(hf_model *h) {
+    const uint64_t n = stored_count(h);
+    if (!(h->by_name = malloc((n + 1) * sizeof *h->by_name))) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++)
+        h->by_name[i] = stored_at(h, i);
+    qsort(h->by_name, n, sizeof *h->by_name, by_name_cmp);
+    return RZ_OK;
+}
+
 static const rz_hf_tensor *find_stored(const hf_model *h, const char *name) {
-    for (uint64_t i = 0; i < stored_count(h); i++)
-        if (strcmp(stored_at(h, i)->name, name) == 0) return stored_at(h, i);
-    return NULL;
+    const rz_hf_tensor key = {.name = name}, *k = &key;
+    const rz_hf_tensor *const *at = bsearch(&k, h->by_name, stored_count(h), sizeof *h->by_name, by_name_cmp);
+    return at ? *at : NULL;
 }
 
 /* A BitNet weight as transformers packs it, into I2_S: [rows/4, cols] bytes,
@@ -1025,7 +1042,8 @@ static rz_status open_view(hf_model *h, const cJSON *root, const char *name, con
     tensor_list l = {0};
     void *image = NULL;
     size_t image_size = 0;
-    rz_status s = build(h, root, name, dir, &image, &image_size, &l);
+    rz_status s = index_stored(h);
+    if (s == RZ_OK) s = build(h, root, name, dir, &image, &image_size, &l);
     const void **data = s == RZ_OK ? calloc(l.n + 1, sizeof *data) : NULL;
     if (s == RZ_OK && !data) s = rz_error(RZ_ERR_NOMEM, "out of memory");
     if (s == RZ_OK) {

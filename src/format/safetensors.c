@@ -184,6 +184,10 @@ static rz_status parse_file(rz_safetensors *st, const unsigned char *p, uint64_t
     return s;
 }
 
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
@@ -233,15 +237,27 @@ static rz_status open_index(rz_safetensors *st, const char *path) {
             seen = strcmp(st->shards[i].path, shard_path) == 0;
         if (!seen) s = add_shard(st, shard_path);
     }
-    /* Every listed tensor must exist; the shards may not hold it twice. */
+    /* Every listed tensor must exist; the shards may not hold it twice.
+     * Names sorted once: big MoE models have tens of thousands. */
+    const char **names = s == RZ_OK ? malloc((st->n_tensors + 1) * sizeof *names) : NULL;
+    if (s == RZ_OK && !names) s = rz_error(RZ_ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < st->n_tensors && names; i++)
+        names[i] = st->tensors[i].name;
+    if (names) qsort(names, st->n_tensors, sizeof *names, name_cmp);
     for (const cJSON *e = map ? map->child : NULL; e && s == RZ_OK; e = e->next) {
+        const char *key = e->string, **at = bsearch(&key, names, st->n_tensors, sizeof *names, name_cmp);
         uint64_t found = 0;
-        for (uint64_t i = 0; i < st->n_tensors; i++)
-            found += strcmp(st->tensors[i].name, e->string) == 0;
+        if (at) { /* count its run of equal names */
+            while (at > names && strcmp(at[-1], key) == 0)
+                at--;
+            while (at + found < names + st->n_tensors && strcmp(at[found], key) == 0)
+                found++;
+        }
         if (found != 1)
-            s = rz_error(RZ_ERR_FORMAT, "'%s': tensor '%.64s' is in %llu shards, expected 1", path, e->string,
+            s = rz_error(RZ_ERR_FORMAT, "'%s': tensor '%.64s' is in %llu shards, expected 1", path, key,
                          (unsigned long long)found);
     }
+    free(names);
     cJSON_Delete(root);
     return s;
 }

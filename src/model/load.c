@@ -898,15 +898,24 @@ static rz_status place_weights(rz_model *m, bool lut) {
 
 rz_model_params rz_model_default_params(void) { return (rz_model_params){0}; }
 
+/* A GGUF file, or a Hugging Face directory read as one, into m->gguf;
+ * *found false when path is neither (a llama2.c checkpoint). */
+static rz_status open_gguf(rz_model *m, const char *path, bool *found) {
+    const bool gguf = rz_gguf_probe(path);
+    *found = gguf || rz_hf_probe(path);
+    if (!*found) return RZ_OK;
+    snprintf(m->desc.format, sizeof m->desc.format, gguf ? "gguf" : "hf");
+    return gguf ? rz_gguf_open(path, &m->gguf) : rz_hf_open(path, &m->gguf);
+}
+
 /* Only the tokenizer: from any GGUF that has one (vocab-only files included),
  * or a llama2.c checkpoint's header plus its tokenizer.bin. */
 static rz_status load_vocab_only(rz_model *m, const char *path, const rz_model_params *params) {
     rz_model_desc *d = &m->desc;
     m->vocab_only = true;
-    if (rz_gguf_probe(path) || rz_hf_probe(path)) {
-        const bool hf = !rz_gguf_probe(path);
-        snprintf(d->format, sizeof d->format, hf ? "hf" : "gguf");
-        RZ_TRY(hf ? rz_hf_open(path, &m->gguf) : rz_gguf_open(path, &m->gguf));
+    bool found;
+    RZ_TRY(open_gguf(m, path, &found));
+    if (found) {
         rz_str arch;
         if (rz_gguf_get_str(m->gguf, "general.architecture", &arch) == RZ_OK)
             snprintf(d->arch, sizeof d->arch, "%.*s", (int)arch.len, arch.ptr);
@@ -951,13 +960,11 @@ rz_status rz_model_load(const char *path, const rz_model_params *params, rz_mode
     rz_model *m = calloc(1, sizeof *m);
     if (!m) return rz_error(RZ_ERR_NOMEM, "out of memory");
     rz_status s;
+    bool found;
     weight_source src = {0};
     if (params && params->vocab_only) {
         s = load_vocab_only(m, path, params);
-    } else if (rz_gguf_probe(path) || rz_hf_probe(path)) {
-        const bool hf = !rz_gguf_probe(path);
-        snprintf(m->desc.format, sizeof m->desc.format, hf ? "hf" : "gguf");
-        s = hf ? rz_hf_open(path, &m->gguf) : rz_gguf_open(path, &m->gguf);
+    } else if ((s = open_gguf(m, path, &found)) != RZ_OK || found) {
         src.gguf = m->gguf;
         if (s == RZ_OK) s = load_gguf(m, &src);
     } else {
