@@ -517,8 +517,10 @@ typedef struct rz_model_desc {
     uint64_t weight_bytes; /* bytes of all weight tensors */
     int32_t bos, eos;      /* -1 if the vocabulary has none */
     bool has_vocab;
-    bool encoder;       /* BERT-like: embeddings only (rz_embed), no logits */
-    rz_pooling pooling; /* <arch>.pooling_type; mean where the file has none */
+    bool encoder;         /* BERT-like: embeddings only (rz_embed), no logits */
+    rz_pooling pooling;   /* <arch>.pooling_type; mean where the file has none */
+    bool recurrent;       /* RWKV, Mamba: a fixed-size state per sequence, no KV cache */
+    uint64_t state_bytes; /* that state, of all layers */
 } rz_model_desc;
 
 RZ_API rz_model_params rz_model_default_params(void);

@@ -129,6 +129,8 @@ class rz_model_desc(Structure):
         ("has_vocab", c_bool),
         ("encoder", c_bool),
         ("pooling", c_int),
+        ("recurrent", c_bool),
+        ("state_bytes", c_uint64),
     ]
 
 

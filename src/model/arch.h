@@ -36,7 +36,47 @@ typedef enum rz_input_tensor {
     RZ_I_TOKEN_TYPES = 1u << 0, /* token_types.weight: row 0 added to every token */
     RZ_I_POS_EMBD = 1u << 1,    /* position_embd.weight: learned absolute positions */
     RZ_I_EMBD_NORM = 1u << 2,   /* token_embd_norm.weight, .bias: LayerNorm of the input */
+    RZ_I_OUTPUT_LN = 1u << 3,   /* output_norm.bias: the final norm is a LayerNorm (RWKV) */
 } rz_input_tensor;
+
+/* Sizes the dimensions of recurrent layers' tensors are given in. */
+typedef enum rz_rec_dim {
+    RZ_RD_1,
+    RZ_RD_5,
+    RZ_RD_6,
+    RZ_RD_E,
+    RZ_RD_F,
+    RZ_RD_HEAD,       /* RWKV head size */
+    RZ_RD_HEADS,      /* RWKV heads: n_embd / head size */
+    RZ_RD_MIX,        /* RWKV 6 token-shift LoRA rank */
+    RZ_RD_MIX5,       /* five of them side by side */
+    RZ_RD_DECAY,      /* RWKV 6 decay LoRA rank */
+    RZ_RD_LORA_DECAY, /* RWKV 7 LoRA ranks */
+    RZ_RD_LORA_ICLR,  /* in-context learning rate */
+    RZ_RD_LORA_VALUE, /* value residual mix (layer 0 has the ICLR rank: its mix is unused) */
+    RZ_RD_LORA_GATE,
+    RZ_RD_CONV_K,      /* Mamba conv1d kernel size */
+    RZ_RD_INNER,       /* d_inner */
+    RZ_RD_INNER2,      /* 2 * d_inner */
+    RZ_RD_STATE,       /* d_state */
+    RZ_RD_DT_RANK,     /* Mamba 1: dt rank; Mamba 2: heads */
+    RZ_RD_X_DB,        /* dt_rank + 2 * d_state */
+    RZ_RD_CONV,        /* Mamba 2 conv channels: d_inner + 2 * n_group * d_state */
+    RZ_RD_IN_PROJ,     /* Mamba 2 in_proj rows: 2 * d_inner + 2 * n_group * d_state + heads */
+    RZ_RD_GROUP_INNER, /* d_inner / n_group */
+    RZ_RD_GROUPS,      /* n_group */
+} rz_rec_dim;
+
+/* A tensor of a recurrent layer, in the slot of its index in the table. */
+typedef struct rz_rec_tensor {
+    const char *name; /* after "blk.N." */
+    uint8_t ne[4];    /* rz_rec_dim of each dimension */
+    bool matrix;      /* multiplied with activations: any type with a mat-mul kernel; else f32 */
+    bool optional;
+} rz_rec_tensor;
+
+/* The size of d in layer l of m. */
+int64_t rz_rec_dim_size(const rz_model *m, rz_rec_dim d, int32_t l);
 
 struct rz_arch {
     const char *names[3]; /* general.architecture values served */
@@ -50,6 +90,11 @@ struct rz_arch {
     /* An encoder has no output norm and head: it makes embeddings only, its
      * attention sees the whole sequence (unless attention.causal says so). */
     bool encoder;
+    /* A recurrent architecture keeps a fixed-size state per sequence
+     * (read_hparams sets m->rec) and has these layer tensors instead of
+     * the RZ_T_* groups. */
+    const rz_rec_tensor *rec_tensors;
+    int n_rec_tensors;
     /* Settings from the architecture's own GGUF keys, after the common ones
      * (sizes, norms eps, RoPE base and dimensions) are read; may be NULL. */
     rz_status (*read_hparams)(rz_model *m, const rz_gguf *g);
@@ -73,6 +118,6 @@ rz_status rz_rope_set_init(rz_rope_set *set, const rz_model *m, float base, floa
 /* The architectures (src/model/arch/). */
 extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
     rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3, rz_arch_bert, rz_arch_nomic_bert, rz_arch_gpt_oss,
-    rz_arch_olmoe;
+    rz_arch_olmoe, rz_arch_rwkv6, rz_arch_rwkv7, rz_arch_mamba, rz_arch_mamba2;
 
 #endif

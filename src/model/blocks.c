@@ -90,7 +90,7 @@ static void attend_head(const attention_job *job, const attention_ctx *x, uint32
     const rz_model *m = x->m;
     const rz_layer *L = job->L;
     const int64_t hd = m->head_dim, kvh = h / (m->desc.n_head / m->desc.n_head_kv);
-    const rz_kv_cache *c = job->g->seqs[x->b->token_seq[t]].cache;
+    const rz_kv_cache *c = &job->g->seqs[x->b->token_seq[t]].mem->kv;
     const uint32_t pos = x->b->token_pos[t], first = first_key(L, pos);
     /* A ring holds the window in consecutive rows from its first key's. */
     const uint32_t key0 = c->ring[job->layer] ? first : 0, row0 = rz_kv_row_of(c, job->layer, key0);
@@ -117,7 +117,7 @@ static void attend_block(const attention_job *job, const attention_ctx *x, uint3
                          int64_t kvh, void *scratch) {
     const rz_model *m = x->m;
     const int64_t hd = m->head_dim, Q = m->q_dim, group = m->desc.n_head / m->desc.n_head_kv;
-    const rz_kv_cache *c = job->g->seqs[x->b->token_seq[t0]].cache;
+    const rz_kv_cache *c = &job->g->seqs[x->b->token_seq[t0]].mem->kv;
     /* The block's tokens are consecutive: the first sees the earliest key. */
     const uint32_t key0 = c->ring[job->layer] ? first_key(job->L, x->b->token_pos[t0]) : 0;
     const uint32_t row0 = rz_kv_row_of(c, job->layer, key0);
@@ -151,7 +151,7 @@ static void attention_task(void *arg, int ith, int nth) {
     rz_forward_buffers *b = g->b;
     const int64_t n_head = m->desc.n_head, n_head_kv = m->desc.n_head_kv;
     /* All caches of one pass share types (checked by the caller). */
-    const rz_kv_cache *c0 = g->seqs[0].cache;
+    const rz_kv_cache *c0 = &g->seqs[0].mem->kv;
     const attention_ctx x = {
         .m = m,
         .b = b,
@@ -186,7 +186,7 @@ static void store_kv(const rz_graph *g, uint32_t layer) {
     const rz_forward_buffers *b = g->b;
     const int64_t KV = g->m->kv_dim;
     for (uint32_t t = 0; t < g->n_tokens; t++)
-        rz_kv_cache_store(g->seqs[b->token_seq[t]].cache, layer, b->token_pos[t], b->k + t * KV,
+        rz_kv_cache_store(&g->seqs[b->token_seq[t]].mem->kv, layer, b->token_pos[t], b->k + t * KV,
                           b->v + t * KV);
 }
 

@@ -13,9 +13,32 @@
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, const rz_kv_cache *cache,
+/* A recurrent model's buffers: the residual stream, its layers' working
+ * space, logits and mat-mul scratch; nothing that grows with the context. */
+static rz_status rec_buffers_init(rz_forward_buffers *b, const rz_model *model, uint32_t n_batch,
+                                  int n_threads, size_t work) {
+    const size_t n = n_batch, E = (size_t)model->desc.n_embd;
+    b->n_batch = n_batch;
+    b->max_ctx = UINT32_MAX; /* no attention scores: any context */
+    b->n_threads = n_threads;
+    b->token_seq = rz_calloc_aligned(n, sizeof *b->token_seq);
+    b->token_pos = rz_calloc_aligned(n, sizeof *b->token_pos);
+    b->x = rz_calloc_aligned(n * E, sizeof(float));
+    b->xb = rz_calloc_aligned(n * E, sizeof(float));
+    b->logits = rz_calloc_aligned(n * (size_t)model->desc.n_vocab, sizeof(float));
+    b->work = rz_alloc_aligned(work);
+    b->rec_scratch = rz_calloc_aligned(n * (size_t)model->rec.scratch_floats, sizeof(float));
+    if (!b->token_seq || !b->token_pos || !b->x || !b->xb || !b->logits || !b->work || !b->rec_scratch) {
+        rz_forward_buffers_free(b);
+        return rz_error(RZ_ERR_NOMEM, "out of memory for activations of a %u-token batch", n_batch);
+    }
+    return RZ_OK;
+}
+
+rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, const rz_seq_memory *mem,
                                   uint32_t n_batch, int n_threads) {
     memset(b, 0, sizeof *b);
+    const rz_kv_cache *cache = &mem->kv;
     const rz_model_desc *d = &model->desc;
     const size_t n = n_batch, E = (size_t)d->n_embd;
     /* a token's experts side by side, or a batch's FFN rows */
@@ -39,6 +62,7 @@ rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, 
             work = max_size(work, rz_matmul_work_size(&L->exp_down[0], (int64_t)rows) + align);
         }
     }
+    if (model->recurrent) return rec_buffers_init(b, model, n_batch, n_threads, work);
     rz_attn_kernels kern;
     RZ_TRY(rz_attn_kernels_get(cache->type_k, cache->type_v, model->head_dim, RZ_ISA_SCALAR, &kern));
     b->q_conv_stride = rz_align_up(kern.q_conv_bytes, RZ_CACHE_LINE);
@@ -98,7 +122,7 @@ void rz_forward_buffers_free(rz_forward_buffers *b) {
                    b->work,        b->q_conv,      b->token_seq,   b->token_pos,   b->attn_scratch,
                    b->attn_blocks, b->rope_cos[0], b->rope_sin[0], b->rope_cos[1], b->rope_sin[1],
                    b->router,      b->moe_ids,     b->moe_weights, b->moe_tokens,  b->moe_slot,
-                   b->moe_x,       b->moe_out,     b->moe_gate_up, b->moe_down};
+                   b->moe_x,       b->moe_out,     b->moe_gate_up, b->moe_down,    b->rec_scratch};
     _Static_assert(RZ_MAX_ROPE_SETS == 2, "every RoPE table freed");
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         rz_free_aligned(all[i]);
@@ -150,8 +174,9 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
     rz_graph g = {.m = m, .seqs = seqs, .b = b, .pool = pool};
     /* Resolved per pass so that rz_isa_set applies; the types were checked
      * when the buffers were made, and every ISA path has each kernel. */
-    (void)rz_attn_kernels_get(seqs[0].cache->type_k, seqs[0].cache->type_v, m->head_dim, rz_isa_active(),
-                              &g.kern);
+    if (!m->recurrent)
+        (void)rz_attn_kernels_get(seqs[0].mem->kv.type_k, seqs[0].mem->kv.type_v, m->head_dim,
+                                  rz_isa_active(), &g.kern);
     for (uint32_t s = 0; s < n_seqs; s++) {
         for (uint32_t i = 0; i < seqs[s].n_tokens; i++, g.n_tokens++) {
             b->token_seq[g.n_tokens] = s;
@@ -173,10 +198,19 @@ static uint32_t forward_layers(const rz_model *m, const rz_sequence_batch *seqs,
                 cs[i] *= m->rope[s].mscale, sn[i] *= m->rope[s].mscale;
         }
     }
-    g.n_blocks = attention_blocks(m, b, g.n_tokens);
+    if (!m->recurrent) g.n_blocks = attention_blocks(m, b, g.n_tokens);
     for (int32_t l = 0; l < d->n_layer; l++)
         m->arch->layer(&g, &m->layers[l], l);
     return g.n_tokens;
+}
+
+/* The output norm: RMS, or a LayerNorm where it has a bias (RWKV). */
+static void final_norm(const rz_model *m, float *out, const float *in) {
+    const int64_t E = m->desc.n_embd;
+    if (m->output_norm_b.data)
+        rz_layer_norm(out, in, m->output_norm.data, m->output_norm_b.data, E, m->norm_eps);
+    else
+        rz_rms_norm(out, in, m->output_norm.data, E, m->desc.rms_eps);
 }
 
 void rz_model_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t n_seqs,
@@ -189,8 +223,8 @@ void rz_model_forward(const rz_model *m, const rz_sequence_batch *seqs, uint32_t
     uint32_t n_out = 0;
     for (uint32_t t = 0; t < n_tokens; t++) {
         bool wanted = want_logits ? want_logits[t] : t + 1 == n_tokens;
-        if (wanted)
-            rz_rms_norm(b->xb + (int64_t)n_out++ * E, b->x + t * E, m->output_norm.data, E, d->rms_eps);
+        if (!wanted) continue;
+        final_norm(m, b->xb + (int64_t)n_out++ * E, b->x + t * E);
     }
     if (n_out > 0) rz_matmul(pool, &m->output, b->xb, E, b->logits, d->n_vocab, n_out, b->work);
     if (m->final_softcap > 0.0f)
@@ -204,5 +238,5 @@ void rz_model_forward_hidden(const rz_model *m, const rz_sequence_batch *seqs, u
     const int64_t E = m->desc.n_embd;
     const uint32_t n_tokens = forward_layers(m, seqs, n_seqs, b, pool);
     for (uint32_t t = 0; m->output_norm.data && t < n_tokens; t++)
-        rz_rms_norm(b->x + t * E, b->x + t * E, m->output_norm.data, E, m->desc.rms_eps);
+        final_norm(m, b->x + t * E, b->x + t * E);
 }

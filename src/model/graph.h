@@ -10,7 +10,7 @@
 #include "base/threadpool.h"
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
-#include "model/kv_cache.h"
+#include "model/seq_memory.h"
 #include "model/model.h"
 
 /* Activations and scratch for batches of up to n_batch tokens. */
@@ -41,15 +41,16 @@ typedef struct rz_forward_buffers {
     float *moe_x, *moe_out;          /* [n_batch * n_expert_used][n_embd]: rows in and out of the experts */
     rz_matmul_out *moe_gate_up, *moe_down; /* [2 * n_expert], [n_expert]: the products of one pass */
     const rz_tensor *moe_first_down[3];
+    float *rec_scratch; /* [n_batch][rec.scratch_floats]: recurrent layers' working space */
 } rz_forward_buffers;
 
-rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, const rz_kv_cache *cache,
+rz_status rz_forward_buffers_init(rz_forward_buffers *b, const rz_model *model, const rz_seq_memory *mem,
                                   uint32_t n_batch, int n_threads);
 void rz_forward_buffers_free(rz_forward_buffers *b);
 
-/* A run of tokens of one sequence, at positions pos0.. of its own cache. */
+/* A run of tokens of one sequence, at positions pos0.. of its own memory. */
 typedef struct rz_sequence_batch {
-    rz_kv_cache *cache;
+    rz_seq_memory *mem;
     const int32_t *tokens;
     uint32_t n_tokens;
     uint32_t pos0;

@@ -59,8 +59,9 @@ typedef enum weight_use {
 
 /* Finds `name` and checks it has shape {ne0, ne1, ne2} and a type fit for
  * `use`. */
-static rz_status bind_weight3(const weight_source *src, const char *name, int64_t ne0, int64_t ne1,
-                              int64_t ne2, weight_use use, bool optional, rz_tensor *out) {
+static rz_status bind_weight4(const weight_source *src, const char *name, const int64_t want[RZ_MAX_DIMS],
+                              weight_use use, bool optional, rz_tensor *out) {
+    const int64_t ne0 = want[0], ne1 = want[1], ne2 = want[2], ne3 = want[3];
     rz_type type;
     uint32_t n_dims;
     uint64_t ne[RZ_MAX_DIMS];
@@ -69,11 +70,12 @@ static rz_status bind_weight3(const weight_source *src, const char *name, int64_
         if (optional) return RZ_OK;
         return rz_error(RZ_ERR_FORMAT, "model: tensor '%s' is missing", name);
     }
-    if ((int64_t)ne[0] != ne0 || (int64_t)ne[1] != ne1 || (int64_t)ne[2] != ne2 || ne[3] != 1)
-        return rz_error(RZ_ERR_FORMAT,
-                        "model: tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld, %lld}",
-                        name, (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
-                        (unsigned long long)ne[3], (long long)ne0, (long long)ne1, (long long)ne2);
+    if ((int64_t)ne[0] != ne0 || (int64_t)ne[1] != ne1 || (int64_t)ne[2] != ne2 || (int64_t)ne[3] != ne3)
+        return rz_error(
+            RZ_ERR_FORMAT,
+            "model: tensor '%s' has shape {%llu, %llu, %llu, %llu}, expected {%lld, %lld, %lld, %lld}", name,
+            (unsigned long long)ne[0], (unsigned long long)ne[1], (unsigned long long)ne[2],
+            (unsigned long long)ne[3], (long long)ne0, (long long)ne1, (long long)ne2, (long long)ne3);
     const rz_type_traits *t = rz_type_traits_get(type);
     if (use == USE_NORM && type != RZ_TYPE_F32)
         return rz_error(RZ_ERR_UNSUPPORTED, "model: tensor '%s' is %s; only f32 vectors are supported", name,
@@ -89,12 +91,18 @@ static rz_status bind_weight3(const weight_source *src, const char *name, int64_
                         name, t->name);
     out->type = type;
     out->ne[0] = ne0;
-    out->ne[1] = ne1 * ne2;
+    out->ne[1] = ne1 * ne2 * ne3;
     out->ne[2] = out->ne[3] = 1;
     out->row_bytes = rz_row_bytes(t, (uint64_t)ne0);
     out->data = data;
-    out->scale = type == RZ_TYPE_I2_S ? rz_i2s_scale(data, ne0 * ne1 * ne2) : 0.0f;
+    out->scale = type == RZ_TYPE_I2_S ? rz_i2s_scale(data, ne0 * ne1 * ne2 * ne3) : 0.0f;
     return RZ_OK;
+}
+
+static rz_status bind_weight3(const weight_source *src, const char *name, int64_t ne0, int64_t ne1,
+                              int64_t ne2, weight_use use, bool optional, rz_tensor *out) {
+    const int64_t want[RZ_MAX_DIMS] = {ne0, ne1, ne2, 1};
+    return bind_weight4(src, name, want, use, optional, out);
 }
 
 static rz_status bind_weight(const weight_source *src, const char *name, int64_t ne0, int64_t ne1,
@@ -206,8 +214,25 @@ static rz_status bind_layer_tensor(rz_model *m, const weight_source *src, const 
     return RZ_OK;
 }
 
+/* A recurrent layer's tensors, into the slots of the architecture's table. */
+static rz_status bind_rec_layer(rz_model *m, const weight_source *src, int32_t l) {
+    const rz_arch *a = m->arch;
+    for (int i = 0; i < a->n_rec_tensors; i++) {
+        const rz_rec_tensor *spec = &a->rec_tensors[i];
+        char name[96];
+        snprintf(name, sizeof name, "blk.%d.%s", l, spec->name);
+        int64_t want[RZ_MAX_DIMS];
+        for (int k = 0; k < RZ_MAX_DIMS; k++)
+            want[k] = rz_rec_dim_size(m, (rz_rec_dim)spec->ne[k], l);
+        RZ_TRY(bind_weight4(src, name, want, spec->matrix ? USE_MATRIX : USE_NORM, spec->optional,
+                            &m->layers[l].rec[i]));
+    }
+    return RZ_OK;
+}
+
 static rz_status bind_layer(rz_model *m, const weight_source *src, int32_t l, rz_tensor **experts) {
     const rz_arch *a = m->arch;
+    if (a->rec_tensors) return bind_rec_layer(m, src, l);
     for (size_t i = 0; i < sizeof layer_specs / sizeof layer_specs[0]; i++) {
         const struct layer_spec *spec = &layer_specs[i];
         if (!(spec->group & (a->tensors | a->tensors_opt))) continue;
@@ -245,7 +270,7 @@ static rz_status bind_layer(rz_model *m, const weight_source *src, int32_t l, rz
 
 /* Every matrix, the output (if any) first, for placement and work sizes. */
 static rz_status list_matrices(rz_model *m) {
-    const int64_t per_layer = 8 + 3 * (int64_t)m->n_expert;
+    const int64_t per_layer = 8 + 3 * (int64_t)m->n_expert + m->arch->n_rec_tensors;
     m->matrices = calloc((size_t)(1 + per_layer * m->desc.n_layer), sizeof *m->matrices);
     if (!m->matrices) return rz_error(RZ_ERR_NOMEM, "out of memory");
     int64_t n = 0;
@@ -256,6 +281,8 @@ static rz_status list_matrices(rz_model *m) {
                              &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->gate_inp};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
             if (mats[i]->data) m->matrices[n++] = mats[i];
+        for (int i = 0; i < m->arch->n_rec_tensors; i++)
+            if (m->arch->rec_tensors[i].matrix && L->rec[i].data) m->matrices[n++] = &L->rec[i];
         for (int32_t e = 0; L->exp_up && e < m->n_expert; e++) {
             m->matrices[n++] = &L->exp_gate[e];
             m->matrices[n++] = &L->exp_up[e];
@@ -308,6 +335,8 @@ static rz_status bind_weights(rz_model *m, const weight_source *src) {
     RZ_TRY(bind_inputs(m, src));
     if (m->arch->encoder) return bind_layers(m, src); /* no output norm and head */
     RZ_TRY(bind_weight(src, "output_norm.weight", E, 1, USE_NORM, false, &m->output_norm));
+    if (m->arch->inputs & RZ_I_OUTPUT_LN)
+        RZ_TRY(bind_weight(src, "output_norm.bias", E, 1, USE_NORM, false, &m->output_norm_b));
     RZ_TRY(bind_weight(src, "output.weight", E, V, USE_MATRIX, true, &m->output));
     if (!m->output.data) {
         if (!rz_type_vec_dot(m->tok_embd.type, RZ_ISA_SCALAR))
@@ -528,9 +557,33 @@ static rz_status read_llama2c_hparams(rz_model *m, const rz_llama2c *l2c) {
     return RZ_OK;
 }
 
+/* A recurrent architecture has no attention: only the common sizes, then
+ * its own keys (which size its state). */
+static rz_status derive_rec_hparams(rz_model *m, const rz_gguf *g) {
+    rz_model_desc *d = &m->desc;
+    if (d->n_embd <= 0 || d->n_layer <= 0 || d->n_vocab <= 0 || d->n_ctx_train <= 0 || d->n_ff < 0)
+        return rz_error(RZ_ERR_FORMAT,
+                        "model: hyperparameters must be positive (embd %d, layers %d, vocab %d, context %d)",
+                        d->n_embd, d->n_layer, d->n_vocab, d->n_ctx_train);
+    if (d->n_layer > 1 << 16 || d->n_embd > 1 << 20)
+        return rz_error(RZ_ERR_RANGE, "model: %d layers of width %d are too many", d->n_layer, d->n_embd);
+    d->n_head = d->n_head_kv = d->n_rot = 0;
+    m->head_dim = 0;
+    m->q_dim = m->kv_dim = 0;
+    m->n_expert = m->n_expert_used = m->n_ff_exp = 0;
+    m->recurrent = true;
+    m->causal = true;
+    m->embd_scale = 1.0f;
+    m->n_rope_sets = 0;
+    m->ffn_activation = m->arch->ffn_activation;
+    RZ_TRY(rz_arch_key_f32(g, d->arch, "attention.layer_norm_epsilon", 1e-5f, &m->norm_eps));
+    return m->arch->read_hparams(m, g);
+}
+
 /* The settings every architecture starts from, then its own keys. */
 static rz_status derive_hparams(rz_model *m, const rz_gguf *g) {
     rz_model_desc *d = &m->desc;
+    if (m->arch->rec_tensors) return derive_rec_hparams(m, g);
     if (d->n_embd <= 0 || d->n_layer <= 0 || d->n_head <= 0 || d->n_head_kv <= 0 || d->n_vocab <= 0 ||
         d->n_ctx_train <= 0 || m->head_dim <= 0)
         return rz_error(
@@ -750,7 +803,8 @@ static void weight_totals(const rz_model *m, uint64_t *params, uint64_t *bytes, 
     const rz_model_desc *d = &m->desc;
     /* Tables a token reads one row of, then the rest. */
     const rz_tensor *tables[] = {&m->tok_embd, &m->token_types, &m->pos_embd},
-                    *globals[] = {&m->output_norm, &m->output, &m->embd_norm, &m->embd_norm_b};
+                    *globals[] = {&m->output_norm, &m->output_norm_b, &m->output, &m->embd_norm,
+                                  &m->embd_norm_b};
     *params = *bytes = *per_token = 0;
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         *params += tensor_params(tables[i]);
@@ -772,6 +826,11 @@ static void weight_totals(const rz_model *m, uint64_t *params, uint64_t *bytes, 
             *bytes += tensor_bytes(list[k]);
             *per_token += tensor_bytes(list[k]);
         }
+        for (int k = 0; k < m->arch->n_rec_tensors; k++) {
+            *params += tensor_params(&L->rec[k]);
+            *bytes += tensor_bytes(&L->rec[k]);
+            *per_token += tensor_bytes(&L->rec[k]);
+        }
         for (int32_t e = 0; L->exp_up && e < m->n_expert; e++) {
             const rz_tensor *exp[] = {&L->exp_gate[e], &L->exp_up[e], &L->exp_down[e]};
             for (int k = 0; k < 3; k++) {
@@ -787,6 +846,11 @@ static void summarize(rz_model *m) {
     rz_model_desc *d = &m->desc;
     const rz_layer *L0 = &m->layers[0];
     d->weight_type = L0->wq.type;
+    for (int i = 0; i < m->arch->n_rec_tensors && !L0->wq.data; i++)
+        if (m->arch->rec_tensors[i].matrix && L0->rec[i].data) {
+            d->weight_type = L0->rec[i].type;
+            break;
+        }
     d->output_type = m->output.type;
     d->bos = m->has_vocab ? m->vocab.bos : -1;
     d->eos = m->has_vocab ? m->vocab.eos : -1;
@@ -801,6 +865,8 @@ static void summarize(rz_model *m) {
     d->n_expert_used = m->n_expert_used;
     d->n_ff_exp = m->n_expert ? m->n_ff_exp : 0;
     d->expert_weights_norm = m->n_expert && m->moe_norm_weights;
+    d->recurrent = m->recurrent;
+    d->state_bytes = m->recurrent ? (uint64_t)d->n_layer * (uint64_t)m->rec.state_floats * sizeof(float) : 0;
     uint64_t per_token;
     weight_totals(m, &d->n_params, &d->weight_bytes, &per_token);
 }

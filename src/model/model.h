@@ -7,6 +7,8 @@
 #include "tensor/tensor.h"
 #include "tokenizer/vocab.h"
 
+enum { RZ_MAX_REC_TENSORS = 32 };
+
 /* A layer's weights; tensors an architecture does not have keep data NULL
  * (vectors: biases and norms are float32 and read directly). */
 typedef struct rz_layer {
@@ -30,6 +32,9 @@ typedef struct rz_layer {
     rz_tensor gate_inp, gate_inp_b;
     rz_tensor *exp_gate, *exp_up, *exp_down;
     rz_tensor exp_gate_b, exp_up_b, exp_down_b; /* [n_expert] rows of biases (gpt-oss) */
+    /* Recurrent layers (RWKV, Mamba): tensors in the slots of the
+     * architecture's table (rz_arch.rec_tensors). */
+    rz_tensor rec[RZ_MAX_REC_TENSORS];
     uint32_t window;  /* sliding window: a query at p sees keys p - window < k <= p; 0 = all */
     uint8_t rope_set; /* which of the model's RoPE frequency sets this layer rotates with */
 } rz_layer;
@@ -46,6 +51,18 @@ typedef enum rz_moe_gating {
     RZ_MOE_SOFTMAX,          /* softmax over all experts, top-k of it */
     RZ_MOE_SOFTMAX_SELECTED, /* top-k of the logits, softmax over those (gpt-oss) */
 } rz_moe_gating;
+
+/* Sizes of recurrent architectures (RWKV, Mamba) from their GGUF keys. */
+typedef struct rz_rec_hparams {
+    int32_t head_size;                                  /* RWKV: WKV head size */
+    int32_t mix_extra, decay_extra;                     /* RWKV 6: token-shift and decay LoRA ranks */
+    int32_t lora_decay, lora_iclr, lora_mix, lora_gate; /* RWKV 7 LoRA ranks */
+    int32_t rescale_every;                              /* RWKV 6: halve the stream every n layers */
+    int32_t d_conv, d_inner, d_state, dt_rank, n_group; /* Mamba; Mamba 2: dt_rank = heads */
+    bool dt_b_c_rms;                                    /* Mamba: RMS norms on dt, B and C */
+    int64_t state_floats;                               /* a layer's state for one sequence */
+    int64_t scratch_floats;                             /* a token's working space in a layer */
+} rz_rec_hparams;
 
 typedef struct rz_arch rz_arch;
 typedef struct rz_graph rz_graph;
@@ -88,6 +105,9 @@ struct rz_model {
     int32_t n_token_types;
     float norm_eps; /* LayerNorm epsilon (attention.layer_norm_epsilon) */
     bool causal;    /* a token attends to those before it; encoders: to all of its sequence */
+    bool recurrent; /* fixed-size state per sequence (RWKV, Mamba) instead of a KV cache */
+    rz_rec_hparams rec;
+    rz_tensor output_norm_b; /* LayerNorm heads (RWKV) */
     rz_layer *layers;
     rz_tensor *experts; /* storage behind the layers' expert views */
     bool vocab_only;    /* loaded without hyperparameters and weights */

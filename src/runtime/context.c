@@ -15,7 +15,7 @@
 
 struct rz_context {
     const rz_model *model;
-    rz_kv_cache cache;
+    rz_seq_memory mem;
     rz_forward_buffers buffers;
     rz_threadpool *pool;
     int32_t n_threads;
@@ -137,14 +137,8 @@ rz_status rz_context_create(const rz_model *model, const rz_context_params *para
     ctx->model = model;
     ctx->n_threads = n_threads;
     ctx->n_batch = n_batch;
-    uint32_t *windows = calloc((size_t)d->n_layer, sizeof *windows);
-    for (int32_t l = 0; windows && l < d->n_layer; l++)
-        windows[l] = model->layers[l].window;
-    rz_status s = windows ? rz_kv_cache_init(&ctx->cache, p.type_k, p.type_v, n_ctx, (uint32_t)d->n_layer,
-                                             model->kv_dim, model->head_dim, windows, n_batch)
-                          : rz_error(RZ_ERR_NOMEM, "out of memory");
-    free(windows);
-    if (s == RZ_OK) s = rz_forward_buffers_init(&ctx->buffers, model, &ctx->cache, n_batch, n_threads);
+    rz_status s = rz_seq_memory_init(&ctx->mem, model, p.type_k, p.type_v, n_ctx, n_batch);
+    if (s == RZ_OK) s = rz_forward_buffers_init(&ctx->buffers, model, &ctx->mem, n_batch, n_threads);
     if (s == RZ_OK)
         s = rz_threadpool_create_placed(n_threads, plan.pinned ? plan.cpus : NULL, nice, &ctx->pool);
     if (s == RZ_OK && !(ctx->chunk_wants = calloc(n_batch, sizeof *ctx->chunk_wants)))
@@ -163,7 +157,7 @@ void rz_context_free(rz_context *ctx) {
     if (!ctx) return;
     rz_threadpool_free(ctx->pool);
     rz_forward_buffers_free(&ctx->buffers);
-    rz_kv_cache_free(&ctx->cache);
+    rz_seq_memory_free(&ctx->mem);
     free(ctx->logits);
     free(ctx->row_of);
     free(ctx->chunk_wants);
@@ -171,7 +165,7 @@ void rz_context_free(rz_context *ctx) {
 }
 
 const rz_model *rz_context_model(const rz_context *ctx) { return ctx->model; }
-uint32_t rz_context_n_ctx(const rz_context *ctx) { return ctx->cache.n_ctx; }
+uint32_t rz_context_n_ctx(const rz_context *ctx) { return ctx->mem.kv.n_ctx; }
 int32_t rz_context_n_threads(const rz_context *ctx) { return ctx->n_threads; }
 const char *rz_context_placement(const rz_context *ctx) { return ctx->placement; }
 uint32_t rz_context_n_past(const rz_context *ctx) { return ctx->n_past; }
@@ -180,9 +174,15 @@ rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past) {
     if (n_past > ctx->n_past)
         return rz_error(RZ_ERR_INVALID_ARG, "cannot truncate the KV cache to %u: it holds %u tokens", n_past,
                         ctx->n_past);
+    /* A recurrent state has folded every token in: it can only start over. */
+    if (ctx->model->recurrent && n_past > 0 && n_past < ctx->n_past)
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "cannot take the recurrent state of a %s model back to %u tokens (only to 0)",
+                        ctx->model->desc.arch, n_past);
+    if (n_past == 0) rz_seq_memory_clear(&ctx->mem);
     /* A sliding window's ring no longer holds what the earlier positions
      * saw past that. */
-    const rz_kv_cache *c = &ctx->cache;
+    const rz_kv_cache *c = &ctx->mem.kv;
     if (c->any_ring && n_past > 0 && ctx->n_past - n_past > c->rewind)
         return rz_error(RZ_ERR_UNSUPPORTED,
                         "cannot take a sliding-window KV cache back by %u tokens (at most %u, or to 0)",
@@ -193,6 +193,9 @@ rz_status rz_context_truncate(rz_context *ctx, uint32_t n_past) {
 
 rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_discard) {
     const rz_model *m = ctx->model;
+    if (m->recurrent)
+        return rz_error(RZ_ERR_UNSUPPORTED, "context shift: a %s model has no KV cache to shift",
+                        m->desc.arch);
     if (m->n_rope_sets > 1 || m->rope[0].mscale != 1.0f)
         return rz_error(RZ_ERR_UNSUPPORTED,
                         "context shift: the %s model's RoPE differs between layers or is YaRN-scaled",
@@ -202,7 +205,7 @@ rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_discard)
                              .head_dim = m->head_dim,
                              .n_heads = m->desc.n_head_kv,
                              .style = m->rope_style};
-    RZ_TRY(rz_kv_cache_shift(&ctx->cache, n_keep, n_discard, ctx->n_past, &rope));
+    RZ_TRY(rz_kv_cache_shift(&ctx->mem.kv, n_keep, n_discard, ctx->n_past, &rope));
     ctx->n_past -= n_discard;
     return RZ_OK;
 }
@@ -233,9 +236,9 @@ rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, c
     const rz_model *m = ctx->model;
     if (m->desc.encoder) return no_logits(m);
     if (n_tokens == 0) return rz_error(RZ_ERR_INVALID_ARG, "decode: no tokens");
-    if (n_tokens > ctx->cache.n_ctx - ctx->n_past)
+    if (n_tokens > ctx->mem.kv.n_ctx - ctx->n_past)
         return rz_error(RZ_ERR_RANGE, "decode: %u tokens do not fit: the context holds %u of %u", n_tokens,
-                        ctx->n_past, ctx->cache.n_ctx);
+                        ctx->n_past, ctx->mem.kv.n_ctx);
     uint32_t n_rows = 0;
     for (uint32_t i = 0; i < n_tokens; i++) {
         if (tokens[i] < 0 || tokens[i] >= m->desc.n_vocab)
@@ -255,7 +258,7 @@ rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, c
         }
         uint32_t n_out;
         const rz_sequence_batch seq = {
-            .cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
+            .mem = &ctx->mem, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
         rz_model_forward(m, &seq, 1, &ctx->buffers, ctx->pool, ctx->chunk_wants, &n_out);
         memcpy(ctx->logits + (size_t)(row - n_out) * n_vocab, ctx->buffers.logits,
                n_out * n_vocab * sizeof(float));
@@ -280,16 +283,16 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
     rz_status s = RZ_OK;
     for (size_t i = 0; i < n_ctxs && s == RZ_OK; i++) {
         rz_context *c = ctxs[i];
-        if (c->model != m || c->cache.type_k != runner->cache.type_k ||
-            c->cache.type_v != runner->cache.type_v || c->cache.n_ctx > runner->buffers.max_ctx)
+        if (c->model != m || c->mem.kv.type_k != runner->mem.kv.type_k ||
+            c->mem.kv.type_v != runner->mem.kv.type_v || c->mem.kv.n_ctx > runner->buffers.max_ctx)
             s = rz_error(RZ_ERR_INVALID_ARG,
                          "decode batch: context %zu differs in model, cache type or exceeds "
                          "the first context's size",
                          i);
-        else if (n_tokens[i] == 0 || n_tokens[i] > c->cache.n_ctx - c->n_past ||
-                 (c->cache.any_ring && n_tokens[i] > c->cache.rewind))
+        else if (n_tokens[i] == 0 || n_tokens[i] > c->mem.kv.n_ctx - c->n_past ||
+                 (c->mem.kv.any_ring && n_tokens[i] > c->mem.kv.rewind))
             s = rz_error(RZ_ERR_RANGE, "decode batch: %u tokens for context %zu do not fit (%u of %u used)",
-                         n_tokens[i], i, c->n_past, c->cache.n_ctx);
+                         n_tokens[i], i, c->n_past, c->mem.kv.n_ctx);
         for (size_t j = 0; j < i && s == RZ_OK; j++)
             if (ctxs[j] == c) s = rz_error(RZ_ERR_INVALID_ARG, "decode batch: context %zu appears twice", i);
         for (uint32_t k = 0; k < n_tokens[i] && s == RZ_OK; k++)
@@ -298,7 +301,7 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
                              tokens[i][k]);
         if (s == RZ_OK) s = reserve(c, n_tokens[i], 1);
         seqs[i] = (rz_sequence_batch){
-            .cache = &c->cache, .tokens = tokens[i], .n_tokens = n_tokens[i], .pos0 = c->n_past};
+            .mem = &c->mem, .tokens = tokens[i], .n_tokens = n_tokens[i], .pos0 = c->n_past};
         total += n_tokens[i];
     }
     if (s == RZ_OK && total > runner->n_batch)
@@ -352,21 +355,22 @@ rz_status rz_embed_ext(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens
     if (pooling < RZ_POOLING_NONE || pooling > RZ_POOLING_LAST)
         return rz_error(RZ_ERR_INVALID_ARG, "embed: unknown pooling type %d", (int)p.pooling);
     if (n_tokens == 0) return rz_error(RZ_ERR_INVALID_ARG, "embed: no tokens");
-    if (n_tokens > ctx->cache.n_ctx)
+    if (n_tokens > ctx->mem.kv.n_ctx)
         return rz_error(RZ_ERR_RANGE, "embed: %u tokens exceed the context of %u", n_tokens,
-                        ctx->cache.n_ctx);
+                        ctx->mem.kv.n_ctx);
     for (uint32_t i = 0; i < n_tokens; i++)
         if (tokens[i] < 0 || tokens[i] >= m->desc.n_vocab)
             return rz_error(RZ_ERR_INVALID_ARG, "embed: token %d is outside the vocabulary [0, %d)",
                             tokens[i], m->desc.n_vocab);
     if (pooling == RZ_POOLING_MEAN) memset(out, 0, (size_t)E * sizeof *out);
     ctx->n_past = 0;
+    rz_seq_memory_clear(&ctx->mem);
     ctx->n_last = 0; /* the logits of an earlier decode are gone with the cache */
     const float *x = ctx->buffers.x;
     for (uint32_t start = 0; start < n_tokens; start += ctx->n_batch) {
         const uint32_t n = n_tokens - start < ctx->n_batch ? n_tokens - start : ctx->n_batch;
         const rz_sequence_batch seq = {
-            .cache = &ctx->cache, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
+            .mem = &ctx->mem, .tokens = tokens + start, .n_tokens = n, .pos0 = ctx->n_past};
         rz_model_forward_hidden(m, &seq, 1, &ctx->buffers, ctx->pool);
         ctx->n_past += n;
         switch (pooling) {

@@ -139,3 +139,17 @@ void rz_test_assert_same_tensors(const rz_gguf *want, const rz_gguf *got) {
             fail_msg("tensor '%s' differs", name);
     }
 }
+
+const char *rz_test_unknown_arch_gguf(void) {
+    const char *path = rz_test_temp_path("unknown-arch.gguf");
+    rz_gguf_writer *w;
+    RZ_ASSERT_OK(rz_gguf_writer_open(path, &w));
+    RZ_ASSERT_OK(rz_gguf_writer_add_str(w, "general.architecture", "jamba"));
+    const uint64_t ne[2] = {4, 4};
+    const float zeros[16] = {0};
+    RZ_ASSERT_OK(rz_gguf_writer_add_tensor(w, "token_embd.weight", RZ_TYPE_F32, 2, ne));
+    RZ_ASSERT_OK(rz_gguf_writer_begin_data(w));
+    RZ_ASSERT_OK(rz_gguf_writer_write(w, zeros, sizeof zeros));
+    RZ_ASSERT_OK(rz_gguf_writer_close(w));
+    return path;
+}

@@ -24,6 +24,9 @@ int rz_test_shared_available(const char *relative);
 
 /* A fresh path in a per-test temporary directory (static buffer). */
 const char *rz_test_temp_path(const char *name);
+/* A GGUF in the temporary directory of an architecture no release runs
+ * ("jamba"): its name and one tensor. Returns its path. */
+const char *rz_test_unknown_arch_gguf(void);
 
 /* Whole file into memory (malloc'd); NULL if unreadable. */
 void *rz_test_read_file(const char *path, size_t *size);

@@ -338,6 +338,14 @@ static void print_id(const char *label, int64_t id) {
 
 static void print_model_text(const rz_model_desc *d) {
     printf("\nmodel:\n");
+    if (d->recurrent) {
+        printf("  %-22s %.1f KiB per sequence, whatever its length (no KV cache)\n", "recurrent state",
+               (double)d->state_bytes / 1024);
+        if (d->n_ff > 0) printf("  %-22s %d\n", "feed-forward", d->n_ff);
+        printf("  %-22s %s%s, output %s\n", "weights", rz_type_name(d->weight_type),
+               d->tied_output ? " (tied output)" : "", rz_type_name(d->output_type));
+        return;
+    }
     printf("  %-22s %d x %d = %d query, %d x %d = %d key/value\n", "heads", d->n_head, d->head_dim,
            d->n_head * d->head_dim, d->n_head_kv, d->head_dim, d->n_head_kv * d->head_dim);
     printf("  %-22s %s, %d of %d dims, base %g", "rope", d->rope_neox ? "neox" : "normal", d->n_rot,
@@ -367,6 +375,8 @@ static void print_model_text(const rz_model_desc *d) {
 }
 
 static void add_model_json(cJSON *o, const rz_model_desc *d) {
+    cJSON_AddBoolToObject(o, "recurrent", d->recurrent);
+    cJSON_AddNumberToObject(o, "state_bytes", (double)d->state_bytes);
     cJSON_AddNumberToObject(o, "head_dim", d->head_dim);
     cJSON_AddNumberToObject(o, "q_dim", (double)d->n_head * d->head_dim);
     cJSON_AddNumberToObject(o, "kv_dim", (double)d->n_head_kv * d->head_dim);
