@@ -672,6 +672,8 @@ static rz_status load_gguf_vocab(rz_model *m, const rz_gguf *g) {
         kind = RZ_VOCAB_BPE;
     } else if (str_is(model_name, "bert")) {
         kind = RZ_VOCAB_WPM;
+    } else if (str_is(model_name, "rwkv")) {
+        kind = RZ_VOCAB_RWKV;
     } else {
         char why[128];
         snprintf(why, sizeof why, "tokenizer model '%.*s' is not supported", (int)model_name.len,

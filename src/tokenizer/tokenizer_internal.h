@@ -27,6 +27,13 @@ int32_t rz_str_index_find(const rz_str_index *ix, const char *blob, const uint64
 void rz_str_index_add(rz_str_index *ix, const char *blob, const uint64_t *at, const uint32_t *len,
                       uint32_t id);
 
+static inline int rz_hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
 /* ------------------------------------------------------------- output */
 
 typedef struct rz_token_sink {
@@ -99,7 +106,7 @@ typedef bool (*rz_pair_score_fn)(const rz_vocab *v, const char *text, uint32_t l
 rz_status rz_merge_symbols(const rz_vocab *v, rz_tok_work *w, const char *text, uint32_t len, bool utf8,
                            rz_pair_score_fn score, int32_t *n_symbols);
 
-/* ------------------------------------------------- the three tokenizers */
+/* ------------------------------------------------- the four tokenizers */
 
 /* Raw text with no special tokens in it. */
 rz_status rz_spm_tokenize(const rz_vocab *v, rz_tok_work *w, const char *text, size_t len, bool space_prefix,
@@ -108,6 +115,7 @@ rz_status rz_bpe_tokenize(const rz_vocab *v, rz_tok_work *w, const char *text, s
                           rz_token_sink *sink);
 rz_status rz_wpm_tokenize(const rz_vocab *v, rz_tok_work *w, const char *text, size_t len,
                           rz_token_sink *sink);
+void rz_rwkv_tokenize(const rz_vocab *v, const char *text, size_t len, rz_token_sink *sink);
 
 /* Byte-level BPE setup: keys, merges and the pre-tokenizer named in spec. */
 rz_status rz_bpe_init(rz_vocab *v, const rz_vocab_spec *spec, bool *pre_adds_bos);
@@ -116,5 +124,13 @@ void rz_bpe_free(rz_vocab *v);
  * its byte, anything else keeps its UTF-8. dst needs piece_len bytes. */
 uint32_t rz_bpe_decode(const char *piece, uint32_t piece_len, char *dst);
 void rz_bpe_match_data_free(void *match_data);
+
+/* RWKV: a piece's escapes (\t \n \r \xNN, backslash before anything else
+ * for that byte) undone into dst (piece_len bytes); RZ_ERR_FORMAT for a
+ * dangling backslash or a bad \x. */
+rz_status rz_rwkv_unescape(const char *piece, uint32_t piece_len, char *dst, uint32_t *len);
+/* RWKV setup: the trie of the token texts (decoded already). */
+rz_status rz_rwkv_init(rz_vocab *v);
+void rz_rwkv_free(rz_vocab *v);
 
 #endif

@@ -83,17 +83,10 @@ void rz_tok_work_free(rz_tok_work *w) {
 
 /* ------------------------------------------------------------- setup */
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 /* "<0xNN>" -> NN, or -1. */
 static int byte_piece_value(const char *p, size_t len) {
     if (len != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>') return -1;
-    int hi = hex_digit(p[3]), lo = hex_digit(p[4]);
+    int hi = rz_hex_digit(p[3]), lo = rz_hex_digit(p[4]);
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
@@ -222,7 +215,17 @@ rz_status rz_vocab_init(rz_vocab *v, const rz_vocab_spec *spec) {
         v->spm_words_apart = !has_inner_space(rz_vocab_piece(v, (int32_t)i), v->piece_len[i]);
     for (uint32_t i = 0; i < n; i++) {
         v->text_at[i] = at;
-        v->text_len[i] = decode_piece(v, i, v->blob + at);
+        /* RWKV pieces are escaped bytes, whatever their type (as llama.cpp decodes them). */
+        if (v->kind == RZ_VOCAB_RWKV && v->types[i] != RZ_TOKEN_CONTROL) {
+            s = rz_rwkv_unescape(rz_vocab_piece(v, (int32_t)i), v->piece_len[i], v->blob + at,
+                                 &v->text_len[i]);
+            if (s != RZ_OK) {
+                rz_vocab_free(v);
+                return rz_error_prefix(s, "vocabulary: token %u", i);
+            }
+        } else {
+            v->text_len[i] = decode_piece(v, i, v->blob + at);
+        }
         v->blob[at + v->text_len[i]] = '\0';
         at += v->text_len[i] + 1;
     }
@@ -230,14 +233,16 @@ rz_status rz_vocab_init(rz_vocab *v, const rz_vocab_spec *spec) {
     v->bos = spec->bos;
     v->eos = spec->eos;
     v->unk = spec->unk;
-    bool default_add_bos = v->kind != RZ_VOCAB_BPE;
+    bool default_add_bos = v->kind == RZ_VOCAB_SPM || v->kind == RZ_VOCAB_WPM;
     if (v->kind == RZ_VOCAB_BPE) {
         /* Keys go after the texts in the blob (sized for them above). */
         s = rz_bpe_init(v, spec, &default_add_bos);
-        if (s != RZ_OK) {
-            rz_vocab_free(v);
-            return s;
-        }
+    } else if (v->kind == RZ_VOCAB_RWKV) {
+        s = rz_rwkv_init(v);
+    }
+    if (s != RZ_OK) {
+        rz_vocab_free(v);
+        return s;
     }
     v->add_bos = resolve_flag(spec->add_bos, default_add_bos) && v->bos >= 0;
     v->add_eos = resolve_flag(spec->add_eos, v->kind == RZ_VOCAB_WPM) && v->eos >= 0;
@@ -247,6 +252,7 @@ rz_status rz_vocab_init(rz_vocab *v, const rz_vocab_spec *spec) {
 
 void rz_vocab_free(rz_vocab *v) {
     rz_bpe_free(v);
+    rz_rwkv_free(v);
     free(v->blob);
     free(v->piece_at);
     free(v->piece_len);
@@ -346,6 +352,7 @@ rz_status rz_vocab_tokenize(const rz_vocab *v, const char *text, size_t len, boo
             break;
         case RZ_VOCAB_BPE: s = rz_bpe_tokenize(v, &work, raw, fr->len, &sink); break;
         case RZ_VOCAB_WPM: s = rz_wpm_tokenize(v, &work, raw, fr->len, &sink); break;
+        case RZ_VOCAB_RWKV: rz_rwkv_tokenize(v, raw, fr->len, &sink); break;
         }
         after_special = false;
     }

@@ -1,5 +1,6 @@
 /* A model's vocabulary and its tokenizers: SentencePiece BPE ("llama"),
- * byte-level BPE with a regex pre-tokenizer ("gpt2") and WordPiece ("bert").
+ * byte-level BPE with a regex pre-tokenizer ("gpt2"), WordPiece ("bert")
+ * and RWKV's greedy "world" tokenizer ("rwkv").
  * Built from plain arrays so that it does not care whether they came from
  * GGUF metadata or a llama2.c file. */
 #ifndef RZ_TOKENIZER_VOCAB_H
@@ -23,9 +24,10 @@ typedef enum rz_token_type {
 } rz_token_type;
 
 typedef enum rz_vocab_kind {
-    RZ_VOCAB_SPM, /* SentencePiece BPE with scores ("llama") */
-    RZ_VOCAB_BPE, /* byte-level BPE with ranked merges ("gpt2") */
-    RZ_VOCAB_WPM, /* WordPiece with BERT normalization ("bert") */
+    RZ_VOCAB_SPM,  /* SentencePiece BPE with scores ("llama") */
+    RZ_VOCAB_BPE,  /* byte-level BPE with ranked merges ("gpt2") */
+    RZ_VOCAB_WPM,  /* WordPiece with BERT normalization ("bert") */
+    RZ_VOCAB_RWKV, /* RWKV world: longest match over bytes, pieces escaped ("rwkv") */
 } rz_vocab_kind;
 
 /* A boolean setting that may be left to the tokenizer's default. */
@@ -51,6 +53,15 @@ typedef struct rz_str_index {
     uint64_t *slots; /* high 32 bits of the string's hash, then its id; UINT64_MAX = empty */
     uint32_t mask;
 } rz_str_index;
+
+/* Trie of byte strings. Node 0 is the root; edges live in one hash table
+ * keyed by (parent, byte), so a node costs the same whatever its fan-out. */
+typedef struct rz_byte_trie {
+    uint64_t *edges; /* (parent * 256 + byte + 1) << 28 | child; 0 = empty slot */
+    uint32_t edge_mask;
+    int32_t *node_token; /* token whose string ends at the node, or -1 */
+    uint32_t n_nodes;
+} rz_byte_trie;
 
 typedef struct rz_vocab {
     rz_vocab_kind kind;
@@ -81,6 +92,7 @@ typedef struct rz_vocab {
     uint32_t n_merges;
     rz_str_index merge_index; /* hashed by the (left, right) pair */
     rz_bpe_pre *pre;
+    rz_byte_trie trie; /* RWKV: the tokens' texts */
 } rz_vocab;
 
 rz_status rz_vocab_init(rz_vocab *vocab, const rz_vocab_spec *spec);
