@@ -744,7 +744,17 @@ static rz_status load_gguf_vocab(rz_model *m, const rz_gguf *g) {
     }
     if (s != RZ_OK) return rz_error_prefix(s, "model");
     m->has_vocab = true;
-    if (m->vocab.eos >= 0) m->end_tokens[m->n_end_tokens++] = m->vocab.eos;
+    /* Generation ends at EOS, and as in llama.cpp at the end-of-turn and
+     * end-of-message tokens a vocabulary names (RWKV's "\n\n", Llama 3's
+     * <|eot_id|>). */
+    const int32_t ends[] = {m->vocab.eos, gguf_token_id(g, "tokenizer.ggml.eot_token_id", -1),
+                            gguf_token_id(g, "tokenizer.ggml.eom_token_id", -1)};
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        bool seen = ends[i] < 0 || ends[i] >= (int32_t)m->vocab.n_tokens;
+        for (int k = 0; k < m->n_end_tokens; k++)
+            seen |= m->end_tokens[k] == ends[i];
+        if (!seen) m->end_tokens[m->n_end_tokens++] = ends[i];
+    }
     return RZ_OK;
 }
 
