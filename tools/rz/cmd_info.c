@@ -518,15 +518,17 @@ static void print_gguf_json(const rz_gguf *g, const gguf_summary *s, const rz_mo
     cJSON_Delete(root);
 }
 
-/* A GGUF file, or a Hugging Face directory as the GGUF it stands for. A
- * file with weights is described as the model the engine makes of it
- * (mapped, not copied): one that would not load, e.g. of an unsupported
- * architecture, fails here as it would in rz run. Vocabulary-only files
- * have no model part. */
+/* A GGUF file, or a Hugging Face directory or rwkv.cpp file as the GGUF it
+ * stands for. A file with weights is described as the model the engine
+ * makes of it (mapped, not copied): one that would not load, e.g. of an
+ * unsupported architecture, fails here as it would in rz run.
+ * Vocabulary-only files have no model part. */
 static int info_gguf(const char *path, bool json) {
     rz_gguf *g;
-    if ((rz_hf_probe(path) ? rz_hf_open(path, &g) : rz_gguf_open(path, &g)) != RZ_OK)
-        return rz_cli_fail("info", path);
+    const rz_status opened = rz_hf_probe(path)         ? rz_hf_open(path, &g)
+                             : rz_rwkv_cpp_probe(path) ? rz_rwkv_cpp_open(path, &g)
+                                                       : rz_gguf_open(path, &g);
+    if (opened != RZ_OK) return rz_cli_fail("info", path);
     rz_model *model = NULL;
     if (rz_gguf_tensor_count(g) > 0) {
         rz_model_params mp = rz_model_default_params();
@@ -576,7 +578,7 @@ int rz_cmd_info(int argc, char **argv) {
         return 0;
     }
     if (!path) return rz_cli_usage_error("info", "no model given (usage: rz info MODEL [--json])");
-    if (rz_gguf_probe(path) || rz_hf_probe(path)) return info_gguf(path, json);
+    if (rz_gguf_probe(path) || rz_hf_probe(path) || rz_rwkv_cpp_probe(path)) return info_gguf(path, json);
     /* llama2.c checkpoints have no magic: try the header. */
     return rz_info_llama2c(path, json);
 }
