@@ -2,7 +2,8 @@
  * v5.2 and v7) against rwkv.cpp (../shared/testdata/tiny-rwkv): the logits
  * after the bytes "in within 1e-4 of its reference on every ISA path, in
  * one pass and one byte per call, and its greedy continuations byte for
- * byte; malformed files fail with a message, never a crash. */
+ * byte; converted to GGUF, the same logits; malformed files fail with a
+ * message, never a crash. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,35 @@ static void test_greedy(void **state) {
     }
 }
 
+/* rz convert's path (the quantizer reading the view): a GGUF that gives the
+ * same logits as the file itself. */
+static void test_convert(void **state) {
+    (void)state;
+    for (size_t v = 0; v < sizeof versions / sizeof versions[0]; v++) {
+        if (!rz_test_shared_available(model_rel(versions[v]))) continue;
+        const char *in = rz_test_shared_path(model_rel(versions[v]));
+        char out[4096];
+        snprintf(out, sizeof out, "%s", rz_test_temp_path("converted.gguf"));
+        rz_quantize_params params;
+        rz_quantize_params_init(&params);
+        params.preset = "f32";
+        RZ_ASSERT_OK(rz_quantize_model(in, out, &params));
+        float logits[2][N_VOCAB];
+        for (int k = 0; k < 2; k++) {
+            rz_model *model;
+            RZ_ASSERT_OK(rz_model_load(k ? out : in, NULL, &model));
+            int32_t ids[MAX_TOKENS];
+            const size_t n = tokenize(model, "\"in", ids);
+            rz_context *ctx = new_context(model);
+            RZ_ASSERT_OK(rz_decode(ctx, ids, (uint32_t)n, NULL));
+            memcpy(logits[k], rz_get_logits(ctx, -1), sizeof logits[k]);
+            rz_context_free(ctx);
+            rz_model_free(model);
+        }
+        assert_memory_equal(logits[0], logits[1], sizeof logits[0]);
+    }
+}
+
 /* ------------------------------------------------------------ malformed */
 
 typedef struct file_buf {
@@ -281,10 +311,8 @@ static void test_truncated(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_logits),
-        cmocka_unit_test(test_greedy),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_logits),    cmocka_unit_test(test_greedy),    cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
