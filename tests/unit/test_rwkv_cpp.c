@@ -2,8 +2,8 @@
  * v5.2 and v7) against rwkv.cpp (../shared/testdata/tiny-rwkv): the logits
  * after the bytes "in within 1e-4 of its reference on every ISA path, in
  * one pass and one byte per call, and its greedy continuations byte for
- * byte; converted to GGUF, the same logits; malformed files fail with a
- * message, never a crash. */
+ * byte, also through rz run; converted to GGUF, the same logits; malformed
+ * files fail with a message, never a crash. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +174,24 @@ static void test_convert(void **state) {
     }
 }
 
+/* The CLI: rz info names the format, rz run prints the greedy text. */
+static void test_cli(void **state) {
+    (void)state;
+    const char *rel = model_rel(versions[0]);
+    RZ_REQUIRE_SHARED(rel);
+    char cmd[8192], *out;
+    snprintf(cmd, sizeof cmd, "%s info '%s' --json 2>&1", rz_test_cli(), rz_test_shared_path(rel));
+    assert_int_equal(rz_test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "\"rwkv.cpp\""));
+    assert_non_null(strstr(out, "\"rwkv5\""));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s run -m '%s' -p '\"in' -n 40 --temp 0 -t 1 2>/dev/null", rz_test_cli(),
+             rz_test_shared_path(rel));
+    assert_int_equal(rz_test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "\"input\": \"\",\n        \"output\": \"T"));
+    free(out);
+}
+
 /* ------------------------------------------------------------ malformed */
 
 typedef struct file_buf {
@@ -311,8 +329,8 @@ static void test_truncated(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_logits),    cmocka_unit_test(test_greedy),    cmocka_unit_test(test_convert),
-        cmocka_unit_test(test_malformed), cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_logits), cmocka_unit_test(test_greedy),    cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_cli),    cmocka_unit_test(test_malformed), cmocka_unit_test(test_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -404,6 +404,8 @@ static void add_model_json(cJSON *o, const rz_model_desc *d) {
 static void print_gguf_text(const rz_gguf *g, const gguf_summary *s, const rz_model_desc *desc) {
     if (desc && strcmp(desc->format, "hf") == 0)
         printf("format:         Hugging Face directory (read as the GGUF llama.cpp's converter writes)\n");
+    else if (desc && strcmp(desc->format, "rwkv.cpp") == 0)
+        printf("format:         rwkv.cpp model file (read as GGUF)\n");
     else
         printf("format:         GGUF v%u (alignment %llu, data at offset %llu, %llu bytes)\n",
                rz_gguf_version(g), (unsigned long long)rz_gguf_alignment(g),
@@ -468,7 +470,8 @@ static void add_id_json(cJSON *object, const char *name, int64_t id) {
 
 static void print_gguf_json(const rz_gguf *g, const gguf_summary *s, const rz_model_desc *desc) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", desc && strcmp(desc->format, "hf") == 0 ? "hf" : "gguf");
+    const bool view = desc && (strcmp(desc->format, "hf") == 0 || strcmp(desc->format, "rwkv.cpp") == 0);
+    cJSON_AddStringToObject(root, "format", view ? desc->format : "gguf");
     cJSON_AddNumberToObject(root, "version", rz_gguf_version(g));
     cJSON_AddNumberToObject(root, "alignment", (double)rz_gguf_alignment(g));
     cJSON_AddNumberToObject(root, "data_offset", (double)rz_gguf_data_offset(g));
