@@ -309,6 +309,12 @@ RZ_API const rz_gguf_tensor *rz_gguf_find_tensor(const rz_gguf *gguf, const char
 RZ_API bool rz_hf_probe(const char *path);
 RZ_API rz_status rz_hf_open(const char *dir, rz_gguf **out);
 
+/* A model file of rwkv.cpp (magic "ggmf"; RWKV v7 and v5.2, F32, F16 and
+ * ggml's block types) seen as GGUF: v7 as llama.cpp's "rwkv7", v5.2 as
+ * "rwkv5"; a 256-token vocabulary gets a byte-level tokenizer (id = byte). */
+RZ_API bool rz_rwkv_cpp_probe(const char *path);
+RZ_API rz_status rz_rwkv_cpp_open(const char *path, rz_gguf **out);
+
 /* Streaming writer: declare metadata and tensor infos, then write each
  * tensor's data in declaration order. Only headers are held in memory. */
 typedef struct rz_gguf_writer rz_gguf_writer;
@@ -497,7 +503,7 @@ typedef enum rz_pooling {
 
 typedef struct rz_model_desc {
     char arch[32];   /* "llama" */
-    char format[16]; /* "gguf" or "llama2c" */
+    char format[16]; /* "gguf", "hf", "rwkv.cpp" or "llama2c" */
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot;
     float rms_eps, rope_freq_base;
     int32_t head_dim;                          /* of queries, keys and values (n_head * head_dim wide) */

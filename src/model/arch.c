@@ -4,10 +4,10 @@
 
 const rz_arch *rz_arch_find(const char *name) {
     static const rz_arch *const all[] = {
-        &rz_arch_llama, &rz_arch_bitnet,     &rz_arch_bitnet_b158, &rz_arch_qwen2,
-        &rz_arch_qwen3, &rz_arch_phi3,       &rz_arch_gemma2,      &rz_arch_gemma3,
-        &rz_arch_bert,  &rz_arch_nomic_bert, &rz_arch_gpt_oss,     &rz_arch_olmoe,
-        &rz_arch_rwkv6, &rz_arch_rwkv7,      &rz_arch_mamba,       &rz_arch_mamba2};
+        &rz_arch_llama,   &rz_arch_bitnet, &rz_arch_bitnet_b158, &rz_arch_qwen2, &rz_arch_qwen3,
+        &rz_arch_phi3,    &rz_arch_gemma2, &rz_arch_gemma3,      &rz_arch_bert,  &rz_arch_nomic_bert,
+        &rz_arch_gpt_oss, &rz_arch_olmoe,  &rz_arch_rwkv5,       &rz_arch_rwkv6, &rz_arch_rwkv7,
+        &rz_arch_mamba,   &rz_arch_mamba2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         for (size_t k = 0; k < sizeof all[i]->names / sizeof all[i]->names[0] && all[i]->names[k]; k++)
             if (strcmp(all[i]->names[k], name) == 0) return all[i];
@@ -19,6 +19,7 @@ int64_t rz_rec_dim_size(const rz_model *m, rz_rec_dim d, int32_t l) {
     const int64_t groups = r->n_group > 0 ? r->n_group : 1;
     switch (d) {
     case RZ_RD_1: return 1;
+    case RZ_RD_4: return 4;
     case RZ_RD_5: return 5;
     case RZ_RD_6: return 6;
     case RZ_RD_E: return m->desc.n_embd;

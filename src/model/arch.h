@@ -42,6 +42,7 @@ typedef enum rz_input_tensor {
 /* Sizes the dimensions of recurrent layers' tensors are given in. */
 typedef enum rz_rec_dim {
     RZ_RD_1,
+    RZ_RD_4,
     RZ_RD_5,
     RZ_RD_6,
     RZ_RD_E,
@@ -118,6 +119,6 @@ rz_status rz_rope_set_init(rz_rope_set *set, const rz_model *m, float base, floa
 /* The architectures (src/model/arch/). */
 extern const rz_arch rz_arch_llama, rz_arch_bitnet, rz_arch_bitnet_b158, rz_arch_qwen2, rz_arch_qwen3,
     rz_arch_phi3, rz_arch_gemma2, rz_arch_gemma3, rz_arch_bert, rz_arch_nomic_bert, rz_arch_gpt_oss,
-    rz_arch_olmoe, rz_arch_rwkv6, rz_arch_rwkv7, rz_arch_mamba, rz_arch_mamba2;
+    rz_arch_olmoe, rz_arch_rwkv5, rz_arch_rwkv6, rz_arch_rwkv7, rz_arch_mamba, rz_arch_mamba2;
 
 #endif

@@ -976,14 +976,25 @@ static rz_status place_weights(rz_model *m, bool lut) {
 
 rz_model_params rz_model_default_params(void) { return (rz_model_params){0}; }
 
-/* A GGUF file, or a Hugging Face directory read as one, into m->gguf;
- * *found false when path is neither (a llama2.c checkpoint). */
+/* A GGUF file, or a Hugging Face directory or rwkv.cpp file read as one,
+ * into m->gguf; *found false when path is none of them (a llama2.c
+ * checkpoint). */
 static rz_status open_gguf(rz_model *m, const char *path, bool *found) {
-    const bool gguf = rz_gguf_probe(path);
-    *found = gguf || rz_hf_probe(path);
-    if (!*found) return RZ_OK;
-    snprintf(m->desc.format, sizeof m->desc.format, gguf ? "gguf" : "hf");
-    return gguf ? rz_gguf_open(path, &m->gguf) : rz_hf_open(path, &m->gguf);
+    *found = true;
+    if (rz_gguf_probe(path)) {
+        snprintf(m->desc.format, sizeof m->desc.format, "gguf");
+        return rz_gguf_open(path, &m->gguf);
+    }
+    if (rz_hf_probe(path)) {
+        snprintf(m->desc.format, sizeof m->desc.format, "hf");
+        return rz_hf_open(path, &m->gguf);
+    }
+    if (rz_rwkv_cpp_probe(path)) {
+        snprintf(m->desc.format, sizeof m->desc.format, "rwkv.cpp");
+        return rz_rwkv_cpp_open(path, &m->gguf);
+    }
+    *found = false;
+    return RZ_OK;
 }
 
 /* Only the tokenizer: from any GGUF that has one (vocab-only files included),

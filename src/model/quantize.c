@@ -499,7 +499,9 @@ static rz_status quantize(quantize_state *st, const char *in_path, const char *o
                           const rz_quantize_params *o) {
     const preset *p = find_preset(o->preset);
     if (!p) return rz_error(RZ_ERR_NOT_FOUND, "quantize: unknown preset '%s'", o->preset);
-    RZ_TRY(rz_hf_probe(in_path) ? rz_hf_open(in_path, &st->in) : rz_gguf_open(in_path, &st->in));
+    RZ_TRY(rz_hf_probe(in_path)         ? rz_hf_open(in_path, &st->in)
+           : rz_rwkv_cpp_probe(in_path) ? rz_rwkv_cpp_open(in_path, &st->in)
+                                        : rz_gguf_open(in_path, &st->in));
     RZ_TRY(plan(st, p, o));
     RZ_TRY(
         rz_threadpool_create(o->n_threads > 0 ? o->n_threads : rz_cpu_info_get()->physical_cores, &st->pool));

@@ -1,4 +1,5 @@
-/* rz convert: llama2.c checkpoint or Hugging Face directory -> GGUF. */
+/* rz convert: llama2.c checkpoint, Hugging Face directory or rwkv.cpp file
+ * -> GGUF. */
 #include <stdio.h>
 #include <string.h>
 
@@ -6,14 +7,16 @@
 
 static const char usage_text[] =
     "usage: rz convert MODEL.bin OUT.gguf [-z TOKENIZER.bin] [--type TYPE]\n"
-    "       rz convert HF_DIR OUT.gguf [--type TYPE]\n"
+    "       rz convert HF_DIR|RWKV_CPP.bin OUT.gguf [--type TYPE]\n"
     "  -z, --tokenizer FILE  llama2.c tokenizer.bin to embed as the vocabulary\n"
     "  -t, --type TYPE       type of the weight matrices: f32 (default), f16, bf16,\n"
-    "                        q8_0 or q4_0 (a directory: any rz quantize preset);\n"
+    "                        q8_0 or q4_0 (a directory or rwkv.cpp file: any\n"
+    "                        rz quantize preset);\n"
     "                        norms stay f32\n";
 
-/* A Hugging Face directory goes through the quantizer, which reads it as the
- * GGUF it stands for and streams it out tensor by tensor. */
+/* A Hugging Face directory or rwkv.cpp file goes through the quantizer,
+ * which reads it as the GGUF it stands for and streams it out tensor by
+ * tensor. */
 static rz_status convert_hf(const char *dir, const char *out, const char *type, rz_cli_progress *bar) {
     rz_quantize_params params;
     rz_quantize_params_init(&params);
@@ -55,10 +58,10 @@ int rz_cmd_convert(int argc, char **argv) {
         fputs(usage_text, stderr);
         return 2;
     }
-    const bool hf = rz_hf_probe(paths[0]);
+    const bool hf = rz_hf_probe(paths[0]) || rz_rwkv_cpp_probe(paths[0]);
     if (hf && options.tokenizer_path)
-        return rz_cli_usage_error("convert",
-                                  "-z is for llama2.c checkpoints; a directory has its own tokenizer");
+        return rz_cli_usage_error("convert", "-z is for llama2.c checkpoints; %s has its own tokenizer",
+                                  paths[0]);
     if (!hf && rz_type_from_name(type_name, &options.type) != RZ_OK)
         return rz_cli_usage_error("convert", "unknown type '%s' (f32, f16, bf16, q8_0, q4_0)", type_name);
 

@@ -404,6 +404,8 @@ static void add_model_json(cJSON *o, const rz_model_desc *d) {
 static void print_gguf_text(const rz_gguf *g, const gguf_summary *s, const rz_model_desc *desc) {
     if (desc && strcmp(desc->format, "hf") == 0)
         printf("format:         Hugging Face directory (read as the GGUF llama.cpp's converter writes)\n");
+    else if (desc && strcmp(desc->format, "rwkv.cpp") == 0)
+        printf("format:         rwkv.cpp model file (read as GGUF)\n");
     else
         printf("format:         GGUF v%u (alignment %llu, data at offset %llu, %llu bytes)\n",
                rz_gguf_version(g), (unsigned long long)rz_gguf_alignment(g),
@@ -468,7 +470,8 @@ static void add_id_json(cJSON *object, const char *name, int64_t id) {
 
 static void print_gguf_json(const rz_gguf *g, const gguf_summary *s, const rz_model_desc *desc) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", desc && strcmp(desc->format, "hf") == 0 ? "hf" : "gguf");
+    const bool view = desc && (strcmp(desc->format, "hf") == 0 || strcmp(desc->format, "rwkv.cpp") == 0);
+    cJSON_AddStringToObject(root, "format", view ? desc->format : "gguf");
     cJSON_AddNumberToObject(root, "version", rz_gguf_version(g));
     cJSON_AddNumberToObject(root, "alignment", (double)rz_gguf_alignment(g));
     cJSON_AddNumberToObject(root, "data_offset", (double)rz_gguf_data_offset(g));
@@ -518,15 +521,17 @@ static void print_gguf_json(const rz_gguf *g, const gguf_summary *s, const rz_mo
     cJSON_Delete(root);
 }
 
-/* A GGUF file, or a Hugging Face directory as the GGUF it stands for. A
- * file with weights is described as the model the engine makes of it
- * (mapped, not copied): one that would not load, e.g. of an unsupported
- * architecture, fails here as it would in rz run. Vocabulary-only files
- * have no model part. */
+/* A GGUF file, or a Hugging Face directory or rwkv.cpp file as the GGUF it
+ * stands for. A file with weights is described as the model the engine
+ * makes of it (mapped, not copied): one that would not load, e.g. of an
+ * unsupported architecture, fails here as it would in rz run.
+ * Vocabulary-only files have no model part. */
 static int info_gguf(const char *path, bool json) {
     rz_gguf *g;
-    if ((rz_hf_probe(path) ? rz_hf_open(path, &g) : rz_gguf_open(path, &g)) != RZ_OK)
-        return rz_cli_fail("info", path);
+    const rz_status opened = rz_hf_probe(path)         ? rz_hf_open(path, &g)
+                             : rz_rwkv_cpp_probe(path) ? rz_rwkv_cpp_open(path, &g)
+                                                       : rz_gguf_open(path, &g);
+    if (opened != RZ_OK) return rz_cli_fail("info", path);
     rz_model *model = NULL;
     if (rz_gguf_tensor_count(g) > 0) {
         rz_model_params mp = rz_model_default_params();
@@ -576,7 +581,7 @@ int rz_cmd_info(int argc, char **argv) {
         return 0;
     }
     if (!path) return rz_cli_usage_error("info", "no model given (usage: rz info MODEL [--json])");
-    if (rz_gguf_probe(path) || rz_hf_probe(path)) return info_gguf(path, json);
+    if (rz_gguf_probe(path) || rz_hf_probe(path) || rz_rwkv_cpp_probe(path)) return info_gguf(path, json);
     /* llama2.c checkpoints have no magic: try the header. */
     return rz_info_llama2c(path, json);
 }

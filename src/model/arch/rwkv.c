@@ -1,5 +1,6 @@
-/* RWKV 6 and 7 (llama.cpp's "rwkv6", "rwkv7"): LayerNormed time mixing
- * (a WKV recurrence per head over a head-size-squared state) and channel
+/* RWKV 5.2, 6 and 7 (llama.cpp's "rwkv6", "rwkv7"; "rwkv5" is ours, for
+ * rwkv.cpp's files, as llama.cpp has no RWKV 5): LayerNormed time mixing (a
+ * WKV recurrence per head over a head-size-squared state) and channel
  * mixing, both fed by a token shift; the state of a layer is the last
  * time-mix and channel-mix inputs, then the WKV matrices. */
 #include <math.h>
@@ -11,10 +12,13 @@
 #include "model/arch.h"
 #include "model/rec_blocks.h"
 
-/* llama.cpp's group norm of each head's WKV output */
-#define WKV_NORM_EPS 64e-5f
+/* The group norm of each head's WKV output: llama.cpp's and rwkv.cpp's for
+ * RWKV 6 and 7; rwkv.cpp's for 5.2, whose reference logits need it (with
+ * 64e-5 those of its tiny test model move by up to 1.1). */
+#define WKV_NORM_EPS  64e-5f
+#define WKV5_NORM_EPS 1e-5f
 
-enum { N_LERP6 = 5, N_LERP7 = 6 };
+enum { N_LERP5 = 4, N_LERP6 = 5, N_LERP7 = 6 };
 
 /* Tensors both versions have, in the first slots. */
 enum {
@@ -89,6 +93,21 @@ static const rz_rec_tensor rwkv7_tensors[N_RWKV7] = {
     [R_K] = {"time_mix_r_k.weight", {RZ_RD_E, RZ_RD_1, RZ_RD_1, RZ_RD_1}, false, false},
 };
 
+/* RWKV 5.2's own tensors: a static decay and bonus per channel, and the
+ * token-shift mixes as its checkpoints have them, the current token's share
+ * (k, v, r, g fused; k, r of the channel mix). */
+enum { FIRST5 = N_COMMON, DECAY5, GATE5, CM_LERP_R5, CM_RECEPTANCE5, N_RWKV5 };
+
+static const rz_rec_tensor rwkv5_tensors[N_RWKV5] = {
+    COMMON_TENSORS(RZ_RD_4),
+    [FIRST5] = {"time_mix_first.weight", {RZ_RD_E, RZ_RD_1, RZ_RD_1, RZ_RD_1}, false, false},
+    /* the decay factor exp(-exp(time_decay)), as rwkv.cpp stores it */
+    [DECAY5] = {"time_mix_decay.weight", {RZ_RD_E, RZ_RD_1, RZ_RD_1, RZ_RD_1}, false, false},
+    [GATE5] = {"time_mix_gate.weight", {RZ_RD_E, RZ_RD_E, RZ_RD_1, RZ_RD_1}, true, false},
+    [CM_LERP_R5] = {"channel_mix_lerp_r.weight", {RZ_RD_E, RZ_RD_1, RZ_RD_1, RZ_RD_1}, false, false},
+    [CM_RECEPTANCE5] = {"channel_mix_receptance.weight", {RZ_RD_E, RZ_RD_E, RZ_RD_1, RZ_RD_1}, true, false},
+};
+
 static const float *f32(const rz_layer *L, int slot) { return L->rec[slot].data; }
 
 /* Matrix c of a stack of equal matrices (RWKV 6's time_mix_w2). */
@@ -105,12 +124,12 @@ static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 static int64_t wkv_at(const rz_model *m) { return 2 * (int64_t)m->desc.n_embd; }
 
 /* Group norm of each head's WKV output, then the layer's affine. */
-static void wkv_norm(const rz_graph *g, const rz_layer *L, float *y) {
+static void wkv_norm(const rz_graph *g, const rz_layer *L, float *y, float eps) {
     const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
     for (uint32_t t = 0; t < g->n_tokens; t++)
         for (int64_t h = 0; h < E / N; h++)
             rz_layer_norm(y + t * E + h * N, y + t * E + h * N, f32(L, LN) + h * N, f32(L, LN_B) + h * N, N,
-                          WKV_NORM_EPS);
+                          eps);
 }
 
 /* x[t] + sx[t] * mix (mix: n_embd wide) into out. */
@@ -120,6 +139,16 @@ static void lerp(const rz_graph *g, float *out, const float *x, const float *sx,
         for (int64_t i = 0; i < E; i++)
             out[t * E + i] = x[t * E + i] + sx[t * E + i] * mix[i];
 }
+
+/* RWKV 5's x[t] mix + x[t-1] (1 - mix), as x[t] + sx[t] (1 - mix). */
+static void mix_current(const rz_graph *g, float *out, const float *x, const float *sx, const float *mix) {
+    const int64_t E = g->m->desc.n_embd;
+    for (uint32_t t = 0; t < g->n_tokens; t++)
+        for (int64_t i = 0; i < E; i++)
+            out[t * E + i] = x[t * E + i] + sx[t * E + i] * (1.0f - mix[i]);
+}
+
+typedef void (*mix_fn)(const rz_graph *g, float *out, const float *x, const float *sx, const float *mix);
 
 /* b->xb = LayerNorm(b->x) with the slots' weight and bias. */
 static void norm(rz_graph *g, const rz_layer *L, int w, int b) {
@@ -169,21 +198,24 @@ static void rwkv6_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
     for (uint32_t t = 0; t < n; t++)
         rz_wkv6(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, k + t * E, v + t * E, w + t * E,
                 f32(L, FIRST), E / N, N);
-    wkv_norm(g, L, y);
+    wkv_norm(g, L, y, WKV_NORM_EPS);
     for (uint64_t i = 0; i < (uint64_t)n * E; i++)
         y[i] *= gate[i];
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
 }
 
-static void rwkv6_channel_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
+/* RWKV 5 and 6's channel mix, gated by a receptance (the slots of its
+ * lerp and matrix given). */
+static void channel_mix_gated(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s, mix_fn mix,
+                              int lerp_r, int receptance) {
     const int64_t E = g->m->desc.n_embd, F = g->m->desc.n_ff;
     const float *x = g->b->xb;
     float *sx = rz_rec_take(s, E), *xk = rz_rec_take(s, E), *xr = rz_rec_take(s, E), *k = rz_rec_take(s, F),
           *r = rz_rec_take(s, E);
     rz_rec_token_shift(g, sx, x, l, E);
-    lerp(g, xk, x, sx, f32(L, CM_LERP_K));
-    lerp(g, xr, x, sx, f32(L, CM_LERP_R));
-    rz_rec_matmul(g, &L->rec[CM_RECEPTANCE], xr, E, r, E);
+    mix(g, xk, x, sx, f32(L, CM_LERP_K));
+    mix(g, xr, x, sx, f32(L, lerp_r));
+    rz_rec_matmul(g, &L->rec[receptance], xr, E, r, E);
     rz_rec_matmul(g, &L->rec[CM_KEY], xk, E, k, F);
     for (uint64_t i = 0; i < (uint64_t)g->n_tokens * F; i++)
         k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
@@ -200,11 +232,50 @@ static void rwkv6_layer(rz_graph *g, const rz_layer *L, int32_t l) {
     rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * m->desc.n_embd);
     norm(g, L, FFN_NORM, FFN_NORM_B);
     s = rz_rec_scratch_begin(g);
-    rwkv6_channel_mix(g, L, l, &s);
+    channel_mix_gated(g, L, l, &s, lerp, CM_LERP_R, CM_RECEPTANCE);
     rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * m->desc.n_embd);
     if (m->rec.rescale_every > 0 && (l + 1) % m->rec.rescale_every == 0)
         for (uint64_t i = 0; i < (uint64_t)g->n_tokens * m->desc.n_embd; i++)
             g->b->x[i] *= 0.5f;
+}
+
+static void rwkv5_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
+    const rz_model *m = g->m;
+    const int64_t E = m->desc.n_embd, N = m->rec.head_size;
+    const uint32_t n = g->n_tokens;
+    const uint64_t nE = (uint64_t)n * E;
+    float *a = g->b->xb, *sx = rz_rec_take(s, E), *lerps = rz_rec_take(s, N_LERP5 * E),
+          *r = rz_rec_take(s, E), *k = rz_rec_take(s, E), *v = rz_rec_take(s, E), *gate = rz_rec_take(s, E),
+          *y = rz_rec_take(s, E);
+    rz_rec_token_shift(g, sx, a, l, 0);
+    for (int c = 0; c < N_LERP5; c++)
+        mix_current(g, lerps + c * nE, a, sx, f32(L, LERP_FUSED) + c * E);
+    rz_rec_matmul(g, &L->rec[KEY], lerps, E, k, E);
+    rz_rec_matmul(g, &L->rec[VALUE], lerps + nE, E, v, E);
+    rz_rec_matmul(g, &L->rec[RECEPTANCE], lerps + 2 * nE, E, r, E);
+    rz_rec_matmul(g, &L->rec[GATE5], lerps + 3 * nE, E, gate, E);
+    for (uint64_t i = 0; i < nE; i++)
+        gate[i] = gate[i] / (1.0f + expf(-gate[i]));
+    /* RWKV 6's recurrence with the same decay at every token */
+    for (uint32_t t = 0; t < n; t++)
+        rz_wkv6(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, k + t * E, v + t * E,
+                f32(L, DECAY5), f32(L, FIRST5), E / N, N);
+    wkv_norm(g, L, y, WKV5_NORM_EPS);
+    for (uint64_t i = 0; i < nE; i++)
+        y[i] *= gate[i];
+    rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
+}
+
+static void rwkv5_layer(rz_graph *g, const rz_layer *L, int32_t l) {
+    const int64_t E = g->m->desc.n_embd;
+    rz_rec_scratch s = rz_rec_scratch_begin(g);
+    norm(g, L, ATTN_NORM, ATTN_NORM_B);
+    rwkv5_time_mix(g, L, l, &s);
+    rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * E);
+    norm(g, L, FFN_NORM, FFN_NORM_B);
+    s = rz_rec_scratch_begin(g);
+    channel_mix_gated(g, L, l, &s, mix_current, CM_LERP_R5, CM_RECEPTANCE5);
+    rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * E);
 }
 
 /* y = w2 act(w1 x) (+ bias) for every token: RWKV 7's LoRAs; act NULL is
@@ -292,7 +363,7 @@ static void rwkv7_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
     for (uint32_t t = 0; t < n; t++)
         rz_wkv7(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, w + t * E, k + t * E, v + t * E,
                 wa + t * E, wb + t * E, E / N, N);
-    wkv_norm(g, L, y);
+    wkv_norm(g, L, y, WKV_NORM_EPS);
     for (uint32_t t = 0; t < n; t++) /* plus v times each head's bonus sum(r k r_k) */
         for (int64_t h = 0; h < E / N; h++) {
             const uint64_t o = t * E + h * N;
@@ -350,6 +421,11 @@ static rz_status rwkv_common(rz_model *m, const rz_gguf *g, int64_t scratch) {
 
 static bool rank_ok(int32_t rank) { return rank > 0 && rank <= 1 << 16; }
 
+static rz_status rwkv5_hparams(rz_model *m, const rz_gguf *g) {
+    /* the time mix's regions; the channel mix needs fewer */
+    return rwkv_common(m, g, (2 + N_LERP5 + 4) * (int64_t)m->desc.n_embd + m->desc.n_ff);
+}
+
 static rz_status rwkv6_hparams(rz_model *m, const rz_gguf *g) {
     const char *a = m->desc.arch;
     rz_rec_hparams *r = &m->rec;
@@ -379,6 +455,15 @@ static rz_status rwkv7_hparams(rz_model *m, const rz_gguf *g) {
     const int64_t E = m->desc.n_embd;
     return rwkv_common(m, g, (2 + N_LERP7 + 9) * E + rwkv7_max_rank(r) + m->desc.n_ff);
 }
+
+const rz_arch rz_arch_rwkv5 = {
+    .names = {"rwkv5"},
+    .inputs = RZ_I_EMBD_NORM | RZ_I_OUTPUT_LN,
+    .rec_tensors = rwkv5_tensors,
+    .n_rec_tensors = N_RWKV5,
+    .read_hparams = rwkv5_hparams,
+    .layer = rwkv5_layer,
+};
 
 const rz_arch rz_arch_rwkv6 = {
     .names = {"rwkv6"},
