@@ -125,7 +125,7 @@ rz_status rz_state_get(const rz_context *ctx, const int32_t *tokens, uint32_t n_
     const rz_model *m = ctx->model;
     const rz_kv_cache *c = &ctx->mem.kv;
     unsigned char *payload = (unsigned char *)buf + sizeof h, *p = payload;
-    p = put(p, tokens, (uint64_t)n_tokens * sizeof *tokens);
+    if (n_tokens) p = put(p, tokens, (uint64_t)n_tokens * sizeof *tokens);
     if (h.has_logits) p = put(p, rz_get_logits(ctx, -1), (uint64_t)m->desc.n_vocab * sizeof(float));
     if (m->recurrent) {
         for (int32_t l = 0; l < m->desc.n_layer; l++)
