@@ -33,19 +33,19 @@ typedef struct state_header {
  * each) and, layer by layer, the K rows then the V rows of positions
  * [first, n_past); or a recurrent model's n_layer states of state_floats. */
 
-/* 64-bit multiply-rotate hash over 8-byte words (the tail zero-padded):
+/* 64-bit multiply-xorshift hash over 8-byte words (the tail zero-padded):
  * cheap enough to run over gigabytes of cache rows. */
 static uint64_t checksum(const unsigned char *p, uint64_t n) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        h = ((h ^ w) * 0xff51afd7ed558ccdull);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
     uint64_t w = 0;
     memcpy(&w, p, n);
-    h = ((h ^ w) * 0xc4ceb9fe1a85ec53ull);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
 
