@@ -699,6 +699,32 @@ RZ_API rz_status rz_embed(rz_context *ctx, const int32_t *tokens, uint32_t n_tok
  * last token. NULL if they were not requested. */
 RZ_API const float *rz_get_logits(const rz_context *ctx, int32_t i);
 
+/* Sequence state: what a context holds (n_past, the KV rows a later token
+ * can attend to or the recurrent state, the last token's logits) and
+ * optionally the tokens it holds, which the context does not keep (tokens:
+ * NULL and n_tokens 0, or all n_past of them). A state goes on bit-exactly
+ * in a context of the same model (shape and weights, checked by a
+ * fingerprint), cache types and, for sliding-window models, one whose rings
+ * need no more positions than the saved one kept (the same n_ctx and
+ * n_batch); it is tied to this build's byte order. Setting or loading a state
+ * that does not fit, is truncated or corrupt fails with a message and leaves
+ * the context unchanged. */
+/* Bytes rz_state_get writes with n_tokens tokens. */
+RZ_API size_t rz_state_size(const rz_context *ctx, uint32_t n_tokens);
+/* The state into buf (at least rz_state_size bytes). */
+RZ_API rz_status rz_state_get(const rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, void *buf,
+                              size_t size);
+/* Replaces the context's state with the one in buf; its tokens go to
+ * tokens (NULL: not wanted; RZ_ERR_RANGE if more than cap) and their count
+ * to *n_tokens (if not NULL). */
+RZ_API rz_status rz_state_set(rz_context *ctx, const void *buf, size_t size, int32_t *tokens, uint32_t cap,
+                              uint32_t *n_tokens);
+/* rz_state_get / rz_state_set through a file. */
+RZ_API rz_status rz_state_save(const rz_context *ctx, const char *path, const int32_t *tokens,
+                               uint32_t n_tokens);
+RZ_API rz_status rz_state_load(rz_context *ctx, const char *path, int32_t *tokens, uint32_t cap,
+                               uint32_t *n_tokens);
+
 /* --------------------------------------------------------------- sampling */
 
 typedef struct rz_sampler_params {

@@ -11,25 +11,7 @@
 #include "base/mem.h"
 #include "base/threadpool.h"
 #include "kernels/ops.h"
-#include "model/graph.h"
-
-struct rz_context {
-    const rz_model *model;
-    rz_seq_memory mem;
-    rz_forward_buffers buffers;
-    rz_threadpool *pool;
-    int32_t n_threads;
-    uint32_t n_batch;
-    uint32_t n_past;
-    /* Logits of the last rz_decode: row_of[i] is token i's row, or -1. */
-    float *logits;
-    uint32_t logits_cap_rows;
-    int32_t *row_of;
-    uint32_t row_of_cap;
-    uint32_t n_last;
-    bool *chunk_wants; /* [n_batch] */
-    char placement[512];
-};
+#include "runtime/context.h"
 
 rz_context_params rz_context_default_params(void) {
     return (rz_context_params){
@@ -210,7 +192,7 @@ rz_status rz_context_shift(rz_context *ctx, uint32_t n_keep, uint32_t n_discard)
     return RZ_OK;
 }
 
-static rz_status reserve(rz_context *ctx, uint32_t n_tokens, uint32_t n_rows) {
+rz_status rz_context_reserve(rz_context *ctx, uint32_t n_tokens, uint32_t n_rows) {
     const size_t n_vocab = (size_t)ctx->model->desc.n_vocab;
     if (n_tokens > ctx->row_of_cap) {
         int32_t *row_of = realloc(ctx->row_of, n_tokens * sizeof *row_of);
@@ -246,7 +228,7 @@ rz_status rz_decode(rz_context *ctx, const int32_t *tokens, uint32_t n_tokens, c
                             tokens[i], m->desc.n_vocab);
         n_rows += want_logits ? want_logits[i] : i + 1 == n_tokens;
     }
-    RZ_TRY(reserve(ctx, n_tokens, n_rows));
+    RZ_TRY(rz_context_reserve(ctx, n_tokens, n_rows));
     const size_t n_vocab = (size_t)m->desc.n_vocab;
     uint32_t row = 0;
     for (uint32_t start = 0; start < n_tokens; start += ctx->n_batch) {
@@ -283,8 +265,10 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
     rz_status s = RZ_OK;
     for (size_t i = 0; i < n_ctxs && s == RZ_OK; i++) {
         rz_context *c = ctxs[i];
-        if (c->model != m || c->mem.kv.type_k != runner->mem.kv.type_k ||
-            c->mem.kv.type_v != runner->mem.kv.type_v || c->mem.kv.n_ctx > runner->buffers.max_ctx)
+        /* Recurrent states are float32 whatever the cache types say. */
+        const bool other_types = !m->recurrent && (c->mem.kv.type_k != runner->mem.kv.type_k ||
+                                                   c->mem.kv.type_v != runner->mem.kv.type_v);
+        if (c->model != m || other_types || c->mem.kv.n_ctx > runner->buffers.max_ctx)
             s = rz_error(RZ_ERR_INVALID_ARG,
                          "decode batch: context %zu differs in model, cache type or exceeds "
                          "the first context's size",
@@ -299,7 +283,7 @@ rz_status rz_decode_batch(rz_context *const *ctxs, const int32_t *const *tokens,
             if (tokens[i][k] < 0 || tokens[i][k] >= m->desc.n_vocab)
                 s = rz_error(RZ_ERR_INVALID_ARG, "decode batch: token %d is outside the vocabulary",
                              tokens[i][k]);
-        if (s == RZ_OK) s = reserve(c, n_tokens[i], 1);
+        if (s == RZ_OK) s = rz_context_reserve(c, n_tokens[i], 1);
         seqs[i] = (rz_sequence_batch){
             .mem = &c->mem, .tokens = tokens[i], .n_tokens = n_tokens[i], .pos0 = c->n_past};
         total += n_tokens[i];

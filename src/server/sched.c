@@ -32,10 +32,18 @@ typedef struct slot {
     rz_detokenizer detok;
     rz_context *draft;   /* draft model context (speculation with a draft) */
     rz_speculator *spec; /* NULL: no speculation */
+    /* Recurrent models: a state cannot be taken back, so the slot keeps it
+     * as it was after its last prompt (rz_state_get), for a later prompt
+     * that extends that one but not the reply after it. */
+    void *snap;
+    size_t snap_size;
+    int32_t *snap_tokens; /* that prompt */
+    uint32_t n_snap;
 } slot;
 
 struct srv_sched {
     const rz_model *model;
+    bool recurrent;
     slot *slots;
     int n_slots, queue_size;
     uint32_t n_batch, n_ctx;
@@ -200,14 +208,38 @@ static uint32_t common_prefix(const int32_t *a, uint32_t na, const int32_t *b, s
     return i;
 }
 
+/* Prompt tokens the slot already holds. A KV cache keeps its longest common
+ * prefix, but evaluates at least the last prompt token: its logits start the
+ * generation. A recurrent state is kept whole when the prompt extends it;
+ * else the snapshot (*from_snap), with its logits, when the prompt is or
+ * extends the snapshot's; else nothing. */
+static uint32_t reusable(const srv_sched *s, const slot *sl, const srv_job *job, bool *from_snap) {
+    const uint32_t keep = common_prefix(sl->cached, sl->n_cached, job->prompt, job->n_prompt);
+    *from_snap = false;
+    if (!s->recurrent) return keep < job->n_prompt ? keep : (uint32_t)job->n_prompt - 1;
+    if (keep == sl->n_cached && keep < job->n_prompt) return keep;
+    if (sl->n_snap > 0 &&
+        common_prefix(sl->snap_tokens, sl->n_snap, job->prompt, job->n_prompt) == sl->n_snap) {
+        *from_snap = true;
+        return sl->n_snap;
+    }
+    return 0;
+}
+
+static void prompt_done(srv_sched *s, slot *sl);
+
 static bool slot_start(srv_sched *s, slot *sl, srv_job *job, int index) {
-    /* Keep the longest cached prefix, but evaluate at least the last prompt
-     * token: its logits start the generation. */
-    uint32_t keep = common_prefix(sl->cached, sl->n_cached, job->prompt, job->n_prompt);
-    if (keep >= job->n_prompt) keep = (uint32_t)job->n_prompt - 1;
+    bool from_snap;
+    const uint32_t keep = reusable(s, sl, job, &from_snap);
     rz_sampler_params sp = job->sampling;
     sp.seed += (uint64_t)index;
-    if (rz_context_truncate(sl->ctx, keep) != RZ_OK ||
+    const rz_status kept = from_snap ? rz_state_set(sl->ctx, sl->snap, sl->snap_size, NULL, 0, NULL)
+                                     : rz_context_truncate(sl->ctx, keep);
+    if (kept == RZ_OK) {
+        if (from_snap) memcpy(sl->cached, sl->snap_tokens, keep * sizeof *sl->cached);
+        sl->n_cached = keep;
+    }
+    if (kept != RZ_OK ||
         rz_sampler_create(&sp, rz_model_describe(s->model)->n_vocab, &sl->sampler) != RZ_OK ||
         rz_stop_filter_create((const char *const *)job->stop, job->n_stop, &sl->stops) != RZ_OK) {
         rz_sampler_free(sl->sampler);
@@ -216,7 +248,6 @@ static bool slot_start(srv_sched *s, slot *sl, srv_job *job, int index) {
         srv_job_release(job);
         return false;
     }
-    sl->n_cached = keep;
     for (size_t i = 0; i < job->n_prompt; i++)
         rz_sampler_accept(sl->sampler, job->prompt[i]);
     rz_detokenizer_init(&sl->detok, s->model);
@@ -229,6 +260,7 @@ static bool slot_start(srv_sched *s, slot *sl, srv_job *job, int index) {
     sl->t_start = rz_time_seconds();
     sl->t_first = 0;
     s->n_active++;
+    if (keep == job->n_prompt) prompt_done(s, sl); /* the snapshot's logits are the prompt's */
     return true;
 }
 
@@ -239,7 +271,8 @@ static slot *pick_slot(srv_sched *s, const srv_job *job) {
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->job) continue;
-        const uint32_t len = common_prefix(sl->cached, sl->n_cached, job->prompt, job->n_prompt);
+        bool from_snap;
+        const uint32_t len = reusable(s, sl, job, &from_snap);
         if (!best || len > best_len) {
             best = sl;
             best_len = len;
@@ -354,6 +387,7 @@ static void slot_speculate(srv_sched *s, slot *sl) {
 }
 
 static void decode_shared(srv_sched *s, int n);
+static void snapshot(slot *sl);
 
 /* One forward pass over every busy slot. Called without the lock: only this
  * thread touches slot state besides job assignment, which holds the lock. */
@@ -409,20 +443,43 @@ static void decode_shared(srv_sched *s, int n) {
         if (sl->n_prefilled < sl->job->n_prompt) {
             sl->n_prefilled += s->n_toks[k];
             if (sl->n_prefilled < sl->job->n_prompt) continue;
-            /* The speculator's record is the cache: the prompt (its reused
-             * prefix included). */
-            if (sl->spec) {
-                rz_speculator_reset(sl->spec);
-                if (rz_speculator_push(sl->spec, sl->job->prompt, sl->job->n_prompt) != RZ_OK) {
-                    emit_error(sl->job, sl->index, rz_last_error());
-                    slot_release(s, sl);
-                    continue;
-                }
-            }
+            if (s->recurrent) snapshot(sl);
+            prompt_done(s, sl);
+        } else {
+            slot_sample(s, sl);
         }
-        slot_sample(s, sl);
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+/* The recurrent state after the prompt, in place of the last snapshot. */
+static void snapshot(slot *sl) {
+    const size_t size = rz_state_size(sl->ctx, 0);
+    sl->n_snap = 0;
+    if (size > sl->snap_size) {
+        void *snap = realloc(sl->snap, size);
+        if (!snap) return; /* no snapshot: a later prompt starts over */
+        sl->snap = snap;
+    }
+    sl->snap_size = size;
+    if (rz_state_get(sl->ctx, NULL, 0, sl->snap, size) != RZ_OK) return;
+    memcpy(sl->snap_tokens, sl->job->prompt, sl->job->n_prompt * sizeof *sl->snap_tokens);
+    sl->n_snap = (uint32_t)sl->job->n_prompt;
+}
+
+/* The whole prompt is in the slot's context: the first token. */
+static void prompt_done(srv_sched *s, slot *sl) {
+    /* The speculator's record is the cache: the prompt (its reused prefix
+     * included). */
+    if (sl->spec) {
+        rz_speculator_reset(sl->spec);
+        if (rz_speculator_push(sl->spec, sl->job->prompt, sl->job->n_prompt) != RZ_OK) {
+            emit_error(sl->job, sl->index, rz_last_error());
+            slot_release(s, sl);
+            return;
+        }
+    }
+    slot_sample(s, sl);
 }
 
 static void *sched_main(void *arg) {
@@ -477,6 +534,7 @@ rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, i
     srv_sched *s = calloc(1, sizeof *s);
     if (!s) return rz_error(RZ_ERR_NOMEM, "out of memory");
     s->model = model;
+    s->recurrent = rz_model_describe(model)->recurrent;
     s->n_slots = n_slots;
     s->queue_size = queue_size;
     pthread_mutex_init(&s->lock, NULL);
@@ -493,6 +551,9 @@ rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, i
             slot *sl = &s->slots[i];
             st = rz_context_create(model, cp, &sl->ctx);
             if (st == RZ_OK && !(sl->cached = calloc(rz_context_n_ctx(sl->ctx), sizeof(int32_t))))
+                st = rz_error(RZ_ERR_NOMEM, "out of memory");
+            if (st == RZ_OK && s->recurrent &&
+                !(sl->snap_tokens = calloc(rz_context_n_ctx(sl->ctx), sizeof(int32_t))))
                 st = rz_error(RZ_ERR_NOMEM, "out of memory");
             if (st == RZ_OK && (spec_cfg->draft_model || spec_cfg->lookup)) {
                 rz_speculative_params sp = rz_speculative_default_params();
@@ -522,6 +583,8 @@ rz_status srv_sched_create(const rz_model *model, const rz_context_params *cp, i
             rz_context_free(s->slots[i].draft);
             rz_context_free(s->slots[i].ctx);
             free(s->slots[i].cached);
+            free(s->slots[i].snap);
+            free(s->slots[i].snap_tokens);
         }
         free(s->spec_out);
         free(s->slots);
@@ -557,6 +620,8 @@ void srv_sched_free(srv_sched *s) {
         rz_context_free(s->slots[i].draft);
         rz_context_free(s->slots[i].ctx);
         free(s->slots[i].cached);
+        free(s->slots[i].snap);
+        free(s->slots[i].snap_tokens);
     }
     free(s->spec_out);
     pthread_mutex_destroy(&s->lock);

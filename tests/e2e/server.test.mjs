@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Agent } from 'node:https';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { parseMetrics, prepareModel, rzBinary, startServer } from './harness.mjs';
+import { parseMetrics, prepareModel, rzBinary, sharedPath, startServer } from './harness.mjs';
 
 const KEY = 'sk-test-key';
 let prepared;
@@ -422,4 +422,74 @@ describe('operations', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+// Recurrent models (RWKV 7, Mamba 2): their state cannot be taken back, so a
+// slot reuses it only when a prompt extends all it holds, or restores the
+// state it saved after its last prompt; either way a reply is what a fresh
+// server gives, and slots decode together in one batch.
+describe('recurrent models', () => {
+  for (const arch of ['rwkv7', 'mamba2']) {
+    test(arch, async (t) => {
+      const model = sharedPath(`testdata/arch/${arch}.gguf`);
+      if (!existsSync(model)) {
+        t.skip(`${model} not found`);
+        return;
+      }
+      const serve = () => startServer(model, ['-np', '2', '-c', '256', '--alias', 'rec']);
+      const clientOf = (s) => new OpenAI({ apiKey: 'unused', baseURL: s.url + '/v1', maxRetries: 0, timeout: 30000 });
+      const complete = async (c, prompt, stream = false, max_tokens = 10) => {
+        const req = { model: 'rec', prompt, max_tokens, temperature: 0 };
+        if (!stream) return (await c.completions.create(req)).choices[0].text;
+        let text = '';
+        for await (const chunk of await c.completions.create({ ...req, stream: true }))
+          for (const ch of chunk.choices) text += ch.text;
+        return text;
+      };
+      const chat = async (c, content, stream = false) => {
+        const req = { model: 'rec', messages: [{ role: 'user', content }], max_tokens: 10, temperature: 0 };
+        if (!stream) return (await c.chat.completions.create(req)).choices[0].message.content;
+        let text = '';
+        for await (const chunk of await c.chat.completions.create({ ...req, stream: true }))
+          for (const ch of chunk.choices) text += ch.delta.content ?? '';
+        return text;
+      };
+      const base = 'Once upon a time';
+      const prompts = [base, `${base} there was`, base, `${base} there was a`, 'The dog'];
+      const expected = [];
+      // Each prompt on a fresh server: nothing to reuse. The last one goes on
+      // after the first one's reply text.
+      for (let i = 0, n = prompts.length; i <= n; i++) {
+        if (i === n) prompts.push(`${base}${expected[0]} then`);
+        const p = prompts[i];
+        const s = await serve();
+        try {
+          expected.push(await complete(clientOf(s), p));
+        } finally {
+          assert.equal((await s.stop()).code, 0);
+        }
+      }
+      const s = await serve();
+      try {
+        const c = clientOf(s);
+        // One after another: whole-history reuse, snapshots, starting over.
+        for (const i of [0, 5, 1, 2, 3, 4]) {
+          assert.equal(await complete(c, prompts[i]), expected[i], `prompt ${i}`);
+          assert.equal(await complete(c, prompts[i], true), expected[i], `prompt ${i}, streamed`);
+        }
+        // One token is sampled but not decoded: the slot holds just the
+        // prompt, which the next one extends.
+        await complete(c, prompts[1], false, 1);
+        assert.equal(await complete(c, prompts[3]), expected[3]);
+        // Two at once share the batch.
+        const both = await Promise.all([complete(c, prompts[1]), complete(c, prompts[4], true)]);
+        assert.deepEqual(both, [expected[1], expected[4]]);
+        const whole = await chat(c, 'Hello there');
+        assert.equal(await chat(c, 'Hello there', true), whole);
+        assert.equal(await chat(c, 'Hello there'), whole);
+      } finally {
+        assert.equal((await s.stop()).code, 0);
+      }
+    });
+  }
 });

@@ -73,6 +73,52 @@ static void test_interactive_keeps_cache(void **state) {
     free(out);
 }
 
+/* The text of a greedy run that saves its state after n tokens, then of
+ * one that loads it and goes on for n more: together, an uninterrupted
+ * greedy run of 2n tokens. `model_args` picks the model. */
+static void state_continues(const char *model_args) {
+    char args[10000], *first, *second, *whole;
+    const char *path = rz_test_temp_path("run.state");
+    snprintf(args, sizeof args, "run %s -p 'Once upon a time' -n 12 --temp 0 --save-state %s 2>/dev/null",
+             model_args, path);
+    assert_int_equal(rz(args, &first), 0);
+    snprintf(args, sizeof args, "run %s -n 12 --temp 0 --load-state %s 2>/dev/null", model_args, path);
+    assert_int_equal(rz(args, &second), 0);
+    snprintf(args, sizeof args, "run %s -p 'Once upon a time' -n 24 --temp 0 2>/dev/null", model_args);
+    assert_int_equal(rz(args, &whole), 0);
+    /* Each output ends in a newline after the generated text. */
+    const size_t n1 = strlen(first) - 1, n2 = strlen(second) - 1;
+    assert_int_equal(strlen(whole), n1 + n2 + 1);
+    assert_memory_equal(whole, first, n1);
+    assert_memory_equal(whole + n1, second, n2);
+    free(first);
+    free(second);
+    free(whole);
+}
+
+static void test_state_continues(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("models/stories260K.bin");
+    char args[10000];
+    snprintf(args, sizeof args, "-m %s -z %s", model, tokenizer);
+    state_continues(args);
+}
+
+static void test_state_continues_recurrent(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("testdata/arch/rwkv7.gguf");
+    char args[16000];
+    snprintf(args, sizeof args, "-m %s", rz_test_shared_path("testdata/arch/rwkv7.gguf"));
+    state_continues(args);
+    /* Another model's state is refused with the reason. */
+    char *out;
+    snprintf(args, sizeof args, "run -m %s -z %s -p x -n 1 --load-state %s 2>&1", model, tokenizer,
+             rz_test_temp_path("run.state"));
+    assert_int_equal(rz(args, &out), 1);
+    assert_non_null(strstr(out, "cannot load the state: state: saved from a rwkv7 model"));
+    free(out);
+}
+
 static void test_usage_errors(void **state) {
     (void)state;
     char *out;
@@ -84,6 +130,9 @@ static void test_usage_errors(void **state) {
     assert_null(strchr(strchr(out, '\n') + 1, '\n')); /* one line */
     free(out);
     assert_int_equal(rz("run -m x --temp hot 2>&1", &out), 2);
+    free(out);
+    assert_int_equal(rz("run -m x -i --save-state f 2>&1", &out), 2);
+    assert_non_null(strstr(out, "do not go with -i"));
     free(out);
     assert_int_equal(rz("eval -m x 2>&1", &out), 2);
     free(out);
@@ -114,9 +163,10 @@ static void test_eval_writes_rows(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ids_and_text_agree),      cmocka_unit_test(test_stop_string_and_stats),
-        cmocka_unit_test(test_interactive_keeps_cache), cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_eval_writes_rows),
+        cmocka_unit_test(test_ids_and_text_agree),        cmocka_unit_test(test_stop_string_and_stats),
+        cmocka_unit_test(test_interactive_keeps_cache),   cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_eval_writes_rows),          cmocka_unit_test(test_state_continues),
+        cmocka_unit_test(test_state_continues_recurrent),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -10,10 +10,26 @@ enum { MAX_STOP_STRINGS = 16 };
 typedef struct run_output {
     bool ids;
     bool first;
+    /* Every token the context has seen, for --save-state; `lost` once they
+     * no longer fit, i.e. a context shift dropped some. */
+    int32_t *history;
+    size_t n_history, cap;
+    bool lost;
 } run_output;
+
+static void remember(run_output *out, const int32_t *tokens, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (out->n_history == out->cap) {
+            out->lost = true;
+            return;
+        }
+        out->history[out->n_history++] = tokens[i];
+    }
+}
 
 static bool print_token(void *user, int32_t token, const char *text, size_t len) {
     run_output *out = user;
+    if (token >= 0) remember(out, &token, 1);
     if (out->ids) {
         if (token >= 0) printf(out->first ? "%d" : " %d", token);
         out->first = false;
@@ -79,6 +95,55 @@ static int interactive(rz_model *model, rz_context *ctx, rz_sampler *sampler, co
     return 0;
 }
 
+/* The prompt (appended to a loaded state, if any) and its continuation. */
+static int generate(rz_model *model, rz_context *ctx, rz_sampler *sampler, rz_speculator *spec,
+                    const rz_generate_params *gp, const char *prompt, bool ids, const char *load_state,
+                    const char *save_state) {
+    const uint32_t n_ctx = rz_context_n_ctx(ctx);
+    /* One more than the context: the token a stop string ends on is never decoded. */
+    run_output out = {.ids = ids, .first = true, .cap = (size_t)n_ctx + 1};
+    if (!(out.history = malloc(out.cap * sizeof *out.history))) return rz_cli_fail("run", "out of memory");
+    int rc = 0;
+    uint32_t n_loaded = 0;
+    if (load_state) {
+        if (rz_state_load(ctx, load_state, out.history, n_ctx, &n_loaded) != RZ_OK) {
+            free(out.history);
+            return rz_cli_fail("run", "cannot load the state");
+        }
+        out.n_history = n_loaded;
+        /* Penalties and speculation see the earlier tokens as an uninterrupted run's would. */
+        for (uint32_t i = 0; i < n_loaded; i++)
+            rz_sampler_accept(sampler, out.history[i]);
+        if (spec && rz_speculator_push(spec, out.history, n_loaded) != RZ_OK)
+            rc = rz_cli_fail("run", "cannot set up speculation");
+    }
+    int32_t *tokens = NULL;
+    size_t n_tokens = 0;
+    if (rc == 0) rc = tokenize_text("run", model, prompt, !load_state, &tokens, &n_tokens);
+    if (rc == 0) {
+        remember(&out, tokens, n_tokens);
+        if (!ids) {
+            fputs(prompt, stdout);
+            fflush(stdout);
+        }
+        rz_generate_result r;
+        if (rz_generate(ctx, sampler, tokens, n_tokens, gp, print_token, &out, &r) != RZ_OK) {
+            rc = rz_cli_fail("run", "generation failed");
+        } else {
+            printf("\n");
+            report(&r);
+            if (spec) report_speculation(spec);
+        }
+    }
+    /* The history's first n_past tokens are the context's unless a shift dropped some. */
+    const uint32_t n_keep = out.lost ? 0 : rz_context_n_past(ctx);
+    if (rc == 0 && save_state && rz_state_save(ctx, save_state, out.history, n_keep) != RZ_OK)
+        rc = rz_cli_fail("run", "cannot save the state");
+    free(tokens);
+    free(out.history);
+    return rc;
+}
+
 static const char usage[] =
     "usage: rz run -m MODEL [-z TOKENIZER] [-p PROMPT | -f FILE] [-n N] [options]\n"
     "  -p, --prompt TEXT         prompt (default: empty, i.e. generate from BOS)\n"
@@ -93,7 +158,11 @@ static const char usage[] =
     "  --draft-model PATH        speculative decoding with this draft model (same vocabulary)\n"
     "  --draft-max N             tokens proposed per target pass (default 8)\n"
     "  --lookup                  speculative decoding by prompt lookup (n-gram match in the context)\n"
-    "  --lookup-ngram N          longest n-gram matched by --lookup (default 3)\n";
+    "  --lookup-ngram N          longest n-gram matched by --lookup (default 3)\n"
+    "  --save-state FILE         after generating, save the context (cache or recurrent state, last\n"
+    "                            logits, tokens) to FILE\n"
+    "  --load-state FILE         start from a state saved by --save-state with the same model and\n"
+    "                            context options; the prompt is appended to it (no BOS)\n";
 
 int rz_cmd_run(int argc, char **argv) {
     rz_cli_model_opts o;
@@ -104,7 +173,7 @@ int rz_cmd_run(int argc, char **argv) {
     long n_predict = 128;
     bool ids = false, is_interactive = false, ignore_eos = false, ctx_shift = false, lookup = false;
     long n_keep = 0, draft_max = 8, lookup_ngram = 3;
-    const char *draft_path = NULL;
+    const char *draft_path = NULL, *save_state = NULL, *load_state = NULL;
     for (int i = 1; i < argc; i++) {
         int r = rz_cli_parse_model_opt("run", &o, argc, argv, &i);
         if (r < 0) return 2;
@@ -137,6 +206,10 @@ int rz_cmd_run(int argc, char **argv) {
             ctx_shift = true;
         } else if (!strcmp(a, "--lookup")) {
             lookup = true;
+        } else if (!strcmp(a, "--save-state") && has_value) {
+            save_state = argv[++i];
+        } else if (!strcmp(a, "--load-state") && has_value) {
+            load_state = argv[++i];
         } else if (!strcmp(a, "--draft-model") && has_value) {
             draft_path = argv[++i];
         } else if ((!strcmp(a, "--keep") || !strcmp(a, "--draft-max") || !strcmp(a, "--lookup-ngram")) &&
@@ -151,6 +224,8 @@ int rz_cmd_run(int argc, char **argv) {
             return rz_cli_usage_error("run", "unknown or incomplete option '%s' (see rz run --help)", a);
         }
     }
+    if (is_interactive && (save_state || load_state))
+        return rz_cli_usage_error("run", "--save-state and --load-state do not go with -i");
     char *file_prompt = NULL;
     if (prompt_file) {
         file_prompt = rz_cli_read_file(prompt_file, NULL);
@@ -165,8 +240,6 @@ int rz_cmd_run(int argc, char **argv) {
         return rc;
     }
     rz_sampler *sampler = NULL;
-    int32_t *tokens = NULL;
-    size_t n_tokens = 0;
     rz_generate_params gp = {.n_predict = (int32_t)n_predict,
                              .stop_strings = stops,
                              .n_stop_strings = n_stops,
@@ -198,25 +271,12 @@ int rz_cmd_run(int argc, char **argv) {
         rc = rz_cli_fail("run", "cannot create sampler");
     } else if (is_interactive) {
         rc = interactive(model, ctx, sampler, &gp);
-    } else if ((rc = tokenize_text("run", model, prompt, true, &tokens, &n_tokens)) == 0) {
-        run_output out = {.ids = ids, .first = true};
-        if (!ids) {
-            fputs(prompt, stdout);
-            fflush(stdout);
-        }
-        rz_generate_result r;
-        if (rz_generate(ctx, sampler, tokens, n_tokens, &gp, print_token, &out, &r) != RZ_OK) {
-            rc = rz_cli_fail("run", "generation failed");
-        } else {
-            printf("\n");
-            report(&r);
-            if (spec) report_speculation(spec);
-        }
+    } else {
+        rc = generate(model, ctx, sampler, spec, &gp, prompt, ids, load_state, save_state);
     }
     rz_speculator_free(spec);
     rz_context_free(draft_ctx);
     rz_model_free(draft_model);
-    free(tokens);
     free(file_prompt);
     rz_sampler_free(sampler);
     rz_context_free(ctx);
