@@ -2,7 +2,8 @@
 """Writes an F32/F16 GGUF of a supported architecture as the Hugging Face
 directory it would have been converted from: config.json and
 model.safetensors with HF's tensor names and layouts (Q/K rows in HF's RoPE
-order for llama, experts unstacked, Gemma norms stored as w - 1). The inverse
+order for llama, experts unstacked, Gemma norms stored as w - 1; RWKV's
+mixes unstacked and LoRAs and rescaling undone, Mamba's A as A_log). The inverse
 of what `rz convert` / rz_hf_open do, so tests can round-trip the models of
 ../shared/testdata/arch. With tests/tools/gguf_vocab_to_hf.py beside it, the
 vocabulary goes along as tokenizer.json."""
