@@ -27,6 +27,18 @@ typedef enum transform {
     AS_STORED,
     PERMUTE_Q, /* HF's RoPE halves -> llama.cpp's interleaved pairs, per query head */
     PERMUTE_K, /* the same per key head */
+    /* Recurrent models' tensors, their unit dimensions dropped first (HF
+     * keeps [1, 1, n] vectors and [d, 1, k] conv weights): */
+    VECTOR,        /* not multiplied with activations: f32 as the loader wants */
+    FLAT,          /* the same as one row (RWKV 7's r_k, [heads, head_size]) */
+    TRANSPOSE,     /* the last two dimensions swapped (RWKV 6's LoRAs, stored x @ W) */
+    NEG_EXP,       /* Mamba's A = -exp(A_log) */
+    HEADS,         /* Mamba 2's per-head D as [1, heads] */
+    HEADS_NEG_EXP, /* and its A */
+    GROUPS,        /* Mamba 2's norm as [d_inner / groups, groups] */
+    RESCALE,       /* RWKV 6 outputs halved every rescale_every layers, as llama.cpp expects */
+    LERP,          /* first of the token-shift mixes stacked into lerp_fused */
+    MERGED,        /* another of them: stacked with the first */
 } transform;
 
 /* A stored name (after the layer prefix and before ".weight"/".bias") and
@@ -120,6 +132,7 @@ static const name_rule gpt_oss_layers[] = {
  * buffers recomputed from config.json, heads the GGUF model lacks. */
 static const char *const decoder_skipped[] = {"rotary_emb.inv_freq", NULL};
 static const char *const bert_skipped[] = {"embeddings.position_ids", "pooler.", NULL};
+static const char *const no_skipped[] = {NULL};
 /* weight_scale goes with its packed weight */
 static const char *const bitnet_skipped[] = {"rotary_emb.inv_freq", ".weight_scale", NULL};
 
@@ -128,6 +141,110 @@ static const name_rule bitnet_layers[] = {
     {"self_attn.attn_sub_norm", "attn_sub_norm", AS_STORED},
     {"mlp.ffn_sub_norm", "ffn_sub_norm", AS_STORED},
 };
+
+/* RWKV 6 (RWKV/v6-Finch-*-HF), "rwkv.blocks.N.<hf>". Names without
+ * .weight/.bias are parameters, their GGUF names given whole. */
+static const name_rule rwkv6_layers[] = {
+    {"ln1", "attn_norm", VECTOR},
+    {"ln2", "attn_norm_2", VECTOR},
+    {"attention.time_maa_x", "time_mix_lerp_x.weight", VECTOR},
+    {"attention.time_maa_w", "time_mix_lerp_fused.weight", LERP},
+    {"attention.time_maa_k", NULL, MERGED},
+    {"attention.time_maa_v", NULL, MERGED},
+    {"attention.time_maa_r", NULL, MERGED},
+    {"attention.time_maa_g", NULL, MERGED},
+    {"attention.time_maa_w1", "time_mix_w1.weight", TRANSPOSE},
+    {"attention.time_maa_w2", "time_mix_w2.weight", TRANSPOSE},
+    {"attention.time_decay", "time_mix_decay.weight", VECTOR},
+    {"attention.time_decay_w1", "time_mix_decay_w1.weight", TRANSPOSE},
+    {"attention.time_decay_w2", "time_mix_decay_w2.weight", TRANSPOSE},
+    {"attention.time_faaaa", "time_mix_first.weight", VECTOR},
+    {"attention.key", "time_mix_key", AS_STORED},
+    {"attention.value", "time_mix_value", AS_STORED},
+    {"attention.receptance", "time_mix_receptance", AS_STORED},
+    {"attention.gate", "time_mix_gate", AS_STORED},
+    {"attention.output", "time_mix_output", RESCALE},
+    {"attention.ln_x", "time_mix_ln", VECTOR},
+    {"feed_forward.time_maa_k", "channel_mix_lerp_k.weight", VECTOR},
+    {"feed_forward.time_maa_r", "channel_mix_lerp_r.weight", VECTOR},
+    {"feed_forward.key", "channel_mix_key", AS_STORED},
+    {"feed_forward.receptance", "channel_mix_receptance", AS_STORED},
+    {"feed_forward.value", "channel_mix_value", RESCALE},
+};
+
+/* Whole names, looked up before the layers (layer 0 holds the embedding norm). */
+static const name_rule rwkv6_globals[] = {
+    {"rwkv.embeddings", "token_embd", AS_STORED},
+    {"rwkv.blocks.0.pre_ln", "token_embd_norm", VECTOR},
+    {"rwkv.ln_out", "output_norm", VECTOR},
+    {"head", "output", AS_STORED},
+};
+
+/* RWKV 7 as fla-hub stores it: LoRAs as nn.Sequential(Linear, act, Linear),
+ * the second Linear's bias being the base (w0, a0, v0). */
+static const name_rule rwkv7_layers[] = {
+    {"attn_norm", "attn_norm", VECTOR},
+    {"ffn_norm", "attn_norm_2", VECTOR},
+    {"attn.x_r", "time_mix_lerp_fused.weight", LERP},
+    {"attn.x_w", NULL, MERGED},
+    {"attn.x_k", NULL, MERGED},
+    {"attn.x_v", NULL, MERGED},
+    {"attn.x_a", NULL, MERGED},
+    {"attn.x_g", NULL, MERGED},
+    {"attn.k_k", "time_mix_k_k.weight", VECTOR},
+    {"attn.k_a", "time_mix_k_a.weight", VECTOR},
+    {"attn.r_k", "time_mix_r_k.weight", FLAT},
+    {"attn.w_lora.lora.2.bias", "time_mix_w0.weight", VECTOR},
+    {"attn.a_lora.lora.2.bias", "time_mix_a0.weight", VECTOR},
+    {"attn.v_lora.lora.2.bias", "time_mix_v0.weight", VECTOR},
+    {"attn.w_lora.lora.0", "time_mix_w1", AS_STORED},
+    {"attn.w_lora.lora.2", "time_mix_w2", AS_STORED},
+    {"attn.a_lora.lora.0", "time_mix_a1", AS_STORED},
+    {"attn.a_lora.lora.2", "time_mix_a2", AS_STORED},
+    {"attn.v_lora.lora.0", "time_mix_v1", AS_STORED},
+    {"attn.v_lora.lora.2", "time_mix_v2", AS_STORED},
+    {"attn.g_lora.lora.0", "time_mix_g1", AS_STORED},
+    {"attn.g_lora.lora.2", "time_mix_g2", AS_STORED},
+    {"attn.r_proj", "time_mix_receptance", AS_STORED},
+    {"attn.k_proj", "time_mix_key", AS_STORED},
+    {"attn.v_proj", "time_mix_value", AS_STORED},
+    {"attn.o_proj", "time_mix_output", AS_STORED},
+    {"attn.g_norm", "time_mix_ln", VECTOR},
+    {"ffn.x_k", "channel_mix_lerp_k.weight", VECTOR},
+    {"ffn.key", "channel_mix_key", AS_STORED},
+    {"ffn.value", "channel_mix_value", AS_STORED},
+};
+
+static const name_rule rwkv7_globals[] = {
+    {"model.embeddings", "token_embd", AS_STORED},
+    {"model.layers.0.pre_norm", "token_embd_norm", VECTOR},
+    {"model.norm", "output_norm", VECTOR},
+    {"lm_head", "output", AS_STORED},
+};
+
+/* Mamba (state-spaces/mamba-*-hf) and Mamba 2, "backbone.layers.N.<hf>". */
+static const name_rule mamba_layers[] = {
+    {"norm", "attn_norm", VECTOR},          {"mixer.in_proj", "ssm_in", AS_STORED},
+    {"mixer.conv1d", "ssm_conv1d", VECTOR}, {"mixer.x_proj", "ssm_x", AS_STORED},
+    {"mixer.dt_proj", "ssm_dt", AS_STORED}, {"mixer.A_log", "ssm_a", NEG_EXP},
+    {"mixer.D", "ssm_d", VECTOR},           {"mixer.out_proj", "ssm_out", AS_STORED},
+};
+
+static const name_rule mamba2_layers[] = {
+    {"norm", "attn_norm", VECTOR},           {"mixer.in_proj", "ssm_in", AS_STORED},
+    {"mixer.conv1d", "ssm_conv1d", VECTOR},  {"mixer.dt_bias", "ssm_dt.bias", VECTOR},
+    {"mixer.A_log", "ssm_a", HEADS_NEG_EXP}, {"mixer.D", "ssm_d", HEADS},
+    {"mixer.norm", "ssm_norm", GROUPS},      {"mixer.out_proj", "ssm_out", AS_STORED},
+};
+
+static const name_rule mamba_globals[] = {
+    {"backbone.embeddings", "token_embd", AS_STORED},
+    {"backbone.embedding", "token_embd", AS_STORED},
+    {"backbone.norm_f", "output_norm", VECTOR},
+    {"lm_head", "output", AS_STORED},
+};
+
+typedef enum rec_kind { NOT_RECURRENT, RWKV6, RWKV7, MAMBA, MAMBA2 } rec_kind;
 
 typedef struct hf_arch {
     const char *hf;           /* config.json "architectures"[0] */
@@ -143,6 +260,9 @@ typedef struct hf_arch {
     bool encoder;               /* BERT: LayerNorm epsilon, token types, pooling */
     bool bitnet;                /* linear weights ternary, packed 4 per byte with a weight_scale */
     bool gpt_oss;               /* sinks; experts stored whole, gate and up interleaved, maybe MXFP4 */
+    rec_kind rec;               /* attention-free: its own hyperparameters and tensor transforms */
+    const char *lerp;           /* the stacked token-shift mixes: name stem, then their order */
+    const char *lerp_order;
 } hf_arch;
 
 #define DECODER(...)                                                                                         \
@@ -179,6 +299,40 @@ static const hf_arch archs[] = {
      .globals = TABLE(decoder_globals),
      .skipped = bitnet_skipped,
      .bitnet = true},
+    {.hf = "Rwkv6ForCausalLM",
+     .gguf = "rwkv6",
+     .layer_prefix = "rwkv.blocks.",
+     .layers = {TABLE(rwkv6_layers)},
+     .globals = TABLE(rwkv6_globals),
+     .skipped = no_skipped,
+     .rec = RWKV6,
+     .lerp = "attention.time_maa_",
+     .lerp_order = "wkvrg"},
+    {.hf = "RWKV7ForCausalLM",
+     .gguf = "rwkv7",
+     .layer_prefix = "model.layers.",
+     .layers = {TABLE(rwkv7_layers)},
+     .globals = TABLE(rwkv7_globals),
+     .skipped = no_skipped,
+     .rec = RWKV7,
+     .lerp = "attn.x_",
+     .lerp_order = "rwkvag"},
+    {.hf = "MambaForCausalLM",
+     .gguf = "mamba",
+     .layer_prefix = "backbone.layers.",
+     .layers = {TABLE(mamba_layers)},
+     .globals = TABLE(mamba_globals),
+     .skipped = no_skipped,
+     .rec = MAMBA},
+    /* some Mamba 2 checkpoints put the backbone inside "model." */
+    {.hf = "Mamba2ForCausalLM",
+     .gguf = "mamba2",
+     .layer_prefix = "backbone.layers.",
+     .strip = "model.",
+     .layers = {TABLE(mamba2_layers)},
+     .globals = TABLE(mamba_globals),
+     .skipped = no_skipped,
+     .rec = MAMBA2},
     {.hf = "BertModel",
      .gguf = "bert",
      .layer_prefix = "encoder.layer.",
@@ -357,6 +511,7 @@ typedef struct config {
     const char *gguf;     /* general.architecture */
     bool bitnet_multiply; /* AutoBitLinear: w = t * weight_scale (BitLinear: t / weight_scale) */
     int32_t n_head, n_head_kv, head_dim, n_expert;
+    int32_t rescale_every, n_group; /* RWKV 6's output rescaling, Mamba 2's norm groups */
 } config;
 
 /* Other names of the usual fields: GPT-2-style (Nomic BERT), gpt-oss's. */
@@ -479,7 +634,7 @@ static rz_status rope_scaling(rz_gguf_writer *w, hf_model *h, const config *c, o
                               bool *has_extra) {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(c->root, "rope_scaling");
     *has_extra = false;
-    if (!cJSON_IsObject(rs)) return RZ_OK;
+    if (!cJSON_IsObject(rs) || c->arch->rec) return RZ_OK;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
     if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(rs, "type");
     if (!cJSON_IsString(type)) return rz_error(RZ_ERR_FORMAT, "config.json: rope_scaling has no rope_type");
@@ -519,6 +674,7 @@ static rz_status read_config(const cJSON *root, config *c) {
         return rz_error(RZ_ERR_UNSUPPORTED, "config.json: model class '%.64s' is not supported",
                         first->valuestring);
     c->gguf = c->arch->gguf;
+    if (c->arch->rec) return RZ_OK; /* rec_hparams reads the rest */
     if (c->arch->bitnet) {
         const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
         if (cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0) c->gguf = "bitnet";
@@ -543,7 +699,114 @@ static rz_status read_config(const cJSON *root, config *c) {
     return RZ_OK;
 }
 
-static rz_status add_hparams(rz_gguf_writer *w, const config *c) {
+/* The first of `keys` config.json holds as a number; `fallback` when none
+ * does (-1: required). Null and "auto" count as absent, as in the converter. */
+static rz_status cfg_first_int(const config *c, const char *const *keys, int64_t fallback, int32_t *out) {
+    for (const char *const *k = keys; *k; k++)
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(c->root, *k))) return cfg_int(c, *k, -1, out);
+    if (fallback < 0 || fallback > INT32_MAX)
+        return rz_error(RZ_ERR_FORMAT, "config.json: \"%s\" is missing or out of range", keys[0]);
+    *out = (int32_t)fallback;
+    return RZ_OK;
+}
+
+static double cfg_first_float(const config *c, const char *const *keys, double fallback) {
+    for (const char *const *k = keys; *k; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->root, *k);
+        if (cJSON_IsNumber(v)) return v->valuedouble;
+    }
+    return fallback;
+}
+
+#define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* RWKV 7's default LoRA ranks: hidden^exponent * multiplier to a multiple of
+ * 32 (Python's round, ties to even). */
+static int64_t rwkv7_lora_rank(int32_t hidden, double exponent, double multiplier) {
+    const double r = nearbyint(pow(hidden, exponent) * multiplier / 32);
+    return r < 1 ? 32 : (int64_t)r * 32;
+}
+
+/* Attention-free models' settings as llama.cpp's converter writes them
+ * (their context is unbounded: it writes 2^20). */
+static rz_status add_rec_hparams(rz_gguf_writer *w, config *c) {
+    const char *a = c->gguf;
+    int32_t hidden, layers;
+    RZ_TRY(cfg_first_int(c, KEYS("hidden_size", "d_model", "dim"), -1, &hidden));
+    RZ_TRY(cfg_first_int(c, KEYS("num_hidden_layers", "n_layer"), -1, &layers));
+    if (hidden <= 0) return rz_error(RZ_ERR_FORMAT, "config.json: hidden_size must be positive");
+    RZ_TRY(put_u32(w, a, "context_length", 1 << 20));
+    RZ_TRY(put_u32(w, a, "embedding_length", hidden));
+    RZ_TRY(put_u32(w, a, "block_count", layers));
+    RZ_TRY(put_u32(w, a, "attention.head_count", 0));
+    const double eps = cfg_first_float(c, KEYS("layer_norm_epsilon", "norm_eps", "rms_norm_eps"), 1e-5);
+    int32_t ff, head, v[4];
+    switch (c->arch->rec) {
+    case RWKV6:
+        RZ_TRY(cfg_first_int(c, KEYS("head_size"), -1, &head));
+        RZ_TRY(cfg_first_int(c, KEYS("rescale_every"), -1, &c->rescale_every));
+        RZ_TRY(cfg_first_int(c, KEYS("intermediate_size"), (int64_t)hidden * 7 / 2 / 32 * 32, &ff));
+        RZ_TRY(put_f32(w, a, "attention.layer_norm_epsilon", eps));
+        RZ_TRY(put_u32(w, a, "rescale_every_n_layers", c->rescale_every));
+        RZ_TRY(put_u32(w, a, "wkv.head_size", head));
+        /* not in config.json: the converter's sizes of the Finch models */
+        RZ_TRY(put_u32(w, a, "time_mix_extra_dim", hidden == 4096 ? 64 : 32));
+        RZ_TRY(put_u32(w, a, "time_decay_extra_dim", hidden == 4096 ? 128 : 64));
+        return put_u32(w, a, "feed_forward_length", ff);
+    case RWKV7:
+        RZ_TRY(cfg_first_int(c, KEYS("head_size", "head_dim"), -1, &head));
+        RZ_TRY(cfg_first_int(c, KEYS("intermediate_size"), (int64_t)hidden * 4, &ff));
+        RZ_TRY(cfg_first_int(c, KEYS("lora_rank_decay", "decay_low_rank_dim"),
+                             rwkv7_lora_rank(hidden, 0.5, 1.8), &v[0]));
+        RZ_TRY(cfg_first_int(c, KEYS("lora_rank_iclr", "a_low_rank_dim"), rwkv7_lora_rank(hidden, 0.5, 1.8),
+                             &v[1]));
+        RZ_TRY(cfg_first_int(c, KEYS("lora_rank_value_residual_mix", "v_low_rank_dim"),
+                             rwkv7_lora_rank(hidden, 0.5, 1.3), &v[2]));
+        RZ_TRY(cfg_first_int(c, KEYS("lora_rank_gate", "gate_low_rank_dim"),
+                             rwkv7_lora_rank(hidden, 0.8, 0.6), &v[3]));
+        RZ_TRY(put_f32(w, a, "attention.layer_norm_epsilon", eps));
+        RZ_TRY(put_u32(w, a, "wkv.head_size", head));
+        RZ_TRY(put_u32(w, a, "attention.decay_lora_rank", v[0]));
+        RZ_TRY(put_u32(w, a, "attention.iclr_lora_rank", v[1]));
+        RZ_TRY(put_u32(w, a, "attention.value_residual_mix_lora_rank", v[2]));
+        RZ_TRY(put_u32(w, a, "attention.gate_lora_rank", v[3]));
+        return put_u32(w, a, "feed_forward_length", ff);
+    default: break;
+    }
+    /* Mamba: conv kernel, inner size, state size, then time-step rank or
+     * Mamba 2's head size */
+    const bool two = c->arch->rec == MAMBA2;
+    int32_t expand = 2, inner;
+    if (two) RZ_TRY(cfg_first_int(c, KEYS("mamba_expand", "expand"), 2, &expand));
+    RZ_TRY(cfg_first_int(c, KEYS("conv_kernel", "d_conv"), 4, &v[0]));
+    RZ_TRY(cfg_first_int(c, KEYS("mamba_d_ssm", "intermediate_size", "d_inner"), (int64_t)expand * hidden,
+                         &inner));
+    RZ_TRY(cfg_first_int(c, KEYS("state_size", "d_state"), two ? 128 : 16, &v[1]));
+    if (two) {
+        RZ_TRY(cfg_first_int(c, KEYS("mamba_d_head", "head_dim"), 64, &head));
+        RZ_TRY(cfg_first_int(c, KEYS("n_groups"), 1, &c->n_group));
+        if (head <= 0 || inner % head || c->n_group <= 0 || inner % c->n_group)
+            return rz_error(RZ_ERR_FORMAT,
+                            "config.json: head_dim %d and n_groups %d must divide the inner size %d", head,
+                            c->n_group, inner);
+        v[2] = inner / head;
+    } else {
+        RZ_TRY(cfg_first_int(c, KEYS("time_step_rank", "dt_rank"), (hidden + 15) / 16, &v[2]));
+    }
+    RZ_TRY(put_u32(w, a, "feed_forward_length", 0));
+    RZ_TRY(put_u32(w, a, "ssm.conv_kernel", v[0]));
+    RZ_TRY(put_u32(w, a, "ssm.inner_size", inner));
+    RZ_TRY(put_u32(w, a, "ssm.state_size", v[1]));
+    RZ_TRY(put_u32(w, a, "ssm.time_step_rank", v[2]));
+    RZ_TRY(put_f32(w, a, "attention.layer_norm_rms_epsilon", eps));
+    if (two) return put_u32(w, a, "ssm.group_count", c->n_group);
+    char key[128];
+    snprintf(key, sizeof key, "%s.ssm.dt_b_c_rms", a); /* Falcon Mamba's norms, not Mamba's */
+    return rz_gguf_writer_add_bool(w, key, false);
+}
+
+static rz_status add_hparams(rz_gguf_writer *w, config *c) {
+    if (c->arch->rec) return add_rec_hparams(w, c);
     const char *a = c->gguf;
     for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++) {
         int32_t v = 0;
@@ -960,12 +1223,154 @@ static rz_status gpt_oss_experts(hf_model *h, const rz_hf_tensor *t, int32_t lay
     return RZ_OK;
 }
 
+/* ------------------------------------------------ recurrent models */
+
+/* The rule naming `name`: the whole of it (a parameter, GGUF name given
+ * whole; suffix NULL) or a stem with .weight/.bias. */
+static const name_rule *find_rec_rule(name_table table, const char *name, const char **suffix) {
+    *suffix = NULL;
+    for (size_t i = 0; i < table.n; i++)
+        if (strcmp(name, table.rules[i].hf) == 0) return &table.rules[i];
+    return find_rule(table, name, suffix);
+}
+
+/* One layer's token-shift mixes, each [1, 1, n] (or [n]), stacked in the
+ * order llama.cpp's lerp_fused has them: [n, 1, 1, k]. */
+static rz_status stack_lerp(hf_model *h, const config *c, int32_t layer, out_tensor *o) {
+    const char *order = c->arch->lerp_order;
+    const size_t k = strlen(order);
+    uint64_t n = 0;
+    float *f = NULL;
+    for (size_t i = 0; i < k; i++) {
+        char want[256];
+        snprintf(want, sizeof want, "%s%d.%s%c", c->arch->layer_prefix, layer, c->arch->lerp, order[i]);
+        const rz_hf_tensor *t = find_stored(h, want);
+        if (!t) return rz_error(RZ_ERR_FORMAT, "tensor '%s' is missing", want);
+        const uint64_t count = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        if (!elem_bytes(t->type) || count != t->ne[0] || (i > 0 && count != n))
+            return rz_error(RZ_ERR_FORMAT, "token-shift mix '%s' must be a float vector like the others",
+                            want);
+        if (!f && !(f = hf_alloc(h, k * (n = count) * sizeof *f)))
+            return rz_error(RZ_ERR_NOMEM, "out of memory");
+        for (uint64_t j = 0; j < n; j++)
+            f[i * n + j] = stored_float(t, j);
+    }
+    *o = (out_tensor){.type = RZ_TYPE_F32, .n_dims = 4, .ne = {n, 1, 1, k}, .data = f};
+    snprintf(o->name, sizeof o->name, "blk.%d.time_mix_lerp_fused.weight", layer);
+    return RZ_OK;
+}
+
+/* A recurrent model's tensor, named in o: unit dimensions dropped, then
+ * the rule's transform. */
+static rz_status rec_tensor(hf_model *h, const config *c, const rz_hf_tensor *t, transform how, int32_t layer,
+                            out_tensor *o) {
+    const int shift = how == RESCALE && c->rescale_every > 0 ? layer / c->rescale_every : 0;
+    if (how == RESCALE && shift == 0) how = AS_STORED;
+    if (how == TRANSPOSE || how == AS_STORED) RZ_TRY(convert_tensor(h, c, t, AS_STORED, false, o));
+    if (!elem_bytes(t->type))
+        return rz_error(RZ_ERR_UNSUPPORTED, "tensor '%s' is %s; only F32, F16 and BF16 are supported",
+                        t->name, t->dtype);
+    uint64_t ne[RZ_MAX_DIMS] = {1, 1, 1, 1}, n = 1;
+    uint32_t nd = 0;
+    for (uint32_t i = 0; i < t->n_dims; i++) {
+        n *= t->ne[i];
+        if (t->ne[i] != 1) ne[nd++] = t->ne[i];
+    }
+    if (how == FLAT) ne[0] = n, ne[1] = ne[2] = ne[3] = 1, nd = 1;
+    if (how == HEADS || how == HEADS_NEG_EXP) ne[0] = 1, ne[1] = n, ne[2] = ne[3] = 1, nd = 2;
+    if (how == GROUPS) {
+        if (n % (uint64_t)c->n_group)
+            return rz_error(RZ_ERR_FORMAT, "tensor '%s' does not split into %d groups", t->name, c->n_group);
+        ne[0] = n / (uint64_t)c->n_group, ne[1] = (uint64_t)c->n_group, ne[2] = ne[3] = 1, nd = 2;
+    }
+    o->n_dims = nd ? nd : 1;
+    memcpy(o->ne, ne, sizeof o->ne);
+    if (how == AS_STORED && (nd >= 2 || o->type == RZ_TYPE_F32))
+        return RZ_OK; /* convert_tensor's, reshaped */
+    if (how == TRANSPOSE) {
+        if (nd < 2 || nd > 3)
+            return rz_error(RZ_ERR_FORMAT, "tensor '%s' must be 2-D or 3-D to be transposed", t->name);
+        void *dst = hf_alloc(h, t->size);
+        if (!dst) return rz_error(RZ_ERR_NOMEM, "out of memory");
+        gather(o->data, dst, ne[2], ne[0], ne[1], ne[0], 1, 0, elem_bytes(o->type));
+        o->ne[0] = ne[1], o->ne[1] = ne[0];
+        o->data = dst;
+        return RZ_OK;
+    }
+    float *f = hf_alloc(h, n * sizeof *f);
+    if (!f) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
+        const float x = stored_float(t, i);
+        f[i] = how == NEG_EXP || how == HEADS_NEG_EXP ? -(float)exp(x)
+               : how == RESCALE                       ? ldexpf(x, -shift)
+                                                      : x;
+    }
+    o->type = RZ_TYPE_F32;
+    o->data = f;
+    return RZ_OK;
+}
+
+/* RWKV 7's layer 0 has no value-residual mix; llama.cpp still wants its
+ * v0/v1/v2, and the converter gives it copies of a0/a1/a2. Checkpoints that
+ * do store them keep their own. */
+static rz_status rwkv7_dummy_v(const hf_model *h, const rz_hf_tensor *t, tensor_list *l) {
+    char name[1100];
+    snprintf(name, sizeof name, "%s", t->name);
+    char *at = strstr(name, ".a_lora.");
+    if (!at) return RZ_OK;
+    at[1] = 'v';
+    if (find_stored(h, name)) return RZ_OK;
+    const out_tensor a = l->items[l->n - 1];
+    out_tensor *o = list_add(l);
+    if (!o) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    *o = a;
+    char *kind = strstr(o->name, "time_mix_a");
+    if (kind) kind[9] = 'v';
+    return RZ_OK;
+}
+
+/* Whether a Mamba head equals the embedding: the converter leaves it out. */
+static bool tied_head(const hf_model *h, const config *c, const rz_hf_tensor *t) {
+    if (c->arch->rec != MAMBA) return false;
+    for (size_t i = 0; i < c->arch->globals.n; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s.weight", c->arch->strip ? c->arch->strip : "",
+                 c->arch->globals.rules[i].hf);
+        const rz_hf_tensor *e = find_stored(h, name);
+        if (e && strcmp(c->arch->globals.rules[i].gguf, "token_embd") == 0 && e != t)
+            return e->type == t->type && e->size == t->size && memcmp(e->data, t->data, t->size) == 0;
+    }
+    return false;
+}
+
+static rz_status map_rec(hf_model *h, const config *c, const rz_hf_tensor *t, const char *name,
+                         tensor_list *l) {
+    const hf_arch *a = c->arch;
+    const char *rest, *suffix;
+    int32_t layer = -1;
+    const name_rule *rule = find_rec_rule(a->globals, name, &suffix);
+    if (!rule && layer_of(name, a->layer_prefix, &layer, &rest))
+        rule = find_rec_rule(a->layers[0], rest, &suffix);
+    if (!rule) return rz_error(RZ_ERR_UNSUPPORTED, "tensor '%s' has no GGUF counterpart", t->name);
+    if (rule->how == MERGED) return RZ_OK; /* stacked with the first */
+    if (layer < 0 && strcmp(rule->gguf, "output") == 0 && tied_head(h, c, t)) return RZ_OK;
+    out_tensor *o = list_add(l);
+    if (!o) return rz_error(RZ_ERR_NOMEM, "out of memory");
+    if (rule->how == LERP) return stack_lerp(h, c, layer, o);
+    RZ_TRY(rec_tensor(h, c, t, rule->how, layer, o));
+    char blk[32] = "";
+    if (layer >= 0) snprintf(blk, sizeof blk, "blk.%d.", layer);
+    snprintf(o->name, sizeof o->name, "%s%s%s%s", blk, rule->gguf, suffix ? "." : "", suffix ? suffix : "");
+    return a->rec == RWKV7 && layer == 0 ? rwkv7_dummy_v(h, t, l) : RZ_OK;
+}
+
 static rz_status map_tensor(hf_model *h, const config *c, const rz_hf_tensor *t, tensor_list *l) {
     const hf_arch *a = c->arch;
     for (const char *const *skip = a->skipped; *skip; skip++)
         if (strstr(t->name, *skip)) return RZ_OK;
     const char *name = t->name, *rest, *suffix = NULL;
     if (a->strip && strncmp(name, a->strip, strlen(a->strip)) == 0) name += strlen(a->strip);
+    if (a->rec) return map_rec(h, c, t, name, l);
     int32_t layer;
     const name_rule *rule = NULL;
     out_tensor *o;

@@ -2,7 +2,8 @@
 """Writes an F32/F16 GGUF of a supported architecture as the Hugging Face
 directory it would have been converted from: config.json and
 model.safetensors with HF's tensor names and layouts (Q/K rows in HF's RoPE
-order for llama, experts unstacked, Gemma norms stored as w - 1). The inverse
+order for llama, experts unstacked, Gemma norms stored as w - 1; RWKV's
+mixes unstacked and LoRAs and rescaling undone, Mamba's A as A_log). The inverse
 of what `rz convert` / rz_hf_open do, so tests can round-trip the models of
 ../shared/testdata/arch. With tests/tools/gguf_vocab_to_hf.py beside it, the
 vocabulary goes along as tokenizer.json."""
@@ -34,6 +35,10 @@ CLASSES = {
     "nomic-bert": ("NomicBertModel", "nomic_bert"),
     "bitnet-b1.58": ("BitNetForCausalLM", "bitnet"),
     "bitnet": ("BitNetForCausalLM", "bitnet"),
+    "rwkv6": ("Rwkv6ForCausalLM", "rwkv6"),
+    "rwkv7": ("RWKV7ForCausalLM", "rwkv7"),
+    "mamba": ("MambaForCausalLM", "mamba"),
+    "mamba2": ("Mamba2ForCausalLM", "mamba2"),
 }
 
 LAYER_NAMES = {
@@ -77,10 +82,141 @@ FLOAT_KEYS = {"attention.layer_norm_rms_epsilon": "rms_norm_eps", "rope.freq_bas
               "rope.freq_base_swa": "rope_local_base_freq", "attn_logit_softcapping": "attn_logit_softcapping",
               "final_logit_softcapping": "final_logit_softcapping"}
 
+# Attention-free models: GGUF layer tensor -> (HF name after the layer prefix, how it is stored)
+RWKV6_NAMES = {
+    "attn_norm": "ln1", "attn_norm_2": "ln2", "time_mix_lerp_x": "attention.time_maa_x",
+    "time_mix_w1": "attention.time_maa_w1", "time_mix_w2": "attention.time_maa_w2",
+    "time_mix_decay": "attention.time_decay", "time_mix_decay_w1": "attention.time_decay_w1",
+    "time_mix_decay_w2": "attention.time_decay_w2", "time_mix_first": "attention.time_faaaa",
+    "time_mix_key": "attention.key", "time_mix_value": "attention.value",
+    "time_mix_receptance": "attention.receptance", "time_mix_gate": "attention.gate",
+    "time_mix_output": "attention.output", "time_mix_ln": "attention.ln_x",
+    "channel_mix_lerp_k": "feed_forward.time_maa_k", "channel_mix_lerp_r": "feed_forward.time_maa_r",
+    "channel_mix_key": "feed_forward.key", "channel_mix_receptance": "feed_forward.receptance",
+    "channel_mix_value": "feed_forward.value",
+}
+RWKV7_NAMES = {
+    "attn_norm": "attn_norm", "attn_norm_2": "ffn_norm", "time_mix_k_k": "attn.k_k", "time_mix_k_a": "attn.k_a",
+    "time_mix_r_k": "attn.r_k", "time_mix_receptance": "attn.r_proj", "time_mix_key": "attn.k_proj",
+    "time_mix_value": "attn.v_proj", "time_mix_output": "attn.o_proj", "time_mix_ln": "attn.g_norm",
+    "channel_mix_lerp_k": "ffn.x_k", "channel_mix_key": "ffn.key", "channel_mix_value": "ffn.value",
+    **{f"time_mix_{x}{i}": f"attn.{x}_lora.lora.{2 * (i - 1)}" for x in "wavg" for i in (1, 2)},
+}
+MAMBA_NAMES = {
+    "attn_norm": "norm", "ssm_in": "mixer.in_proj", "ssm_conv1d": "mixer.conv1d", "ssm_x": "mixer.x_proj",
+    "ssm_dt": "mixer.dt_proj", "ssm_a": "mixer.A_log", "ssm_d": "mixer.D", "ssm_out": "mixer.out_proj",
+    "ssm_norm": "mixer.norm",
+}
+REC_GLOBALS = {
+    "rwkv6": {"token_embd": "rwkv.embeddings", "token_embd_norm": "rwkv.blocks.0.pre_ln",
+              "output_norm": "rwkv.ln_out", "output": "head"},
+    "rwkv7": {"token_embd": "model.embeddings", "token_embd_norm": "model.layers.0.pre_norm",
+              "output_norm": "model.norm", "output": "lm_head"},
+    "mamba": {"token_embd": "backbone.embeddings", "output_norm": "backbone.norm_f", "output": "lm_head"},
+}
+REC_GLOBALS["mamba2"] = REC_GLOBALS["mamba"]
+LERPS = {"rwkv6": ("attention.time_maa_", "wkvrg"), "rwkv7": ("attn.x_", "rwkvag")}
+
+
+def a_log(a):
+    """The float32 A_log whose -exp (in double, rounded to float) comes closest to A."""
+    best = np.log(-a.astype(np.float64)).astype(np.float32)
+    err = lambda x: np.abs((-np.exp(x.astype(np.float64))).astype(np.float32) - a)
+    for direction in (np.inf, -np.inf):
+        x = best.copy()
+        for _ in range(3):
+            x = np.nextafter(x, np.float32(direction)).astype(np.float32)
+            best = np.where(err(x) < err(best), x, best)
+    return best
+
+
+def rec_config(md, arch, hidden, layers, vocab, r):
+    cfg = {"hidden_size": hidden, "num_hidden_layers": layers, "vocab_size": vocab}
+    if arch == "rwkv6":
+        cfg.update(head_size=int(md["wkv.head_size"]), layer_norm_epsilon=float(md["attention.layer_norm_epsilon"]),
+                   rescale_every=int(md["rescale_every_n_layers"]), intermediate_size=int(md["feed_forward_length"]),
+                   num_attention_heads=hidden // int(md["wkv.head_size"]), head_size_divisor=8)
+    elif arch == "rwkv7":  # fla-hub's RWKV7Config
+        cfg.update(head_dim=int(md["wkv.head_size"]), num_heads=hidden // int(md["wkv.head_size"]),
+                   norm_eps=float(md["attention.layer_norm_epsilon"]), intermediate_size=int(md["feed_forward_length"]),
+                   decay_low_rank_dim=int(md["attention.decay_lora_rank"]),
+                   a_low_rank_dim=int(md["attention.iclr_lora_rank"]),
+                   v_low_rank_dim=int(md["attention.value_residual_mix_lora_rank"]),
+                   gate_low_rank_dim=int(md["attention.gate_lora_rank"]))
+    else:
+        inner = int(md["ssm.inner_size"])
+        cfg.update(state_size=int(md["ssm.state_size"]), conv_kernel=int(md["ssm.conv_kernel"]),
+                   layer_norm_epsilon=float(md["attention.layer_norm_rms_epsilon"]), expand=inner // hidden)
+        if arch == "mamba":
+            cfg.update(intermediate_size=inner, time_step_rank=int(md["ssm.time_step_rank"]))
+        else:  # Mamba2Config: heads of head_dim, time_step_rank unused ("auto")
+            heads = int(md["ssm.time_step_rank"])
+            cfg.update(num_heads=heads, head_dim=inner // heads, n_groups=int(md["ssm.group_count"]),
+                       time_step_rank="auto")
+    return cfg
+
+
+def rec_tensors(r, arch, cfg):
+    """The inverse of the converter's transforms for RWKV 6/7 and Mamba 1/2."""
+    out = {}
+    prefix = {"rwkv6": "rwkv.blocks.", "rwkv7": "model.layers."}.get(arch, "backbone.layers.")
+    names = {"rwkv6": RWKV6_NAMES, "rwkv7": RWKV7_NAMES}.get(arch, MAMBA_NAMES)
+    for t in r.tensors:
+        parts = t.name.split(".")
+        w = t.to_float32()
+        if parts[0] != "blk":
+            out[f"{REC_GLOBALS[arch][parts[0]]}.{parts[-1]}"] = w
+            continue
+        layer, kind = int(parts[1]), parts[2]
+        p = f"{prefix}{layer}."
+        if kind == "time_mix_lerp_fused":  # one [1, 1, n] parameter per mix
+            stem, order = LERPS[arch]
+            for i, x in enumerate(order):
+                out[f"{p}{stem}{x}"] = w[i].reshape(1, 1, -1)
+            continue
+        if arch == "rwkv7" and kind in ("time_mix_w0", "time_mix_a0", "time_mix_v0"):
+            out[f"{p}attn.{kind[9]}_lora.lora.2.bias"] = w
+            continue
+        name = names[kind]
+        # parameters, stored without .weight
+        param = len(parts) == 3 or (arch == "rwkv6" and name.split(".")[-1].startswith("time_")) or (
+            arch == "rwkv7" and kind in ("time_mix_k_k", "time_mix_k_a", "time_mix_r_k", "channel_mix_lerp_k"))
+        if kind in ("time_mix_w1", "time_mix_decay_w1", "time_mix_decay_w2") and arch == "rwkv6":
+            w = w.T  # stored for x @ W
+        elif kind == "time_mix_w2" and arch == "rwkv6":
+            w = w.transpose(0, 2, 1)
+        elif kind in ("time_mix_lerp_x", "time_mix_decay", "channel_mix_lerp_k", "channel_mix_lerp_r"):
+            w = w.reshape(1, 1, -1) if arch == "rwkv6" else w.reshape(-1)
+        elif kind == "time_mix_r_k":
+            w = w.reshape(cfg["num_heads"], -1)
+        elif kind == "ssm_conv1d" and parts[3] == "weight":
+            w = w.reshape(w.shape[0], 1, w.shape[1])
+        elif kind == "ssm_a":
+            w = a_log(w).reshape(-1 if arch == "mamba2" else w.shape)
+        elif kind in ("ssm_d", "ssm_norm"):
+            w = w.reshape(-1)
+        if arch == "rwkv6" and kind in ("time_mix_output", "channel_mix_value"):
+            w = w * np.float32(2.0 ** (layer // cfg["rescale_every"]))  # the converter divides
+        if arch == "mamba2" and kind == "ssm_dt":
+            out[f"{p}mixer.dt_bias"] = w
+        elif param:
+            out[p + name] = w
+        else:
+            out[f"{p}{name}.{parts[3]}"] = w
+    return out
+
+
 
 def config_for(r, rope_scaling, bitnet_linear):
     arch = r.metadata["general.architecture"]
     md = {k[len(arch) + 1:]: v for k, v in r.metadata.items() if k.startswith(arch + ".")}
+    embd = r.tensor("token_embd.weight")
+    if arch in ("rwkv6", "rwkv7", "mamba", "mamba2"):
+        hf_class, model_type = CLASSES[arch]
+        cfg = {"architectures": [hf_class], "model_type": model_type, "torch_dtype": "float32",
+               **rec_config(md, arch, int(md["embedding_length"]), int(md["block_count"]), int(embd.ne[1]), r),
+               "tie_word_embeddings": not any(t.name == "output.weight" for t in r.tensors)}
+        return arch, cfg
     moe = "expert_count" in md
     hf_class, model_type = ("MixtralForCausalLM", "mixtral") if arch == "llama" and moe else CLASSES[arch]
     cfg = {"architectures": [hf_class], "model_type": model_type, "torch_dtype": "float32"}
@@ -167,6 +303,8 @@ def gpt_oss_experts(r, layer, out):
 
 
 def tensors_for(r, arch, cfg, bitnet_linear):
+    if arch in ("rwkv6", "rwkv7", "mamba", "mamba2"):
+        return rec_tensors(r, arch, cfg)
     gemma = arch.startswith("gemma")
     out = {}
     for t in r.tensors:

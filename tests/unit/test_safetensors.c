@@ -202,6 +202,15 @@ static void test_llama_view(void **state) {
         {"{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":-8,\"num_attention_heads\":2}",
          "hidden_size"},
         {"{\"architectures\":7}", "architectures"},
+        /* attention-free models: their own settings, their own tensor names */
+        {"{\"architectures\":[\"Rwkv6ForCausalLM\"],\"hidden_size\":8,\"num_hidden_layers\":1,\"head_size\":"
+         "4}",
+         "rescale_every"},
+        {"{\"architectures\":[\"Mamba2ForCausalLM\"],\"hidden_size\":8,\"num_hidden_layers\":1,\"head_dim\":"
+         "3}",
+         "head_dim 3"},
+        {"{\"architectures\":[\"MambaForCausalLM\"],\"hidden_size\":8,\"num_hidden_layers\":1}",
+         "no GGUF counterpart"},
         {"not json", "JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
