@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/threadpool.h"
 #include "kernels/ops.h"
 #include "kernels/recurrent.h"
 #include "model/arch.h"
@@ -104,13 +105,27 @@ static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* State of a layer: [time-mix shift][channel-mix shift][WKV]. */
 static int64_t wkv_at(const rz_model *m) { return 2 * (int64_t)m->desc.n_embd; }
 
-/* Group norm of each head's WKV output, then the layer's affine. */
-static void wkv_norm(const rz_graph *g, const rz_layer *L, float *y) {
-    const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
-    for (uint32_t t = 0; t < g->n_tokens; t++)
-        for (int64_t h = 0; h < E / N; h++)
-            rz_layer_norm(y + t * E + h * N, y + t * E + h * N, f32(L, LN) + h * N, f32(L, LN_B) + h * N, N,
-                          WKV_NORM_EPS);
+/* Group norm of heads [h0, h1) of one token's WKV output, then the layer's
+ * affine. */
+static void wkv_norm(const rz_layer *L, float *y, int64_t h0, int64_t h1, int64_t N) {
+    for (int64_t h = h0; h < h1; h++)
+        rz_layer_norm(y + h * N, y + h * N, f32(L, LN) + h * N, f32(L, LN_B) + h * N, N, WKV_NORM_EPS);
+}
+
+/* The per-token work of a time mix, from the decay to the gated output:
+ * heads are independent, so each thread takes a range of them through all
+ * the tokens in order (one parallel region per layer). */
+typedef struct wkv_job {
+    const rz_graph *g;
+    const rz_layer *L;
+    int32_t l;
+    float *r, *k, *v, *w, *gate, *y;
+    float *a, *kk, *mixv, *v_first, *wa, *wb; /* RWKV 7 */
+} wkv_job;
+
+/* Heads [h0, h1) of thread ith. */
+static void wkv_heads(const rz_graph *g, int ith, int nth, int64_t *h0, int64_t *h1) {
+    rz_split_range(g->m->desc.n_embd / g->m->rec.head_size, 1, ith, nth, h0, h1);
 }
 
 /* x[t] + sx[t] * mix (mix: n_embd wide) into out. */
@@ -128,9 +143,30 @@ static void norm(rz_graph *g, const rz_layer *L, int w, int b) {
         rz_layer_norm(g->b->xb + t * E, g->b->x + t * E, f32(L, w), f32(L, b), E, g->m->norm_eps);
 }
 
+static void rwkv6_wkv_task(void *arg, int ith, int nth) {
+    const wkv_job *j = arg;
+    const rz_graph *g = j->g;
+    const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
+    int64_t h0, h1;
+    wkv_heads(g, ith, nth, &h0, &h1);
+    for (uint32_t t = 0; t < g->n_tokens; t++) {
+        const uint64_t o = t * E;
+        for (int64_t i = h0 * N; i < h1 * N; i++)
+            j->w[o + i] = expf(-expf(j->w[o + i] + f32(j->L, DECAY)[i]));
+        const uint64_t at = o + h0 * N;
+        rz_wkv6(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->k + at,
+                j->v + at, j->w + at, f32(j->L, FIRST) + h0 * N, h1 - h0, N);
+        wkv_norm(j->L, j->y + o, h0, h1, N);
+        for (int64_t i = h0 * N; i < h1 * N; i++) { /* times silu(gate) */
+            const float gt = j->gate[o + i];
+            j->y[o + i] *= gt / (1.0f + expf(-gt));
+        }
+    }
+}
+
 static void rwkv6_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
     const rz_model *m = g->m;
-    const int64_t E = m->desc.n_embd, mix = m->rec.mix_extra, N = m->rec.head_size;
+    const int64_t E = m->desc.n_embd, mix = m->rec.mix_extra;
     const uint32_t n = g->n_tokens;
     float *a = g->b->xb, *sx = rz_rec_take(s, E), *xxx = rz_rec_take(s, E), *t1 = rz_rec_take(s, 5 * mix);
     float *lerps = rz_rec_take(s, N_LERP6 * E), *r = rz_rec_take(s, E), *k = rz_rec_take(s, E),
@@ -157,21 +193,12 @@ static void rwkv6_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
     rz_rec_matmul(g, &L->rec[KEY], xk, E, k, E);
     rz_rec_matmul(g, &L->rec[VALUE], xv, E, v, E);
     rz_rec_matmul(g, &L->rec[GATE], xg, E, gate, E);
-    for (uint64_t i = 0; i < (uint64_t)n * E; i++)
-        gate[i] = gate[i] / (1.0f + expf(-gate[i]));
     rz_rec_matmul(g, &L->rec[DECAY_W1], xw, E, dt, m->rec.decay_extra);
     for (uint64_t i = 0; i < (uint64_t)n * m->rec.decay_extra; i++)
         dt[i] = tanhf(dt[i]);
     rz_rec_matmul(g, &L->rec[DECAY_W2], dt, m->rec.decay_extra, w, E);
-    for (uint32_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < E; i++)
-            w[t * E + i] = expf(-expf(w[t * E + i] + f32(L, DECAY)[i]));
-    for (uint32_t t = 0; t < n; t++)
-        rz_wkv6(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, k + t * E, v + t * E, w + t * E,
-                f32(L, FIRST), E / N, N);
-    wkv_norm(g, L, y);
-    for (uint64_t i = 0; i < (uint64_t)n * E; i++)
-        y[i] *= gate[i];
+    wkv_job job = {.g = g, .L = L, .l = l, .r = r, .k = k, .v = v, .w = w, .gate = gate, .y = y};
+    rz_threadpool_run(g->pool, rwkv6_wkv_task, &job);
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
 }
 
@@ -227,9 +254,57 @@ static int64_t rwkv7_max_rank(const rz_rec_hparams *r) {
     return max;
 }
 
+static void rwkv7_wkv_task(void *arg, int ith, int nth) {
+    const wkv_job *j = arg;
+    const rz_graph *g = j->g;
+    const rz_layer *L = j->L;
+    const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
+    int64_t h0, h1;
+    wkv_heads(g, ith, nth, &h0, &h1);
+    float *k = j->k, *v = j->v, *a = j->a;
+    for (uint32_t t = 0; t < g->n_tokens; t++) {
+        const uint64_t o = t * E;
+        for (int64_t i = h0 * N; i < h1 * N; i++) {
+            j->w[o + i] = expf(-0.606531f * sigmoid(j->w[o + i] + f32(L, W0)[i]));
+            if (j->l > 0) /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
+                v[o + i] += (j->v_first[o + i] - v[o + i]) * sigmoid(j->mixv[o + i] + f32(L, V0)[i]);
+            a[o + i] = sigmoid(a[o + i] + f32(L, A0)[i]);
+        }
+        for (int64_t h = h0; h < h1; h++) { /* kk: k * k_k, L2-normed per head */
+            float *kh = j->kk + o + h * N;
+            double sum = 0.0;
+            for (int64_t i = 0; i < N; i++) {
+                kh[i] = k[o + h * N + i] * f32(L, K_K)[h * N + i];
+                sum += (double)(kh[i] * kh[i]);
+            }
+            const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
+            for (int64_t i = 0; i < N; i++)
+                kh[i] *= scale;
+        }
+        for (int64_t i = h0 * N; i < h1 * N; i++) {
+            const float ka = k[o + i] * f32(L, K_A)[i];
+            k[o + i] += a[o + i] * ka - ka;
+            j->wa[o + i] = -j->kk[o + i];
+            j->wb[o + i] = j->kk[o + i] * a[o + i];
+        }
+        const uint64_t at = o + h0 * N;
+        rz_wkv7(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->w + at,
+                k + at, v + at, j->wa + at, j->wb + at, h1 - h0, N);
+        wkv_norm(L, j->y + o, h0, h1, N);
+        for (int64_t h = h0; h < h1; h++) { /* plus v times the head's bonus sum(r k r_k), gated */
+            const uint64_t oh = o + h * N;
+            float rk = 0.0f;
+            for (int64_t i = 0; i < N; i++)
+                rk += k[oh + i] * j->r[oh + i] * f32(L, R_K)[h * N + i];
+            for (int64_t i = 0; i < N; i++)
+                j->y[oh + i] = (j->y[oh + i] + v[oh + i] * rk) * j->gate[oh + i];
+        }
+    }
+}
+
 static void rwkv7_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
     const rz_model *m = g->m;
-    const int64_t E = m->desc.n_embd, N = m->rec.head_size;
+    const int64_t E = m->desc.n_embd;
     const uint32_t n = g->n_tokens;
     const uint64_t nE = (uint64_t)n * E;
     float *a_in = g->b->xb;
@@ -245,63 +320,31 @@ static void rwkv7_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
                 *xa = lerps + 4 * nE, *xg = lerps + 5 * nE;
     rz_rec_matmul(g, &L->rec[RECEPTANCE], xr, E, r, E);
     lora(g, L, W1_7, W2_7, tanhf, xw, tmp, w);
-    for (uint32_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < E; i++)
-            w[t * E + i] = expf(-0.606531f * sigmoid(w[t * E + i] + f32(L, W0)[i]));
     rz_rec_matmul(g, &L->rec[KEY], xk, E, k, E);
     rz_rec_matmul(g, &L->rec[VALUE], xv, E, v, E);
-    if (l == 0) {
+    if (l == 0)
         memcpy(v_first, v, nE * sizeof *v);
-    } else { /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
+    else
         lora(g, L, V1, V2, NULL, xv, tmp, mixv);
-        for (uint32_t t = 0; t < n; t++)
-            for (int64_t i = 0; i < E; i++) {
-                const uint64_t j = t * E + i;
-                v[j] += (v_first[j] - v[j]) * sigmoid(mixv[j] + f32(L, V0)[i]);
-            }
-    }
     lora(g, L, G1, G2, sigmoid, xg, tmp, gate);
     lora(g, L, A1, A2, NULL, xa, tmp, a);
-    for (uint32_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < E; i++)
-            a[t * E + i] = sigmoid(a[t * E + i] + f32(L, A0)[i]);
-    for (uint32_t t = 0; t < n; t++) {
-        for (int64_t h = 0; h < E / N; h++) { /* kk: k * k_k, L2-normed per head */
-            float *kh = kk + t * E + h * N;
-            double sum = 0.0;
-            for (int64_t i = 0; i < N; i++) {
-                kh[i] = k[t * E + h * N + i] * f32(L, K_K)[h * N + i];
-                sum += (double)(kh[i] * kh[i]);
-            }
-            const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
-            for (int64_t i = 0; i < N; i++)
-                kh[i] *= scale;
-        }
-        for (int64_t i = 0; i < E; i++) {
-            const uint64_t j = t * E + i;
-            const float ka = k[j] * f32(L, K_A)[i];
-            k[j] += a[j] * ka - ka;
-        }
-    }
-    /* The WKV's a and b: -kk and kk * a (sx and mixv are free again). */
-    float *wa = sx, *wb = mixv;
-    for (uint64_t j = 0; j < nE; j++) {
-        wa[j] = -kk[j];
-        wb[j] = kk[j] * a[j];
-    }
-    for (uint32_t t = 0; t < n; t++)
-        rz_wkv7(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, w + t * E, k + t * E, v + t * E,
-                wa + t * E, wb + t * E, E / N, N);
-    wkv_norm(g, L, y);
-    for (uint32_t t = 0; t < n; t++) /* plus v times each head's bonus sum(r k r_k) */
-        for (int64_t h = 0; h < E / N; h++) {
-            const uint64_t o = t * E + h * N;
-            float rk = 0.0f;
-            for (int64_t i = 0; i < N; i++)
-                rk += k[o + i] * r[o + i] * f32(L, R_K)[h * N + i];
-            for (int64_t i = 0; i < N; i++)
-                y[o + i] = (y[o + i] + v[o + i] * rk) * gate[o + i];
-        }
+    /* The WKV's a and b, -kk and kk * a, go to sx and mixv (free by then). */
+    wkv_job job = {.g = g,
+                   .L = L,
+                   .l = l,
+                   .r = r,
+                   .k = k,
+                   .v = v,
+                   .w = w,
+                   .gate = gate,
+                   .y = y,
+                   .a = a,
+                   .kk = kk,
+                   .mixv = mixv,
+                   .v_first = v_first,
+                   .wa = sx,
+                   .wb = mixv};
+    rz_threadpool_run(g->pool, rwkv7_wkv_task, &job);
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
 }
 
