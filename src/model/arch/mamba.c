@@ -57,7 +57,9 @@ static int64_t scan_at(const rz_model *m) { return conv_channels(m) * (m->rec.d_
 
 /* A layer's per-token work, split between threads by channels (conv,
  * Mamba 1's scan) or heads (Mamba 2's scan), which are independent: each
- * thread walks all the tokens in order over its own range. */
+ * thread walks a block of channels or one head at a time through all the
+ * tokens in order, so that its state stays in cache from token to token
+ * (rather than all of the layer's going by once per token). */
 typedef struct ssm_job {
     const rz_graph *g;
     const rz_layer *L;
@@ -95,23 +97,28 @@ static void conv_silu(rz_graph *g, const rz_layer *L, int32_t l, const float *in
     rz_threadpool_run(g->pool, conv_silu_task, &job);
 }
 
+enum { SCAN_BLOCK = 64 }; /* Mamba 1's channels per walk (4 KiB of state at its usual d_state 16) */
+
 /* y = (scan + x D) silu(z) for the channels [c0, c1) of Mamba 1. */
 static void mamba1_scan_task(void *arg, int ith, int nth) {
     const ssm_job *j = arg;
     const rz_graph *g = j->g;
     const rz_rec_hparams *r = &g->m->rec;
     const int64_t di = r->d_inner, ds = r->d_state;
-    int64_t c0, c1;
-    rz_split_range(di, 16, ith, nth, &c0, &c1);
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        float *yt = j->y + t * di, *dtt = j->dt + t * j->dt_stride;
-        const float *xt = j->xc + t * di, *z = j->z + t * j->z_stride, *bc = j->bc + t * j->bc_stride;
-        for (int64_t c = c0; c < c1; c++)
-            dtt[c] += f32(j->L, DT_B)[c];
-        rz_ssm_scan1(yt + c0, rz_rec_state_of(g, t, j->l) + scan_at(g->m) + c0 * ds, xt + c0, dtt + c0,
-                     f32(j->L, A) + c0 * ds, bc, bc + ds, c1 - c0, ds);
-        for (int64_t c = c0; c < c1; c++)
-            yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c]) * silu(z[c]);
+    int64_t first, end;
+    rz_split_range(di, SCAN_BLOCK, ith, nth, &first, &end);
+    for (int64_t c0 = first; c0 < end; c0 += SCAN_BLOCK) {
+        const int64_t c1 = c0 + SCAN_BLOCK < end ? c0 + SCAN_BLOCK : end;
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            float *yt = j->y + t * di, *dtt = j->dt + t * j->dt_stride;
+            const float *xt = j->xc + t * di, *z = j->z + t * j->z_stride, *bc = j->bc + t * j->bc_stride;
+            for (int64_t c = c0; c < c1; c++)
+                dtt[c] += f32(j->L, DT_B)[c];
+            rz_ssm_scan1(yt + c0, rz_rec_state_of(g, t, j->l) + scan_at(g->m) + c0 * ds, xt + c0, dtt + c0,
+                         f32(j->L, A) + c0 * ds, bc, bc + ds, c1 - c0, ds);
+            for (int64_t c = c0; c < c1; c++)
+                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c]) * silu(z[c]);
+        }
     }
 }
 
@@ -122,18 +129,19 @@ static void mamba2_scan_task(void *arg, int ith, int nth) {
     const rz_rec_hparams *r = &g->m->rec;
     const int64_t di = r->d_inner, ds = r->d_state, nh = r->dt_rank, ng = r->n_group, hd = di / nh;
     const int64_t n_ch = conv_channels(g->m);
-    int64_t h0, h1;
-    rz_split_range(nh, 1, ith, nth, &h0, &h1);
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        float *yt = j->y + t * di, *dt = j->dt + t * j->dt_stride;
-        const float *xt = j->xc + t * n_ch, *z = j->z + t * j->z_stride;
-        for (int64_t h = h0; h < h1; h++)
-            dt[h] += f32(j->L, DT_B)[h];
-        rz_ssm_scan2(yt, rz_rec_state_of(g, t, j->l) + scan_at(g->m), xt, dt, f32(j->L, A), xt + di,
-                     xt + di + ng * ds, h0, h1, nh, hd, ds, ng);
-        for (int64_t c = h0 * hd; c < h1 * hd; c++)
-            yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c / hd]) * silu(z[c]);
-    }
+    int64_t first, end;
+    rz_split_range(nh, 1, ith, nth, &first, &end);
+    for (int64_t h0 = first, h1 = first + 1; h0 < end; h0++, h1++)
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            float *yt = j->y + t * di, *dt = j->dt + t * j->dt_stride;
+            const float *xt = j->xc + t * n_ch, *z = j->z + t * j->z_stride;
+            for (int64_t h = h0; h < h1; h++)
+                dt[h] += f32(j->L, DT_B)[h];
+            rz_ssm_scan2(yt, rz_rec_state_of(g, t, j->l) + scan_at(g->m), xt, dt, f32(j->L, A), xt + di,
+                         xt + di + ng * ds, h0, h1, nh, hd, ds, ng);
+            for (int64_t c = h0 * hd; c < h1 * hd; c++)
+                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c / hd]) * silu(z[c]);
+        }
 }
 
 static void mamba1_layer(rz_graph *g, const rz_layer *L, int32_t l) {

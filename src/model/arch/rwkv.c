@@ -113,8 +113,10 @@ static void wkv_norm(const rz_layer *L, float *y, int64_t h0, int64_t h1, int64_
 }
 
 /* The per-token work of a time mix, from the decay to the gated output:
- * heads are independent, so each thread takes a range of them through all
- * the tokens in order (one parallel region per layer). */
+ * heads are independent, so each thread takes a range of them (one
+ * parallel region per layer) and walks each head [h0, h1 = h0 + 1) through
+ * all the tokens in order, its state staying in cache between tokens rather
+ * than all of the layer's going by once per token. */
 typedef struct wkv_job {
     const rz_graph *g;
     const rz_layer *L;
@@ -147,21 +149,22 @@ static void rwkv6_wkv_task(void *arg, int ith, int nth) {
     const wkv_job *j = arg;
     const rz_graph *g = j->g;
     const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
-    int64_t h0, h1;
-    wkv_heads(g, ith, nth, &h0, &h1);
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        const uint64_t o = t * E;
-        for (int64_t i = h0 * N; i < h1 * N; i++)
-            j->w[o + i] = expf(-expf(j->w[o + i] + f32(j->L, DECAY)[i]));
-        const uint64_t at = o + h0 * N;
-        rz_wkv6(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->k + at,
-                j->v + at, j->w + at, f32(j->L, FIRST) + h0 * N, h1 - h0, N);
-        wkv_norm(j->L, j->y + o, h0, h1, N);
-        for (int64_t i = h0 * N; i < h1 * N; i++) { /* times silu(gate) */
-            const float gt = j->gate[o + i];
-            j->y[o + i] *= gt / (1.0f + expf(-gt));
+    int64_t first, end;
+    wkv_heads(g, ith, nth, &first, &end);
+    for (int64_t h0 = first, h1 = first + 1; h0 < end; h0++, h1++)
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            const uint64_t o = t * E;
+            for (int64_t i = h0 * N; i < h1 * N; i++)
+                j->w[o + i] = expf(-expf(j->w[o + i] + f32(j->L, DECAY)[i]));
+            const uint64_t at = o + h0 * N;
+            rz_wkv6(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->k + at,
+                    j->v + at, j->w + at, f32(j->L, FIRST) + h0 * N, h1 - h0, N);
+            wkv_norm(j->L, j->y + o, h0, h1, N);
+            for (int64_t i = h0 * N; i < h1 * N; i++) { /* times silu(gate) */
+                const float gt = j->gate[o + i];
+                j->y[o + i] *= gt / (1.0f + expf(-gt));
+            }
         }
-    }
 }
 
 static void rwkv6_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
@@ -259,47 +262,48 @@ static void rwkv7_wkv_task(void *arg, int ith, int nth) {
     const rz_graph *g = j->g;
     const rz_layer *L = j->L;
     const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
-    int64_t h0, h1;
-    wkv_heads(g, ith, nth, &h0, &h1);
+    int64_t first, end;
+    wkv_heads(g, ith, nth, &first, &end);
     float *k = j->k, *v = j->v, *a = j->a;
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        const uint64_t o = t * E;
-        for (int64_t i = h0 * N; i < h1 * N; i++) {
-            j->w[o + i] = expf(-0.606531f * sigmoid(j->w[o + i] + f32(L, W0)[i]));
-            if (j->l > 0) /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
-                v[o + i] += (j->v_first[o + i] - v[o + i]) * sigmoid(j->mixv[o + i] + f32(L, V0)[i]);
-            a[o + i] = sigmoid(a[o + i] + f32(L, A0)[i]);
-        }
-        for (int64_t h = h0; h < h1; h++) { /* kk: k * k_k, L2-normed per head */
-            float *kh = j->kk + o + h * N;
-            double sum = 0.0;
-            for (int64_t i = 0; i < N; i++) {
-                kh[i] = k[o + h * N + i] * f32(L, K_K)[h * N + i];
-                sum += (double)(kh[i] * kh[i]);
+    for (int64_t h0 = first, h1 = first + 1; h0 < end; h0++, h1++)
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            const uint64_t o = t * E;
+            for (int64_t i = h0 * N; i < h1 * N; i++) {
+                j->w[o + i] = expf(-0.606531f * sigmoid(j->w[o + i] + f32(L, W0)[i]));
+                if (j->l > 0) /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
+                    v[o + i] += (j->v_first[o + i] - v[o + i]) * sigmoid(j->mixv[o + i] + f32(L, V0)[i]);
+                a[o + i] = sigmoid(a[o + i] + f32(L, A0)[i]);
             }
-            const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
-            for (int64_t i = 0; i < N; i++)
-                kh[i] *= scale;
+            for (int64_t h = h0; h < h1; h++) { /* kk: k * k_k, L2-normed per head */
+                float *kh = j->kk + o + h * N;
+                double sum = 0.0;
+                for (int64_t i = 0; i < N; i++) {
+                    kh[i] = k[o + h * N + i] * f32(L, K_K)[h * N + i];
+                    sum += (double)(kh[i] * kh[i]);
+                }
+                const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
+                for (int64_t i = 0; i < N; i++)
+                    kh[i] *= scale;
+            }
+            for (int64_t i = h0 * N; i < h1 * N; i++) {
+                const float ka = k[o + i] * f32(L, K_A)[i];
+                k[o + i] += a[o + i] * ka - ka;
+                j->wa[o + i] = -j->kk[o + i];
+                j->wb[o + i] = j->kk[o + i] * a[o + i];
+            }
+            const uint64_t at = o + h0 * N;
+            rz_wkv7(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->w + at,
+                    k + at, v + at, j->wa + at, j->wb + at, h1 - h0, N);
+            wkv_norm(L, j->y + o, h0, h1, N);
+            for (int64_t h = h0; h < h1; h++) { /* plus v times the head's bonus sum(r k r_k), gated */
+                const uint64_t oh = o + h * N;
+                float rk = 0.0f;
+                for (int64_t i = 0; i < N; i++)
+                    rk += k[oh + i] * j->r[oh + i] * f32(L, R_K)[h * N + i];
+                for (int64_t i = 0; i < N; i++)
+                    j->y[oh + i] = (j->y[oh + i] + v[oh + i] * rk) * j->gate[oh + i];
+            }
         }
-        for (int64_t i = h0 * N; i < h1 * N; i++) {
-            const float ka = k[o + i] * f32(L, K_A)[i];
-            k[o + i] += a[o + i] * ka - ka;
-            j->wa[o + i] = -j->kk[o + i];
-            j->wb[o + i] = j->kk[o + i] * a[o + i];
-        }
-        const uint64_t at = o + h0 * N;
-        rz_wkv7(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->w + at,
-                k + at, v + at, j->wa + at, j->wb + at, h1 - h0, N);
-        wkv_norm(L, j->y + o, h0, h1, N);
-        for (int64_t h = h0; h < h1; h++) { /* plus v times the head's bonus sum(r k r_k), gated */
-            const uint64_t oh = o + h * N;
-            float rk = 0.0f;
-            for (int64_t i = 0; i < N; i++)
-                rk += k[oh + i] * j->r[oh + i] * f32(L, R_K)[h * N + i];
-            for (int64_t i = 0; i < N; i++)
-                j->y[oh + i] = (j->y[oh + i] + v[oh + i] * rk) * j->gate[oh + i];
-        }
-    }
 }
 
 static void rwkv7_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
