@@ -67,6 +67,27 @@ void rz_swiglu_avx2(float *gate, const float *up, int64_t n) {
     }
 }
 
+/* 1 + e^-x, the denominator of the sigmoid and the SiLU. */
+static inline __m256 one_plus_exp_neg(__m256 x) {
+    return _mm256_add_ps(_mm256_set1_ps(1.0f), exp256(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+}
+
+void rz_sigmoid_avx2(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256i m = lanes_below(n - i);
+        _mm256_maskstore_ps(
+            x + i, m, _mm256_div_ps(_mm256_set1_ps(1.0f), one_plus_exp_neg(_mm256_maskload_ps(x + i, m))));
+    }
+}
+
+void rz_silu_avx2(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256i m = lanes_below(n - i);
+        const __m256 v = _mm256_maskload_ps(x + i, m);
+        _mm256_maskstore_ps(x + i, m, _mm256_div_ps(v, one_plus_exp_neg(v)));
+    }
+}
+
 /* max(g, 0) gives 0 for NaN and -0 as the scalar comparison does, and the
  * products are in the same order: the same bits. */
 void rz_relu_sqr_glu_avx2(float *gate, const float *up, int64_t n) {

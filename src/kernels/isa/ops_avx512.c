@@ -61,6 +61,27 @@ void rz_swiglu_avx512(float *gate, const float *up, int64_t n) {
     }
 }
 
+/* 1 + e^-x, the denominator of the sigmoid and the SiLU. */
+static inline __m512 one_plus_exp_neg(__m512 x) {
+    return _mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+}
+
+void rz_sigmoid_avx512(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(
+            x + i, m, _mm512_div_ps(_mm512_set1_ps(1.0f), one_plus_exp_neg(_mm512_maskz_loadu_ps(m, x + i))));
+    }
+}
+
+void rz_silu_avx512(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, one_plus_exp_neg(v)));
+    }
+}
+
 /* max(g, 0) gives 0 for NaN and -0 as the scalar comparison does, and the
  * products are in the same order: the same bits. */
 void rz_relu_sqr_glu_avx512(float *gate, const float *up, int64_t n) {

@@ -45,8 +45,6 @@ static const rz_rec_tensor mamba2_tensors[N_MAMBA2] = {
 
 static const float *f32(const rz_layer *L, int slot) { return L->rec[slot].data; }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
 /* Channels of the conv (Mamba 1: d_inner; Mamba 2: x, B and C). */
 static int64_t conv_channels(const rz_model *m) {
     return rz_rec_dim_size(m, m->arch->rec_tensors[CONV].ne[1], 0);
@@ -66,8 +64,9 @@ typedef struct ssm_job {
     int32_t l;
     const float *in; /* conv input rows, in_stride apart */
     int64_t in_stride;
-    float *xc, *dt, *y;  /* conv output (scan input), dt, scan output */
-    const float *z, *bc; /* silu gate and B, C rows (Mamba 1: x_db) */
+    float *xc, *dt, *y; /* conv output (scan input), dt, scan output */
+    float *z;           /* gate rows (silu taken in place) */
+    const float *bc;    /* B, C rows (Mamba 1: x_db) */
     int64_t z_stride, bc_stride, dt_stride;
 } ssm_job;
 
@@ -85,9 +84,11 @@ static void conv_silu_task(void *arg, int ith, int nth) {
         float *y = j->xc + t0 * n_ch;
         rz_ssm_conv(y + c0, n_ch, rz_rec_state_of(g, t0, j->l) + c0 * (k - 1), j->in + t0 * j->in_stride + c0,
                     j->in_stride, t1 - t0, f32(j->L, CONV) + c0 * k, c1 - c0, k);
-        for (uint32_t t = 0; t < t1 - t0; t++)
+        for (uint32_t t = 0; t < t1 - t0; t++) {
             for (int64_t c = c0; c < c1; c++)
-                y[t * n_ch + c] = silu(y[t * n_ch + c] + f32(j->L, CONV_B)[c]);
+                y[t * n_ch + c] += f32(j->L, CONV_B)[c];
+            rz_silu(y + t * n_ch + c0, c1 - c0);
+        }
     }
 }
 
@@ -111,13 +112,15 @@ static void mamba1_scan_task(void *arg, int ith, int nth) {
         const int64_t c1 = c0 + SCAN_BLOCK < end ? c0 + SCAN_BLOCK : end;
         for (uint32_t t = 0; t < g->n_tokens; t++) {
             float *yt = j->y + t * di, *dtt = j->dt + t * j->dt_stride;
-            const float *xt = j->xc + t * di, *z = j->z + t * j->z_stride, *bc = j->bc + t * j->bc_stride;
+            const float *xt = j->xc + t * di, *bc = j->bc + t * j->bc_stride;
+            float *z = j->z + t * j->z_stride;
             for (int64_t c = c0; c < c1; c++)
                 dtt[c] += f32(j->L, DT_B)[c];
             rz_ssm_scan1(yt + c0, rz_rec_state_of(g, t, j->l) + scan_at(g->m) + c0 * ds, xt + c0, dtt + c0,
                          f32(j->L, A) + c0 * ds, bc, bc + ds, c1 - c0, ds);
+            rz_silu(z + c0, c1 - c0);
             for (int64_t c = c0; c < c1; c++)
-                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c]) * silu(z[c]);
+                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c]) * z[c];
         }
     }
 }
@@ -134,13 +137,15 @@ static void mamba2_scan_task(void *arg, int ith, int nth) {
     for (int64_t h0 = first, h1 = first + 1; h0 < end; h0++, h1++)
         for (uint32_t t = 0; t < g->n_tokens; t++) {
             float *yt = j->y + t * di, *dt = j->dt + t * j->dt_stride;
-            const float *xt = j->xc + t * n_ch, *z = j->z + t * j->z_stride;
+            const float *xt = j->xc + t * n_ch;
+            float *z = j->z + t * j->z_stride;
             for (int64_t h = h0; h < h1; h++)
                 dt[h] += f32(j->L, DT_B)[h];
             rz_ssm_scan2(yt, rz_rec_state_of(g, t, j->l) + scan_at(g->m), xt, dt, f32(j->L, A), xt + di,
                          xt + di + ng * ds, h0, h1, nh, hd, ds, ng);
+            rz_silu(z + h0 * hd, hd);
             for (int64_t c = h0 * hd; c < h1 * hd; c++)
-                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c / hd]) * silu(z[c]);
+                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[h0]) * z[c];
         }
 }
 

@@ -105,18 +105,16 @@ static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* State of a layer: [time-mix shift][channel-mix shift][WKV]. */
 static int64_t wkv_at(const rz_model *m) { return 2 * (int64_t)m->desc.n_embd; }
 
-/* Group norm of heads [h0, h1) of one token's WKV output, then the layer's
- * affine. */
-static void wkv_norm(const rz_layer *L, float *y, int64_t h0, int64_t h1, int64_t N) {
-    for (int64_t h = h0; h < h1; h++)
-        rz_layer_norm(y + h * N, y + h * N, f32(L, LN) + h * N, f32(L, LN_B) + h * N, N, WKV_NORM_EPS);
+/* Group norm of head h's WKV output y (N values), then the layer's affine. */
+static void wkv_norm(const rz_layer *L, float *y, int64_t h, int64_t N) {
+    rz_layer_norm(y, y, f32(L, LN) + h * N, f32(L, LN_B) + h * N, N, WKV_NORM_EPS);
 }
 
 /* The per-token work of a time mix, from the decay to the gated output:
  * heads are independent, so each thread takes a range of them (one
- * parallel region per layer) and walks each head [h0, h1 = h0 + 1) through
- * all the tokens in order, its state staying in cache between tokens rather
- * than all of the layer's going by once per token. */
+ * parallel region per layer) and walks each head through all the tokens in
+ * order, its state staying in cache between tokens rather than all of the
+ * layer's going by once per token. */
 typedef struct wkv_job {
     const rz_graph *g;
     const rz_layer *L;
@@ -151,19 +149,23 @@ static void rwkv6_wkv_task(void *arg, int ith, int nth) {
     const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
     int64_t first, end;
     wkv_heads(g, ith, nth, &first, &end);
-    for (int64_t h0 = first, h1 = first + 1; h0 < end; h0++, h1++)
+    for (int64_t h = first; h < end; h++)
         for (uint32_t t = 0; t < g->n_tokens; t++) {
-            const uint64_t o = t * E;
-            for (int64_t i = h0 * N; i < h1 * N; i++)
-                j->w[o + i] = expf(-expf(j->w[o + i] + f32(j->L, DECAY)[i]));
-            const uint64_t at = o + h0 * N;
-            rz_wkv6(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->k + at,
-                    j->v + at, j->w + at, f32(j->L, FIRST) + h0 * N, h1 - h0, N);
-            wkv_norm(j->L, j->y + o, h0, h1, N);
-            for (int64_t i = h0 * N; i < h1 * N; i++) { /* times silu(gate) */
-                const float gt = j->gate[o + i];
-                j->y[o + i] *= gt / (1.0f + expf(-gt));
-            }
+            const uint64_t o = t * E + h * N; /* the head's values of token t */
+            const int64_t e = h * N;          /* and of the layer's vectors */
+            float *w = j->w + o, *gate = j->gate + o, *y = j->y + o;
+            for (int64_t i = 0; i < N; i++) /* w = exp(-exp(w + decay)) */
+                w[i] += f32(j->L, DECAY)[e + i];
+            rz_exp_sum(w, N, 0.0f); /* in place; the sum goes unused */
+            for (int64_t i = 0; i < N; i++)
+                w[i] = -w[i];
+            rz_exp_sum(w, N, 0.0f);
+            rz_wkv6(y, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + e * N, j->r + o, j->k + o, j->v + o, w,
+                    f32(j->L, FIRST) + e, 1, N);
+            wkv_norm(j->L, y, h, N);
+            rz_silu(gate, N);
+            for (int64_t i = 0; i < N; i++)
+                y[i] *= gate[i];
         }
 }
 
@@ -264,45 +266,49 @@ static void rwkv7_wkv_task(void *arg, int ith, int nth) {
     const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
     int64_t first, end;
     wkv_heads(g, ith, nth, &first, &end);
-    float *k = j->k, *v = j->v, *a = j->a;
-    for (int64_t h0 = first, h1 = first + 1; h0 < end; h0++, h1++)
+    for (int64_t h = first; h < end; h++)
         for (uint32_t t = 0; t < g->n_tokens; t++) {
-            const uint64_t o = t * E;
-            for (int64_t i = h0 * N; i < h1 * N; i++) {
-                j->w[o + i] = expf(-0.606531f * sigmoid(j->w[o + i] + f32(L, W0)[i]));
-                if (j->l > 0) /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
-                    v[o + i] += (j->v_first[o + i] - v[o + i]) * sigmoid(j->mixv[o + i] + f32(L, V0)[i]);
-                a[o + i] = sigmoid(a[o + i] + f32(L, A0)[i]);
+            const uint64_t o = t * E + h * N; /* the head's values of token t */
+            const int64_t e = h * N;          /* and of the layer's vectors */
+            float *w = j->w + o, *k = j->k + o, *v = j->v + o, *a = j->a + o, *kk = j->kk + o,
+                  *mixv = j->mixv + o, *y = j->y + o;
+            for (int64_t i = 0; i < N; i++) { /* the sigmoids' arguments */
+                w[i] += f32(L, W0)[e + i];
+                a[i] += f32(L, A0)[e + i];
             }
-            for (int64_t h = h0; h < h1; h++) { /* kk: k * k_k, L2-normed per head */
-                float *kh = j->kk + o + h * N;
-                double sum = 0.0;
-                for (int64_t i = 0; i < N; i++) {
-                    kh[i] = k[o + h * N + i] * f32(L, K_K)[h * N + i];
-                    sum += (double)(kh[i] * kh[i]);
-                }
-                const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
+            rz_sigmoid(w, N);
+            rz_sigmoid(a, N);
+            for (int64_t i = 0; i < N; i++) /* w = exp(-0.606531 sigmoid(w0 + lora(xw))) */
+                w[i] *= -0.606531f;
+            rz_exp_sum(w, N, 0.0f); /* in place; the sum goes unused */
+            if (j->l > 0) {         /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
                 for (int64_t i = 0; i < N; i++)
-                    kh[i] *= scale;
-            }
-            for (int64_t i = h0 * N; i < h1 * N; i++) {
-                const float ka = k[o + i] * f32(L, K_A)[i];
-                k[o + i] += a[o + i] * ka - ka;
-                j->wa[o + i] = -j->kk[o + i];
-                j->wb[o + i] = j->kk[o + i] * a[o + i];
-            }
-            const uint64_t at = o + h0 * N;
-            rz_wkv7(j->y + at, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + h0 * N * N, j->r + at, j->w + at,
-                    k + at, v + at, j->wa + at, j->wb + at, h1 - h0, N);
-            wkv_norm(L, j->y + o, h0, h1, N);
-            for (int64_t h = h0; h < h1; h++) { /* plus v times the head's bonus sum(r k r_k), gated */
-                const uint64_t oh = o + h * N;
-                float rk = 0.0f;
+                    mixv[i] += f32(L, V0)[e + i];
+                rz_sigmoid(mixv, N);
                 for (int64_t i = 0; i < N; i++)
-                    rk += k[oh + i] * j->r[oh + i] * f32(L, R_K)[h * N + i];
-                for (int64_t i = 0; i < N; i++)
-                    j->y[oh + i] = (j->y[oh + i] + v[oh + i] * rk) * j->gate[oh + i];
+                    v[i] += (j->v_first[o + i] - v[i]) * mixv[i];
             }
+            double sum = 0.0; /* kk: k * k_k, L2-normed */
+            for (int64_t i = 0; i < N; i++) {
+                kk[i] = k[i] * f32(L, K_K)[e + i];
+                sum += (double)(kk[i] * kk[i]);
+            }
+            const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
+            for (int64_t i = 0; i < N; i++) {
+                kk[i] *= scale;
+                const float ka = k[i] * f32(L, K_A)[e + i];
+                k[i] += a[i] * ka - ka;
+                j->wa[o + i] = -kk[i];
+                j->wb[o + i] = kk[i] * a[i];
+            }
+            rz_wkv7(y, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + e * N, j->r + o, w, k, v, j->wa + o,
+                    j->wb + o, 1, N);
+            wkv_norm(L, y, h, N);
+            float rk = 0.0f; /* plus v times the head's bonus sum(r k r_k), gated */
+            for (int64_t i = 0; i < N; i++)
+                rk += k[i] * j->r[o + i] * f32(L, R_K)[e + i];
+            for (int64_t i = 0; i < N; i++)
+                y[i] = (y[i] + v[i] * rk) * j->gate[o + i];
         }
 }
 
