@@ -77,7 +77,7 @@ static void conv_silu_task(void *arg, int ith, int nth) {
     const rz_graph *g = j->g;
     const int64_t n_ch = conv_channels(g->m), k = g->m->rec.d_conv;
     int64_t c0, c1;
-    rz_split_range(n_ch, 16, ith, nth, &c0, &c1);
+    rz_split_range(n_ch, 16, ith, nth, &c0, &c1); /* whole AVX-512 vectors */
     for (uint32_t t0 = 0, t1; t0 < g->n_tokens; t0 = t1) {
         for (t1 = t0 + 1; !rz_rec_last(g, t1 - 1);)
             t1++;
@@ -95,7 +95,8 @@ static void conv_silu_task(void *arg, int ith, int nth) {
 static void conv_silu(rz_graph *g, const rz_layer *L, int32_t l, const float *in, int64_t in_stride,
                       float *out) {
     ssm_job job = {.g = g, .L = L, .l = l, .in = in, .in_stride = in_stride, .xc = out};
-    rz_threadpool_run(g->pool, conv_silu_task, &job);
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)g->n_tokens * conv_channels(g->m) * g->m->rec.d_conv),
+                      conv_silu_task, &job);
 }
 
 enum { SCAN_BLOCK = 64 }; /* Mamba 1's channels per walk (4 KiB of state at its usual d_state 16) */
@@ -125,7 +126,7 @@ static void mamba1_scan_task(void *arg, int ith, int nth) {
     }
 }
 
-/* As mamba1_scan_task for the heads [h0, h1) of Mamba 2. */
+/* As mamba1_scan_task, head by head, for Mamba 2. */
 static void mamba2_scan_task(void *arg, int ith, int nth) {
     const ssm_job *j = arg;
     const rz_graph *g = j->g;
@@ -134,18 +135,17 @@ static void mamba2_scan_task(void *arg, int ith, int nth) {
     const int64_t n_ch = conv_channels(g->m);
     int64_t first, end;
     rz_split_range(nh, 1, ith, nth, &first, &end);
-    for (int64_t h0 = first, h1 = first + 1; h0 < end; h0++, h1++)
+    for (int64_t h = first; h < end; h++)
         for (uint32_t t = 0; t < g->n_tokens; t++) {
             float *yt = j->y + t * di, *dt = j->dt + t * j->dt_stride;
             const float *xt = j->xc + t * n_ch;
             float *z = j->z + t * j->z_stride;
-            for (int64_t h = h0; h < h1; h++)
-                dt[h] += f32(j->L, DT_B)[h];
+            dt[h] += f32(j->L, DT_B)[h];
             rz_ssm_scan2(yt, rz_rec_state_of(g, t, j->l) + scan_at(g->m), xt, dt, f32(j->L, A), xt + di,
-                         xt + di + ng * ds, h0, h1, nh, hd, ds, ng);
-            rz_silu(z + h0 * hd, hd);
-            for (int64_t c = h0 * hd; c < h1 * hd; c++)
-                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[h0]) * z[c];
+                         xt + di + ng * ds, h, h + 1, nh, hd, ds, ng);
+            rz_silu(z + h * hd, hd);
+            for (int64_t c = h * hd; c < (h + 1) * hd; c++)
+                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[h]) * z[c];
         }
 }
 
@@ -186,7 +186,7 @@ static void mamba1_layer(rz_graph *g, const rz_layer *L, int32_t l) {
                    .z_stride = 2 * di,
                    .bc = x_db + dtr,
                    .bc_stride = xdb};
-    rz_threadpool_run(g->pool, mamba1_scan_task, &job);
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)g->n_tokens * di * ds), mamba1_scan_task, &job);
     rz_rec_matmul(g, &L->rec[OUT], y, di, g->b->xb, E);
     rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * E);
 }
@@ -211,7 +211,7 @@ static void mamba2_layer(rz_graph *g, const rz_layer *L, int32_t l) {
                    .y = y,
                    .z = zxbcdt,
                    .z_stride = in_w};
-    rz_threadpool_run(g->pool, mamba2_scan_task, &job);
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)g->n_tokens * di * r->d_state), mamba2_scan_task, &job);
     for (int64_t row = 0; row < (int64_t)g->n_tokens * ng; row++) /* grouped: d_inner / n_group each */
         rz_rms_norm(y + row * (di / ng), y + row * (di / ng), f32(L, SSM_NORM) + row % ng * (di / ng),
                     di / ng, m->desc.rms_eps);

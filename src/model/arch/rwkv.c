@@ -203,7 +203,7 @@ static void rwkv6_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
         dt[i] = tanhf(dt[i]);
     rz_rec_matmul(g, &L->rec[DECAY_W2], dt, m->rec.decay_extra, w, E);
     wkv_job job = {.g = g, .L = L, .l = l, .r = r, .k = k, .v = v, .w = w, .gate = gate, .y = y};
-    rz_threadpool_run(g->pool, rwkv6_wkv_task, &job);
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)n * E * m->rec.head_size), rwkv6_wkv_task, &job);
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
 }
 
@@ -354,7 +354,7 @@ static void rwkv7_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
                    .v_first = v_first,
                    .wa = sx,
                    .wb = mixv};
-    rz_threadpool_run(g->pool, rwkv7_wkv_task, &job);
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)n * E * m->rec.head_size), rwkv7_wkv_task, &job);
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
 }
 
