@@ -101,6 +101,26 @@ void rz_swiglu(float *gate, const float *up, int64_t n) {
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+void rz_sigmoid(float *x, int64_t n) {
+    switch (rz_isa_active()) {
+    case RZ_ISA_AVX512: rz_sigmoid_avx512(x, n); return;
+    case RZ_ISA_AVX2: rz_sigmoid_avx2(x, n); return;
+    default: break;
+    }
+    for (int64_t i = 0; i < n; i++)
+        x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void rz_silu(float *x, int64_t n) {
+    switch (rz_isa_active()) {
+    case RZ_ISA_AVX512: rz_silu_avx512(x, n); return;
+    case RZ_ISA_AVX2: rz_silu_avx2(x, n); return;
+    default: break;
+    }
+    for (int64_t i = 0; i < n; i++)
+        x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
 float rz_gelu(float x) {
     const float sqrt_2_over_pi = 0.79788456080286535588f;
     return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + 0.044715f * x * x)));

@@ -32,6 +32,12 @@ void rz_softmax(float *x, int64_t n);
 /* gate[i] = silu(gate[i]) * up[i] */
 void rz_swiglu(float *gate, const float *up, int64_t n);
 
+/* x[i] = 1 / (1 + exp(-x[i])) */
+void rz_sigmoid(float *x, int64_t n);
+
+/* x[i] = x[i] / (1 + exp(-x[i])) */
+void rz_silu(float *x, int64_t n);
+
 /* gate[i] = max(gate[i], 0)^2 * up[i] */
 void rz_relu_sqr_glu(float *gate, const float *up, int64_t n);
 

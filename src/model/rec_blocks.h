@@ -33,6 +33,14 @@ static inline float *rz_rec_state_of(const rz_graph *g, uint32_t t, int32_t l) {
     return rz_rec_layer(g->seqs[g->b->token_seq[t]].mem, l);
 }
 
+/* The pool for a layer's parallel region of `work` multiply-adds over
+ * recurrent states: none (run inline) below a few microseconds' worth, as
+ * when decoding small models, where waking and waiting for the other
+ * threads costs more than they save. */
+static inline rz_threadpool *rz_rec_pool(const rz_graph *g, uint64_t work) {
+    return work < 1u << 15 ? NULL : g->pool;
+}
+
 /* y = w x for every token of the pass (rows of the given strides). */
 void rz_rec_matmul(rz_graph *g, const rz_tensor *w, const float *x, int64_t x_stride, float *y,
                    int64_t y_stride);

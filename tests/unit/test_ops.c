@@ -125,6 +125,16 @@ static void test_row_ops_every_isa(void **state) {
                     fail_msg("swiglu on %s n=%lld [%lld] of %g: %.9g vs %.9g", rz_isa_name(paths[p]),
                              (long long)n, (long long)i, x[i], y[i], want);
             }
+            memcpy(y, x, (size_t)n * sizeof *y);
+            rz_sigmoid(y, n);
+            memcpy(w, x, (size_t)n * sizeof *w); /* w: the SiLU */
+            rz_silu(w, n);
+            for (int64_t i = 0; i < n; i++) {
+                const double sig = 1.0 / (1.0 + exp(-(double)x[i])), silu = x[i] * sig;
+                if (fabs(y[i] - sig) > 1e-6 * sig + 1e-37 || fabs(w[i] - silu) > 1e-6 * fabs(silu) + 1e-37)
+                    fail_msg("sigmoid, silu on %s n=%lld [%lld] of %g: %.9g, %.9g vs %.9g, %.9g",
+                             rz_isa_name(paths[p]), (long long)n, (long long)i, x[i], y[i], w[i], sig, silu);
+            }
             /* squared-ReLU GLU: exactly the scalar expression, NaN and -0 included */
             if (n > 2) x[1] = NAN, x[2] = -0.0f;
             memcpy(y, x, (size_t)n * sizeof *y);

@@ -10,12 +10,16 @@ void rz_rms_norm_avx2(float *out, const float *x, const float *weight, int64_t n
 float rz_exp_sum_avx2(float *x, int64_t n, float shift);
 void rz_softmax_avx2(float *x, int64_t n);
 void rz_swiglu_avx2(float *gate, const float *up, int64_t n);
+void rz_sigmoid_avx2(float *x, int64_t n);
+void rz_silu_avx2(float *x, int64_t n);
 void rz_relu_sqr_glu_avx2(float *gate, const float *up, int64_t n);
 
 void rz_rms_norm_avx512(float *out, const float *x, const float *weight, int64_t n, float eps);
 float rz_exp_sum_avx512(float *x, int64_t n, float shift);
 void rz_softmax_avx512(float *x, int64_t n);
 void rz_swiglu_avx512(float *gate, const float *up, int64_t n);
+void rz_sigmoid_avx512(float *x, int64_t n);
+void rz_silu_avx512(float *x, int64_t n);
 void rz_relu_sqr_glu_avx512(float *gate, const float *up, int64_t n);
 
 #endif

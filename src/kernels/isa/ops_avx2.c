@@ -4,36 +4,9 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/isa/exp_avx2_inl.h"
 #include "kernels/isa/ops.h"
 #include "tensor/isa/avx2_inl.h"
-
-/* 2^k for integer lanes k in [-126, 127]: the exponent field alone. */
-static inline __m256 pow2i(__m256i k) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
-}
-
-/* e^x to about 1 ulp, the reduction and polynomial of the AVX-512 exp512
- * (ops_avx512.c). AVX2 has no vscalefps: 2^n is applied as two factors
- * 2^(n>>1) and 2^(n - (n>>1)), each a normal float for the clamped n in
- * [-150, 129], so the product overflows to inf and underflows through the
- * denormals to 0 as expf does. */
-static inline __m256 exp256(__m256 x) {
-    const __m256 log2e = _mm256_set1_ps(1.44269504f), ln2_hi = _mm256_set1_ps(0.693359375f),
-                 ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(89.0f)), _mm256_set1_ps(-104.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, x);
-    r = _mm256_fnmadd_ps(n, ln2_lo, r);
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i ni = _mm256_cvtps_epi32(n), half = _mm256_srai_epi32(ni, 1);
-    return _mm256_mul_ps(_mm256_mul_ps(p, pow2i(half)), pow2i(_mm256_sub_epi32(ni, half)));
-}
 
 /* Sum of squares in double like the scalar path (float products widened). */
 void rz_rms_norm_avx2(float *out, const float *x, const float *weight, int64_t n, float eps) {
@@ -91,6 +64,27 @@ void rz_swiglu_avx2(float *gate, const float *up, int64_t n) {
         const __m256 silu =
             _mm256_div_ps(g, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), g))));
         _mm256_maskstore_ps(gate + i, m, _mm256_mul_ps(silu, _mm256_maskload_ps(up + i, m)));
+    }
+}
+
+/* 1 + e^-x, the denominator of the sigmoid and the SiLU. */
+static inline __m256 one_plus_exp_neg(__m256 x) {
+    return _mm256_add_ps(_mm256_set1_ps(1.0f), exp256(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+}
+
+void rz_sigmoid_avx2(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256i m = lanes_below(n - i);
+        _mm256_maskstore_ps(
+            x + i, m, _mm256_div_ps(_mm256_set1_ps(1.0f), one_plus_exp_neg(_mm256_maskload_ps(x + i, m))));
+    }
+}
+
+void rz_silu_avx2(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256i m = lanes_below(n - i);
+        const __m256 v = _mm256_maskload_ps(x + i, m);
+        _mm256_maskstore_ps(x + i, m, _mm256_div_ps(v, one_plus_exp_neg(v)));
     }
 }
 

@@ -4,33 +4,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/isa/exp_avx512_inl.h"
 #include "kernels/isa/ops.h"
-
-/* e^x to about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two
- * parts so that n ln2 is exact enough), a degree-6 Taylor polynomial for e^r
- * (truncation below 2e-7 relative there), and vscalefps for 2^n, which
- * handles overflow to inf and underflow through the denormals to 0. */
-static inline __m512 exp512(__m512 x) {
-    const __m512 log2e = _mm512_set1_ps(1.44269504f), ln2_hi = _mm512_set1_ps(0.693359375f),
-                 ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
-    const __m512 n =
-        _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, ln2_hi, x);
-    r = _mm512_fnmadd_ps(n, ln2_lo, r);
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
-static inline __mmask16 tail_mask(int64_t left) {
-    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
 
 /* Sum of squares in double like the scalar path (float products widened). */
 void rz_rms_norm_avx512(float *out, const float *x, const float *weight, int64_t n, float eps) {
@@ -83,6 +58,27 @@ void rz_swiglu_avx512(float *gate, const float *up, int64_t n) {
         const __m512 silu =
             _mm512_div_ps(g, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
         _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+
+/* 1 + e^-x, the denominator of the sigmoid and the SiLU. */
+static inline __m512 one_plus_exp_neg(__m512 x) {
+    return _mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+}
+
+void rz_sigmoid_avx512(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(
+            x + i, m, _mm512_div_ps(_mm512_set1_ps(1.0f), one_plus_exp_neg(_mm512_maskz_loadu_ps(m, x + i))));
+    }
+}
+
+void rz_silu_avx512(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, one_plus_exp_neg(v)));
     }
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/threadpool.h"
 #include "kernels/ops.h"
 #include "kernels/recurrent.h"
 #include "model/arch.h"
@@ -44,8 +45,6 @@ static const rz_rec_tensor mamba2_tensors[N_MAMBA2] = {
 
 static const float *f32(const rz_layer *L, int slot) { return L->rec[slot].data; }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
 /* Channels of the conv (Mamba 1: d_inner; Mamba 2: x, B and C). */
 static int64_t conv_channels(const rz_model *m) {
     return rz_rec_dim_size(m, m->arch->rec_tensors[CONV].ne[1], 0);
@@ -54,18 +53,100 @@ static int64_t conv_channels(const rz_model *m) {
 /* State of a layer: [conv window][scan state]. */
 static int64_t scan_at(const rz_model *m) { return conv_channels(m) * (m->rec.d_conv - 1); }
 
-/* Conv of the rows `in` (stride in_stride) plus
- * bias, then silu, into out (n_ch wide). */
+/* A layer's per-token work, split between threads by channels (conv,
+ * Mamba 1's scan) or heads (Mamba 2's scan), which are independent: each
+ * thread walks a block of channels or one head at a time through all the
+ * tokens in order, so that its state stays in cache from token to token
+ * (rather than all of the layer's going by once per token). */
+typedef struct ssm_job {
+    const rz_graph *g;
+    const rz_layer *L;
+    int32_t l;
+    const float *in; /* conv input rows, in_stride apart */
+    int64_t in_stride;
+    float *xc, *dt, *y; /* conv output (scan input), dt, scan output */
+    float *z;           /* gate rows (silu taken in place) */
+    const float *bc;    /* B, C rows (Mamba 1: x_db) */
+    int64_t z_stride, bc_stride, dt_stride;
+} ssm_job;
+
+/* Conv of the rows `in` plus bias, then silu, into xc (n_ch wide), over
+ * each sequence's run of tokens. */
+static void conv_silu_task(void *arg, int ith, int nth) {
+    const ssm_job *j = arg;
+    const rz_graph *g = j->g;
+    const int64_t n_ch = conv_channels(g->m), k = g->m->rec.d_conv;
+    int64_t c0, c1;
+    rz_split_range(n_ch, 16, ith, nth, &c0, &c1); /* whole AVX-512 vectors */
+    for (uint32_t t0 = 0, t1; t0 < g->n_tokens; t0 = t1) {
+        for (t1 = t0 + 1; !rz_rec_last(g, t1 - 1);)
+            t1++;
+        float *y = j->xc + t0 * n_ch;
+        rz_ssm_conv(y + c0, n_ch, rz_rec_state_of(g, t0, j->l) + c0 * (k - 1), j->in + t0 * j->in_stride + c0,
+                    j->in_stride, t1 - t0, f32(j->L, CONV) + c0 * k, c1 - c0, k);
+        for (uint32_t t = 0; t < t1 - t0; t++) {
+            for (int64_t c = c0; c < c1; c++)
+                y[t * n_ch + c] += f32(j->L, CONV_B)[c];
+            rz_silu(y + t * n_ch + c0, c1 - c0);
+        }
+    }
+}
+
 static void conv_silu(rz_graph *g, const rz_layer *L, int32_t l, const float *in, int64_t in_stride,
                       float *out) {
-    const rz_model *m = g->m;
-    const int64_t n_ch = conv_channels(m);
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        float *y = out + t * n_ch;
-        rz_ssm_conv(y, rz_rec_state_of(g, t, l), in + t * in_stride, f32(L, CONV), n_ch, m->rec.d_conv);
-        for (int64_t c = 0; c < n_ch; c++)
-            y[c] = silu(y[c] + f32(L, CONV_B)[c]);
+    ssm_job job = {.g = g, .L = L, .l = l, .in = in, .in_stride = in_stride, .xc = out};
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)g->n_tokens * conv_channels(g->m) * g->m->rec.d_conv),
+                      conv_silu_task, &job);
+}
+
+enum { SCAN_BLOCK = 64 }; /* Mamba 1's channels per walk (4 KiB of state at its usual d_state 16) */
+
+/* y = (scan + x D) silu(z) for the channels [c0, c1) of Mamba 1. */
+static void mamba1_scan_task(void *arg, int ith, int nth) {
+    const ssm_job *j = arg;
+    const rz_graph *g = j->g;
+    const rz_rec_hparams *r = &g->m->rec;
+    const int64_t di = r->d_inner, ds = r->d_state;
+    int64_t first, end;
+    rz_split_range(di, SCAN_BLOCK, ith, nth, &first, &end);
+    for (int64_t c0 = first; c0 < end; c0 += SCAN_BLOCK) {
+        const int64_t c1 = c0 + SCAN_BLOCK < end ? c0 + SCAN_BLOCK : end;
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            float *yt = j->y + t * di, *dtt = j->dt + t * j->dt_stride;
+            const float *xt = j->xc + t * di, *bc = j->bc + t * j->bc_stride;
+            float *z = j->z + t * j->z_stride;
+            for (int64_t c = c0; c < c1; c++)
+                dtt[c] += f32(j->L, DT_B)[c];
+            rz_ssm_scan1(yt + c0, rz_rec_state_of(g, t, j->l) + scan_at(g->m) + c0 * ds, xt + c0, dtt + c0,
+                         f32(j->L, A) + c0 * ds, bc, bc + ds, c1 - c0, ds);
+            rz_silu(z + c0, c1 - c0);
+            for (int64_t c = c0; c < c1; c++)
+                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[c]) * z[c];
+        }
     }
+}
+
+/* As mamba1_scan_task, head by head, for Mamba 2. */
+static void mamba2_scan_task(void *arg, int ith, int nth) {
+    const ssm_job *j = arg;
+    const rz_graph *g = j->g;
+    const rz_rec_hparams *r = &g->m->rec;
+    const int64_t di = r->d_inner, ds = r->d_state, nh = r->dt_rank, ng = r->n_group, hd = di / nh;
+    const int64_t n_ch = conv_channels(g->m);
+    int64_t first, end;
+    rz_split_range(nh, 1, ith, nth, &first, &end);
+    for (int64_t h = first; h < end; h++)
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            float *yt = j->y + t * di, *dt = j->dt + t * j->dt_stride;
+            const float *xt = j->xc + t * n_ch;
+            float *z = j->z + t * j->z_stride;
+            dt[h] += f32(j->L, DT_B)[h];
+            rz_ssm_scan2(yt, rz_rec_state_of(g, t, j->l) + scan_at(g->m), xt, dt, f32(j->L, A), xt + di,
+                         xt + di + ng * ds, h, h + 1, nh, hd, ds, ng);
+            rz_silu(z + h * hd, hd);
+            for (int64_t c = h * hd; c < (h + 1) * hd; c++)
+                yt[c] = (yt[c] + xt[c] * f32(j->L, D)[h]) * z[c];
+        }
 }
 
 static void mamba1_layer(rz_graph *g, const rz_layer *L, int32_t l) {
@@ -94,15 +175,18 @@ static void mamba1_layer(rz_graph *g, const rz_layer *L, int32_t l) {
             }
         }
     rz_rec_matmul(g, &L->rec[DT], x_db, xdb, dt, di);
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        float *yt = y + t * di, *dtt = dt + t * di;
-        const float *xt = xc + t * di, *z = xz + t * 2 * di + di, *bc = x_db + t * xdb + dtr;
-        for (int64_t c = 0; c < di; c++)
-            dtt[c] += f32(L, DT_B)[c];
-        rz_ssm_scan1(yt, rz_rec_state_of(g, t, l) + scan_at(m), xt, dtt, f32(L, A), bc, bc + ds, di, ds);
-        for (int64_t c = 0; c < di; c++)
-            yt[c] = (yt[c] + xt[c] * f32(L, D)[c]) * silu(z[c]);
-    }
+    ssm_job job = {.g = g,
+                   .L = L,
+                   .l = l,
+                   .xc = xc,
+                   .dt = dt,
+                   .dt_stride = di,
+                   .y = y,
+                   .z = xz + di,
+                   .z_stride = 2 * di,
+                   .bc = x_db + dtr,
+                   .bc_stride = xdb};
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)g->n_tokens * di * ds), mamba1_scan_task, &job);
     rz_rec_matmul(g, &L->rec[OUT], y, di, g->b->xb, E);
     rz_add(g->b->x, g->b->xb, (int64_t)g->n_tokens * E);
 }
@@ -110,24 +194,24 @@ static void mamba1_layer(rz_graph *g, const rz_layer *L, int32_t l) {
 static void mamba2_layer(rz_graph *g, const rz_layer *L, int32_t l) {
     const rz_model *m = g->m;
     const rz_rec_hparams *r = &m->rec;
-    const int64_t E = m->desc.n_embd, di = r->d_inner, ds = r->d_state, nh = r->dt_rank, ng = r->n_group;
-    const int64_t hd = di / nh, n_ch = conv_channels(m), in_w = rz_rec_dim_size(m, RZ_RD_IN_PROJ, l);
+    const int64_t E = m->desc.n_embd, di = r->d_inner, ng = r->n_group;
+    const int64_t n_ch = conv_channels(m), in_w = rz_rec_dim_size(m, RZ_RD_IN_PROJ, l);
     rz_rec_scratch s = rz_rec_scratch_begin(g);
     float *zxbcdt = rz_rec_take(&s, in_w), *xbc = rz_rec_take(&s, n_ch), *y = rz_rec_take(&s, di);
     for (uint32_t t = 0; t < g->n_tokens; t++)
         rz_rms_norm(g->b->xb + t * E, g->b->x + t * E, f32(L, NORM), E, m->desc.rms_eps);
     rz_rec_matmul(g, &L->rec[IN], g->b->xb, E, zxbcdt, in_w);
     conv_silu(g, L, l, zxbcdt + di, in_w, xbc);
-    for (uint32_t t = 0; t < g->n_tokens; t++) {
-        float *yt = y + t * di, *dt = zxbcdt + t * in_w + di + n_ch;
-        const float *xt = xbc + t * n_ch, *z = zxbcdt + t * in_w;
-        for (int64_t h = 0; h < nh; h++)
-            dt[h] += f32(L, DT_B)[h];
-        rz_ssm_scan2(yt, rz_rec_state_of(g, t, l) + scan_at(m), xt, dt, f32(L, A), xt + di, xt + di + ng * ds,
-                     nh, hd, ds, ng);
-        for (int64_t c = 0; c < di; c++)
-            yt[c] = (yt[c] + xt[c] * f32(L, D)[c / hd]) * silu(z[c]);
-    }
+    ssm_job job = {.g = g,
+                   .L = L,
+                   .l = l,
+                   .xc = xbc,
+                   .dt = zxbcdt + di + n_ch,
+                   .dt_stride = in_w,
+                   .y = y,
+                   .z = zxbcdt,
+                   .z_stride = in_w};
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)g->n_tokens * di * r->d_state), mamba2_scan_task, &job);
     for (int64_t row = 0; row < (int64_t)g->n_tokens * ng; row++) /* grouped: d_inner / n_group each */
         rz_rms_norm(y + row * (di / ng), y + row * (di / ng), f32(L, SSM_NORM) + row % ng * (di / ng),
                     di / ng, m->desc.rms_eps);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/threadpool.h"
 #include "kernels/ops.h"
 #include "kernels/recurrent.h"
 #include "model/arch.h"
@@ -123,13 +124,27 @@ static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* State of a layer: [time-mix shift][channel-mix shift][WKV]. */
 static int64_t wkv_at(const rz_model *m) { return 2 * (int64_t)m->desc.n_embd; }
 
-/* Group norm of each head's WKV output, then the layer's affine. */
-static void wkv_norm(const rz_graph *g, const rz_layer *L, float *y, float eps) {
-    const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
-    for (uint32_t t = 0; t < g->n_tokens; t++)
-        for (int64_t h = 0; h < E / N; h++)
-            rz_layer_norm(y + t * E + h * N, y + t * E + h * N, f32(L, LN) + h * N, f32(L, LN_B) + h * N, N,
-                          eps);
+/* Group norm of head h's WKV output y (N values), then the layer's affine. */
+static void wkv_norm(const rz_layer *L, float *y, int64_t h, int64_t N, float eps) {
+    rz_layer_norm(y, y, f32(L, LN) + h * N, f32(L, LN_B) + h * N, N, eps);
+}
+
+/* The per-token work of a time mix, from the decay to the gated output:
+ * heads are independent, so each thread takes a range of them (one
+ * parallel region per layer) and walks each head through all the tokens in
+ * order, its state staying in cache between tokens rather than all of the
+ * layer's going by once per token. */
+typedef struct wkv_job {
+    const rz_graph *g;
+    const rz_layer *L;
+    int32_t l;
+    float *r, *k, *v, *w, *gate, *y;
+    float *a, *kk, *mixv, *v_first, *wa, *wb; /* RWKV 7 */
+} wkv_job;
+
+/* Heads [h0, h1) of thread ith. */
+static void wkv_heads(const rz_graph *g, int ith, int nth, int64_t *h0, int64_t *h1) {
+    rz_split_range(g->m->desc.n_embd / g->m->rec.head_size, 1, ith, nth, h0, h1);
 }
 
 /* x[t] + sx[t] * mix (mix: n_embd wide) into out. */
@@ -157,9 +172,35 @@ static void norm(rz_graph *g, const rz_layer *L, int w, int b) {
         rz_layer_norm(g->b->xb + t * E, g->b->x + t * E, f32(L, w), f32(L, b), E, g->m->norm_eps);
 }
 
+static void rwkv6_wkv_task(void *arg, int ith, int nth) {
+    const wkv_job *j = arg;
+    const rz_graph *g = j->g;
+    const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
+    int64_t first, end;
+    wkv_heads(g, ith, nth, &first, &end);
+    for (int64_t h = first; h < end; h++)
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            const uint64_t o = t * E + h * N; /* the head's values of token t */
+            const int64_t e = h * N;          /* and of the layer's vectors */
+            float *w = j->w + o, *gate = j->gate + o, *y = j->y + o;
+            for (int64_t i = 0; i < N; i++) /* w = exp(-exp(w + decay)) */
+                w[i] += f32(j->L, DECAY)[e + i];
+            rz_exp_sum(w, N, 0.0f); /* in place; the sum goes unused */
+            for (int64_t i = 0; i < N; i++)
+                w[i] = -w[i];
+            rz_exp_sum(w, N, 0.0f);
+            rz_wkv6(y, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + e * N, j->r + o, j->k + o, j->v + o, w,
+                    f32(j->L, FIRST) + e, 1, N);
+            wkv_norm(j->L, y, h, N, WKV_NORM_EPS);
+            rz_silu(gate, N);
+            for (int64_t i = 0; i < N; i++)
+                y[i] *= gate[i];
+        }
+}
+
 static void rwkv6_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
     const rz_model *m = g->m;
-    const int64_t E = m->desc.n_embd, mix = m->rec.mix_extra, N = m->rec.head_size;
+    const int64_t E = m->desc.n_embd, mix = m->rec.mix_extra;
     const uint32_t n = g->n_tokens;
     float *a = g->b->xb, *sx = rz_rec_take(s, E), *xxx = rz_rec_take(s, E), *t1 = rz_rec_take(s, 5 * mix);
     float *lerps = rz_rec_take(s, N_LERP6 * E), *r = rz_rec_take(s, E), *k = rz_rec_take(s, E),
@@ -186,21 +227,12 @@ static void rwkv6_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
     rz_rec_matmul(g, &L->rec[KEY], xk, E, k, E);
     rz_rec_matmul(g, &L->rec[VALUE], xv, E, v, E);
     rz_rec_matmul(g, &L->rec[GATE], xg, E, gate, E);
-    for (uint64_t i = 0; i < (uint64_t)n * E; i++)
-        gate[i] = gate[i] / (1.0f + expf(-gate[i]));
     rz_rec_matmul(g, &L->rec[DECAY_W1], xw, E, dt, m->rec.decay_extra);
     for (uint64_t i = 0; i < (uint64_t)n * m->rec.decay_extra; i++)
         dt[i] = tanhf(dt[i]);
     rz_rec_matmul(g, &L->rec[DECAY_W2], dt, m->rec.decay_extra, w, E);
-    for (uint32_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < E; i++)
-            w[t * E + i] = expf(-expf(w[t * E + i] + f32(L, DECAY)[i]));
-    for (uint32_t t = 0; t < n; t++)
-        rz_wkv6(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, k + t * E, v + t * E, w + t * E,
-                f32(L, FIRST), E / N, N);
-    wkv_norm(g, L, y, WKV_NORM_EPS);
-    for (uint64_t i = 0; i < (uint64_t)n * E; i++)
-        y[i] *= gate[i];
+    wkv_job job = {.g = g, .L = L, .l = l, .r = r, .k = k, .v = v, .w = w, .gate = gate, .y = y};
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)n * E * m->rec.head_size), rwkv6_wkv_task, &job);
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
 }
 
@@ -254,13 +286,14 @@ static void rwkv5_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
     rz_rec_matmul(g, &L->rec[VALUE], lerps + nE, E, v, E);
     rz_rec_matmul(g, &L->rec[RECEPTANCE], lerps + 2 * nE, E, r, E);
     rz_rec_matmul(g, &L->rec[GATE5], lerps + 3 * nE, E, gate, E);
-    for (uint64_t i = 0; i < nE; i++)
-        gate[i] = gate[i] / (1.0f + expf(-gate[i]));
+    rz_silu(gate, (int64_t)nE);
     /* RWKV 6's recurrence with the same decay at every token */
     for (uint32_t t = 0; t < n; t++)
         rz_wkv6(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, k + t * E, v + t * E,
                 f32(L, DECAY5), f32(L, FIRST5), E / N, N);
-    wkv_norm(g, L, y, WKV5_NORM_EPS);
+    for (uint32_t t = 0; t < n; t++)
+        for (int64_t h = 0; h < E / N; h++)
+            wkv_norm(L, y + t * E + h * N, h, N, WKV5_NORM_EPS);
     for (uint64_t i = 0; i < nE; i++)
         y[i] *= gate[i];
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
@@ -298,9 +331,62 @@ static int64_t rwkv7_max_rank(const rz_rec_hparams *r) {
     return max;
 }
 
+static void rwkv7_wkv_task(void *arg, int ith, int nth) {
+    const wkv_job *j = arg;
+    const rz_graph *g = j->g;
+    const rz_layer *L = j->L;
+    const int64_t E = g->m->desc.n_embd, N = g->m->rec.head_size;
+    int64_t first, end;
+    wkv_heads(g, ith, nth, &first, &end);
+    for (int64_t h = first; h < end; h++)
+        for (uint32_t t = 0; t < g->n_tokens; t++) {
+            const uint64_t o = t * E + h * N; /* the head's values of token t */
+            const int64_t e = h * N;          /* and of the layer's vectors */
+            float *w = j->w + o, *k = j->k + o, *v = j->v + o, *a = j->a + o, *kk = j->kk + o,
+                  *mixv = j->mixv + o, *y = j->y + o;
+            for (int64_t i = 0; i < N; i++) { /* the sigmoids' arguments */
+                w[i] += f32(L, W0)[e + i];
+                a[i] += f32(L, A0)[e + i];
+            }
+            rz_sigmoid(w, N);
+            rz_sigmoid(a, N);
+            for (int64_t i = 0; i < N; i++) /* w = exp(-0.606531 sigmoid(w0 + lora(xw))) */
+                w[i] *= -0.606531f;
+            rz_exp_sum(w, N, 0.0f); /* in place; the sum goes unused */
+            if (j->l > 0) {         /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
+                for (int64_t i = 0; i < N; i++)
+                    mixv[i] += f32(L, V0)[e + i];
+                rz_sigmoid(mixv, N);
+                for (int64_t i = 0; i < N; i++)
+                    v[i] += (j->v_first[o + i] - v[i]) * mixv[i];
+            }
+            double sum = 0.0; /* kk: k * k_k, L2-normed */
+            for (int64_t i = 0; i < N; i++) {
+                kk[i] = k[i] * f32(L, K_K)[e + i];
+                sum += (double)(kk[i] * kk[i]);
+            }
+            const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
+            for (int64_t i = 0; i < N; i++) {
+                kk[i] *= scale;
+                const float ka = k[i] * f32(L, K_A)[e + i];
+                k[i] += a[i] * ka - ka;
+                j->wa[o + i] = -kk[i];
+                j->wb[o + i] = kk[i] * a[i];
+            }
+            rz_wkv7(y, rz_rec_state_of(g, t, j->l) + wkv_at(g->m) + e * N, j->r + o, w, k, v, j->wa + o,
+                    j->wb + o, 1, N);
+            wkv_norm(L, y, h, N, WKV_NORM_EPS);
+            float rk = 0.0f; /* plus v times the head's bonus sum(r k r_k), gated */
+            for (int64_t i = 0; i < N; i++)
+                rk += k[i] * j->r[o + i] * f32(L, R_K)[e + i];
+            for (int64_t i = 0; i < N; i++)
+                y[i] = (y[i] + v[i] * rk) * j->gate[o + i];
+        }
+}
+
 static void rwkv7_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scratch *s) {
     const rz_model *m = g->m;
-    const int64_t E = m->desc.n_embd, N = m->rec.head_size;
+    const int64_t E = m->desc.n_embd;
     const uint32_t n = g->n_tokens;
     const uint64_t nE = (uint64_t)n * E;
     float *a_in = g->b->xb;
@@ -316,63 +402,31 @@ static void rwkv7_time_mix(rz_graph *g, const rz_layer *L, int32_t l, rz_rec_scr
                 *xa = lerps + 4 * nE, *xg = lerps + 5 * nE;
     rz_rec_matmul(g, &L->rec[RECEPTANCE], xr, E, r, E);
     lora(g, L, W1_7, W2_7, tanhf, xw, tmp, w);
-    for (uint32_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < E; i++)
-            w[t * E + i] = expf(-0.606531f * sigmoid(w[t * E + i] + f32(L, W0)[i]));
     rz_rec_matmul(g, &L->rec[KEY], xk, E, k, E);
     rz_rec_matmul(g, &L->rec[VALUE], xv, E, v, E);
-    if (l == 0) {
+    if (l == 0)
         memcpy(v_first, v, nE * sizeof *v);
-    } else { /* value residual: v + (v_first - v) * sigmoid(v0 + lora(xv)) */
+    else
         lora(g, L, V1, V2, NULL, xv, tmp, mixv);
-        for (uint32_t t = 0; t < n; t++)
-            for (int64_t i = 0; i < E; i++) {
-                const uint64_t j = t * E + i;
-                v[j] += (v_first[j] - v[j]) * sigmoid(mixv[j] + f32(L, V0)[i]);
-            }
-    }
     lora(g, L, G1, G2, sigmoid, xg, tmp, gate);
     lora(g, L, A1, A2, NULL, xa, tmp, a);
-    for (uint32_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < E; i++)
-            a[t * E + i] = sigmoid(a[t * E + i] + f32(L, A0)[i]);
-    for (uint32_t t = 0; t < n; t++) {
-        for (int64_t h = 0; h < E / N; h++) { /* kk: k * k_k, L2-normed per head */
-            float *kh = kk + t * E + h * N;
-            double sum = 0.0;
-            for (int64_t i = 0; i < N; i++) {
-                kh[i] = k[t * E + h * N + i] * f32(L, K_K)[h * N + i];
-                sum += (double)(kh[i] * kh[i]);
-            }
-            const float scale = 1.0f / fmaxf(sqrtf((float)sum), 1e-12f);
-            for (int64_t i = 0; i < N; i++)
-                kh[i] *= scale;
-        }
-        for (int64_t i = 0; i < E; i++) {
-            const uint64_t j = t * E + i;
-            const float ka = k[j] * f32(L, K_A)[i];
-            k[j] += a[j] * ka - ka;
-        }
-    }
-    /* The WKV's a and b: -kk and kk * a (sx and mixv are free again). */
-    float *wa = sx, *wb = mixv;
-    for (uint64_t j = 0; j < nE; j++) {
-        wa[j] = -kk[j];
-        wb[j] = kk[j] * a[j];
-    }
-    for (uint32_t t = 0; t < n; t++)
-        rz_wkv7(y + t * E, rz_rec_state_of(g, t, l) + wkv_at(m), r + t * E, w + t * E, k + t * E, v + t * E,
-                wa + t * E, wb + t * E, E / N, N);
-    wkv_norm(g, L, y, WKV_NORM_EPS);
-    for (uint32_t t = 0; t < n; t++) /* plus v times each head's bonus sum(r k r_k) */
-        for (int64_t h = 0; h < E / N; h++) {
-            const uint64_t o = t * E + h * N;
-            float rk = 0.0f;
-            for (int64_t i = 0; i < N; i++)
-                rk += k[o + i] * r[o + i] * f32(L, R_K)[h * N + i];
-            for (int64_t i = 0; i < N; i++)
-                y[o + i] = (y[o + i] + v[o + i] * rk) * gate[o + i];
-        }
+    /* The WKV's a and b, -kk and kk * a, go to sx and mixv (free by then). */
+    wkv_job job = {.g = g,
+                   .L = L,
+                   .l = l,
+                   .r = r,
+                   .k = k,
+                   .v = v,
+                   .w = w,
+                   .gate = gate,
+                   .y = y,
+                   .a = a,
+                   .kk = kk,
+                   .mixv = mixv,
+                   .v_first = v_first,
+                   .wa = sx,
+                   .wb = mixv};
+    rz_threadpool_run(rz_rec_pool(g, (uint64_t)n * E * m->rec.head_size), rwkv7_wkv_task, &job);
     rz_rec_matmul(g, &L->rec[OUTPUT], y, E, g->b->xb, E);
 }
 
