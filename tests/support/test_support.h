@@ -46,6 +46,9 @@ int rz_test_python(const char *script, const char *args, char **output);
 
 /* `got` has exactly the tensors of `want`: names, types, shapes, bytes. */
 void rz_test_assert_same_tensors(const rz_gguf *want, const rz_gguf *got);
+/* The same, but F32 tensors whose names contain `loose` may differ by
+ * `rel` relative to the wanted value. */
+void rz_test_assert_close_tensors(const rz_gguf *want, const rz_gguf *got, const char *loose, float rel);
 
 /* Assert with the library's last error message in the failure report. */
 #define RZ_ASSERT_OK(expr)                                                                                   \
