@@ -625,6 +625,7 @@ static rz_status check_rec_params(const rz_synth_params *p, const rz_arch *a) {
                         "be positive, ffn %d not negative",
                         p->n_embd, p->n_layer, p->n_ctx, p->n_vocab, N_SPECIAL + N_BYTE_TOKENS, p->n_ff);
     const rz_model m = rec_model(p);
+    /* of layer 1: layer 0's value LoRA has the ICLR rank, checked anyway */
     for (int k = 0; k < a->n_rec_tensors; k++)
         for (int d = 0; d < 4; d++)
             if (rz_rec_dim_size(&m, (rz_rec_dim)a->rec_tensors[k].ne[d], 1) <= 0)

@@ -214,7 +214,19 @@ static void test_bad_params(void **state) {
     assert_true(n >= 3);
     RZ_ASSERT_OK(rz_synth_preset("llama3.2-1b", &bad));
     assert_true(bad.tied_output);
-    assert_int_equal(bad.n_vocab, 128256);
+    assert_int_equal(bad.n_vocab,
+                     128256); /* recurrent: a LoRA of rank 0, RWKV heads or Mamba 2 heads not whole */
+    RZ_ASSERT_OK(rz_synth_preset("tiny-rwkv7", &p));
+    bad = p;
+    bad.lora_gate = 0;
+    assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_INVALID_ARG);
+    bad = p;
+    bad.wkv_head_size = 48;
+    assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_INVALID_ARG);
+    RZ_ASSERT_OK(rz_synth_preset("tiny-mamba2", &p));
+    bad = p;
+    bad.ssm_dt_rank = 3;
+    assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_INVALID_ARG);
 }
 
 /* ------------------------------------------------------------ presets */
