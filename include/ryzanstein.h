@@ -439,9 +439,17 @@ typedef struct rz_synth_params {
      * (sub-norms; matrices ternary, t * s with t in {-1, 0, 1} and one scale s
      * per tensor, whatever the type), "qwen2", "qwen3", "qwen3moe", "phi3",
      * "gemma3", "olmoe", "gpt-oss" (their layer tensors as llama.cpp reads
-     * them; experts replace the dense FFN where n_expert > 0). */
+     * them; experts replace the dense FFN where n_expert > 0); the recurrent
+     * "rwkv6", "rwkv7", "mamba", "mamba2" (no attention: n_head and n_head_kv
+     * are unused; the layer tensors of the architecture's own table). */
     const char *arch;
     int32_t n_embd, n_layer, n_ff, n_head, n_head_kv, n_vocab, n_ctx;
+    /* RWKV: WKV head size, LoRA ranks (RWKV 6: time_mix_extra_dim is
+     * lora_mix, time_decay_extra_dim lora_decay). */
+    int32_t wkv_head_size, lora_decay, lora_iclr, lora_mix, lora_gate;
+    /* Mamba: conv kernel, d_inner, d_state, dt rank (Mamba 2: heads), groups
+     * (Mamba 2). */
+    int32_t ssm_conv, ssm_inner, ssm_state, ssm_dt_rank, ssm_groups;
     int32_t head_dim; /* 0 = n_embd / n_head; else written as attention.key_length */
     /* Mixture of experts: n_ff_exp 0 = experts n_ff wide (no
      * expert_feed_forward_length key, as OLMoE and Mixtral). */

@@ -210,6 +210,79 @@ static const preset presets[] = {
       .n_vocab = 50304,
       .n_ctx = 4096,
       .rope_freq_base = 10000.0f}},
+    /* Recurrent models: nothing is sized by the context, which is stored as
+     * llama.cpp's converters write it. BlinkDL/rwkv7-g1 1.5B ("World"). */
+    {"rwkv7-1.5b",
+     {.arch = "rwkv7",
+      .n_embd = 2048,
+      .n_layer = 24,
+      .n_ff = 8192,
+      .wkv_head_size = 64,
+      .lora_decay = 96,
+      .lora_iclr = 96,
+      .lora_mix = 64,
+      .lora_gate = 256,
+      .n_vocab = 65536,
+      .n_ctx = 1 << 20}},
+    /* state-spaces/mamba2-1.3b: 64 heads of 64, vocabulary padded to 16. */
+    {"mamba2-1.3b",
+     {.arch = "mamba2",
+      .n_embd = 2048,
+      .n_layer = 48,
+      .ssm_conv = 4,
+      .ssm_inner = 4096,
+      .ssm_state = 128,
+      .ssm_dt_rank = 64,
+      .ssm_groups = 1,
+      .n_vocab = 50288,
+      .n_ctx = 1 << 20,
+      .tied_output = true}},
+    /* Small recurrent models of each architecture, for tests. */
+    {"tiny-rwkv6",
+     {.arch = "rwkv6",
+      .n_embd = 128,
+      .n_layer = 2,
+      .n_ff = 448,
+      .wkv_head_size = 64,
+      .lora_mix = 32,
+      .lora_decay = 64,
+      .n_vocab = 512,
+      .n_ctx = 1 << 20}},
+    {"tiny-rwkv7",
+     {.arch = "rwkv7",
+      .n_embd = 128,
+      .n_layer = 2,
+      .n_ff = 512,
+      .wkv_head_size = 64,
+      .lora_decay = 32,
+      .lora_iclr = 32,
+      .lora_mix = 32,
+      .lora_gate = 64,
+      .n_vocab = 512,
+      .n_ctx = 1 << 20}},
+    {"tiny-mamba",
+     {.arch = "mamba",
+      .n_embd = 128,
+      .n_layer = 2,
+      .ssm_conv = 4,
+      .ssm_inner = 256,
+      .ssm_state = 16,
+      .ssm_dt_rank = 32,
+      .n_vocab = 512,
+      .n_ctx = 1 << 20,
+      .tied_output = true}},
+    {"tiny-mamba2",
+     {.arch = "mamba2",
+      .n_embd = 128,
+      .n_layer = 2,
+      .ssm_conv = 4,
+      .ssm_inner = 256,
+      .ssm_state = 16,
+      .ssm_dt_rank = 4,
+      .ssm_groups = 1,
+      .n_vocab = 512,
+      .n_ctx = 1 << 20,
+      .tied_output = true}},
     /* openai/gpt-oss-20b (context 131072 by YaRN): a window of 128 on the
      * even layers, MXFP4 experts. */
     {"gpt-oss-20b",
@@ -301,6 +374,9 @@ typedef enum tensor_kind {
     K_NORM,       /* ~ N(1, NORM_STD) */
     K_BIAS,       /* ~ N(0, MATRIX_STD): biases, attention sinks */
     K_ROPE_FREQS, /* Llama 3's frequency factors */
+    /* ~ N(-4, 1), always negative: Mamba's A (-exp(A_log)) and dt bias
+     * (softplus(dt + bias) ~ 0.02, as Mamba's init), so that the scan decays */
+    K_SSM_NEG,
 } tensor_kind;
 
 typedef struct synth_tensor {
@@ -308,7 +384,7 @@ typedef struct synth_tensor {
     tensor_kind kind;
     rz_type type, asked; /* asked: the type requested, before rz_type_for_row */
     uint32_t n_dims;
-    uint64_t ne[3];
+    uint64_t ne[4];
     bool ternary; /* values t * s, t in {-1, 0, 1} */
 } synth_tensor;
 
@@ -324,23 +400,20 @@ typedef struct tensor_list {
     size_t n;
 } tensor_list;
 
-/* Appends a tensor of shape {ne0, ne1, ne2} (trailing 1s dropped); vectors
- * are F32. */
-static void add(tensor_list *list, tensor_kind kind, rz_type type, uint64_t ne0, uint64_t ne1, uint64_t ne2,
-                const char *fmt, ...) {
+/* Appends a tensor of shape ne (trailing 1s dropped); vectors are F32. */
+static void add_dims(tensor_list *list, tensor_kind kind, rz_type type, const uint64_t ne[4],
+                     const char *name) {
     if (list->out) {
         synth_tensor *t = &list->out[list->n];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(t->name, sizeof t->name, fmt, ap);
-        va_end(ap);
+        snprintf(t->name, sizeof t->name, "%s", name);
         t->kind = kind;
         t->asked = kind == K_MATRIX ? type : RZ_TYPE_F32;
-        t->type = rz_type_for_row(t->asked, ne0);
-        t->n_dims = ne2 > 1 ? 3 : ne1 > 1 ? 2 : 1;
-        t->ne[0] = ne0;
-        t->ne[1] = ne1;
-        t->ne[2] = ne2;
+        t->type = rz_type_for_row(t->asked, ne[0]);
+        t->n_dims = 1;
+        for (uint32_t k = 0; k < 4; k++) {
+            t->ne[k] = ne[k];
+            if (ne[k] > 1) t->n_dims = k + 1;
+        }
         /* I2_S rows hold nothing but ternary codes, whatever the arch */
         t->ternary = (is_bitnet(list->p) || type == RZ_TYPE_I2_S) && kind == K_MATRIX &&
                      strcmp(t->name, "token_embd.weight") != 0 && strcmp(t->name, "output.weight") != 0;
@@ -348,8 +421,106 @@ static void add(tensor_list *list, tensor_kind kind, rz_type type, uint64_t ne0,
     list->n++;
 }
 
+/* add_dims of {ne0, ne1, ne2} under a formatted name. */
+static void add(tensor_list *list, tensor_kind kind, rz_type type, uint64_t ne0, uint64_t ne1, uint64_t ne2,
+                const char *fmt, ...) {
+    char name[sizeof list->out->name];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    add_dims(list, kind, type, (const uint64_t[4]){ne0, ne1, ne2, 1}, name);
+}
+
+/* The recurrent architecture p->arch names, or NULL for a transformer. */
+static const rz_arch *rec_arch(const rz_synth_params *p) {
+    const rz_arch *a = p->arch ? rz_arch_find(p->arch) : NULL;
+    return a && a->rec_tensors ? a : NULL;
+}
+
+/* A model of p's recurrent sizes, as the loader derives them: what
+ * rz_rec_dim_size reads. */
+static rz_model rec_model(const rz_synth_params *p) {
+    rz_model m = {.desc = {.n_embd = p->n_embd, .n_ff = p->n_ff}};
+    m.rec = (rz_rec_hparams){.head_size = p->wkv_head_size,
+                             .mix_extra = p->lora_mix,
+                             .decay_extra = p->lora_decay,
+                             .lora_decay = p->lora_decay,
+                             .lora_iclr = p->lora_iclr,
+                             .lora_mix = p->lora_mix,
+                             .lora_gate = p->lora_gate,
+                             .d_conv = p->ssm_conv,
+                             .d_inner = p->ssm_inner,
+                             .d_state = p->ssm_state,
+                             .dt_rank = p->ssm_dt_rank,
+                             .n_group = p->ssm_groups};
+    return m;
+}
+
+/* A low-rank factor (RWKV's LoRAs): llama.cpp's quantize leaves them in
+ * the file's float type. */
+static bool is_lora(const rz_rec_tensor *spec) {
+    for (int k = 0; k < 2; k++)
+        switch ((rz_rec_dim)spec->ne[k]) {
+        case RZ_RD_MIX:
+        case RZ_RD_MIX5:
+        case RZ_RD_DECAY:
+        case RZ_RD_LORA_DECAY:
+        case RZ_RD_LORA_ICLR:
+        case RZ_RD_LORA_VALUE:
+        case RZ_RD_LORA_GATE: return true;
+        default: break;
+        }
+    return false;
+}
+
+/* Values of a recurrent layer's vector (its name after "blk.N."): norm
+ * weights ~ 1, as Mamba's D; A and dt bias negative; the rest (biases,
+ * token-shift mixes, RWKV's decay and bonus vectors, conv) ~ N(0, 0.02),
+ * which keeps every exp and sigmoid of them in range. */
+static tensor_kind rec_vector_kind(const char *name) {
+    if (strcmp(name, "ssm_a") == 0 || strcmp(name, "ssm_dt.bias") == 0) return K_SSM_NEG;
+    if (strcmp(name, "ssm_d") == 0) return K_NORM;
+    const bool weight = strlen(name) > 7 && strcmp(name + strlen(name) - 7, ".weight") == 0;
+    return weight && (strstr(name, "norm") || strstr(name, "_ln.")) ? K_NORM : K_BIAS;
+}
+
+/* A recurrent model's tensors: the layers' from the architecture's table
+ * (rz_rec_tensor), as the loader binds them. */
+static size_t list_rec_tensors(const rz_synth_params *p, const rz_arch *a, synth_tensor *out) {
+    const rz_model m = rec_model(p);
+    const uint64_t E = (uint64_t)p->n_embd, V = (uint64_t)p->n_vocab;
+    const rz_type T = p->type;
+    const bool float_file = T == RZ_TYPE_F32 || T == RZ_TYPE_F16 || T == RZ_TYPE_BF16;
+    tensor_list list = {p, out, 0};
+    tensor_list *l = &list;
+    add(l, K_MATRIX, p->tied_output ? p->output_type : T, E, V, 1, "token_embd.weight");
+    if (a->inputs & RZ_I_EMBD_NORM) {
+        add(l, K_NORM, 0, E, 1, 1, "token_embd_norm.weight");
+        add(l, K_BIAS, 0, E, 1, 1, "token_embd_norm.bias");
+    }
+    for (int32_t i = 0; i < p->n_layer; i++)
+        for (int k = 0; k < a->n_rec_tensors; k++) {
+            const rz_rec_tensor *spec = &a->rec_tensors[k];
+            uint64_t ne[4];
+            for (int d = 0; d < 4; d++)
+                ne[d] = (uint64_t)rz_rec_dim_size(&m, (rz_rec_dim)spec->ne[d], i);
+            char name[sizeof out->name];
+            snprintf(name, sizeof name, "blk.%d.%s", i, spec->name);
+            if (spec->matrix)
+                add_dims(l, K_MATRIX, is_lora(spec) && !float_file ? RZ_TYPE_F16 : T, ne, name);
+            else
+                add_dims(l, rec_vector_kind(spec->name), 0, ne, name);
+        }
+    add(l, K_NORM, 0, E, 1, 1, "output_norm.weight");
+    if (a->inputs & RZ_I_OUTPUT_LN) add(l, K_BIAS, 0, E, 1, 1, "output_norm.bias");
+    if (!p->tied_output) add(l, K_MATRIX, p->output_type, E, V, 1, "output.weight");
+    return list.n;
+}
+
 /* All tensors in llama.cpp's file order; returns the count. `out` may be NULL. */
 static size_t list_tensors(const rz_synth_params *p, synth_tensor *out) {
+    if (rec_arch(p)) return list_rec_tensors(p, rec_arch(p), out);
     const synth_arch *a = find_arch(p->arch);
     const uint32_t has = a->tensors;
     const uint64_t E = (uint64_t)p->n_embd, F = (uint64_t)p->n_ff, V = (uint64_t)p->n_vocab;
@@ -432,7 +603,47 @@ static rz_status check_type(rz_type type, const char *what) {
     return RZ_OK;
 }
 
+/* Common checks and the types, for both kinds of model. */
+static rz_status check_types(const rz_synth_params *p) {
+    RZ_TRY(check_type(p->type, "weight"));
+    if (p->n_expert > 0) RZ_TRY(check_type(p->expert_type, "expert"));
+    RZ_TRY(check_type(p->output_type, "output"));
+    if (rz_type_traits_get(p->output_type)->trailer_bytes)
+        return rz_error(RZ_ERR_UNSUPPORTED,
+                        "synth: %s cannot be the output type (its rows do not decode alone)",
+                        rz_type_name(p->output_type));
+    return RZ_OK;
+}
+
+/* A recurrent model: every dimension of its table's tensors positive,
+ * RWKV heads and Mamba 2 heads and groups whole. */
+static rz_status check_rec_params(const rz_synth_params *p, const rz_arch *a) {
+    if (p->n_embd <= 0 || p->n_layer <= 0 || p->n_ff < 0 || p->n_ctx <= 0 ||
+        p->n_vocab < N_SPECIAL + N_BYTE_TOKENS || !(p->rms_eps > 0.0f))
+        return rz_error(RZ_ERR_INVALID_ARG,
+                        "synth: embd %d, layers %d, context %d, epsilon and vocabulary %d (at least %d) must "
+                        "be positive, ffn %d not negative",
+                        p->n_embd, p->n_layer, p->n_ctx, p->n_vocab, N_SPECIAL + N_BYTE_TOKENS, p->n_ff);
+    const rz_model m = rec_model(p);
+    /* of layer 1: layer 0's value LoRA has the ICLR rank, checked anyway */
+    for (int k = 0; k < a->n_rec_tensors; k++)
+        for (int d = 0; d < 4; d++)
+            if (rz_rec_dim_size(&m, (rz_rec_dim)a->rec_tensors[k].ne[d], 1) <= 0)
+                return rz_error(RZ_ERR_INVALID_ARG,
+                                "synth: %s of '%s' has a dimension of size 0 (dimension %d)",
+                                a->rec_tensors[k].name, p->arch, d);
+    if ((p->wkv_head_size && p->n_embd % p->wkv_head_size != 0) ||
+        (p->ssm_groups && (p->ssm_inner % p->ssm_dt_rank != 0 || p->ssm_inner % p->ssm_groups != 0 ||
+                           p->ssm_dt_rank % p->ssm_groups != 0)))
+        return rz_error(RZ_ERR_INVALID_ARG,
+                        "synth: head size %d of n_embd %d, or %d heads and %d groups of d_inner %d, are not "
+                        "whole",
+                        p->wkv_head_size, p->n_embd, p->ssm_dt_rank, p->ssm_groups, p->ssm_inner);
+    return check_types(p);
+}
+
 static rz_status check_params(const rz_synth_params *p) {
+    if (rec_arch(p)) return check_rec_params(p, rec_arch(p));
     if (p->n_embd <= 0 || p->n_layer <= 0 || p->n_ff <= 0 || p->n_head <= 0 || p->n_head_kv <= 0 ||
         p->n_ctx <= 0 || p->head_dim < 0)
         return rz_error(RZ_ERR_INVALID_ARG,
@@ -453,7 +664,7 @@ static rz_status check_params(const rz_synth_params *p) {
         return rz_error(
             RZ_ERR_UNSUPPORTED,
             "synth: architecture '%s' is not supported (llama, bitnet, bitnet-b1.58, qwen2, qwen3, "
-            "qwen3moe, phi3, gemma3, olmoe, gpt-oss)",
+            "qwen3moe, phi3, gemma3, olmoe, gpt-oss, rwkv6, rwkv7, mamba, mamba2)",
             p->arch);
     if (p->n_expert < 0 || (p->n_expert > 0 && !(a->tensors & RZ_T_MOE)) ||
         (p->n_expert == 0 && !(a->tensors & (RZ_T_FFN | RZ_T_FFN_GATE_UP))) ||
@@ -470,14 +681,7 @@ static rz_status check_params(const rz_synth_params *p) {
                         "synth: RoPE scaling '%s' (llama3 or yarn) needs a positive factor and original "
                         "context",
                         p->rope_scaling);
-    RZ_TRY(check_type(p->type, "weight"));
-    if (p->n_expert > 0) RZ_TRY(check_type(p->expert_type, "expert"));
-    RZ_TRY(check_type(p->output_type, "output"));
-    if (rz_type_traits_get(p->output_type)->trailer_bytes)
-        return rz_error(RZ_ERR_UNSUPPORTED,
-                        "synth: %s cannot be the output type (its rows do not decode alone)",
-                        rz_type_name(p->output_type));
-    return RZ_OK;
+    return check_types(p);
 }
 
 /* Rows a type's blocks cannot tile take llama.cpp's replacement; a type
@@ -545,22 +749,14 @@ static rz_status vocab_build(int32_t n_vocab, synth_vocab *v) {
 
 /* ------------------------------------------------------------- writing */
 
-static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const synth_vocab *v) {
-    uint32_t ft = 0; /* of the experts where they hold most weights (checked by check_params) */
-    file_type(p->n_expert > 0 ? p->expert_type : p->type, &ft);
-    const char *arch = p->arch ? p->arch : "llama";
-    char key[96];
+/* "<arch>.<suffix>" keys, into the caller's `key`, `arch` and writer `w`. */
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
 #define U32(suffix, v)   RZ_TRY(rz_gguf_writer_add_u32(w, ARCH_KEY(suffix), (uint32_t)(v)))
 #define F32(suffix, v)   RZ_TRY(rz_gguf_writer_add_f32(w, ARCH_KEY(suffix), (v)))
-    RZ_TRY(rz_gguf_writer_add_str(w, "general.architecture", arch));
-    RZ_TRY(rz_gguf_writer_add_str(w, "general.name", p->name ? p->name : "synthetic"));
-    RZ_TRY(rz_gguf_writer_add_u32(w, "general.file_type", ft));
-    U32("vocab_size", p->n_vocab);
-    U32("context_length", p->n_ctx);
-    U32("embedding_length", p->n_embd);
-    U32("block_count", p->n_layer);
-    U32("feed_forward_length", p->n_ff);
+
+/* A transformer's attention, RoPE and expert keys. */
+static rz_status add_attention_keys(rz_gguf_writer *w, const rz_synth_params *p, const char *arch) {
+    char key[96];
     U32("attention.head_count", p->n_head);
     U32("attention.head_count_kv", p->n_head_kv);
     if (p->head_dim) {
@@ -583,6 +779,52 @@ static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const
         F32("rope.scaling.factor", p->rope_scaling_factor);
         U32("rope.scaling.original_context_length", p->rope_orig_ctx);
     }
+    return RZ_OK;
+}
+
+/* A recurrent model's keys, those llama.cpp reads (head_count 0, as its
+ * converters write). */
+static rz_status add_rec_keys(rz_gguf_writer *w, const rz_synth_params *p, const char *arch) {
+    char key[96];
+    U32("attention.head_count", 0);
+    if (p->wkv_head_size) {
+        U32("wkv.head_size", p->wkv_head_size);
+        F32("attention.layer_norm_epsilon", p->rms_eps);
+    } else {
+        F32("attention.layer_norm_rms_epsilon", p->rms_eps);
+    }
+    if (strcmp(arch, "rwkv6") == 0) {
+        U32("time_mix_extra_dim", p->lora_mix);
+        U32("time_decay_extra_dim", p->lora_decay);
+    } else if (strcmp(arch, "rwkv7") == 0) {
+        U32("attention.decay_lora_rank", p->lora_decay);
+        U32("attention.iclr_lora_rank", p->lora_iclr);
+        U32("attention.value_residual_mix_lora_rank", p->lora_mix);
+        U32("attention.gate_lora_rank", p->lora_gate);
+    } else {
+        U32("ssm.conv_kernel", p->ssm_conv);
+        U32("ssm.inner_size", p->ssm_inner);
+        U32("ssm.state_size", p->ssm_state);
+        U32("ssm.time_step_rank", p->ssm_dt_rank);
+        if (p->ssm_groups) U32("ssm.group_count", p->ssm_groups);
+    }
+    return RZ_OK;
+}
+
+static rz_status add_metadata(rz_gguf_writer *w, const rz_synth_params *p, const synth_vocab *v) {
+    uint32_t ft = 0; /* of the experts where they hold most weights (checked by check_params) */
+    file_type(p->n_expert > 0 ? p->expert_type : p->type, &ft);
+    const char *arch = p->arch ? p->arch : "llama";
+    char key[96];
+    RZ_TRY(rz_gguf_writer_add_str(w, "general.architecture", arch));
+    RZ_TRY(rz_gguf_writer_add_str(w, "general.name", p->name ? p->name : "synthetic"));
+    RZ_TRY(rz_gguf_writer_add_u32(w, "general.file_type", ft));
+    U32("vocab_size", p->n_vocab);
+    U32("context_length", p->n_ctx);
+    U32("embedding_length", p->n_embd);
+    U32("block_count", p->n_layer);
+    U32("feed_forward_length", p->n_ff);
+    RZ_TRY(rec_arch(p) ? add_rec_keys(w, p, arch) : add_attention_keys(w, p, arch));
 #undef F32
 #undef U32
 #undef ARCH_KEY
@@ -623,11 +865,13 @@ static void llama3_factors(const rz_synth_params *p, float *out, uint64_t n) {
     }
 }
 
+static uint64_t n_values(const synth_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
+
 static rz_status write_tensor(rz_gguf_writer *w, const rz_synth_params *p, const synth_tensor *t,
                               uint64_t seed, float *values, void *quantized, progress *pr) {
     uint64_t state = splitmix64(&seed);
     if (state == 0) state = 1; /* xorshift's one fixed point */
-    const uint64_t n = t->ne[0] * t->ne[1] * t->ne[2];
+    const uint64_t n = n_values(t);
     /* Ternary scale: uniform in [0.01, 0.04), exact in fp16 so that every
      * ternary type stores the same values. */
     const float scale =
@@ -639,6 +883,8 @@ static rz_status write_tensor(rz_gguf_writer *w, const rz_synth_params *p, const
             fill_ternary(&state, values, count, scale);
         else if (t->kind == K_ROPE_FREQS)
             llama3_factors(p, values, count);
+        else if (t->kind == K_SSM_NEG)
+            fill_normal(&state, values, count, -4.0f, 1.0f);
         else
             fill_normal(&state, values, count, t->kind == K_NORM ? 1.0f : 0.0f,
                         t->kind == K_NORM ? NORM_STD : MATRIX_STD);
@@ -699,8 +945,7 @@ rz_status rz_synth_write(const rz_synth_params *p, const char *path, rz_progress
         s = check_rows(tensors, n);
         for (size_t i = 0; i < n && s == RZ_OK; i++) {
             uint64_t bytes;
-            s = rz_type_tensor_bytes(tensors[i].type, tensors[i].ne[0] * tensors[i].ne[1] * tensors[i].ne[2],
-                                     &bytes);
+            s = rz_type_tensor_bytes(tensors[i].type, n_values(&tensors[i]), &bytes);
             pr.total += bytes;
         }
     }

@@ -214,7 +214,19 @@ static void test_bad_params(void **state) {
     assert_true(n >= 3);
     RZ_ASSERT_OK(rz_synth_preset("llama3.2-1b", &bad));
     assert_true(bad.tied_output);
-    assert_int_equal(bad.n_vocab, 128256);
+    assert_int_equal(bad.n_vocab,
+                     128256); /* recurrent: a LoRA of rank 0, RWKV heads or Mamba 2 heads not whole */
+    RZ_ASSERT_OK(rz_synth_preset("tiny-rwkv7", &p));
+    bad = p;
+    bad.lora_gate = 0;
+    assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_INVALID_ARG);
+    bad = p;
+    bad.wkv_head_size = 48;
+    assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_INVALID_ARG);
+    RZ_ASSERT_OK(rz_synth_preset("tiny-mamba2", &p));
+    bad = p;
+    bad.ssm_dt_rank = 3;
+    assert_int_equal(rz_synth_write(&bad, path, NULL, NULL), RZ_ERR_INVALID_ARG);
 }
 
 /* ------------------------------------------------------------ presets */
@@ -239,7 +251,48 @@ static rz_synth_params small_preset(const char *name) {
         if (p.n_ff_exp) p.n_ff_exp = 128;
     }
     if (p.n_swa) p.n_swa = 4;
+    /* recurrent: two heads of 64, LoRAs of 32, small SSMs (Mamba 2: four heads) */
+    if (p.wkv_head_size) {
+        p.wkv_head_size = 64;
+        p.lora_decay = p.lora_mix = 32;
+        if (p.lora_iclr) p.lora_iclr = p.lora_gate = 32;
+    }
+    if (p.ssm_inner) {
+        p.n_ff = 0;
+        p.ssm_inner = 256;
+        p.ssm_state = 16;
+        p.ssm_dt_rank = p.ssm_groups ? 4 : 32;
+    }
     return p;
+}
+
+/* Prompt of 8 tokens, then 10 one at a time in a context of 32: every
+ * logit finite. */
+static void assert_decodes_finite(const char *name, rz_model *model) {
+    const rz_model_desc *d = rz_model_describe(model);
+    rz_context_params cp = rz_context_default_params();
+    cp.n_ctx = 32;
+    rz_context *ctx;
+    RZ_ASSERT_OK(rz_context_create(model, &cp, &ctx));
+    /* a prompt past the window, then tokens one at a time */
+    const int32_t prompt[] = {1, 300, 17, 42, 260, 511, 99, 3};
+    bool want[8];
+    for (int t = 0; t < 8; t++)
+        want[t] = true;
+    RZ_ASSERT_OK(rz_decode(ctx, prompt, 8, want));
+    for (int step = 0; step < 11; step++) {
+        for (int t = 0; t < (step ? 1 : 8); t++) {
+            const float *logits = rz_get_logits(ctx, step ? -1 : t);
+            assert_non_null(logits);
+            for (int32_t v = 0; v < d->n_vocab; v++)
+                if (!isfinite(logits[v])) fail_msg("%s: logit %d of step %d is %g", name, v, step, logits[v]);
+        }
+        if (step < 10) {
+            const int32_t next = 5 + step * 37;
+            RZ_ASSERT_OK(rz_decode(ctx, &next, 1, NULL));
+        }
+    }
+    rz_context_free(ctx);
 }
 
 /* Architectures of presets that this tree does not run yet: their files
@@ -267,39 +320,61 @@ static void test_presets_decode(void **state) {
         const rz_model_desc *d = rz_model_describe(model);
         assert_string_equal(d->arch, p.arch ? p.arch : "llama");
         assert_int_equal(d->n_layer, 2);
-        assert_int_equal(d->head_dim, p.head_dim ? p.head_dim : 32);
+        const bool recurrent = p.wkv_head_size || p.ssm_inner;
+        assert_int_equal(d->head_dim, recurrent ? 0 : p.head_dim ? p.head_dim : 32);
         assert_int_equal(d->n_expert, p.n_expert);
         assert_int_equal(d->n_expert_used, p.n_expert_used);
         assert_int_equal(d->n_ff_exp, p.n_expert ? (p.n_ff_exp ? p.n_ff_exp : p.n_ff) : 0);
         assert_int_equal(d->n_swa, p.n_swa);
         assert_int_equal(d->tied_output, p.tied_output);
         assert_int_equal(d->rope_factors, p.rope_scaling && strcmp(p.rope_scaling, "llama3") == 0);
-        rz_context_params cp = rz_context_default_params();
-        cp.n_ctx = 32;
-        rz_context *ctx;
-        RZ_ASSERT_OK(rz_context_create(model, &cp, &ctx));
-        /* a prompt past the window, then tokens one at a time */
-        const int32_t prompt[] = {1, 300, 17, 42, 260, 511, 99, 3};
-        bool want[8];
-        for (int t = 0; t < 8; t++)
-            want[t] = true;
-        RZ_ASSERT_OK(rz_decode(ctx, prompt, 8, want));
-        for (int step = 0; step < 11; step++) {
-            for (int t = 0; t < (step ? 1 : 8); t++) {
-                const float *logits = rz_get_logits(ctx, step ? -1 : t);
-                assert_non_null(logits);
-                for (int32_t v = 0; v < d->n_vocab; v++)
-                    if (!isfinite(logits[v]))
-                        fail_msg("%s: logit %d of step %d is %g", name, v, step, logits[v]);
-            }
-            if (step < 10) {
-                const int32_t next = 5 + step * 37;
-                RZ_ASSERT_OK(rz_decode(ctx, &next, 1, NULL));
-            }
-        }
-        rz_context_free(ctx);
+        assert_decodes_finite(name, model);
         rz_model_free(model);
     }
+}
+
+/* Recurrent presets quantized: their matrices in the type, but for RWKV's
+ * LoRAs (f16, as llama.cpp's quantize leaves them), vectors and conv f32;
+ * Mamba's A and dt bias negative; every logit finite. */
+static void test_recurrent_types(void **state) {
+    (void)state;
+    static const rz_type types[] = {RZ_TYPE_Q8_0, RZ_TYPE_Q4_0, RZ_TYPE_F32};
+    static const struct {
+        const char *preset, *matrix, *lora, *vector;
+    } cases[] = {{"tiny-rwkv7", "blk.1.time_mix_key.weight", "blk.1.time_mix_w1.weight",
+                  "blk.1.time_mix_lerp_fused.weight"},
+                 {"tiny-rwkv6", "blk.1.channel_mix_key.weight", "blk.1.time_mix_decay_w2.weight",
+                  "blk.0.time_mix_first.weight"},
+                 {"tiny-mamba2", "blk.1.ssm_in.weight", NULL, "blk.1.ssm_conv1d.weight"},
+                 {"tiny-mamba", "blk.1.ssm_x.weight", NULL, "blk.1.ssm_conv1d.weight"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            rz_synth_params p;
+            RZ_ASSERT_OK(rz_synth_preset(cases[c].preset, &p));
+            p.type = p.output_type = types[i];
+            const char *path = rz_test_temp_path("rec.gguf");
+            RZ_ASSERT_OK(rz_synth_write(&p, path, NULL, NULL));
+            rz_gguf *g;
+            RZ_ASSERT_OK(rz_gguf_open(path, &g));
+            assert_int_equal(rz_gguf_find_tensor(g, cases[c].matrix)->type, types[i]);
+            if (cases[c].lora)
+                assert_int_equal(rz_gguf_find_tensor(g, cases[c].lora)->type,
+                                 types[i] == RZ_TYPE_F32 ? RZ_TYPE_F32 : RZ_TYPE_F16);
+            assert_int_equal(rz_gguf_find_tensor(g, cases[c].vector)->type, RZ_TYPE_F32);
+            const char *negative[] = {"blk.0.ssm_a", "blk.0.ssm_dt.bias"};
+            for (int k = 0; k < 2 && p.ssm_inner; k++) {
+                const rz_gguf_tensor *t = rz_gguf_find_tensor(g, negative[k]);
+                const float *v = t->data;
+                for (uint64_t j = 0; j < t->ne[0] * t->ne[1]; j++)
+                    assert_true(v[j] < 0.0f);
+            }
+            rz_gguf_close(g);
+            rz_model *model;
+            RZ_ASSERT_OK(rz_model_load(path, NULL, &model));
+            assert_int_equal(rz_model_describe(model)->weight_type, types[i]);
+            assert_decodes_finite(cases[c].preset, model);
+            rz_model_free(model);
+        }
 }
 
 /* RoPE models run past their training context, as in llama.cpp: the
@@ -331,6 +406,15 @@ static void test_context_past_training(void **state) {
     rz_model_free(model);
 }
 
+/* Dimensions up to the last above 1: what llama.cpp checks (the converters
+ * write RWKV's vectors with trailing 1s, {n_embd, 1, 1}). */
+static uint32_t rank(const rz_gguf_tensor *t) {
+    uint32_t n = 1;
+    for (uint32_t k = 0; k < t->n_dims; k++)
+        if (t->ne[k] > 1) n = k + 1;
+    return n;
+}
+
 /* The presets' files hold the tensors (names and ranks) of the files
  * llama.cpp ran for testdata/arch, at those files' layer counts. */
 static void test_presets_match_llama_cpp(void **state) {
@@ -340,7 +424,8 @@ static void test_presets_match_llama_cpp(void **state) {
         const char *preset, *reference;
     } pairs[] = {{"llama3.2-1b", "llama3"},     {"qwen2.5-0.5b", "qwen2"}, {"qwen3-1.7b", "qwen3"},
                  {"qwen3-30b-a3b", "qwen3moe"}, {"phi3-mini", "phi3"},     {"gemma3-1b", "gemma3"},
-                 {"gpt-oss-20b", "gpt-oss"}};
+                 {"gpt-oss-20b", "gpt-oss"},    {"rwkv7-1.5b", "rwkv7"},   {"mamba2-1.3b", "mamba2"},
+                 {"tiny-rwkv6", "rwkv6"},       {"tiny-mamba", "mamba"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         char rel[96];
         snprintf(rel, sizeof rel, "testdata/arch/%s.gguf", pairs[i].reference);
@@ -364,7 +449,7 @@ static void test_presets_match_llama_cpp(void **state) {
             snprintf(name, sizeof name, "%.*s", (int)r->name.len, r->name.ptr);
             const rz_gguf_tensor *t = rz_gguf_find_tensor(g, name);
             if (!t) fail_msg("%s: no tensor %s", pairs[i].preset, name);
-            if (t->n_dims != r->n_dims) fail_msg("%s: %s has %u dims", pairs[i].preset, name, t->n_dims);
+            if (rank(t) != rank(r)) fail_msg("%s: %s has rank %u", pairs[i].preset, name, rank(t));
         }
         rz_gguf_close(g);
         rz_gguf_close(ref);
@@ -584,6 +669,7 @@ int main(void) {
         cmocka_unit_test(test_values_and_vocab),
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_presets_decode),
+        cmocka_unit_test(test_recurrent_types),
         cmocka_unit_test(test_context_past_training),
         cmocka_unit_test(test_presets_match_llama_cpp),
         cmocka_unit_test(test_olmoe_reference),

@@ -106,9 +106,9 @@ static double run_once(bench *b, rz_context *ctx, int depth, bool prompt, int n)
         b->tokens[i] = random_token(b);
     if (depth > 0 && rz_decode(ctx, b->tokens, (uint32_t)depth, NULL) != RZ_OK)
         return rz_cli_fail("bench", "decode failed"), -1;
-    for (int i = 0; i < n; i++)
-        b->tokens[i] = random_token(b);
     if (prompt) {
+        for (int i = 0; i < n; i++)
+            b->tokens[i] = random_token(b);
         const double t0 = rz_time_seconds();
         if (rz_decode(ctx, b->tokens, (uint32_t)n, NULL) != RZ_OK)
             return rz_cli_fail("bench", "decode failed"), -1;
@@ -116,9 +116,13 @@ static double run_once(bench *b, rz_context *ctx, int depth, bool prompt, int n)
     }
     int32_t token = random_token(b);
     if (rz_decode(ctx, &token, 1, NULL) != RZ_OK) return rz_cli_fail("bench", "decode failed"), -1;
+    /* Each token drawn as it goes, as llama-bench does: no memory grows with
+     * the generation length but the context's. */
     const double t0 = rz_time_seconds();
-    for (int i = 0; i < n; i++)
-        if (rz_decode(ctx, &b->tokens[i], 1, NULL) != RZ_OK) return rz_cli_fail("bench", "decode failed"), -1;
+    for (int i = 0; i < n; i++) {
+        token = random_token(b);
+        if (rz_decode(ctx, &token, 1, NULL) != RZ_OK) return rz_cli_fail("bench", "decode failed"), -1;
+    }
     return rz_time_seconds() - t0;
 }
 
@@ -372,11 +376,9 @@ int rz_cmd_bench(int argc, char **argv) {
         }
     }
     if (!o.model_path) return rz_cli_usage_error("bench", "no model given (-m MODEL)");
-    int max_prompt = 1;
+    int max_prompt = 1; /* tokens of a prompt or depth (generation draws them one by one) */
     for (int i = 0; i < pp.n; i++)
         max_prompt = pp.v[i] > max_prompt ? pp.v[i] : max_prompt;
-    for (int i = 0; i < tg.n; i++)
-        max_prompt = tg.v[i] > max_prompt ? tg.v[i] : max_prompt;
     for (int i = 0; i < depths.n; i++)
         max_prompt = depths.v[i] > max_prompt ? depths.v[i] : max_prompt;
 
