@@ -21,6 +21,11 @@ struct rz_speculator {
     bool *wants;    /* [n_draft + 1] all true */
     float *q;       /* [n_draft][n_vocab]: draft distributions (draft model only) */
     float *p;       /* [n_vocab] */
+    /* A recurrent target cannot drop rejected proposals: its state before
+     * the verifying pass, to go back to and re-read the accepted ones. */
+    bool recurrent;
+    void *snapshot;
+    size_t snapshot_size, snapshot_cap;
     rz_speculative_stats stats;
 };
 
@@ -36,6 +41,11 @@ rz_status rz_speculator_create(const rz_context *target, const rz_speculative_pa
         return rz_error(RZ_ERR_INVALID_ARG, "speculation: draft length %d is outside [1, 256]", p.n_draft);
     const int32_t n_vocab = rz_model_describe(rz_context_model(target))->n_vocab;
     if (p.draft) {
+        if (rz_model_describe(rz_context_model(p.draft))->recurrent)
+            return rz_error(RZ_ERR_UNSUPPORTED,
+                            "speculation: the draft model is recurrent (%s): its state cannot drop rejected "
+                            "proposals; use a transformer draft or --lookup",
+                            rz_model_describe(rz_context_model(p.draft))->arch);
         const int32_t draft_vocab = rz_model_describe(rz_context_model(p.draft))->n_vocab;
         if (draft_vocab != n_vocab)
             return rz_error(RZ_ERR_INVALID_ARG,
@@ -61,6 +71,7 @@ rz_status rz_speculator_create(const rz_context *target, const rz_speculative_pa
     s->wants = malloc(n_batch * sizeof *s->wants);
     s->p = malloc((size_t)n_vocab * sizeof *s->p);
     s->q = p.draft ? malloc((size_t)p.n_draft * (size_t)n_vocab * sizeof *s->q) : NULL;
+    s->recurrent = rz_model_describe(rz_context_model(target))->recurrent;
     if (!s->hist || !s->draft_hist || !s->batch || !s->wants || !s->p || (p.draft && !s->q)) {
         rz_speculator_free(s);
         return rz_error(RZ_ERR_NOMEM, "out of memory for a speculator");
@@ -80,7 +91,21 @@ void rz_speculator_free(rz_speculator *s) {
     free(s->wants);
     free(s->p);
     free(s->q);
+    free(s->snapshot);
     free(s);
+}
+
+/* The recurrent target's state into s->snapshot (its size grows once the
+ * context holds logits). */
+static rz_status take_snapshot(rz_speculator *s, const rz_context *target) {
+    s->snapshot_size = rz_state_size(target, 0);
+    if (s->snapshot_size > s->snapshot_cap) {
+        void *grown = realloc(s->snapshot, s->snapshot_size);
+        if (!grown) return rz_error(RZ_ERR_NOMEM, "out of memory for a %zu-byte state", s->snapshot_size);
+        s->snapshot = grown;
+        s->snapshot_cap = s->snapshot_size;
+    }
+    return rz_state_get(target, NULL, 0, s->snapshot, s->snapshot_size);
 }
 
 rz_status rz_speculator_push(rz_speculator *s, const int32_t *tokens, size_t n) {
@@ -212,6 +237,7 @@ rz_status rz_speculator_step(rz_speculator *s, rz_context *target, rz_sampler *s
     if (k > 0)
         st = s->params.draft ? propose_draft(s, sampler, k, &n_proposed)
                              : (n_proposed = propose_lookup(s, k), RZ_OK);
+    if (st == RZ_OK && s->recurrent) st = take_snapshot(s, target);
     if (st == RZ_OK) {
         s->batch[0] = last;
         st = rz_decode(target, s->batch, n_proposed + 1, s->wants);
@@ -255,7 +281,12 @@ rz_status rz_speculator_step(rz_speculator *s, rz_context *target, rz_sampler *s
         break;
     }
     /* Keep `last` and the accepted proposals; the final token is not decoded. */
-    RZ_TRY(rz_context_truncate(target, base + n));
+    if (s->recurrent && n < n_proposed + 1) {
+        RZ_TRY(rz_state_set(target, s->snapshot, s->snapshot_size, NULL, 0, NULL));
+        RZ_TRY(rz_decode(target, s->batch, n, NULL));
+    } else {
+        RZ_TRY(rz_context_truncate(target, base + n));
+    }
     memcpy(s->hist + s->n_hist, out, (n - 1) * sizeof *out);
     s->n_hist += n - 1;
     s->stats.n_tokens += n;

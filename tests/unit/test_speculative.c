@@ -135,6 +135,27 @@ static void test_greedy_prompt_lookup(void **state) {
     rz_model_free(m);
 }
 
+/* A recurrent target (rwkv.cpp's tiny RWKV 7, which repeats itself: many
+ * proposals accepted, some rejected) goes back to its state before the
+ * verifying pass and re-reads the accepted tokens: the same greedy output.
+ * A recurrent draft is refused. */
+static void test_recurrent_target(void **state) {
+    (void)state;
+    RZ_REQUIRE_SHARED("models/tiny-rwkv-7v0-834K-FP32.bin");
+    rz_model *m;
+    RZ_ASSERT_OK(rz_model_load(rz_test_shared_path("models/tiny-rwkv-7v0-834K-FP32.bin"), NULL, &m));
+    assert_same_greedy(m, NULL, "the cat and the dog and the cat and the", 120, 0.0);
+    rz_context *target = new_context(m, 0), *draft = new_context(m, 0);
+    rz_speculative_params sp = rz_speculative_default_params();
+    sp.draft = draft;
+    rz_speculator *spec;
+    assert_int_equal(rz_speculator_create(target, &sp, &spec), RZ_ERR_UNSUPPORTED);
+    assert_non_null(strstr(rz_last_error(), "draft model is recurrent"));
+    rz_context_free(draft);
+    rz_context_free(target);
+    rz_model_free(m);
+}
+
 /* Two turns in one context (the second continues the first's cache), the
  * first ending at a stop string: text, stop reasons and cache length agree
  * with and without speculation. */
@@ -495,11 +516,11 @@ static void test_generate_past_context(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_greedy_self_draft),     cmocka_unit_test(test_greedy_draft_for_f16_copy),
-        cmocka_unit_test(test_greedy_prompt_lookup),  cmocka_unit_test(test_stops_and_turns),
-        cmocka_unit_test(test_sampler_probs),         cmocka_unit_test(test_sampled_distribution),
-        cmocka_unit_test(test_kv_shift_rotation),     cmocka_unit_test(test_shift_matches_fresh),
-        cmocka_unit_test(test_generate_past_context),
+        cmocka_unit_test(test_greedy_self_draft),    cmocka_unit_test(test_greedy_draft_for_f16_copy),
+        cmocka_unit_test(test_greedy_prompt_lookup), cmocka_unit_test(test_recurrent_target),
+        cmocka_unit_test(test_stops_and_turns),      cmocka_unit_test(test_sampler_probs),
+        cmocka_unit_test(test_sampled_distribution), cmocka_unit_test(test_kv_shift_rotation),
+        cmocka_unit_test(test_shift_matches_fresh),  cmocka_unit_test(test_generate_past_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
